@@ -1,0 +1,162 @@
+import type { Observable } from 'rxjs';
+
+// The RTC port: a DOM-free mirror of the part of RTCPeerConnection that the machines drive.
+// The string unions are copied from W3C webrtc-pc so that a browser's values pass through as is.
+
+/** webrtc-pc §4.3.2 RTCSignalingState. */
+export type SignalingState =
+  /** No offer/answer exchange in progress. */
+  | 'stable'
+  /** A local offer has been applied (setLocalDescription(offer)). */
+  | 'have-local-offer'
+  /** A remote offer has been applied (setRemoteDescription(offer)). */
+  | 'have-remote-offer'
+  /** A remote offer and a local pranswer have been applied. */
+  | 'have-local-pranswer'
+  /** A local offer and a remote pranswer have been applied. */
+  | 'have-remote-pranswer'
+  /** The connection is closed. */
+  | 'closed';
+
+/** webrtc-pc §4.3.2 RTCIceGatheringState. */
+export type IceGatheringState = 'new' | 'gathering' | 'complete';
+
+/** webrtc-pc §4.3.2 RTCIceConnectionState. */
+export type IceConnectionState =
+  | 'new'
+  | 'checking'
+  | 'connected'
+  | 'completed'
+  | 'disconnected'
+  | 'failed'
+  | 'closed';
+
+/** webrtc-pc §4.3.2 RTCPeerConnectionState. */
+export type PeerConnectionState =
+  | 'new'
+  | 'connecting'
+  | 'connected'
+  | 'disconnected'
+  | 'failed'
+  | 'closed';
+
+/** webrtc-pc §4.8.1.1 RTCSdpType. */
+export type SdpType = 'offer' | 'pranswer' | 'answer' | 'rollback';
+
+/** webrtc-pc §4.8.1 RTCSessionDescriptionInit. `sdp` is absent only for rollback. */
+export interface SessionDescription {
+  readonly type: SdpType;
+  readonly sdp?: string;
+}
+
+/** webrtc-pc §4.8.2 RTCIceCandidateInit. */
+export interface IceCandidate {
+  readonly candidate: string;
+  readonly sdpMid?: string | null;
+  readonly sdpMLineIndex?: number | null;
+  readonly usernameFragment?: string | null;
+}
+
+/** webrtc-pc §6.2 RTCDataChannelState. */
+export type DataChannelState = 'connecting' | 'open' | 'closing' | 'closed';
+
+/** webrtc-pc §6.2 RTCDataChannelInit. */
+export interface DataChannelInit {
+  readonly ordered?: boolean;
+  readonly maxPacketLifeTime?: number;
+  readonly maxRetransmits?: number;
+  readonly protocol?: string;
+  readonly negotiated?: boolean;
+  readonly id?: number;
+}
+
+/** What travels over a data channel: text, or bytes. */
+export type DataChannelPayload = string | ArrayBuffer | ArrayBufferView;
+
+/** Events of one data channel, one typed union (webrtc-pc §6.2 event handlers). */
+export type DataChannelEvent =
+  | { readonly type: 'open' }
+  | { readonly type: 'message'; readonly data: string | ArrayBuffer }
+  | { readonly type: 'bufferedamountlow' }
+  | { readonly type: 'closing' }
+  | { readonly type: 'close' }
+  | { readonly type: 'error'; readonly error: Error };
+
+/** A DOM-free mirror of RTCDataChannel. */
+export interface DataChannelPort {
+  readonly label: string;
+  readonly id: number | null;
+  readonly ordered: boolean;
+  readonly protocol: string;
+  readonly readyState: DataChannelState;
+  readonly bufferedAmount: number;
+  bufferedAmountLowThreshold: number;
+  /** Hot stream of the channel's events; completes after `close`. */
+  readonly events$: Observable<DataChannelEvent>;
+  send(data: DataChannelPayload): void;
+  close(): void;
+}
+
+/** Opaque media handles: core passes them through, the app and the browser adapter use them. */
+export type MediaTrackHandle = unknown;
+export type MediaStreamHandle = unknown;
+
+/** Every RTCPeerConnection event the machines react to, as one typed union. */
+export type RtcPortEvent =
+  | { readonly type: 'negotiationneeded' }
+  /** `candidate` is null for end-of-candidates (webrtc-pc §4.4.1.6). */
+  | { readonly type: 'icecandidate'; readonly candidate: IceCandidate | null }
+  | { readonly type: 'icecandidateerror'; readonly errorCode: number; readonly errorText: string; readonly url: string }
+  | { readonly type: 'signalingstatechange'; readonly state: SignalingState }
+  | { readonly type: 'icegatheringstatechange'; readonly state: IceGatheringState }
+  | { readonly type: 'iceconnectionstatechange'; readonly state: IceConnectionState }
+  | { readonly type: 'connectionstatechange'; readonly state: PeerConnectionState }
+  | {
+      readonly type: 'track';
+      readonly track: MediaTrackHandle;
+      readonly streams: readonly MediaStreamHandle[];
+      readonly mid: string | null;
+    }
+  | { readonly type: 'datachannel'; readonly channel: DataChannelPort };
+
+export type RtcPortEventType = RtcPortEvent['type'];
+
+/**
+ * The part of RTCPeerConnection the machines drive. Adapters wrap a real connection
+ * (`@parley/browser`), tests use the fake one from `@parley/core/testing`.
+ *
+ * Contract: `events$` is hot and never errors; after `close()` it emits nothing more and every
+ * method rejects (or throws) with an Error named `InvalidStateError`.
+ */
+export interface RtcPort {
+  readonly signalingState: SignalingState;
+  readonly iceGatheringState: IceGatheringState;
+  readonly iceConnectionState: IceConnectionState;
+  readonly connectionState: PeerConnectionState;
+  readonly localDescription: SessionDescription | null;
+  readonly remoteDescription: SessionDescription | null;
+  readonly events$: Observable<RtcPortEvent>;
+  createOffer(options?: { readonly iceRestart?: boolean }): Promise<SessionDescription>;
+  createAnswer(): Promise<SessionDescription>;
+  setLocalDescription(description: SessionDescription): Promise<void>;
+  setRemoteDescription(description: SessionDescription): Promise<void>;
+  /** `null` signals end-of-candidates for the current remote description. */
+  addIceCandidate(candidate: IceCandidate | null): Promise<void>;
+  restartIce(): void;
+  createDataChannel(label: string, init?: DataChannelInit): DataChannelPort;
+  close(): void;
+}
+
+/** Error names an RTC implementation uses (WebIDL DOMException names). */
+export type RtcErrorName =
+  | 'InvalidStateError'
+  | 'InvalidAccessError'
+  | 'OperationError'
+  | 'TypeError'
+  | 'SyntaxError'
+  | 'NotSupportedError';
+
+/** True when `error` is the DOMException-like error a browser raises for a wrong-state call. */
+export function isInvalidStateError(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'InvalidStateError';
+}

@@ -1,0 +1,2 @@
+// @parley/core/testing: fakes and fast-check helpers for negotiation tests.
+export {};

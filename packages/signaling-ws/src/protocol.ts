@@ -1,0 +1,223 @@
+// Wire protocol version 1 between a signaling client and the server (DESIGN.md, "Wire protocol").
+// One JSON object per WebSocket text frame. The server treats `signal.data` as opaque JSON: only
+// its size is bounded here; the peers validate it with core's `parsePeerMessage`.
+
+export const WIRE_PROTOCOL_VERSION = 1;
+
+/** Room and peer names: 1-64 characters of `[A-Za-z0-9_.-]`. */
+export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+/** Server-issued ids and resume tokens are URL-safe and bounded. */
+export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+export const TOKEN_MAX_LENGTH = 1024;
+
+export interface PeerInfo {
+  readonly id: string;
+  readonly name: string;
+}
+
+/** An RTCIceServer as sent to pages (webrtc-pc §4.2.1). */
+export interface IceServerConfig {
+  readonly urls: string | readonly string[];
+  readonly username?: string;
+  readonly credential?: string;
+}
+
+// ---- client -> server ----
+
+export interface JoinFrame {
+  readonly type: 'join';
+  readonly room: string;
+  readonly name: string;
+  readonly token?: string;
+  readonly resume?: string;
+}
+export interface SignalFrame {
+  readonly type: 'signal';
+  readonly to: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+export interface LeaveFrame {
+  readonly type: 'leave';
+}
+export interface PingFrame {
+  readonly type: 'ping';
+}
+export type ClientFrame = JoinFrame | SignalFrame | LeaveFrame | PingFrame;
+
+// ---- server -> client ----
+
+export interface WelcomeFrame {
+  readonly type: 'welcome';
+  readonly id: string;
+  readonly resume: string;
+  readonly peers: readonly PeerInfo[];
+  readonly iceServers: readonly IceServerConfig[];
+}
+export interface PeerJoinedFrame {
+  readonly type: 'peer-joined';
+  readonly peer: PeerInfo;
+}
+export interface PeerLeftFrame {
+  readonly type: 'peer-left';
+  readonly id: string;
+}
+export interface RelayedSignalFrame {
+  readonly type: 'signal';
+  readonly from: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
+export interface PongFrame {
+  readonly type: 'pong';
+}
+export type ErrorCode =
+  | 'bad-json'
+  | 'bad-message'
+  | 'too-large'
+  | 'not-joined'
+  | 'already-joined'
+  | 'unknown-peer'
+  | 'room-full'
+  | 'unauthorized'
+  | 'rate-limited'
+  | 'name-taken';
+export const ERROR_CODES: readonly ErrorCode[] = [
+  'bad-json',
+  'bad-message',
+  'too-large',
+  'not-joined',
+  'already-joined',
+  'unknown-peer',
+  'room-full',
+  'unauthorized',
+  'rate-limited',
+  'name-taken',
+];
+export interface ErrorFrame {
+  readonly type: 'error';
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+export type ServerFrame = WelcomeFrame | PeerJoinedFrame | PeerLeftFrame | RelayedSignalFrame | PongFrame | ErrorFrame;
+
+/** WebSocket close codes the server uses (RFC 6455 §7.4.1 and the private range). */
+export const CLOSE_CODES = {
+  normal: 1000,
+  goingAway: 1001,
+  protocolError: 1002,
+  unsupportedData: 1003,
+  policyViolation: 1008,
+  messageTooBig: 1009,
+  internalError: 1011,
+  /** Private range: the client left or was replaced by a resumed connection. */
+  replaced: 4000,
+  /** Private range: too many messages per second. */
+  rateLimited: 4029,
+  /** Private range: join refused (auth or origin). */
+  unauthorized: 4001,
+} as const;
+
+export type WireParseResult<T> =
+  | { readonly ok: true; readonly frame: T }
+  | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function bad<T>(message: string, code: ErrorCode = 'bad-message'): WireParseResult<T> {
+  return { ok: false, code, message };
+}
+
+/**
+ * Parses one client text frame. Never throws. `text` must already be within the size limit
+ * (the server checks bytes before it decodes).
+ */
+export function parseClientFrame(text: string): WireParseResult<ClientFrame> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return bad('frame is not valid JSON', 'bad-json');
+  }
+  if (!isPlainObject(value)) return bad('frame must be a JSON object');
+  switch (value['type']) {
+    case 'join': {
+      const { room, name, token, resume } = value;
+      if (typeof room !== 'string' || !NAME_PATTERN.test(room)) return bad('room must be 1-64 characters of A-Z a-z 0-9 _ . -');
+      if (typeof name !== 'string' || !NAME_PATTERN.test(name)) return bad('name must be 1-64 characters of A-Z a-z 0-9 _ . -');
+      if (token !== undefined && (typeof token !== 'string' || token.length === 0 || token.length > TOKEN_MAX_LENGTH)) {
+        return bad(`token must be a string of 1-${TOKEN_MAX_LENGTH} characters`);
+      }
+      if (resume !== undefined && (typeof resume !== 'string' || resume.length === 0 || resume.length > TOKEN_MAX_LENGTH)) {
+        return bad(`resume must be a string of 1-${TOKEN_MAX_LENGTH} characters`);
+      }
+      return {
+        ok: true,
+        frame: {
+          type: 'join',
+          room,
+          name,
+          ...(token !== undefined ? { token: token } : {}),
+          ...(resume !== undefined ? { resume: resume } : {}),
+        },
+      };
+    }
+    case 'signal': {
+      const { to, data } = value;
+      if (typeof to !== 'string' || !ID_PATTERN.test(to)) return bad('to must be a peer id');
+      if (!isPlainObject(data)) return bad('data must be a JSON object');
+      return { ok: true, frame: { type: 'signal', to, data } };
+    }
+    case 'leave':
+      return { ok: true, frame: { type: 'leave' } };
+    case 'ping':
+      return { ok: true, frame: { type: 'ping' } };
+    default:
+      return bad('unknown frame type');
+  }
+}
+
+/**
+ * Parses one server text frame, for clients. Never throws; a client that gets a malformed
+ * frame reports it and keeps the connection.
+ */
+export function parseServerFrame(text: string): WireParseResult<ServerFrame> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return bad('frame is not valid JSON', 'bad-json');
+  }
+  if (!isPlainObject(value)) return bad('frame must be a JSON object');
+  const isPeer = (p: unknown): p is PeerInfo =>
+    isPlainObject(p) && typeof p['id'] === 'string' && typeof p['name'] === 'string';
+  switch (value['type']) {
+    case 'welcome': {
+      const { id, resume, peers, iceServers } = value;
+      if (typeof id !== 'string' || typeof resume !== 'string') return bad('welcome needs id and resume');
+      if (!Array.isArray(peers) || !peers.every(isPeer)) return bad('welcome.peers must be a list of {id, name}');
+      if (!Array.isArray(iceServers)) return bad('welcome.iceServers must be a list');
+      return { ok: true, frame: { type: 'welcome', id, resume, peers, iceServers: iceServers as IceServerConfig[] } };
+    }
+    case 'peer-joined':
+      return isPeer(value['peer']) ? { ok: true, frame: { type: 'peer-joined', peer: value['peer'] } } : bad('peer-joined needs peer');
+    case 'peer-left':
+      return typeof value['id'] === 'string' ? { ok: true, frame: { type: 'peer-left', id: value['id'] } } : bad('peer-left needs id');
+    case 'signal': {
+      const { from, data } = value;
+      if (typeof from !== 'string' || !isPlainObject(data)) return bad('signal needs from and data');
+      return { ok: true, frame: { type: 'signal', from, data } };
+    }
+    case 'pong':
+      return { ok: true, frame: { type: 'pong' } };
+    case 'error': {
+      const { code, message } = value;
+      if (typeof code !== 'string' || !(ERROR_CODES as readonly string[]).includes(code) || typeof message !== 'string') {
+        return bad('error needs a known code and a message');
+      }
+      return { ok: true, frame: { type: 'error', code: code as ErrorCode, message } };
+    }
+    default:
+      return bad('unknown frame type');
+  }
+}

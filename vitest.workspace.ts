@@ -1,0 +1,24 @@
+import type { TestProjectInlineConfiguration } from 'vitest/config';
+
+/** One vitest project per package or app; vitest.config.ts imports this list. */
+export const projects: TestProjectInlineConfiguration[] = [
+  {
+    test: {
+      name: 'core',
+      root: 'packages/core',
+      include: ['test/**/*.test.ts'],
+      environment: 'node',
+    },
+  },
+  {
+    test: {
+      name: 'signaling-ws',
+      root: 'packages/signaling-ws',
+      include: ['test/**/*.test.ts'],
+      environment: 'node',
+      testTimeout: 20_000,
+    },
+  },
+];
+
+export default projects;
