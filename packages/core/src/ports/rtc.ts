@@ -125,8 +125,10 @@ export type RtcPortEventType = RtcPortEvent['type'];
  * The part of RTCPeerConnection the machines drive. Adapters wrap a real connection
  * (`@parley/browser`), tests use the fake one from `@parley/core/testing`.
  *
- * Contract: `events$` is hot and never errors; after `close()` it emits nothing more and every
- * method rejects (or throws) with an Error named `InvalidStateError`.
+ * Contract: `events$` never errors. Events raised before the first subscriber are buffered and
+ * delivered to it (so a `negotiationneeded` fired by tracks added before the machines start is
+ * never lost); after that it is hot. After `close()` it emits nothing more, every method rejects
+ * (or throws) with an Error named `InvalidStateError`, and promises pending at close never settle.
  */
 export interface RtcPort {
   readonly signalingState: SignalingState;
