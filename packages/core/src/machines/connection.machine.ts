@@ -1,0 +1,237 @@
+import { assertEvent, assign, not, sendParent, setup } from 'xstate';
+import type { IceConnectionState, PeerConnectionState } from '../ports/rtc.js';
+import type { IceRestartPolicy, PeerEndReason } from './peer.types.js';
+
+// Mirrors RTCPeerConnectionState (webrtc-pc §4.3.3) and owns the recovery policy: a connection
+// that stays `disconnected`, reports `failed`, or never connects is given ICE restarts
+// (webrtc-pc §4.4.1.5 restartIce, RFC 8445 §9) with exponential backoff before it is declared
+// failed for good.
+
+export interface ConnectionInput {
+  /** The polite peer (perfect negotiation) does not restart ICE unless `iceRestartBy` is 'either'. */
+  readonly polite: boolean;
+  /** Who asks for ICE restarts: the impolite peer only (default), or either peer. */
+  readonly iceRestartBy?: IceRestartPolicy;
+  /** ICE restart attempts before the connection is declared failed (default 3). */
+  readonly maxIceRestarts?: number;
+}
+
+/** RTC events, already translated by the parent `peer` machine, and the parent's CLOSE. */
+export type ConnectionEvent =
+  | { readonly type: 'RTC.CONNECTION_STATE'; readonly state: PeerConnectionState }
+  | { readonly type: 'RTC.ICE_CONNECTION_STATE'; readonly state: IceConnectionState }
+  | { readonly type: 'CLOSE' };
+
+/** What this machine asks of its parent (`sendParent`). */
+export type ConnectionParentEvent = {
+  readonly type: 'CONNECTION.RESTART_ICE';
+  /** 1 for the first restart of a recovery, then 2, 3, ... */
+  readonly attempt: number;
+};
+
+/** Why recovery started, and so why the connection failed if recovery is exhausted. */
+export type ConnectionFailureReason = Exclude<PeerEndReason, 'closed'>;
+
+/** The machine's output, once final. Same shape as `PeerOutput`. */
+export interface ConnectionOutput {
+  readonly reason: PeerEndReason;
+  readonly detail?: string;
+}
+
+export interface ConnectionContext {
+  readonly polite: boolean;
+  readonly iceRestartBy: IceRestartPolicy;
+  readonly maxIceRestarts: number;
+  /** The last reported RTCPeerConnectionState. */
+  readonly connectionState: PeerConnectionState;
+  /** The last reported RTCIceConnectionState (for UIs and logs; the policy uses connectionState). */
+  readonly iceConnectionState: IceConnectionState;
+  /** ICE restart attempts of the current recovery; 0 whenever connected. */
+  readonly attempts: number;
+  /** Why the connection is recovering or has ended; null while healthy. */
+  readonly reason: PeerEndReason | null;
+}
+
+const DEFAULT_MAX_ICE_RESTARTS = 3;
+const BACKOFF_BASE_MS = 1000;
+const BACKOFF_CAP_MS = 8000;
+
+/** Backoff after the n-th attempt: 1 s, 2 s, 4 s, 8 s, 8 s, ... */
+export function iceRestartBackoffMs(attempts: number): number {
+  return Math.min(BACKOFF_BASE_MS * 2 ** Math.max(0, attempts - 1), BACKOFF_CAP_MS);
+}
+
+function endOf(context: ConnectionContext): ConnectionOutput {
+  const reason = context.reason ?? 'closed';
+  return reason === 'closed'
+    ? { reason }
+    : { reason, detail: `ICE restart attempts exhausted (${context.attempts})` };
+}
+
+function reported(state: PeerConnectionState) {
+  return ({ event }: { event: ConnectionEvent }): boolean =>
+    event.type === 'RTC.CONNECTION_STATE' && event.state === state;
+}
+
+export const connectionMachine = setup({
+  types: {
+    input: {} as ConnectionInput,
+    context: {} as ConnectionContext,
+    events: {} as ConnectionEvent,
+    output: {} as ConnectionOutput,
+  },
+  guards: {
+    isConnectingReported: reported('connecting'),
+    isConnectedReported: reported('connected'),
+    isDisconnectedReported: reported('disconnected'),
+    isFailedReported: reported('failed'),
+    isClosedReported: reported('closed'),
+    /** Restarts are asked by the impolite peer, or by both when configured so. */
+    isIceRestarter: ({ context }) => !context.polite || context.iceRestartBy === 'either',
+    hasAttemptsLeft: ({ context }) => context.attempts < context.maxIceRestarts,
+  },
+  actions: {
+    recordConnectionState: assign({
+      connectionState: ({ event }) => {
+        assertEvent(event, 'RTC.CONNECTION_STATE');
+        return event.state;
+      },
+    }),
+    recordIceConnectionState: assign({
+      iceConnectionState: ({ event }) => {
+        assertEvent(event, 'RTC.ICE_CONNECTION_STATE');
+        return event.state;
+      },
+    }),
+    noteConnectionFailed: assign({ reason: 'connection-failed' as const }),
+    noteConnectTimeout: assign({ reason: 'connect-timeout' as const }),
+    noteClosed: assign({ reason: 'closed' as const }),
+    countAttempt: assign({ attempts: ({ context }) => context.attempts + 1 }),
+    resetRecovery: assign({ attempts: 0, reason: null }),
+    requestIceRestart: sendParent(
+      ({ context }) => ({ type: 'CONNECTION.RESTART_ICE', attempt: context.attempts }) satisfies ConnectionParentEvent,
+    ),
+  },
+  delays: {
+    /** How long `disconnected` may last before recovery starts (it often heals by itself). */
+    disconnectedGrace: 2000,
+    /** How long `connecting` may last before it is treated as a failure. */
+    connectTimeout: 15_000,
+    /** Wait after each attempt; read after `countAttempt`, so attempts >= 1. */
+    iceRestartBackoff: ({ context }) => iceRestartBackoffMs(context.attempts),
+  },
+}).createMachine({
+  id: 'connection',
+  description: 'RTCPeerConnectionState mirror with ICE-restart recovery (webrtc-pc §4.3.3).',
+  context: ({ input }) => ({
+    polite: input.polite,
+    iceRestartBy: input.iceRestartBy ?? 'impolite',
+    maxIceRestarts: input.maxIceRestarts ?? DEFAULT_MAX_ICE_RESTARTS,
+    connectionState: 'new',
+    iceConnectionState: 'new',
+    attempts: 0,
+    reason: null,
+  }),
+  output: ({ context }) => endOf(context),
+  initial: 'new',
+  on: {
+    // Fallbacks for whatever a state does not handle itself: record, and honour `closed`.
+    'RTC.CONNECTION_STATE': [
+      { guard: 'isClosedReported', target: '.closed', actions: ['recordConnectionState', 'noteClosed'] },
+      { actions: 'recordConnectionState' },
+    ],
+    'RTC.ICE_CONNECTION_STATE': { actions: 'recordIceConnectionState' },
+    CLOSE: { target: '.closed', actions: 'noteClosed' },
+  },
+  states: {
+    new: {
+      description: 'webrtc-pc "new": no transport has started checking yet. No timer: a callee may wait here.',
+      on: {
+        'RTC.CONNECTION_STATE': [
+          { guard: 'isConnectingReported', target: 'connecting', actions: 'recordConnectionState' },
+          { guard: 'isConnectedReported', target: 'connected', actions: 'recordConnectionState' },
+          { guard: 'isDisconnectedReported', target: 'disconnected', actions: 'recordConnectionState' },
+          { guard: 'isFailedReported', target: 'recovering', actions: ['recordConnectionState', 'noteConnectionFailed'] },
+        ],
+      },
+    },
+    connecting: {
+      description: 'webrtc-pc "connecting": transports are checking; bounded by connectTimeout.',
+      after: {
+        // No usable candidate pair (e.g. an expired TURN credential): treated like a failure.
+        connectTimeout: { target: 'recovering', actions: 'noteConnectTimeout' },
+      },
+      on: {
+        'RTC.CONNECTION_STATE': [
+          { guard: 'isConnectedReported', target: 'connected', actions: 'recordConnectionState' },
+          { guard: 'isDisconnectedReported', target: 'disconnected', actions: 'recordConnectionState' },
+          { guard: 'isFailedReported', target: 'recovering', actions: ['recordConnectionState', 'noteConnectionFailed'] },
+        ],
+      },
+    },
+    connected: {
+      description: 'webrtc-pc "connected": every transport is connected or completed.',
+      on: {
+        'RTC.CONNECTION_STATE': [
+          // A new transport (renegotiation) may start checking again.
+          { guard: 'isConnectingReported', target: 'connecting', actions: 'recordConnectionState' },
+          { guard: 'isDisconnectedReported', target: 'disconnected', actions: 'recordConnectionState' },
+          { guard: 'isFailedReported', target: 'recovering', actions: ['recordConnectionState', 'noteConnectionFailed'] },
+        ],
+      },
+    },
+    disconnected: {
+      description: 'webrtc-pc "disconnected": consent checks are failing; often heals within seconds.',
+      after: {
+        disconnectedGrace: { target: 'recovering', actions: 'noteConnectionFailed' },
+      },
+      on: {
+        'RTC.CONNECTION_STATE': [
+          { guard: 'isConnectedReported', target: 'connected', actions: 'recordConnectionState' },
+          { guard: 'isConnectingReported', target: 'connecting', actions: 'recordConnectionState' },
+          { guard: 'isFailedReported', target: 'recovering', actions: ['recordConnectionState', 'noteConnectionFailed'] },
+        ],
+      },
+    },
+    recovering: {
+      description: 'Not connected, so ICE is restarted with backoff until connected or out of attempts.',
+      initial: 'nextAttempt',
+      on: {
+        // Any report but these two (failed again, checking, ...) leaves the schedule running.
+        'RTC.CONNECTION_STATE': {
+          guard: 'isConnectedReported',
+          target: 'connected',
+          actions: ['recordConnectionState', 'resetRecovery'],
+        },
+      },
+      states: {
+        nextAttempt: {
+          description: 'Transient: give up, or start the next attempt as restarter or as its peer.',
+          always: [
+            { guard: not('hasAttemptsLeft'), target: '#connection.failed' },
+            { guard: 'isIceRestarter', target: 'restartingIce' },
+            { target: 'awaitingRemoteRestart' },
+          ],
+        },
+        restartingIce: {
+          description: 'This side asked the parent for an ICE restart (webrtc-pc §4.4.1.5) and waits.',
+          entry: ['countAttempt', 'requestIceRestart'],
+          after: { iceRestartBackoff: 'nextAttempt' },
+        },
+        awaitingRemoteRestart: {
+          description: 'The other side restarts ICE; this side counts the same schedule to give up in step.',
+          entry: 'countAttempt',
+          after: { iceRestartBackoff: 'nextAttempt' },
+        },
+      },
+    },
+    failed: {
+      description: 'Recovery exhausted: final, with the reason recovery started.',
+      type: 'final',
+    },
+    closed: {
+      description: 'webrtc-pc "closed", or closed by the parent: final.',
+      type: 'final',
+    },
+  },
+});

@@ -1,0 +1,153 @@
+import { assertEvent, assign, enqueueActions, sendParent, setup } from 'xstate';
+import type { IceCandidate, IceGatheringState } from '../ports/rtc.js';
+
+// Local ICE candidate gathering (webrtc-pc §4.3.2 RTCIceGatheringState, §4.4.1.6 candidate
+// gathering) and its hand-off to the parent `peer` machine: trickled one by one (RFC 8838), or
+// collected until gathering completes so that the description can carry them (non-trickle).
+
+export interface IceGatheringInput {
+  /** Forward each local candidate as soon as it is found (default true, RFC 8838 trickle ICE). */
+  readonly trickle?: boolean;
+}
+
+/** RTC events, already translated by the parent `peer` machine, and the parent's CLOSE. */
+export type IceGatheringEvent =
+  | { readonly type: 'RTC.ICE_GATHERING_STATE'; readonly state: IceGatheringState }
+  /** `candidate` is null for end-of-candidates (webrtc-pc §4.4.1.6). */
+  | { readonly type: 'RTC.ICE_CANDIDATE'; readonly candidate: IceCandidate | null }
+  | { readonly type: 'CLOSE' };
+
+/** What this machine asks of its parent (`sendParent`). */
+export type IceGatheringParentEvent =
+  /** Trickle only: one local candidate, or null for end-of-candidates (RFC 8838 §4). */
+  | { readonly type: 'ICE.LOCAL_CANDIDATE'; readonly candidate: IceCandidate | null }
+  /** Both modes, once per generation: every candidate gathered in it. */
+  | { readonly type: 'ICE.GATHERING_COMPLETE'; readonly candidates: readonly IceCandidate[] };
+
+export interface IceGatheringContext {
+  readonly trickle: boolean;
+  /** Incremented each time gathering starts; an ICE restart starts a new generation. */
+  readonly generation: number;
+  /** Local candidates of the current generation, in the order they were found. */
+  readonly candidates: readonly IceCandidate[];
+  /** True once the current generation is complete (end-of-candidates seen or forwarded). */
+  readonly endOfCandidates: boolean;
+}
+
+/** Does this side trickle its candidates (RFC 8838), or put them in the description? */
+function isTrickling(context: IceGatheringContext): boolean {
+  return context.trickle;
+}
+
+export const iceGatheringMachine = setup({
+  types: {
+    // xstate's type-only marker ({} happens to satisfy an input whose fields are all optional).
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+    input: {} as IceGatheringInput,
+    context: {} as IceGatheringContext,
+    events: {} as IceGatheringEvent,
+  },
+  guards: {
+    isGatheringReported: ({ event }) => event.type === 'RTC.ICE_GATHERING_STATE' && event.state === 'gathering',
+    isCompleteReported: ({ event }) => event.type === 'RTC.ICE_GATHERING_STATE' && event.state === 'complete',
+    /** webrtc-pc §4.4.1.6: a null candidate means gathering has finished for this generation. */
+    isEndOfCandidates: ({ event }) => event.type === 'RTC.ICE_CANDIDATE' && event.candidate === null,
+    /**
+     * Some engines (Firefox) also fire a candidate whose `candidate` string is empty: the
+     * end-of-candidates marker of a single media section (webrtc-pc §4.8.2). It is not a
+     * candidate, and the null candidate that follows covers every section.
+     */
+    isSectionEndMarker: ({ event }) => event.type === 'RTC.ICE_CANDIDATE' && event.candidate?.candidate === '',
+  },
+  actions: {
+    startGeneration: assign({
+      generation: ({ context }) => context.generation + 1,
+      candidates: () => [],
+      endOfCandidates: () => false,
+    }),
+    recordCandidate: assign({
+      candidates: ({ context, event }) => {
+        assertEvent(event, 'RTC.ICE_CANDIDATE');
+        return event.candidate === null ? context.candidates : [...context.candidates, event.candidate];
+      },
+    }),
+    markEndOfCandidates: assign({ endOfCandidates: () => true }),
+    /** RFC 8838 §4: trickle each candidate as soon as it is found; non-trickle only collects. */
+    forwardCandidate: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'RTC.ICE_CANDIDATE');
+      if (isTrickling(context)) {
+        enqueue.sendParent({ type: 'ICE.LOCAL_CANDIDATE', candidate: event.candidate } satisfies IceGatheringParentEvent);
+      }
+    }),
+    /** RFC 8838 §8.2 end-of-candidates, at most once per generation (only `complete` sends it). */
+    forwardEndOfCandidates: enqueueActions(({ context, enqueue }) => {
+      if (isTrickling(context)) {
+        enqueue.sendParent({ type: 'ICE.LOCAL_CANDIDATE', candidate: null } satisfies IceGatheringParentEvent);
+      }
+    }),
+    reportGatheringComplete: sendParent(
+      ({ context }) =>
+        ({ type: 'ICE.GATHERING_COMPLETE', candidates: context.candidates }) satisfies IceGatheringParentEvent,
+    ),
+  },
+}).createMachine({
+  id: 'iceGathering',
+  description: 'Local ICE candidate gathering, trickled or collected (webrtc-pc §4.3.2, RFC 8838).',
+  context: ({ input }) => ({
+    trickle: input.trickle ?? true,
+    generation: 0,
+    candidates: [],
+    endOfCandidates: false,
+  }),
+  initial: 'new',
+  on: {
+    CLOSE: '.closed',
+  },
+  states: {
+    new: {
+      description: 'webrtc-pc "new": nothing gathered yet (no local description applied).',
+      on: {
+        'RTC.ICE_GATHERING_STATE': [
+          { guard: 'isGatheringReported', target: 'gathering', actions: 'startGeneration' },
+          { guard: 'isCompleteReported', target: 'complete', actions: 'startGeneration' },
+        ],
+        // Engines may fire the first candidate before icegatheringstatechange: it starts gathering.
+        'RTC.ICE_CANDIDATE': [
+          { guard: 'isEndOfCandidates', target: 'complete', actions: 'startGeneration' },
+          { guard: 'isSectionEndMarker' },
+          { target: 'gathering', actions: ['startGeneration', 'recordCandidate', 'forwardCandidate'] },
+        ],
+      },
+    },
+    gathering: {
+      description: 'webrtc-pc "gathering": the ICE agent is finding local candidates of one generation.',
+      on: {
+        'RTC.ICE_GATHERING_STATE': { guard: 'isCompleteReported', target: 'complete' },
+        // Whichever comes first of the null candidate and the "complete" state ends the generation.
+        'RTC.ICE_CANDIDATE': [
+          { guard: 'isEndOfCandidates', target: 'complete' },
+          { guard: 'isSectionEndMarker' },
+          { actions: ['recordCandidate', 'forwardCandidate'] },
+        ],
+      },
+    },
+    complete: {
+      description: 'webrtc-pc "complete": the generation has ended; a restart gathers a new one.',
+      entry: ['markEndOfCandidates', 'forwardEndOfCandidates', 'reportGatheringComplete'],
+      on: {
+        // ICE restart (webrtc-pc §4.4.1.5): a new generation, announced by either signal first.
+        // The late twin of the end signal (null candidate or "complete" state) is ignored here.
+        'RTC.ICE_GATHERING_STATE': { guard: 'isGatheringReported', target: 'gathering', actions: 'startGeneration' },
+        'RTC.ICE_CANDIDATE': [
+          { guard: 'isEndOfCandidates' },
+          { guard: 'isSectionEndMarker' },
+          { target: 'gathering', actions: ['startGeneration', 'recordCandidate', 'forwardCandidate'] },
+        ],
+      },
+    },
+    closed: {
+      description: 'The peer connection is closed; nothing more is gathered.',
+      type: 'final',
+    },
+  },
+});
