@@ -1,0 +1,441 @@
+import { filter, map } from 'rxjs';
+import { assign, fromEventObservable, not, setup } from 'xstate';
+import type { RtcPort } from '../ports/rtc.js';
+import type { SignalingPort } from '../ports/signaling.js';
+import type {
+  AcceptMessage,
+  ByeMessage,
+  ByeReason,
+  CallControlMessage,
+  CancelMessage,
+  CancelReason,
+  InviteMedia,
+  InviteMessage,
+  PeerMessage,
+  RejectMessage,
+  RejectReason,
+} from '../protocol/peer-message.js';
+import { peerMachine } from './peer.machine.js';
+import type { PeerInput, PeerOutput } from './peer.types.js';
+
+// Session control between a caller and a callee over ONE signaling port (one remote peer):
+// idle -> outgoing | incoming (ringing) -> active -> ended, and again from ended.
+// The call machine reads only call-control messages (invite, accept, reject, cancel, bye); the
+// peer machine it runs in `active` reads descriptions and candidates from the same port.
+
+/** Why a call ended, as this side sees it. */
+export type CallEndReason =
+  /** This side hung up an active call. */
+  | 'hangup'
+  /** The remote side sent `bye` on an active call (its reason is in `remoteReason`). */
+  | 'remote-hangup'
+  /** The callee declined our invite. */
+  | 'rejected'
+  /** The callee was busy. */
+  | 'busy'
+  /** The callee did not answer in time, or cannot take calls. */
+  | 'unavailable'
+  /** This side withdrew its invite before it was answered. */
+  | 'cancelled'
+  /** Our invite was not answered before `ringTimeout`. */
+  | 'no-answer'
+  /** An incoming call was withdrawn by the caller, or not answered before `incomingTimeout`. */
+  | 'missed'
+  /** This side declined an incoming call (`REJECT`; `busy` when rejected as busy). */
+  | 'declined'
+  /** The peer connection could not be established or was lost for good. */
+  | 'connection-failed';
+
+export type CallRole = 'caller' | 'callee';
+export type CallEndedBy = 'local' | 'remote';
+/** The reason the remote side gave in its `reject`, `cancel` or `bye`. */
+export type RemoteEndReason = RejectReason | CancelReason | ByeReason;
+
+/** Options of the peer machine run in `active`; the call machine supplies the rest. */
+export type CallPeerOptions = Omit<PeerInput, 'rtc' | 'signaling' | 'polite' | 'session'>;
+
+export interface CallInput {
+  /** The pipe to the one remote peer this call actor talks to. */
+  readonly signaling: SignalingPort;
+  /** Called on entering `active`: the app builds its RTCPeerConnection, adds tracks, wraps it. */
+  readonly createRtc: () => RtcPort;
+  readonly peer?: CallPeerOptions;
+  /** Media asked for in invites when `CALL` names none. */
+  readonly media?: InviteMedia;
+  /** Defaults to `randomSessionId`. Ids must be unique per call and match the protocol's pattern. */
+  readonly createSessionId?: () => string;
+  /** When true, an incoming invite is answered `reject{busy}` at once (e.g. on another call). */
+  readonly isBusy?: () => boolean;
+}
+
+export interface CallContext {
+  readonly signaling: SignalingPort;
+  readonly createRtc: () => RtcPort;
+  readonly peerOptions: CallPeerOptions;
+  readonly defaultMedia: InviteMedia | null;
+  readonly createSessionId: () => string;
+  readonly isBusy: () => boolean;
+  /** Id of the current (or last) call; messages of any other session are dropped. */
+  readonly session: string | null;
+  /** The caller is the impolite peer, the callee the polite one. */
+  readonly role: CallRole | null;
+  /** Media asked for by the caller (ours when calling, the remote's when called). */
+  readonly media: InviteMedia | null;
+  /** Set when the call ends; cleared when a new call starts. */
+  readonly reason: CallEndReason | null;
+  readonly endedBy: CallEndedBy | null;
+  readonly remoteReason: RemoteEndReason | null;
+  /** Human-readable detail, e.g. why the peer connection failed. */
+  readonly detail: string | null;
+}
+
+/** What the user (or app) asks for. */
+export type CallUserEvent =
+  | { readonly type: 'CALL'; readonly media?: InviteMedia }
+  | { readonly type: 'ACCEPT' }
+  | { readonly type: 'REJECT'; readonly reason?: 'declined' | 'busy' }
+  | { readonly type: 'CANCEL' }
+  | { readonly type: 'HANGUP' };
+
+/** Call-control messages from the remote peer, as machine events. */
+export type CallRemoteEvent =
+  | { readonly type: 'REMOTE.INVITE'; readonly message: InviteMessage }
+  | { readonly type: 'REMOTE.ACCEPT'; readonly message: AcceptMessage }
+  | { readonly type: 'REMOTE.REJECT'; readonly message: RejectMessage }
+  | { readonly type: 'REMOTE.CANCEL'; readonly message: CancelMessage }
+  | { readonly type: 'REMOTE.BYE'; readonly message: ByeMessage };
+
+export type CallEvent = CallUserEvent | CallRemoteEvent;
+
+/** The fields of a remote invite the machine keeps. */
+interface RemoteInvite {
+  readonly session: string;
+  readonly media?: InviteMedia | undefined;
+}
+
+interface CallEnd {
+  readonly reason: CallEndReason;
+  readonly endedBy: CallEndedBy;
+  readonly remoteReason?: RemoteEndReason;
+  readonly detail?: string;
+}
+
+const SESSION_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/**
+ * A random, URL-safe call session id (22 characters of a 64-letter alphabet). Uses Math.random:
+ * ids only need to be distinct between the calls of two peers, not secret.
+ */
+export function randomSessionId(length = 22): string {
+  let id = '';
+  for (let i = 0; i < length; i += 1) {
+    id += SESSION_ALPHABET.charAt(Math.floor(Math.random() * SESSION_ALPHABET.length));
+  }
+  return id;
+}
+
+function isCallControlMessage(message: PeerMessage): message is CallControlMessage {
+  return message.kind !== 'description' && message.kind !== 'candidate';
+}
+
+function toRemoteEvent(message: CallControlMessage): CallRemoteEvent {
+  switch (message.kind) {
+    case 'invite':
+      return { type: 'REMOTE.INVITE', message };
+    case 'accept':
+      return { type: 'REMOTE.ACCEPT', message };
+    case 'reject':
+      return { type: 'REMOTE.REJECT', message };
+    case 'cancel':
+      return { type: 'REMOTE.CANCEL', message };
+    case 'bye':
+      return { type: 'REMOTE.BYE', message };
+  }
+}
+
+/** The remote's call-control messages as events for the parent; negotiation messages are left
+ * to the peer machine. An error of `messages$` errors the call actor (signaling is gone). */
+const remoteCallControl = fromEventObservable<CallRemoteEvent, { readonly signaling: SignalingPort }>(({ input }) =>
+  input.signaling.messages$.pipe(filter(isCallControlMessage), map(toRemoteEvent)),
+);
+
+
+function endOfRemoteReject(reason: RejectReason): CallEnd {
+  const byReason = { declined: 'rejected', busy: 'busy', unavailable: 'unavailable' } as const;
+  return { reason: byReason[reason], endedBy: 'remote', remoteReason: reason };
+}
+
+function sessionOf(context: CallContext): string {
+  if (context.session === null) throw new Error('call machine: no current session');
+  return context.session;
+}
+
+export const callMachine = setup({
+  types: {
+    context: {} as CallContext,
+    events: {} as CallEvent,
+    input: {} as CallInput,
+  },
+  actors: {
+    remoteCallControl,
+    peer: peerMachine,
+  },
+  actions: {
+    startOutgoingCall: assign(({ context }, params: { readonly media: InviteMedia | undefined }) => ({
+      session: context.createSessionId(),
+      role: 'caller' as const,
+      media: params.media ?? context.defaultMedia,
+      reason: null,
+      endedBy: null,
+      remoteReason: null,
+      detail: null,
+    })),
+    /** Also used when a crossing invite wins: this side then becomes the callee of that call. */
+    startIncomingCall: assign((_, invite: RemoteInvite) => ({
+      session: invite.session,
+      role: 'callee' as const,
+      media: invite.media ?? null,
+      reason: null,
+      endedBy: null,
+      remoteReason: null,
+      detail: null,
+    })),
+    endCall: assign((_, end: CallEnd) => ({
+      reason: end.reason,
+      endedBy: end.endedBy,
+      remoteReason: end.remoteReason ?? null,
+      detail: end.detail ?? null,
+    })),
+    sendInvite: ({ context }) => {
+      const session = sessionOf(context);
+      context.signaling.send(context.media ? { kind: 'invite', session, media: context.media } : { kind: 'invite', session });
+    },
+    sendAccept: ({ context }) => context.signaling.send({ kind: 'accept', session: sessionOf(context) }),
+    sendReject: ({ context }, params: { readonly reason: RejectReason }) =>
+      context.signaling.send({ kind: 'reject', session: sessionOf(context), reason: params.reason }),
+    sendCancel: ({ context }, params: { readonly reason: CancelReason }) =>
+      context.signaling.send({ kind: 'cancel', session: sessionOf(context), reason: params.reason }),
+    sendBye: ({ context }, params: { readonly reason: ByeReason }) =>
+      context.signaling.send({ kind: 'bye', session: sessionOf(context), reason: params.reason }),
+    /** Answers an invite of another session without touching the current call. */
+    replyBusy: ({ context }, invite: RemoteInvite) =>
+      context.signaling.send({ kind: 'reject', session: invite.session, reason: 'busy' }),
+  },
+  guards: {
+    isForCurrentSession: ({ context, event }) => 'message' in event && event.message.session === context.session,
+    isLocalUserBusy: ({ context }) => context.isBusy(),
+    /**
+     * Crossing invites (both sides pressed CALL at once): the invite with the lexicographically
+     * smaller session id wins. The rule is symmetric: both sides compare the same two ids with
+     * the same total order, so exactly one side sees the remote invite win (it accepts and
+     * becomes the callee) and the other sees its own win (it keeps waiting and receives that
+     * accept as the caller). No user click is needed: both asked for this call. Equal ids
+     * (never, with random 22-character ids) would make neither win; both would ring out.
+     */
+    doesRemoteInviteWin: ({ context, event }) =>
+      event.type === 'REMOTE.INVITE' && context.session !== null && event.message.session < context.session,
+    didPeerFail: (_, output: PeerOutput) => output.reason === 'connection-failed' || output.reason === 'connect-timeout',
+  },
+  delays: {
+    /** How long an outgoing invite rings unanswered before it is cancelled. */
+    ringTimeout: 30_000,
+    /** How long an incoming invite rings unanswered before it is rejected as unavailable. */
+    incomingTimeout: 30_000,
+  },
+}).createMachine({
+  id: 'call',
+  context: ({ input }) => ({
+    signaling: input.signaling,
+    createRtc: input.createRtc,
+    peerOptions: input.peer ?? {},
+    defaultMedia: input.media ?? null,
+    createSessionId: input.createSessionId ?? (() => randomSessionId()),
+    isBusy: input.isBusy ?? (() => false),
+    session: null,
+    role: null,
+    media: null,
+    reason: null,
+    endedBy: null,
+    remoteReason: null,
+    detail: null,
+  }),
+  invoke: {
+    id: 'remoteCallControl',
+    src: 'remoteCallControl',
+    input: ({ context }) => ({ signaling: context.signaling }),
+  },
+  initial: 'idle',
+  states: {
+    idle: {
+      description: 'No call yet. CALL starts one; a remote invite rings, unless the app is busy.',
+      on: {
+        CALL: {
+          target: 'outgoing',
+          actions: [{ type: 'startOutgoingCall', params: ({ event }) => ({ media: event.media }) }, 'sendInvite'],
+        },
+        'REMOTE.INVITE': [
+          { guard: 'isLocalUserBusy', actions: { type: 'replyBusy', params: ({ event }) => event.message } },
+          { target: 'incoming', actions: { type: 'startIncomingCall', params: ({ event }) => event.message } },
+        ],
+      },
+    },
+    outgoing: {
+      description: 'Our invite is ringing at the remote peer; waiting for accept or reject.',
+      after: {
+        ringTimeout: {
+          target: 'ended',
+          actions: [
+            { type: 'sendCancel', params: { reason: 'timeout' } },
+            { type: 'endCall', params: { reason: 'no-answer', endedBy: 'local' } },
+          ],
+        },
+      },
+      on: {
+        'REMOTE.ACCEPT': { guard: 'isForCurrentSession', target: 'active' },
+        'REMOTE.REJECT': {
+          guard: 'isForCurrentSession',
+          target: 'ended',
+          actions: { type: 'endCall', params: ({ event }) => endOfRemoteReject(event.message.reason) },
+        },
+        'REMOTE.INVITE': {
+          guard: 'doesRemoteInviteWin',
+          target: 'active',
+          actions: [{ type: 'startIncomingCall', params: ({ event }) => event.message }, 'sendAccept'],
+        },
+        CANCEL: {
+          target: 'ended',
+          actions: [
+            { type: 'sendCancel', params: { reason: 'cancelled' } },
+            { type: 'endCall', params: { reason: 'cancelled', endedBy: 'local' } },
+          ],
+        },
+      },
+    },
+    incoming: {
+      description: 'A remote invite is ringing here; waiting for the user to ACCEPT or REJECT.',
+      after: {
+        incomingTimeout: {
+          target: 'ended',
+          actions: [
+            { type: 'sendReject', params: { reason: 'unavailable' } },
+            { type: 'endCall', params: { reason: 'missed', endedBy: 'local' } },
+          ],
+        },
+      },
+      on: {
+        ACCEPT: { target: 'active', actions: 'sendAccept' },
+        REJECT: {
+          target: 'ended',
+          actions: [
+            { type: 'sendReject', params: ({ event }) => ({ reason: event.reason ?? 'declined' }) },
+            { type: 'endCall', params: ({ event }) => ({ reason: event.reason === 'busy' ? 'busy' : 'declined', endedBy: 'local' }) },
+          ],
+        },
+        'REMOTE.CANCEL': {
+          guard: 'isForCurrentSession',
+          target: 'ended',
+          actions: {
+            type: 'endCall',
+            params: ({ event }) => ({ reason: 'missed', endedBy: 'remote', remoteReason: event.message.reason }),
+          },
+        },
+        'REMOTE.INVITE': { guard: not('isForCurrentSession'), actions: { type: 'replyBusy', params: ({ event }) => event.message } },
+      },
+    },
+    active: {
+      description: 'Both sides agreed; the peer connection runs (caller impolite, callee polite).',
+      invoke: {
+        id: 'peer',
+        src: 'peer',
+        input: ({ context }) => ({
+          ...context.peerOptions,
+          rtc: context.createRtc(),
+          signaling: context.signaling,
+          polite: context.role === 'callee',
+          session: sessionOf(context),
+        }),
+        onDone: [
+          {
+            guard: { type: 'didPeerFail', params: ({ event }) => event.output },
+            target: 'ended',
+            actions: [
+              { type: 'sendBye', params: { reason: 'connection-failed' } },
+              {
+                type: 'endCall',
+                params: ({ event }) => ({
+                  reason: 'connection-failed',
+                  endedBy: 'local',
+                  detail: event.output.detail ?? event.output.reason,
+                }),
+              },
+            ],
+          },
+          {
+            // The peer closed on its own (its RTC port was closed): the call is over for us.
+            target: 'ended',
+            actions: [
+              { type: 'sendBye', params: { reason: 'hangup' } },
+              { type: 'endCall', params: { reason: 'hangup', endedBy: 'local' } },
+            ],
+          },
+        ],
+        onError: {
+          target: 'ended',
+          actions: [
+            { type: 'sendBye', params: { reason: 'error' } },
+            {
+              type: 'endCall',
+              params: ({ event }) => ({
+                reason: 'connection-failed',
+                endedBy: 'local',
+                detail: event.error instanceof Error ? event.error.message : String(event.error),
+              }),
+            },
+          ],
+        },
+      },
+      on: {
+        HANGUP: {
+          target: 'ended',
+          actions: [
+            { type: 'sendBye', params: { reason: 'hangup' } },
+            { type: 'endCall', params: { reason: 'hangup', endedBy: 'local' } },
+          ],
+        },
+        'REMOTE.BYE': {
+          guard: 'isForCurrentSession',
+          target: 'ended',
+          actions: {
+            type: 'endCall',
+            params: ({ event }) => ({ reason: 'remote-hangup', endedBy: 'remote', remoteReason: event.message.reason }),
+          },
+        },
+        // Our accept crossed the caller's cancel (its ring timeout or CANCEL): it gave up first.
+        'REMOTE.CANCEL': {
+          guard: 'isForCurrentSession',
+          target: 'ended',
+          actions: {
+            type: 'endCall',
+            params: ({ event }) => ({ reason: 'missed', endedBy: 'remote', remoteReason: event.message.reason }),
+          },
+        },
+        'REMOTE.INVITE': { guard: not('isForCurrentSession'), actions: { type: 'replyBusy', params: ({ event }) => event.message } },
+      },
+    },
+    ended: {
+      description: 'The last call is over (see reason); CALL or a remote invite starts a new one.',
+      on: {
+        CALL: {
+          target: 'outgoing',
+          actions: [{ type: 'startOutgoingCall', params: ({ event }) => ({ media: event.media }) }, 'sendInvite'],
+        },
+        'REMOTE.INVITE': [
+          // A late duplicate of the invite of the call that just ended.
+          { guard: 'isForCurrentSession' },
+          { guard: 'isLocalUserBusy', actions: { type: 'replyBusy', params: ({ event }) => event.message } },
+          { target: 'incoming', actions: { type: 'startIncomingCall', params: ({ event }) => event.message } },
+        ],
+      },
+    },
+  },
+});
