@@ -1,0 +1,119 @@
+import { Observable, Subscription } from 'rxjs';
+import { createActor } from 'xstate';
+import type { ActorOptions, InspectionEvent, Observer, SnapshotFrom } from 'xstate';
+import type { DataChannelInit } from './ports/rtc.js';
+import { connectionMachine } from './machines/connection.machine.js';
+import { negotiationMachine } from './machines/negotiation.machine.js';
+import { peerMachine } from './machines/peer.machine.js';
+import type { DataChannelActor, PeerActor, PeerEmitted } from './machines/peer.machine.js';
+import type { PeerInput } from './machines/peer.types.js';
+import { BufferUntilSubscribed, snapshots$ } from './rx.js';
+
+/** The named delays of the peer's machines, in milliseconds. */
+export interface PeerDelays {
+  /** `disconnected` for longer than this starts ICE recovery (connection machine). */
+  readonly disconnectedGrace: number;
+  /** Wait after each ICE restart before trying again (connection machine). */
+  readonly iceRestartBackoff: number;
+  /** From `connecting` to `connected` at most this long, else recovery (connection machine). */
+  readonly connectTimeout: number;
+  /** Non-trickle only: how long to wait for gathering before sending (negotiation machine). */
+  readonly gatheringTimeout: number;
+}
+
+export interface CreatePeerOptions extends PeerInput {
+  readonly delays?: Partial<PeerDelays>;
+  /** Passed to xstate's createActor: the Stately inspector sees the peer and every child. */
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** A clock for the machines' delays (xstate `SimulatedClock` in tests). */
+  readonly clock?: ActorOptions<typeof peerMachine>['clock'];
+}
+
+/** Everything a peer reports, plus data-channel messages. */
+export type PeerAppEvent =
+  | PeerEmitted
+  | { readonly type: 'message'; readonly label: string; readonly data: string | ArrayBuffer; readonly channel: DataChannelActor };
+
+export interface Peer {
+  /** The started peer actor (send it CREATE_DATA_CHANNEL, RESTART_ICE, CLOSE; read snapshots). */
+  readonly actor: PeerActor;
+  readonly state$: Observable<SnapshotFrom<typeof peerMachine>>;
+  /** Tracks, data channels, messages, state changes, errors and notices. Events raised before
+   * the first subscriber are held for it. */
+  readonly events$: Observable<PeerAppEvent>;
+  /** Creates a data channel now; it also arrives on events$ as `datachannel` (origin local). */
+  createDataChannel(label: string, init?: DataChannelInit): DataChannelActor;
+  restartIce(): void;
+  close(): void;
+}
+
+function withDelays(delays: Partial<PeerDelays> | undefined): typeof peerMachine {
+  if (!delays) return peerMachine;
+  const { gatheringTimeout, ...connectionDelays } = delays;
+  return peerMachine.provide({
+    actors: {
+      negotiation: gatheringTimeout === undefined ? negotiationMachine : negotiationMachine.provide({ delays: { gatheringTimeout } }),
+      connection: connectionMachine.provide({ delays: connectionDelays }),
+    },
+  });
+}
+
+/**
+ * Creates and starts a peer: one RTC port, one signaling pipe, perfect negotiation, trickle ICE
+ * and the connection recovery policy. The peer owns the port: `close()` closes it.
+ */
+export function createPeer(options: CreatePeerOptions): Peer {
+  const { delays, inspect, clock, ...input } = options;
+  const actor = createActor(withDelays(delays), {
+    input,
+    ...(inspect ? { inspect } : {}),
+    ...(clock ? { clock } : {}),
+  });
+
+  const events = new BufferUntilSubscribed<PeerAppEvent>();
+  const channelSubscriptions = new Subscription();
+  channelSubscriptions.add(
+    actor.on('*', (event) => {
+      events.next(event);
+      if (event.type === 'datachannel') {
+        const channel = event.channel;
+        channelSubscriptions.add(
+          channel.on('message', (message) => events.next({ type: 'message', label: event.label, data: message.data, channel })),
+        );
+      }
+    }),
+  );
+  const done = actor.subscribe({
+    complete: () => {
+      channelSubscriptions.unsubscribe();
+      events.complete();
+    },
+    error: () => {
+      channelSubscriptions.unsubscribe();
+      events.complete();
+    },
+  });
+  actor.start();
+
+  return {
+    actor,
+    state$: snapshots$(actor),
+    events$: events.observable,
+    createDataChannel(label, init) {
+      actor.send({ type: 'CREATE_DATA_CHANNEL', label, ...(init ? { init } : {}) });
+      const channels = actor.getSnapshot().context.channels;
+      const created = channels[channels.length - 1];
+      if (!created) throw new Error(`data channel ${label} was not created: the peer is ${String(actor.getSnapshot().value)}`);
+      return created;
+    },
+    restartIce() {
+      actor.send({ type: 'RESTART_ICE' });
+    },
+    close() {
+      actor.send({ type: 'CLOSE' });
+      done.unsubscribe();
+      channelSubscriptions.unsubscribe();
+      events.complete();
+    },
+  };
+}

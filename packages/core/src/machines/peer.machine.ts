@@ -1,0 +1,423 @@
+import { assign, emit, enqueueActions, fromCallback, sendTo, setup } from 'xstate';
+import type { ActorRefFrom } from 'xstate';
+import type {
+  DataChannelInit,
+  DataChannelPort,
+  IceCandidate,
+  IceConnectionState,
+  IceGatheringState,
+  MediaStreamHandle,
+  MediaTrackHandle,
+  PeerConnectionState,
+  RtcPort,
+  SignalingState,
+} from '../ports/rtc.js';
+import type { SignalingPort } from '../ports/signaling.js';
+import type { PeerMessage, WireDescription } from '../protocol/peer-message.js';
+import { filterSdpCandidates } from '../sdp.js';
+import { connectionMachine } from './connection.machine.js';
+import type { ConnectionOutput } from './connection.machine.js';
+import { dataChannelMachine } from './data-channel.machine.js';
+import { iceGatheringMachine } from './ice-gathering.machine.js';
+import { negotiationMachine } from './negotiation.machine.js';
+import type { NegotiationNotice, NegotiationOperation } from './negotiation.machine.js';
+import type { CandidateFilter, PeerEndReason, PeerInput, PeerOutput } from './peer.types.js';
+
+export type { CandidateFilter, IceRestartPolicy, PeerEndReason, PeerInput, PeerOutput } from './peer.types.js';
+
+// One peer connection: the negotiation, ICE gathering and connection machines as child actors,
+// wired to one RTC port and one signaling pipe. The peer is the only place that touches the
+// ports' streams: it turns RTC events and validated peer messages into machine events, routes
+// them to the child that owns them, and sends what the children ask for.
+
+export const DEFAULT_SESSION = 'default';
+
+export type DataChannelActor = ActorRefFrom<typeof dataChannelMachine>;
+
+/** What a peer reports to the app (xstate `emit`; `createPeer().events$` carries them). */
+export type PeerEmitted =
+  | { readonly type: 'track'; readonly track: MediaTrackHandle; readonly streams: readonly MediaStreamHandle[]; readonly mid: string | null }
+  | { readonly type: 'datachannel'; readonly label: string; readonly origin: 'local' | 'remote'; readonly channel: DataChannelActor }
+  | { readonly type: 'signalingstatechange'; readonly state: SignalingState }
+  | { readonly type: 'icegatheringstatechange'; readonly state: IceGatheringState }
+  | { readonly type: 'iceconnectionstatechange'; readonly state: IceConnectionState }
+  | { readonly type: 'connectionstatechange'; readonly state: PeerConnectionState }
+  | { readonly type: 'negotiated'; readonly round: number; readonly iceRestart: boolean }
+  | { readonly type: 'error'; readonly operation: NegotiationOperation | 'signaling'; readonly error: Error }
+  | { readonly type: 'notice'; readonly notice: NegotiationNotice | PeerNotice; readonly detail: string };
+
+/** What the peer itself drops, for debugging. */
+export type PeerNotice = 'other-session' | 'filtered-candidate' | 'ice-candidate-error';
+
+/** Events the app sends to a peer. */
+export type PeerCommand =
+  | { readonly type: 'CREATE_DATA_CHANNEL'; readonly label: string; readonly init?: DataChannelInit }
+  | { readonly type: 'RESTART_ICE' }
+  | { readonly type: 'CLOSE' };
+
+/** RTC port events, as machine events (see `rtcEvents`). */
+type RtcEvent =
+  | { readonly type: 'RTC.NEGOTIATION_NEEDED' }
+  | { readonly type: 'RTC.ICE_CANDIDATE'; readonly candidate: IceCandidate | null }
+  | { readonly type: 'RTC.ICE_CANDIDATE_ERROR'; readonly detail: string }
+  | { readonly type: 'RTC.SIGNALING_STATE'; readonly state: SignalingState }
+  | { readonly type: 'RTC.ICE_GATHERING_STATE'; readonly state: IceGatheringState }
+  | { readonly type: 'RTC.ICE_CONNECTION_STATE'; readonly state: IceConnectionState }
+  | { readonly type: 'RTC.CONNECTION_STATE'; readonly state: PeerConnectionState }
+  | { readonly type: 'RTC.TRACK'; readonly track: MediaTrackHandle; readonly streams: readonly MediaStreamHandle[]; readonly mid: string | null }
+  | { readonly type: 'RTC.DATA_CHANNEL'; readonly channel: DataChannelPort; readonly origin: 'local' | 'remote' };
+
+/** Validated negotiation messages of this session, with the candidate filter applied. */
+type RemoteEvent =
+  | { readonly type: 'REMOTE.DESCRIPTION'; readonly description: WireDescription }
+  | { readonly type: 'REMOTE.CANDIDATE'; readonly candidate: IceCandidate | null }
+  | { readonly type: 'REMOTE.DROPPED'; readonly notice: PeerNotice; readonly detail: string };
+
+/** What the children ask of their parent. */
+type ChildEvent =
+  | { readonly type: 'NEGOTIATION.LOCAL_DESCRIPTION'; readonly description: WireDescription }
+  | { readonly type: 'NEGOTIATION.ERROR'; readonly operation: NegotiationOperation; readonly error: Error }
+  | { readonly type: 'NEGOTIATION.NOTICE'; readonly notice: NegotiationNotice; readonly detail: string }
+  | { readonly type: 'NEGOTIATION.COMPLETED'; readonly round: number; readonly iceRestart: boolean }
+  | { readonly type: 'ICE.LOCAL_CANDIDATE'; readonly candidate: IceCandidate | null }
+  | { readonly type: 'ICE.GATHERING_COMPLETE'; readonly candidates?: readonly IceCandidate[] }
+  | { readonly type: 'CONNECTION.RESTART_ICE'; readonly attempt: number };
+
+export type PeerEvent = PeerCommand | RtcEvent | RemoteEvent | ChildEvent;
+
+export interface PeerContext {
+  readonly rtc: RtcPort;
+  readonly signaling: SignalingPort;
+  readonly polite: boolean;
+  readonly session: string;
+  readonly trickle: boolean;
+  readonly candidateFilter: CandidateFilter | null;
+  readonly input: PeerInput;
+  /** Mirrors of the RTC port's states, for UIs and tests. */
+  readonly signalingState: SignalingState;
+  readonly iceGatheringState: IceGatheringState;
+  readonly iceConnectionState: IceConnectionState;
+  readonly connectionState: PeerConnectionState;
+  /** One actor per data channel, local and remote. */
+  readonly channels: readonly DataChannelActor[];
+  readonly negotiationRounds: number;
+  readonly endReason: PeerEndReason | null;
+  readonly endDetail: string | undefined;
+}
+
+function keeps(filter: CandidateFilter | null, candidate: IceCandidate | null): boolean {
+  return candidate === null || filter === null || filter(candidate);
+}
+
+function filteredDescription(description: WireDescription, filter: CandidateFilter | null): WireDescription {
+  return filter === null ? description : { type: description.type, sdp: filterSdpCandidates(description.sdp, filter) };
+}
+
+/** Maps the RTC port's event stream to machine events. Owns the port: closes it on stop. */
+const rtcEvents = fromCallback<PeerEvent, { rtc: RtcPort }>(({ input, sendBack }) => {
+  const subscription = input.rtc.events$.subscribe((event) => {
+    switch (event.type) {
+      case 'negotiationneeded':
+        return sendBack({ type: 'RTC.NEGOTIATION_NEEDED' });
+      case 'icecandidate':
+        return sendBack({ type: 'RTC.ICE_CANDIDATE', candidate: event.candidate });
+      case 'icecandidateerror':
+        return sendBack({ type: 'RTC.ICE_CANDIDATE_ERROR', detail: `${event.errorCode} ${event.errorText} (${event.url})` });
+      case 'signalingstatechange':
+        return sendBack({ type: 'RTC.SIGNALING_STATE', state: event.state });
+      case 'icegatheringstatechange':
+        return sendBack({ type: 'RTC.ICE_GATHERING_STATE', state: event.state });
+      case 'iceconnectionstatechange':
+        return sendBack({ type: 'RTC.ICE_CONNECTION_STATE', state: event.state });
+      case 'connectionstatechange':
+        return sendBack({ type: 'RTC.CONNECTION_STATE', state: event.state });
+      case 'track':
+        return sendBack({ type: 'RTC.TRACK', track: event.track, streams: event.streams, mid: event.mid });
+      case 'datachannel':
+        return sendBack({ type: 'RTC.DATA_CHANNEL', channel: event.channel, origin: 'remote' });
+    }
+  });
+  return () => {
+    subscription.unsubscribe();
+    // The peer owns the connection for its lifetime (webrtc-pc §4.4.1.9 close is idempotent).
+    input.rtc.close();
+  };
+});
+
+/** Takes this session's negotiation messages from the signaling pipe, filtered. */
+const signalingMessages = fromCallback<PeerEvent, { signaling: SignalingPort; session: string; filter: CandidateFilter | null }>(
+  ({ input, sendBack }) => {
+    const subscription = input.signaling.messages$.subscribe((message) => {
+      if (message.kind !== 'description' && message.kind !== 'candidate') return; // call control: not ours
+      if (message.session !== input.session) {
+        sendBack({ type: 'REMOTE.DROPPED', notice: 'other-session', detail: `${message.kind} of session ${message.session}` });
+        return;
+      }
+      if (message.kind === 'description') {
+        sendBack({ type: 'REMOTE.DESCRIPTION', description: filteredDescription(message.description, input.filter) });
+      } else if (keeps(input.filter, message.candidate)) {
+        sendBack({ type: 'REMOTE.CANDIDATE', candidate: message.candidate });
+      } else {
+        sendBack({ type: 'REMOTE.DROPPED', notice: 'filtered-candidate', detail: 'remote candidate' });
+      }
+    });
+    return () => subscription.unsubscribe();
+  },
+);
+
+export const peerMachine = setup({
+  types: {
+    context: {} as PeerContext,
+    events: {} as PeerEvent,
+    input: {} as PeerInput,
+    output: {} as PeerOutput,
+    emitted: {} as PeerEmitted,
+  },
+  actors: {
+    rtcEvents,
+    signalingMessages,
+    negotiation: negotiationMachine,
+    iceGathering: iceGatheringMachine,
+    connection: connectionMachine,
+    dataChannel: dataChannelMachine,
+  },
+  guards: {
+    isClosedByConnection: (_, output: ConnectionOutput) => output.reason === 'closed',
+  },
+  actions: {
+    forwardToNegotiation: sendTo('negotiation', ({ event }) => {
+      switch (event.type) {
+        case 'RTC.NEGOTIATION_NEEDED':
+          return { type: 'NEGOTIATION_NEEDED' as const };
+        case 'REMOTE.DESCRIPTION':
+          return { type: 'REMOTE.DESCRIPTION' as const, description: event.description };
+        case 'REMOTE.CANDIDATE':
+          return { type: 'REMOTE.CANDIDATE' as const, candidate: event.candidate };
+        case 'ICE.GATHERING_COMPLETE':
+          return { type: 'ICE.GATHERING_COMPLETE' as const };
+        default:
+          // RESTART_ICE from the app and CONNECTION.RESTART_ICE from the recovery policy.
+          return { type: 'RESTART_ICE' as const };
+      }
+    }),
+    forwardToIceGathering: sendTo('iceGathering', ({ event }) =>
+      event.type === 'RTC.ICE_CANDIDATE'
+        ? { type: 'RTC.ICE_CANDIDATE' as const, candidate: event.candidate }
+        : { type: 'RTC.ICE_GATHERING_STATE' as const, state: event.type === 'RTC.ICE_GATHERING_STATE' ? event.state : 'new' },
+    ),
+    forwardToConnection: sendTo('connection', ({ event }) =>
+      event.type === 'RTC.ICE_CONNECTION_STATE'
+        ? { type: 'RTC.ICE_CONNECTION_STATE' as const, state: event.state }
+        : { type: 'RTC.CONNECTION_STATE' as const, state: event.type === 'RTC.CONNECTION_STATE' ? event.state : 'new' },
+    ),
+    mirrorRtcState: assign(({ context, event }) => {
+      switch (event.type) {
+        case 'RTC.SIGNALING_STATE':
+          return { signalingState: event.state };
+        case 'RTC.ICE_GATHERING_STATE':
+          return { iceGatheringState: event.state };
+        case 'RTC.ICE_CONNECTION_STATE':
+          return { iceConnectionState: event.state };
+        case 'RTC.CONNECTION_STATE':
+          return { connectionState: event.state };
+        default:
+          return context;
+      }
+    }),
+    announceRtcState: emit(({ event }): PeerEmitted => {
+      switch (event.type) {
+        case 'RTC.SIGNALING_STATE':
+          return { type: 'signalingstatechange', state: event.state };
+        case 'RTC.ICE_GATHERING_STATE':
+          return { type: 'icegatheringstatechange', state: event.state };
+        case 'RTC.ICE_CONNECTION_STATE':
+          return { type: 'iceconnectionstatechange', state: event.state };
+        default:
+          return { type: 'connectionstatechange', state: event.type === 'RTC.CONNECTION_STATE' ? event.state : 'new' };
+      }
+    }),
+    announceTrack: emit(({ event }): PeerEmitted =>
+      event.type === 'RTC.TRACK'
+        ? { type: 'track', track: event.track, streams: event.streams, mid: event.mid }
+        : { type: 'notice', notice: 'ice-candidate-error', detail: 'not a track event' },
+    ),
+    /** Sends our offer or answer, with the candidate filter applied to its candidate lines. */
+    sendDescription: ({ context, event }) => {
+      if (event.type !== 'NEGOTIATION.LOCAL_DESCRIPTION') return;
+      context.signaling.send({
+        kind: 'description',
+        session: context.session,
+        description: filteredDescription(event.description, context.candidateFilter),
+      } satisfies PeerMessage);
+    },
+    sendCandidate: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'ICE.LOCAL_CANDIDATE') return;
+      if (!keeps(context.candidateFilter, event.candidate)) {
+        enqueue.emit({ type: 'notice', notice: 'filtered-candidate', detail: 'local candidate' });
+        return;
+      }
+      const message: PeerMessage = { kind: 'candidate', session: context.session, candidate: event.candidate };
+      enqueue(() => context.signaling.send(message));
+    }),
+    /** Creates a data channel on the port; it comes back as a local RTC.DATA_CHANNEL event. */
+    createDataChannel: ({ context, event, self }) => {
+      if (event.type !== 'CREATE_DATA_CHANNEL') return;
+      const channel = context.rtc.createDataChannel(event.label, event.init);
+      self.send({ type: 'RTC.DATA_CHANNEL', channel, origin: 'local' });
+    },
+    /**
+     * The data channels listed in the input. Non-negotiated ones are created by the impolite
+     * peer only (the polite one receives them), so both sides can be given the same list;
+     * negotiated ones (`init.negotiated` with an id) are created on both sides.
+     */
+    createInitialDataChannels: ({ context, self }) => {
+      for (const { label, init } of context.input.dataChannels ?? []) {
+        if (context.polite && !init?.negotiated) continue;
+        self.send({ type: 'CREATE_DATA_CHANNEL', label, ...(init ? { init } : {}) });
+      }
+    },
+    adoptDataChannel: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'RTC.DATA_CHANNEL') return;
+      const id = `channel-${context.channels.length}-${event.channel.label}`;
+      enqueue.assign({
+        channels: ({ spawn }) => [...context.channels, spawn('dataChannel', { id, input: { channel: event.channel } })],
+      });
+      enqueue.emit(({ context: updated }) => ({
+        type: 'datachannel',
+        label: event.channel.label,
+        origin: event.origin,
+        channel: updated.channels[updated.channels.length - 1] as DataChannelActor,
+      }));
+    }),
+    announceNegotiated: emit(({ event }): PeerEmitted =>
+      event.type === 'NEGOTIATION.COMPLETED'
+        ? { type: 'negotiated', round: event.round, iceRestart: event.iceRestart }
+        : { type: 'negotiated', round: 0, iceRestart: false },
+    ),
+    countNegotiation: assign({ negotiationRounds: ({ context }) => context.negotiationRounds + 1 }),
+    announceError: emit(({ event }): PeerEmitted =>
+      event.type === 'NEGOTIATION.ERROR'
+        ? { type: 'error', operation: event.operation, error: event.error }
+        : { type: 'error', operation: 'signaling', error: new Error('unexpected event') },
+    ),
+    announceNotice: emit(({ event }): PeerEmitted => {
+      switch (event.type) {
+        case 'NEGOTIATION.NOTICE':
+        case 'REMOTE.DROPPED':
+          return { type: 'notice', notice: event.notice, detail: event.detail };
+        case 'RTC.ICE_CANDIDATE_ERROR':
+          return { type: 'notice', notice: 'ice-candidate-error', detail: event.detail };
+        default:
+          return { type: 'notice', notice: 'other-session', detail: event.type };
+      }
+    }),
+    recordEnd: assign((_, params: { reason: PeerEndReason; detail?: string }) => ({
+      endReason: params.reason,
+      endDetail: params.detail,
+    })),
+    closeRtc: ({ context }) => context.rtc.close(),
+  },
+}).createMachine({
+  id: 'peer',
+  context: ({ input }) => ({
+    rtc: input.rtc,
+    signaling: input.signaling,
+    polite: input.polite,
+    session: input.session ?? DEFAULT_SESSION,
+    trickle: input.trickle ?? true,
+    candidateFilter: input.candidateFilter ?? null,
+    input,
+    signalingState: input.rtc.signalingState,
+    iceGatheringState: input.rtc.iceGatheringState,
+    iceConnectionState: input.rtc.iceConnectionState,
+    connectionState: input.rtc.connectionState,
+    channels: [],
+    negotiationRounds: 0,
+    endReason: null,
+    endDetail: undefined,
+  }),
+  initial: 'running',
+  states: {
+    running: {
+      description: 'Negotiating and connected, or recovering: every child runs.',
+      entry: 'createInitialDataChannels',
+      invoke: [
+        { id: 'rtcEvents', src: 'rtcEvents', input: ({ context }) => ({ rtc: context.rtc }) },
+        {
+          id: 'signalingMessages',
+          src: 'signalingMessages',
+          input: ({ context }) => ({ signaling: context.signaling, session: context.session, filter: context.candidateFilter }),
+        },
+        {
+          id: 'negotiation',
+          src: 'negotiation',
+          input: ({ context }) => ({ rtc: context.rtc, polite: context.polite, trickle: context.trickle }),
+        },
+        { id: 'iceGathering', src: 'iceGathering', input: ({ context }) => ({ trickle: context.trickle }) },
+        {
+          id: 'connection',
+          src: 'connection',
+          input: ({ context }) => ({
+            polite: context.polite,
+            ...(context.input.iceRestartBy ? { iceRestartBy: context.input.iceRestartBy } : {}),
+            ...(context.input.maxIceRestarts !== undefined ? { maxIceRestarts: context.input.maxIceRestarts } : {}),
+          }),
+          onDone: [
+            { guard: { type: 'isClosedByConnection', params: ({ event }) => event.output }, target: 'closed' },
+            {
+              target: 'failed',
+              actions: {
+                type: 'recordEnd',
+                params: ({ event }) => ({
+                  reason: event.output.reason,
+                  ...(event.output.detail !== undefined ? { detail: event.output.detail } : {}),
+                }),
+              },
+            },
+          ],
+        },
+      ],
+      on: {
+        'RTC.NEGOTIATION_NEEDED': { actions: 'forwardToNegotiation' },
+        'RTC.ICE_CANDIDATE': { actions: 'forwardToIceGathering' },
+        'RTC.ICE_CANDIDATE_ERROR': { actions: 'announceNotice' },
+        'RTC.SIGNALING_STATE': { actions: ['mirrorRtcState', 'announceRtcState'] },
+        'RTC.ICE_GATHERING_STATE': { actions: ['mirrorRtcState', 'announceRtcState', 'forwardToIceGathering'] },
+        'RTC.ICE_CONNECTION_STATE': { actions: ['mirrorRtcState', 'announceRtcState', 'forwardToConnection'] },
+        'RTC.CONNECTION_STATE': { actions: ['mirrorRtcState', 'announceRtcState', 'forwardToConnection'] },
+        'RTC.TRACK': { actions: 'announceTrack' },
+        'RTC.DATA_CHANNEL': { actions: 'adoptDataChannel' },
+        'REMOTE.DESCRIPTION': { actions: 'forwardToNegotiation' },
+        'REMOTE.CANDIDATE': { actions: 'forwardToNegotiation' },
+        'REMOTE.DROPPED': { actions: 'announceNotice' },
+        'NEGOTIATION.LOCAL_DESCRIPTION': { actions: 'sendDescription' },
+        'NEGOTIATION.ERROR': { actions: 'announceError' },
+        'NEGOTIATION.NOTICE': { actions: 'announceNotice' },
+        'NEGOTIATION.COMPLETED': { actions: ['countNegotiation', 'announceNegotiated'] },
+        'ICE.LOCAL_CANDIDATE': { actions: 'sendCandidate' },
+        'ICE.GATHERING_COMPLETE': { actions: 'forwardToNegotiation' },
+        'CONNECTION.RESTART_ICE': { actions: 'forwardToNegotiation' },
+        RESTART_ICE: { actions: 'forwardToNegotiation' },
+        CREATE_DATA_CHANNEL: { actions: 'createDataChannel' },
+        CLOSE: { target: 'closed' },
+      },
+    },
+    closed: {
+      description: 'Closed by the app (or the port reported closed). Final.',
+      type: 'final',
+      entry: [{ type: 'recordEnd', params: { reason: 'closed' } }, 'closeRtc'],
+    },
+    failed: {
+      description: 'The connection failed for good (recovery exhausted). Final; the reason is the output.',
+      type: 'final',
+      entry: 'closeRtc',
+    },
+  },
+  output: ({ context }) => ({
+    reason: context.endReason ?? 'closed',
+    ...(context.endDetail !== undefined ? { detail: context.endDetail } : {}),
+  }),
+});
+
+export type PeerMachine = typeof peerMachine;
+export type PeerActor = ActorRefFrom<typeof peerMachine>;

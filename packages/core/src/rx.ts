@@ -1,0 +1,77 @@
+import { Observable, distinctUntilChanged, map } from 'rxjs';
+import type { ActorRef, AnyActorRef, EventObject, Snapshot, SnapshotFrom } from 'xstate';
+
+/**
+ * A subject that holds what is pushed before its first subscriber and delivers it to that
+ * subscriber, then behaves as a plain hot subject. Events raised while a port or actor starts
+ * (before the app had a chance to subscribe) are therefore never lost.
+ */
+export class BufferUntilSubscribed<T> {
+  private buffer: T[] | null = [];
+  private readonly subscribers = new Set<(value: T) => void>();
+  private completed = false;
+  private readonly completeCallbacks = new Set<() => void>();
+
+  readonly observable = new Observable<T>((subscriber) => {
+    const next = (value: T): void => subscriber.next(value);
+    const complete = (): void => subscriber.complete();
+    this.subscribers.add(next);
+    this.completeCallbacks.add(complete);
+    const held = this.buffer;
+    this.buffer = null;
+    for (const value of held ?? []) subscriber.next(value);
+    if (this.completed) subscriber.complete();
+    return () => {
+      this.subscribers.delete(next);
+      this.completeCallbacks.delete(complete);
+    };
+  });
+
+  next(value: T): void {
+    if (this.completed) return;
+    if (this.buffer) {
+      this.buffer.push(value);
+      return;
+    }
+    for (const next of [...this.subscribers]) next(value);
+  }
+
+  complete(): void {
+    if (this.completed) return;
+    this.completed = true;
+    for (const complete of [...this.completeCallbacks]) complete();
+  }
+}
+
+/** The actor's snapshots as an Observable (xstate actors are interop observables). */
+export function snapshots$<TActor extends AnyActorRef>(actor: TActor): Observable<SnapshotFrom<TActor>> {
+  return new Observable<SnapshotFrom<TActor>>((subscriber) => {
+    subscriber.next(actor.getSnapshot() as SnapshotFrom<TActor>);
+    const subscription = actor.subscribe({
+      next: (snapshot: SnapshotFrom<TActor>) => subscriber.next(snapshot),
+      error: (error: unknown) => subscriber.error(error),
+      complete: () => subscriber.complete(),
+    });
+    return () => subscription.unsubscribe();
+  }).pipe(distinctUntilChanged());
+}
+
+/** One slice of the actor's snapshots, emitted when it changes. */
+export function select$<TActor extends AnyActorRef, T>(
+  actor: TActor,
+  selector: (snapshot: SnapshotFrom<TActor>) => T,
+  equal: (a: T, b: T) => boolean = Object.is,
+): Observable<T> {
+  return snapshots$(actor).pipe(map(selector), distinctUntilChanged(equal));
+}
+
+/** The events an actor emits (xstate `emit`), all of them or those of one type. */
+export function emitted$<TEmitted extends EventObject>(
+  actor: ActorRef<Snapshot<unknown>, EventObject, TEmitted>,
+  type: TEmitted['type'] | '*' = '*',
+): Observable<TEmitted> {
+  return new Observable<TEmitted>((subscriber) => {
+    const subscription = actor.on(type, (event) => subscriber.next(event as TEmitted));
+    return () => subscription.unsubscribe();
+  });
+}

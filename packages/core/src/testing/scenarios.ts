@@ -1,0 +1,169 @@
+import fc from 'fast-check';
+
+// fast-check arbitraries for negotiation scenarios between two peers, A and B. A scenario is
+// plain data that reads as a story when printed ("B is polite; A adds audio; B adds video; ..."),
+// so a shrunk counterexample is a scenario a person can replay in their head.
+
+export type Side = 'A' | 'B';
+
+export type ScenarioStep =
+  | { readonly kind: 'addTransceiver'; readonly side: Side; readonly media: 'audio' | 'video' }
+  | { readonly kind: 'createDataChannel'; readonly side: Side; readonly label: string }
+  | { readonly kind: 'restartIce'; readonly side: Side }
+  | { readonly kind: 'connectivity'; readonly up: boolean }
+  | { readonly kind: 'close'; readonly side: Side };
+
+/** Signaling faults applied to every message of a kind (see `createSignalingPair` intercept). */
+export interface ScenarioFaults {
+  /** Every answer is delivered twice. */
+  readonly duplicateAnswers: boolean;
+  /** Each answer is delivered once more, stale, just before the sender's next description. */
+  readonly replayStaleAnswers: boolean;
+  /** Each description is held back until after the next candidate of the same sender. */
+  readonly descriptionsAfterCandidates: boolean;
+}
+
+export interface NegotiationScenario {
+  readonly polite: Side;
+  /** Run in order, each interleaved by the scheduler with everything else in flight. */
+  readonly steps: readonly ScenarioStep[];
+  readonly faults: ScenarioFaults;
+}
+
+export const NO_FAULTS: ScenarioFaults = { duplicateAnswers: false, replayStaleAnswers: false, descriptionsAfterCandidates: false };
+
+/** One line per step, as a person would tell it. */
+export function describeStep(step: ScenarioStep): string {
+  switch (step.kind) {
+    case 'addTransceiver':
+      return `${step.side} adds ${step.media}`;
+    case 'createDataChannel':
+      return `${step.side} opens data channel "${step.label}"`;
+    case 'restartIce':
+      return `${step.side} restarts ICE`;
+    case 'connectivity':
+      return step.up ? 'the network comes back' : 'the network goes down';
+    case 'close':
+      return `${step.side} hangs up (close)`;
+  }
+}
+
+export function describeScenario(scenario: NegotiationScenario): string {
+  const faults = Object.entries(scenario.faults)
+    .filter(([, on]) => on)
+    .map(([name]) => name);
+  return [
+    `${scenario.polite} is polite`,
+    ...(faults.length > 0 ? [`signaling faults: ${faults.join(', ')}`] : []),
+    ...scenario.steps.map(describeStep),
+  ].join('; ');
+}
+
+/** Attaches the story as the value's fast-check string form (used in counterexamples). */
+function told(scenario: NegotiationScenario): NegotiationScenario {
+  return Object.defineProperty({ ...scenario }, fc.toStringMethod, {
+    value: () => `«${describeScenario(scenario)}»`,
+    enumerable: false,
+  });
+}
+
+const sideArbitrary: fc.Arbitrary<Side> = fc.constantFrom('A', 'B');
+const mediaArbitrary = fc.constantFrom<'audio' | 'video'>('audio', 'video');
+
+const faultsArbitrary: fc.Arbitrary<ScenarioFaults> = fc.record({
+  duplicateAnswers: fc.boolean(),
+  replayStaleAnswers: fc.boolean(),
+  descriptionsAfterCandidates: fc.boolean(),
+});
+
+/** Both sides want to negotiate at the same moment (glare), with either politeness. */
+export function glareScenarioArbitrary(): fc.Arbitrary<NegotiationScenario> {
+  return fc
+    .record({ polite: sideArbitrary, mediaA: mediaArbitrary, mediaB: mediaArbitrary })
+    .map(({ polite, mediaA, mediaB }) =>
+      told({
+        polite,
+        steps: [
+          { kind: 'addTransceiver', side: 'A', media: mediaA },
+          { kind: 'addTransceiver', side: 'B', media: mediaB },
+        ],
+        faults: NO_FAULTS,
+      }),
+    );
+}
+
+/** `rounds` rounds in which both sides add a transceiver at once. */
+export function renegotiationBurstArbitrary(rounds = 10): fc.Arbitrary<NegotiationScenario> {
+  return fc
+    .record({
+      polite: sideArbitrary,
+      media: fc.array(fc.tuple(mediaArbitrary, mediaArbitrary), { minLength: rounds, maxLength: rounds }),
+      faults: faultsArbitrary,
+    })
+    .map(({ polite, media, faults }) =>
+      told({
+        polite,
+        steps: media.flatMap(([a, b]): ScenarioStep[] => [
+          { kind: 'addTransceiver', side: 'A', media: a },
+          { kind: 'addTransceiver', side: 'B', media: b },
+        ]),
+        faults,
+      }),
+    );
+}
+
+export interface ScenarioConstraints {
+  readonly maxSteps?: number;
+  readonly restartIce?: boolean;
+  readonly dataChannels?: boolean;
+  readonly connectivityLoss?: boolean;
+  readonly close?: boolean;
+  readonly faults?: boolean;
+}
+
+/**
+ * A mix of renegotiations, data channels, ICE restarts, network loss and (optionally) a close.
+ * The network always comes back before the end, and nothing follows a close.
+ */
+export function negotiationScenarioArbitrary(constraints: ScenarioConstraints = {}): fc.Arbitrary<NegotiationScenario> {
+  const {
+    maxSteps = 8,
+    restartIce = true,
+    dataChannels = true,
+    connectivityLoss = false,
+    close = false,
+    faults = true,
+  } = constraints;
+  const stepArbitraries: fc.Arbitrary<ScenarioStep>[] = [
+    fc.record({ kind: fc.constant('addTransceiver' as const), side: sideArbitrary, media: mediaArbitrary }),
+  ];
+  if (dataChannels) {
+    stepArbitraries.push(
+      fc.record({ kind: fc.constant('createDataChannel' as const), side: sideArbitrary, label: fc.constantFrom('chat', 'file', 'game') }),
+    );
+  }
+  if (restartIce) stepArbitraries.push(fc.record({ kind: fc.constant('restartIce' as const), side: sideArbitrary }));
+  if (connectivityLoss) stepArbitraries.push(fc.constant({ kind: 'connectivity' as const, up: false }));
+
+  return fc
+    .record({
+      polite: sideArbitrary,
+      // The first step makes sure there is something to negotiate.
+      first: fc.record({ kind: fc.constant('addTransceiver' as const), side: sideArbitrary, media: mediaArbitrary }),
+      rest: fc.array(fc.oneof(...stepArbitraries), { maxLength: maxSteps - 1 }),
+      closer: close ? fc.option(sideArbitrary, { nil: null }) : fc.constant(null),
+      faults: faults ? faultsArbitrary : fc.constant(NO_FAULTS),
+    })
+    .map(({ polite, first, rest, closer, faults: chosenFaults }) => {
+      const steps: ScenarioStep[] = [first, ...rest];
+      if (steps.some((step) => step.kind === 'connectivity')) steps.push({ kind: 'connectivity', up: true });
+      if (closer) steps.push({ kind: 'close', side: closer });
+      return told({ polite, steps, faults: chosenFaults });
+    });
+}
+
+/** Runs per property: at least 100 in CI, `PARLEY_FC_RUNS` raises (or lowers) it. */
+export function propertyRuns(defaultRuns = 100): number {
+  const fromEnvironment = Number((globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.['PARLEY_FC_RUNS']);
+  return Number.isInteger(fromEnvironment) && fromEnvironment > 0 ? fromEnvironment : defaultRuns;
+}
