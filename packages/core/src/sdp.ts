@@ -78,3 +78,53 @@ export function keepCandidateAddresses(...addresses: string[]): (candidate: IceC
     return address !== null && allowed.has(address);
   };
 }
+
+/** The mids of a description's m-sections, in order (RFC 8843 §7.2 `a=mid`). */
+export function midsOf(sdp: string): string[] {
+  const mids: string[] = [];
+  for (const line of sdp.split(LINE_BREAK)) {
+    if (line.startsWith('a=mid:')) mids.push(line.slice('a=mid:'.length).trim());
+  }
+  return mids;
+}
+
+function mediaSectionCount(sdp: string): number {
+  return sdp.split(LINE_BREAK).filter((line) => line.startsWith('m=')).length;
+}
+
+/** What to do with a remote candidate, given the remote description applied now. */
+export type RemoteCandidateFate =
+  /** It belongs to the current remote description: addIceCandidate. */
+  | 'apply'
+  /** It may belong to a remote description not applied yet: keep it until one is. */
+  | 'hold'
+  /** Its ICE generation (ufrag) was replaced by a restart: it can never apply. */
+  | 'stale'
+  /** Its ufrag is current but it names an m-section the description does not have. */
+  | 'unknown-section';
+
+/**
+ * Decides a remote candidate's fate (webrtc-pc §4.4.1.6 addIceCandidate: it rejects with
+ * OperationError when the ufrag matches no remote description, or the mid / m-line index names
+ * no m-section). `seenUfrags` are the ufrags of remote descriptions applied before.
+ */
+export function remoteCandidateFate(
+  candidate: IceCandidate | null,
+  remoteSdp: string | null,
+  seenUfrags: readonly string[],
+): RemoteCandidateFate {
+  if (remoteSdp === null) return 'hold';
+  if (candidate === null || candidate.candidate === '') return 'apply'; // end-of-candidates
+  const currentUfrags = iceUfragsOf(remoteSdp);
+  const ufrag = candidate.usernameFragment;
+  if (ufrag && !currentUfrags.includes(ufrag)) return seenUfrags.includes(ufrag) ? 'stale' : 'hold';
+  if (candidate.sdpMid !== undefined && candidate.sdpMid !== null) {
+    if (midsOf(remoteSdp).includes(candidate.sdpMid)) return 'apply';
+    return ufrag ? 'unknown-section' : 'hold';
+  }
+  if (candidate.sdpMLineIndex !== undefined && candidate.sdpMLineIndex !== null) {
+    if (candidate.sdpMLineIndex < mediaSectionCount(remoteSdp)) return 'apply';
+    return ufrag ? 'unknown-section' : 'hold';
+  }
+  return 'apply';
+}

@@ -1,7 +1,8 @@
 import { and, assign, fromPromise, not, sendParent, setup } from 'xstate';
 import type { IceCandidate, RtcPort, SessionDescription } from '../ports/rtc.js';
 import type { WireDescription } from '../protocol/peer-message.js';
-import { iceUfragsOf } from '../sdp.js';
+import { iceUfragsOf, remoteCandidateFate } from '../sdp.js';
+import type { RemoteCandidateFate } from '../sdp.js';
 
 // Perfect negotiation (W3C webrtc-pc §10.7 "Perfect Negotiation Example") as a statechart.
 //
@@ -72,7 +73,8 @@ export interface NegotiationContext {
   readonly trickle: boolean;
   /** Remote descriptions and candidates not yet taken, oldest first. */
   readonly inbox: readonly RemoteSignal[];
-  /** Candidates that arrived before any remote description: applied right after one is. */
+  /** Candidates that arrived before the remote description they belong to (bounded): taken
+   * again right after the next remote description is applied. */
   readonly earlyCandidates: readonly RemoteSignal[];
   /** The remote signal being applied now. */
   readonly current: RemoteSignal | null;
@@ -88,11 +90,16 @@ export interface NegotiationContext {
   readonly ignoreOffer: boolean;
   /** SDP of remote descriptions already applied (bounded), to drop duplicates. */
   readonly appliedRemoteSdps: readonly string[];
+  /** ICE ufrags of remote descriptions applied so far (bounded): their candidates are stale
+   * once a restart replaced them. */
+  readonly seenRemoteUfrags: readonly string[];
   /** Completed offer/answer rounds. */
   readonly rounds: number;
 }
 
 const APPLIED_SDP_MEMORY = 16;
+const UFRAG_MEMORY = 32;
+const HELD_CANDIDATES_LIMIT = 64;
 
 const toError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
@@ -103,6 +110,12 @@ function sdpOf(description: SessionDescription | null): string {
 
 function nextSignal(context: NegotiationContext): RemoteSignal | undefined {
   return context.inbox[0];
+}
+
+function nextCandidateFate(context: NegotiationContext): RemoteCandidateFate | null {
+  const next = nextSignal(context);
+  if (next?.kind !== 'candidate') return null;
+  return remoteCandidateFate(next.candidate, context.rtc.remoteDescription?.sdp ?? null, context.seenRemoteUfrags);
 }
 
 function nextDescriptionType(context: NegotiationContext): WireDescription['type'] | null {
@@ -146,18 +159,19 @@ const negotiationSetup = setup({
       const next = nextSignal(context);
       return next?.kind === 'description' && context.appliedRemoteSdps.includes(next.description.sdp);
     },
-    /** webrtc-pc §4.4.1.6 addIceCandidate: illegal without a remote description. */
-    hasRemoteDescription: ({ context }) => context.rtc.remoteDescription !== null,
-    isIgnoringOffer: ({ context }) => context.ignoreOffer,
-    /** A candidate of an ICE generation the remote description no longer has (an old ufrag). */
-    isNextCandidateStale: ({ context }) => {
-      const next = nextSignal(context);
-      if (next?.kind !== 'candidate' || next.candidate === null) return false;
-      const ufrag = next.candidate.usernameFragment;
-      if (!ufrag) return false;
-      const remoteUfrags = iceUfragsOf(sdpOf(context.rtc.remoteDescription));
-      return remoteUfrags.length > 0 && !remoteUfrags.includes(ufrag);
+    /** webrtc-pc §4.4.1.6 addIceCandidate: the candidate fits the current remote description. */
+    canApplyNextCandidate: ({ context }) => nextCandidateFate(context) === 'apply',
+    /** No remote description yet, or the candidate runs ahead of the description it belongs to. */
+    isNextCandidateEarly: ({ context }) => nextCandidateFate(context) === 'hold',
+    /** A candidate of an ICE generation that a restart replaced (its ufrag was seen before). */
+    isNextCandidateStale: ({ context }) => nextCandidateFate(context) === 'stale',
+    isNextCandidateForUnknownSection: ({ context }) => nextCandidateFate(context) === 'unknown-section',
+    /** W3C §10.7: after we ignored an offer, candidates that do not fit what we have are its. */
+    isNextCandidateOfIgnoredOffer: ({ context }) => {
+      const fate = nextCandidateFate(context);
+      return context.ignoreOffer && fate !== null && fate !== 'apply';
     },
+    isIgnoringOffer: ({ context }) => context.ignoreOffer,
     hasLocalOffer: ({ context }) => context.rtc.signalingState === 'have-local-offer',
     /** Non-trickle: the local description already holds this generation's candidates. */
     areLocalCandidatesGathered: ({ context }) =>
@@ -193,7 +207,7 @@ const negotiationSetup = setup({
     holdNextCandidateUntilRemoteDescription: assign({
       earlyCandidates: ({ context }) => {
         const next = nextSignal(context);
-        return next ? [...context.earlyCandidates, next] : context.earlyCandidates;
+        return next ? [...context.earlyCandidates, next].slice(-HELD_CANDIDATES_LIMIT) : context.earlyCandidates;
       },
       inbox: ({ context }) => context.inbox.slice(1),
     }),
@@ -215,12 +229,17 @@ const negotiationSetup = setup({
         if (current?.kind !== 'description') return context.appliedRemoteSdps;
         return [...context.appliedRemoteSdps, current.description.sdp].slice(-APPLIED_SDP_MEMORY);
       },
+      seenRemoteUfrags: ({ context }) => {
+        const current = context.current;
+        if (current?.kind !== 'description') return context.seenRemoteUfrags;
+        const fresh = iceUfragsOf(current.description.sdp).filter((ufrag) => !context.seenRemoteUfrags.includes(ufrag));
+        return [...context.seenRemoteUfrags, ...fresh].slice(-UFRAG_MEMORY);
+      },
     }),
     /** The answer to our offer is applied: a restart it carried is done. */
     completeOfferRound: assign({
       rounds: ({ context }) => context.rounds + 1,
       iceRestartWanted: ({ context }) => context.iceRestartWanted && !context.offerRestartsIce,
-      offerRestartsIce: false,
     }),
     completeAnswerRound: assign({ rounds: ({ context }) => context.rounds + 1 }),
     clearCurrent: assign({ current: null, localDescription: null }),
@@ -236,7 +255,7 @@ const negotiationSetup = setup({
     reportCompleted: sendParent(({ context }): NegotiationParentEvent => ({
       type: 'NEGOTIATION.COMPLETED',
       round: context.rounds,
-      iceRestart: context.offerRestartsIce,
+      iceRestart: context.localDescription?.type === 'offer' && context.offerRestartsIce,
     })),
     reportError: sendParent((_, params: { operation: NegotiationOperation; error: unknown }): NegotiationParentEvent => ({
       type: 'NEGOTIATION.ERROR',
@@ -256,23 +275,24 @@ const negotiationSetup = setup({
 
 /**
  * How a rest state takes a remote candidate (the same in `stable` and `awaitingAnswer`):
- * apply it when there is a remote description, drop it when it is stale or belongs to an
- * ignored offer, otherwise hold it until a remote description is applied.
+ * drop it when it belongs to an ignored offer, a replaced ICE generation or no m-section; hold
+ * it when it runs ahead of its remote description; otherwise apply it.
  */
 const takeNextCandidate = [
   {
-    guard: and(['isNextACandidate', 'hasRemoteDescription', 'isNextCandidateStale']),
-    actions: [
-      'dropNext',
-      { type: 'reportNotice', params: { notice: 'dropped-candidate', detail: 'ufrag of an older ICE generation' } },
-    ],
-  },
-  { guard: and(['isNextACandidate', 'hasRemoteDescription']), target: 'addingCandidate', actions: 'takeNext' },
-  {
-    guard: and(['isNextACandidate', 'isIgnoringOffer']),
+    guard: 'isNextCandidateOfIgnoredOffer',
     actions: ['dropNext', { type: 'reportNotice', params: { notice: 'dropped-candidate', detail: 'belongs to an ignored offer' } }],
   },
-  { guard: 'isNextACandidate', actions: 'holdNextCandidateUntilRemoteDescription' },
+  {
+    guard: 'isNextCandidateStale',
+    actions: ['dropNext', { type: 'reportNotice', params: { notice: 'dropped-candidate', detail: 'ufrag of a replaced ICE generation' } }],
+  },
+  {
+    guard: 'isNextCandidateForUnknownSection',
+    actions: ['dropNext', { type: 'reportNotice', params: { notice: 'dropped-candidate', detail: 'names no m-section of the remote description' } }],
+  },
+  { guard: 'isNextCandidateEarly', actions: 'holdNextCandidateUntilRemoteDescription' },
+  { guard: 'canApplyNextCandidate', target: 'addingCandidate', actions: 'takeNext' },
 ] as const;
 
 export const negotiationMachine = negotiationSetup.createMachine({
@@ -290,6 +310,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
     offerRestartsIce: false,
     ignoreOffer: false,
     appliedRemoteSdps: [],
+    seenRemoteUfrags: [],
     rounds: 0,
   }),
   initial: 'stable',
@@ -405,7 +426,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
         }),
         onDone: {
           target: 'stable',
-          actions: ['rememberAppliedRemote', 'releaseEarlyCandidates', 'reportCompleted', 'completeOfferRound', 'clearCurrent'],
+          actions: ['rememberAppliedRemote', 'releaseEarlyCandidates', 'completeOfferRound', 'reportCompleted', 'clearCurrent'],
         },
         // An answer the engine refuses (stale, or for another offer) would leave us in
         // have-local-offer for good: roll our offer back and offer again.

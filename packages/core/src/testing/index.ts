@@ -1,2 +1,21 @@
 // @parley/core/testing: fakes and fast-check helpers for negotiation tests.
-export {};
+export { createFakeNetwork, nextSignalingState } from './fake-network.js';
+export type {
+  FakeDataChannel,
+  FakeNetwork,
+  FakeNetworkOptions,
+  FakePortConfig,
+  FakeRtcPort,
+  FakeScheduler,
+  FakeTrackHandle,
+  FakeTransceiver,
+  IllegalCall,
+  MediaKind,
+  RtpTransceiverDirection,
+} from './fake-network.js';
+export { FakeRtcError } from './fake-sdp.js';
+export { createSignalingPair } from './signaling-pair.js';
+export type { FakeSignalingPort, SignalingEnd, SignalingPairOptions } from './signaling-pair.js';
+export * from './scenarios.js';
+export { startTwoPeers } from './two-peers.js';
+export type { ScenarioPort, TwoPeers, TwoPeersOptions } from './two-peers.js';
