@@ -120,7 +120,8 @@ export type WireParseResult<T> =
   | { readonly ok: true; readonly frame: T }
   | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+/** True for a JSON object (not null, not an array). */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -139,6 +140,14 @@ export function parseClientFrame(text: string): WireParseResult<ClientFrame> {
   } catch {
     return bad('frame is not valid JSON', 'bad-json');
   }
+  return validateClientFrame(value);
+}
+
+/**
+ * Validates an already-parsed client frame (the server parses once and calls this). Never
+ * throws. `signal.data` is checked to be an object only: it is opaque to the server.
+ */
+export function validateClientFrame(value: unknown): WireParseResult<ClientFrame> {
   if (!isPlainObject(value)) return bad('frame must be a JSON object');
   switch (value['type']) {
     case 'join': {
@@ -157,8 +166,8 @@ export function parseClientFrame(text: string): WireParseResult<ClientFrame> {
           type: 'join',
           room,
           name,
-          ...(token !== undefined ? { token: token } : {}),
-          ...(resume !== undefined ? { resume: resume } : {}),
+          ...(token !== undefined ? { token } : {}),
+          ...(resume !== undefined ? { resume } : {}),
         },
       };
     }

@@ -1,0 +1,208 @@
+// The `parley-signaling` CLI as a real process: help, bad options (exit 2), environment
+// variables, serving, SIGTERM (clients see 1001, exit 0).
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCliOptions } from '../src/server/cli-options.js';
+import { TestSocket } from './helpers/ws-client.js';
+
+const pkg = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const cli = join(pkg, 'dist', 'server', 'cli.js');
+const children: ChildProcess[] = [];
+
+/** Builds the package when dist is missing or older than the server sources. */
+function ensureBuilt(): void {
+  const sources = [join(pkg, 'src', 'protocol.ts'), ...readdirSync(join(pkg, 'src', 'server')).map((f) => join(pkg, 'src', 'server', f))];
+  const newest = Math.max(...sources.map((f) => statSync(f).mtimeMs));
+  if (existsSync(cli) && statSync(cli).mtimeMs >= newest - 1) return;
+  // Type errors elsewhere in the package do not stop tsc from emitting the server.
+  spawnSync('npx', ['tsc', '-b', pkg], { cwd: resolve(pkg, '..', '..'), stdio: 'ignore' });
+  if (!existsSync(cli)) throw new Error(`could not build ${cli}`);
+}
+
+function run(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [cli, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, encoding: 'utf8', timeout: 10_000 });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+interface Running {
+  child: ChildProcess;
+  port: number;
+  stdout: string[];
+  stderr: string[];
+  exited: Promise<number | null>;
+}
+
+function start(args: string[], env: Record<string, string> = {}): Promise<Running> {
+  const child = spawn(process.execPath, [cli, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env } });
+  children.push(child);
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+  return new Promise((res, reject) => {
+    let buffer = '';
+    child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString('utf8');
+      let newline: number;
+      while ((newline = buffer.indexOf('\n')) !== -1) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        stdout.push(line);
+        const event = JSON.parse(line) as { event?: string; port?: number };
+        if (event.event === 'listening') res({ child, port: event.port!, stdout, stderr, exited });
+      }
+    });
+    void exited.then((code) => reject(new Error(`exited with ${code}: ${stderr.join('')}`)));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const probe = createServer();
+    probe.listen(0, '127.0.0.1', () => {
+      const port = (probe.address() as { port: number }).port;
+      probe.close(() => res(port));
+    });
+  });
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+let www: string;
+
+beforeAll(() => {
+  ensureBuilt();
+  www = mkdtempSync(join(tmpdir(), 'parley-cli-'));
+  writeFileSync(join(www, 'index.html'), '<title>cli</title>');
+}, 60_000);
+
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  rmSync(www, { recursive: true, force: true });
+});
+
+describe('parley-signaling', () => {
+  it('--help documents every flag and its environment variable, exit 0', () => {
+    const { status, stdout } = run(['--help']);
+    expect(status).toBe(0);
+    for (const word of [
+      '--port', '--host', '--static', '--auth-secret', '--turn-url', '--turn-secret', '--turn-ttl', '--stun-url', '--origin',
+      '--max-payload', '--redis', 'PARLEY_PORT', 'PORT', 'PARLEY_HOST', 'PARLEY_STATIC', 'PARLEY_AUTH_SECRET', 'PARLEY_TURN_URL',
+      'PARLEY_TURN_SECRET', 'PARLEY_TURN_TTL', 'PARLEY_STUN_URL', 'PARLEY_ORIGIN', '1337', '127.0.0.1',
+    ]) {
+      expect(stdout).toContain(word);
+    }
+  });
+
+  const bad: Array<[string, string[], Record<string, string>, RegExp]> = [
+    ['an unknown flag', ['--bogus'], {}, /Unknown option '--bogus'/],
+    ['a non-numeric port', ['--port', 'abc'], {}, /--port must be a whole number/],
+    ['a port out of range', ['--port', '70000'], {}, /--port must be between 0 and 65535/],
+    ['a bad PARLEY_PORT', [], { PARLEY_PORT: '12x' }, /--port must be a whole number/],
+    ['a turn url without secret', ['--turn-url', 'turn:t.example'], {}, /--turn-url needs --turn-secret/],
+    ['a turn secret without url', [], { PARLEY_TURN_SECRET: 's' }, /--turn-secret needs at least one --turn-url/],
+    ['a non-turn turn url', ['--turn-url', 'http://t', '--turn-secret', 's'], {}, /not a turn: or turns: URL/],
+    ['a missing static dir', ['--static', '/nonexistent/parley'], {}, /is not a directory/],
+    ['a bad origin', ['--origin', 'example.com'], {}, /is not an origin/],
+    ['--redis', ['--redis', 'redis://localhost'], {}, /Redis broker not available yet/],
+    ['a stray argument', ['serve'], {}, /unexpected argument "serve"/],
+    ['a missing value', ['--port'], {}, /argument missing|requires/i],
+  ];
+  for (const [what, args, env, message] of bad) {
+    it(`exits 2 with a clear message on ${what}`, () => {
+      const result = run(args, env);
+      expect(result.status).toBe(2);
+      expect(result.stderr).toMatch(/^parley-signaling: /);
+      expect(result.stderr).toMatch(message);
+      expect(result.stdout).toBe('');
+    });
+  }
+
+  it('reads options from the environment; a flag wins over its variable', () => {
+    const fromEnv = parseCliOptions([], {
+      PARLEY_PORT: '4000',
+      PARLEY_HOST: '0.0.0.0',
+      PARLEY_AUTH_SECRET: 'a',
+      PARLEY_TURN_URL: 'turn:a.example,turns:b.example',
+      PARLEY_TURN_SECRET: 't',
+      PARLEY_TURN_TTL: '60',
+      PARLEY_STUN_URL: 'stun:s.example',
+      PARLEY_ORIGIN: 'https://x.example, https://y.example',
+      PARLEY_MAX_PAYLOAD: '2048',
+    });
+    expect(fromEnv).toEqual({
+      kind: 'run',
+      options: {
+        port: 4000,
+        host: '0.0.0.0',
+        authSecret: 'a',
+        turn: { urls: ['turn:a.example', 'turns:b.example'], secret: 't', ttlSeconds: 60 },
+        stunUrls: ['stun:s.example'],
+        allowedOrigins: ['https://x.example', 'https://y.example'],
+        maxPayload: 2048,
+      },
+    });
+    expect(parseCliOptions(['--port', '5'], { PARLEY_PORT: '4000', PORT: '3000' })).toMatchObject({ options: { port: 5 } });
+    expect(parseCliOptions([], { PORT: '3000' })).toMatchObject({ options: { port: 3000 } });
+    expect(parseCliOptions([], { PARLEY_PORT: '4000', PORT: '3000' })).toMatchObject({ options: { port: 4000 } });
+    expect(parseCliOptions(['--origin', 'https://a.example', '--origin', 'https://b.example,https://c.example'], {})).toMatchObject({
+      options: { allowedOrigins: ['https://a.example', 'https://b.example', 'https://c.example'] },
+    });
+    expect(parseCliOptions([], {})).toEqual({ kind: 'run', options: { port: 1337, host: '127.0.0.1' } });
+  });
+
+  it('starts, serves WebSocket and static files, and exits 0 on SIGTERM with clients seeing 1001', async () => {
+    const port = await freePort();
+    const server = await start(['--static', www, '--stun-url', 'stun:s.example', '--turn-url', 'turn:t.example', '--turn-ttl', '120'], {
+      PORT: String(port),
+      PARLEY_TURN_SECRET: 'turn-secret',
+    });
+    expect(server.port).toBe(port);
+    await waitUntil(() => server.stderr.join('').includes('\n'));
+    expect(server.stderr.join('')).toBe(`Parley signaling on http://127.0.0.1:${port}\n`);
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await page.text()).toBe('<title>cli</title>');
+    const { socket, welcome, id } = await TestSocket.joined(`ws://127.0.0.1:${port}/`, 'cli', 'a');
+    const ice = welcome['iceServers'] as Array<{ urls: unknown; username?: string }>;
+    expect(ice[0]).toEqual({ urls: ['stun:s.example'] });
+    expect(ice[1]!.username).toMatch(new RegExp(`^\\d+:${id}$`));
+    server.child.kill('SIGTERM');
+    expect(await socket.closed).toEqual({ code: 1001, reason: 'server shutting down' });
+    expect(await server.exited).toBe(0);
+    const events = server.stdout.map((line) => (JSON.parse(line) as { event: string }).event);
+    expect(events).toEqual(expect.arrayContaining(['listening', 'connect', 'join', 'signal', 'closed']));
+    expect(server.stdout.join('\n')).not.toContain('turn-secret');
+  });
+
+  it('requires join tokens with PARLEY_AUTH_SECRET and exits 0 on SIGINT', async () => {
+    const server = await start(['--port', '0'], { PARLEY_AUTH_SECRET: 'cli-secret' });
+    const socket = await TestSocket.open(`ws://127.0.0.1:${server.port}/`);
+    socket.send({ type: 'join', room: 'r', name: 'n' });
+    expect(await socket.nextError()).toBe('unauthorized');
+    expect((await socket.closed).code).toBe(4001);
+    server.child.kill('SIGINT');
+    expect(await server.exited).toBe(0);
+  });
+
+  it('exits 1 when the port is taken', async () => {
+    const first = await start(['--port', '0']);
+    const result = run(['--port', String(first.port)]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/EADDRINUSE/);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+  });
+});
