@@ -1,0 +1,124 @@
+import { fromCallback } from 'xstate';
+import { parseServerFrame } from '../protocol.js';
+import type { ClientFrame, ServerFrame } from '../protocol.js';
+
+// The W3C WebSocket surface the client needs (html §9.3), which browsers and `ws` both implement.
+// Handler parameters are typed `never` so that both the DOM's and `ws`'s event types fit.
+
+/** `WebSocket.readyState` values (html §9.3.1). */
+export const READY_STATE = { connecting: 0, open: 1, closing: 2, closed: 3 } as const;
+
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((event: never) => unknown) | null;
+  onmessage: ((event: never) => unknown) | null;
+  onclose: ((event: never) => unknown) | null;
+  onerror: ((event: never) => unknown) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** The global `WebSocket` of a browser, or `ws`'s class in Node. */
+export type WebSocketConstructorLike = new (url: string) => WebSocketLike;
+
+interface MessageEventLike {
+  readonly data: unknown;
+}
+interface CloseEventLike {
+  readonly code: number;
+  readonly reason: string;
+}
+
+export interface SocketInput {
+  readonly url: string;
+}
+
+/** What the machine tells its socket. */
+export type SocketCommand = { readonly type: 'SOCKET.SEND'; readonly frame: ClientFrame };
+
+/** What the socket tells the machine: its lifecycle, then each server frame as its own event. */
+export type SocketEvent =
+  | { readonly type: 'SOCKET.OPENED' }
+  | { readonly type: 'SOCKET.CLOSED'; readonly code: number; readonly reason: string }
+  | { readonly type: 'SOCKET.UNAVAILABLE'; readonly message: string }
+  /** `send` was called while the socket was closing: the frame never left, the machine re-queues it. */
+  | { readonly type: 'SOCKET.SEND_FAILED'; readonly frame: ClientFrame }
+  | { readonly type: 'SERVER.WELCOME'; readonly frame: Extract<ServerFrame, { type: 'welcome' }> }
+  | { readonly type: 'SERVER.PEER_JOINED'; readonly frame: Extract<ServerFrame, { type: 'peer-joined' }> }
+  | { readonly type: 'SERVER.PEER_LEFT'; readonly frame: Extract<ServerFrame, { type: 'peer-left' }> }
+  | { readonly type: 'SERVER.SIGNAL'; readonly frame: Extract<ServerFrame, { type: 'signal' }> }
+  | { readonly type: 'SERVER.PONG' }
+  | { readonly type: 'SERVER.ERROR'; readonly frame: Extract<ServerFrame, { type: 'error' }> }
+  | { readonly type: 'SERVER.BAD_FRAME'; readonly message: string };
+
+/** One server frame as a machine event; parsed once, here. */
+export function serverFrameEvent(data: unknown): SocketEvent {
+  if (typeof data !== 'string') return { type: 'SERVER.BAD_FRAME', message: 'binary frame (wire protocol v1 is text only)' };
+  const parsed = parseServerFrame(data);
+  if (!parsed.ok) return { type: 'SERVER.BAD_FRAME', message: parsed.message };
+  const frame = parsed.frame;
+  switch (frame.type) {
+    case 'welcome':
+      return { type: 'SERVER.WELCOME', frame };
+    case 'peer-joined':
+      return { type: 'SERVER.PEER_JOINED', frame };
+    case 'peer-left':
+      return { type: 'SERVER.PEER_LEFT', frame };
+    case 'signal':
+      return { type: 'SERVER.SIGNAL', frame };
+    case 'pong':
+      return { type: 'SERVER.PONG' };
+    case 'error':
+      return { type: 'SERVER.ERROR', frame };
+  }
+}
+
+const ignore = (): void => {};
+
+/**
+ * One WebSocket connection as a callback actor: opens on start, forwards lifecycle and frames as
+ * events, sends `SOCKET.SEND` frames, and closes with 1000 when the invoking state is left.
+ * Handlers are detached first, so a socket that was given up can never talk to the machine again.
+ */
+export function webSocketActor(WebSocketImpl: WebSocketConstructorLike | undefined) {
+  return fromCallback<SocketCommand, SocketInput>(({ input, sendBack, receive }) => {
+    const send = (event: SocketEvent): void => sendBack(event);
+    const Implementation = WebSocketImpl ?? globalWebSocket();
+    if (Implementation === undefined) {
+      send({ type: 'SOCKET.UNAVAILABLE', message: 'no WebSocket implementation: pass options.webSocket (e.g. the ws package)' });
+      return undefined;
+    }
+    let socket: WebSocketLike;
+    try {
+      socket = new Implementation(input.url);
+    } catch (error) {
+      send({ type: 'SOCKET.UNAVAILABLE', message: error instanceof Error ? error.message : String(error) });
+      return undefined;
+    }
+    socket.onopen = () => send({ type: 'SOCKET.OPENED' });
+    socket.onmessage = (event: MessageEventLike) => send(serverFrameEvent(event.data));
+    // An `error` is always followed by `close` (html §9.3.4), which is what the machine acts on.
+    socket.onerror = ignore;
+    socket.onclose = (event: CloseEventLike) => send({ type: 'SOCKET.CLOSED', code: event.code, reason: event.reason });
+
+    receive((command) => {
+      if (socket.readyState === READY_STATE.open) socket.send(JSON.stringify(command.frame));
+      else send({ type: 'SOCKET.SEND_FAILED', frame: command.frame });
+    });
+
+    return () => {
+      socket.onopen = ignore;
+      socket.onmessage = ignore;
+      socket.onclose = ignore;
+      socket.onerror = ignore; // `ws` throws on an `error` event without a listener
+      if (socket.readyState === READY_STATE.connecting || socket.readyState === READY_STATE.open) {
+        socket.close(1000, 'client closing');
+      }
+    };
+  });
+}
+
+/** The default socket: the environment's global `WebSocket` (browsers, Node 22+). */
+export function globalWebSocket(): WebSocketConstructorLike | undefined {
+  return (globalThis as { WebSocket?: WebSocketConstructorLike }).WebSocket;
+}

@@ -1,0 +1,285 @@
+// The client against the real server (test/helpers/server.ts: 127.0.0.1, random port) over real
+// `ws` sockets: peers exchange messages through portFor; the server restarts mid-session; a
+// connection drops while the server stays up.
+
+import { createServer as createTcpServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
+import { filter, firstValueFrom, timeout } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import type { PeerMessage } from '@parley/core';
+import { createSignalingClient } from '../src/client/index.js';
+import type { PeerInfo, SignalingClient, SignalingClientOptions, SignalingClientStatus, SignalingError } from '../src/client/index.js';
+import { startServer } from './helpers/server.js';
+import type { StartedServer } from './helpers/server.js';
+
+const clients: SignalingClient[] = [];
+const servers: StartedServer[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const client of clients.splice(0)) client.close();
+  for (const server of servers.splice(0)) await server.close();
+  for (const cleanup of cleanups.splice(0)) await cleanup();
+});
+
+async function server(options: Parameters<typeof startServer>[0] = {}): Promise<StartedServer> {
+  const started = await startServer(options);
+  servers.push(started);
+  return started;
+}
+
+interface Joined {
+  readonly client: SignalingClient;
+  readonly errors: SignalingError[];
+  readonly states: SignalingClientStatus[];
+  /** Status at this moment. */
+  readonly status: () => SignalingClientStatus;
+}
+
+function connect(url: string, name: string, options: Partial<SignalingClientOptions> = {}): Joined {
+  const client = createSignalingClient({
+    url,
+    room: 'it-room',
+    name,
+    webSocket: WebSocket,
+    backoff: { baseMs: 40, capMs: 200 },
+    ...options,
+  });
+  clients.push(client);
+  const errors: SignalingError[] = [];
+  const states: SignalingClientStatus[] = [];
+  client.errors$.subscribe((error) => errors.push(error));
+  client.state$.subscribe((state) => states.push(state));
+  return { client, errors, states, status: () => states.at(-1) ?? 'closed' };
+}
+
+function waitFor<T>(source: Observable<T>, predicate: (value: T) => boolean, ms = 5000): Promise<T> {
+  return firstValueFrom(source.pipe(filter(predicate), timeout(ms)));
+}
+
+const joinedAs = (peer: Joined): Promise<unknown> => waitFor(peer.client.state$, (state) => state === 'joined');
+const idOf = async (peer: Joined): Promise<string> => (await waitFor(peer.client.self$, (self) => self !== null))!.id;
+const peerNamed = (peer: Joined, name: string): Promise<PeerInfo> =>
+  waitFor(peer.client.peers$, (peers) => peers.some((p) => p.name === name)).then((peers) => peers.find((p) => p.name === name)!);
+
+const invite = (session: string): PeerMessage => ({ kind: 'invite', session });
+const sessions = (messages: readonly PeerMessage[]): string[] => messages.map((message) => message.session);
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function until(condition: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** A TCP forwarder whose connections can be cut, to drop a connection while the server stays up. */
+async function tcpProxy(targetPort: number): Promise<{ readonly url: string; cut(): void }> {
+  const open = new Set<Socket>();
+  const proxy = createTcpServer((downstream) => {
+    const upstream = new (downstream.constructor as typeof Socket)();
+    upstream.connect(targetPort, '127.0.0.1');
+    const end = (): void => {
+      downstream.destroy();
+      upstream.destroy();
+      open.delete(downstream);
+      open.delete(upstream);
+    };
+    for (const socket of [downstream, upstream]) {
+      open.add(socket);
+      socket.on('error', end);
+      socket.on('close', end);
+    }
+    downstream.pipe(upstream);
+    upstream.pipe(downstream);
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    for (const socket of open) socket.destroy();
+    await new Promise<void>((resolve) => proxy.close(() => resolve()));
+  });
+  return {
+    url: `ws://127.0.0.1:${(proxy.address() as AddressInfo).port}/`,
+    cut: () => {
+      for (const socket of open) socket.destroy();
+    },
+  };
+}
+
+describe('signaling client with the real server', () => {
+  it('two clients in a room exchange peer messages through portFor, with server-stamped senders', async () => {
+    const srv = await server();
+    const alice = connect(srv.url, 'alice');
+    const bob = connect(srv.url, 'bob');
+    const [aliceId, bobId] = await Promise.all([idOf(alice), idOf(bob)]);
+    expect((await peerNamed(alice, 'bob')).id).toBe(bobId);
+    expect((await peerNamed(bob, 'alice')).id).toBe(aliceId);
+
+    const atBob: PeerMessage[] = [];
+    const atAlice: PeerMessage[] = [];
+    bob.client.portFor(aliceId).messages$.subscribe((message) => atBob.push(message));
+    alice.client.portFor(bobId).messages$.subscribe((message) => atAlice.push(message));
+    const offer: PeerMessage = { kind: 'description', session: 'call-1', description: { type: 'offer', sdp: 'v=0\r\n' } };
+    alice.client.portFor(bobId).send(invite('call-1'));
+    alice.client.portFor(bobId).send(offer);
+    bob.client.portFor(aliceId).send({ kind: 'accept', session: 'call-1' });
+    bob.client.portFor(aliceId).send({ kind: 'candidate', session: 'call-1', candidate: null });
+    await until(() => atBob.length === 2 && atAlice.length === 1 + 1, 5000, 'messages');
+    expect(atBob).toEqual([invite('call-1'), offer]);
+    expect(atAlice).toEqual([
+      { kind: 'accept', session: 'call-1' },
+      { kind: 'candidate', session: 'call-1', candidate: null },
+    ]);
+
+    // A message to an id that is not in the room comes back as a typed server error.
+    alice.client.portFor('nobody-here').send(invite('x'));
+    await until(() => alice.errors.some((error) => error.code === 'unknown-peer'), 5000, 'unknown-peer');
+
+    // Presence: close() sends leave, so the other side is told at once.
+    bob.client.close();
+    expect(await bob.client.closed).toBeNull();
+    await waitFor(alice.client.peers$, (peers) => peers.length === 0);
+    expect(alice.errors.map((error) => error.code)).toEqual(['unknown-peer']);
+  });
+
+  it('a second client with a taken name ends closed with name-taken', async () => {
+    const srv = await server();
+    const first = connect(srv.url, 'dup');
+    await joinedAs(first);
+    const second = connect(srv.url, 'dup');
+    const reason = await second.client.closed;
+    expect(reason).toMatchObject({ code: 'name-taken', fatal: true, source: 'server' });
+    expect(second.states).toEqual(['connecting', 'closed']);
+  });
+
+  it('a refused join token ends closed with unauthorized', async () => {
+    const srv = await server({ authSecret: 'test-secret' });
+    const client = connect(srv.url, 'mallory', { token: 'forged' });
+    expect(await client.client.closed).toMatchObject({ code: 'unauthorized', fatal: true });
+  });
+
+  it('survives a server restart on the same port: everything queued meanwhile arrives, in order', async () => {
+    let srv = await server({ resumeGraceMs: 2000 });
+    const port = srv.port;
+    const alice = connect(srv.url, 'alice');
+    const bob = connect(srv.url, 'bob');
+    const [aliceId, bobId] = await Promise.all([idOf(alice), idOf(bob)]);
+    await peerNamed(alice, 'bob');
+    await peerNamed(bob, 'alice');
+
+    // bob listens through the port for alice's first id, and (below) the one for her new id.
+    const atBobOldPort: PeerMessage[] = [];
+    bob.client.portFor(aliceId).messages$.subscribe((message) => atBobOldPort.push(message));
+    const atAlice: PeerMessage[] = [];
+    alice.client.portFor(bobId).messages$.subscribe((message) => atAlice.push(message));
+
+    // alice keeps sending every 10 ms, noting whether she believed she was joined at the time.
+    const sentWhile = new Map<string, SignalingClientStatus>();
+    let n = 0;
+    const send = (): void => {
+      const session = `m${++n}`;
+      sentWhile.set(session, alice.status());
+      alice.client.portFor(bobId).send(invite(session));
+    };
+    const sender = setInterval(send, 10);
+    cleanups.push(() => {
+      clearInterval(sender);
+      return Promise.resolve();
+    });
+    await until(() => atBobOldPort.length >= 10, 5000, 'traffic before the restart');
+
+    // Stop the server. The moment each client notices, it sends a burst (queued, not lost).
+    const bobBurst = ['n1', 'n2', 'n3', 'n4', 'n5'];
+    const aliceDown = waitFor(alice.client.state$, (state) => state === 'reconnecting').then(() => {
+      for (let i = 0; i < 5; i++) send();
+    });
+    const bobDown = waitFor(bob.client.state$, (state) => state === 'reconnecting').then(() => {
+      for (const session of bobBurst) bob.client.portFor(aliceId).send(invite(session));
+    });
+    servers.splice(servers.indexOf(srv), 1);
+    await srv.close();
+    await Promise.all([aliceDown, bobDown]);
+    await sleep(300); // down for a while: the sender keeps queueing, the clients keep retrying
+    const queuedWhileDown = [...sentWhile.values()].filter((state) => state !== 'joined').length;
+    expect(queuedWhileDown).toBeGreaterThanOrEqual(10);
+
+    srv = await server({ port, resumeGraceMs: 2000 });
+    expect(srv.port).toBe(port);
+    await Promise.all([
+      waitFor(alice.client.state$, (state) => state === 'joined'),
+      waitFor(bob.client.state$, (state) => state === 'joined'),
+    ]);
+    // A restarted server has no sessions: the resume token is unknown and the ids are new.
+    const newAliceId = await idOf(alice);
+    expect(newAliceId).not.toBe(aliceId);
+    expect((await peerNamed(bob, 'alice')).id).toBe(newAliceId);
+    expect((await peerNamed(alice, 'bob')).id).not.toBe(bobId);
+    const atBobNewPort: PeerMessage[] = [];
+    bob.client.portFor(newAliceId).messages$.subscribe((message) => atBobNewPort.push(message));
+
+    await sleep(100); // some traffic after the restart, then stop and wait for the last one
+    clearInterval(sender);
+    const last = `m${n}`;
+    await until(() => atBobOldPort.at(-1)?.session === last, 5000, 'the last message');
+    await until(() => atAlice.length === bobBurst.length, 5000, "bob's burst");
+
+    const received = sessions(atBobOldPort).map((session) => Number(session.slice(1)));
+    // In order, no duplicates.
+    expect(received).toEqual([...received].sort((a, b) => a - b));
+    expect(new Set(received).size).toBe(received.length);
+    // Every message sent while alice knew she was not joined was queued and delivered.
+    const receivedSet = new Set(received);
+    const mustArrive = [...sentWhile].filter(([, state]) => state !== 'joined').map(([session]) => Number(session.slice(1)));
+    expect(mustArrive.filter((i) => !receivedSet.has(i))).toEqual([]);
+    // Only a send racing the server's close frame can be lost (protocol v1 has no acks).
+    const lost = [...sentWhile.keys()].map((session) => Number(session.slice(1))).filter((i) => !receivedSet.has(i));
+    expect(lost.length).toBeLessThanOrEqual(2);
+    // The port for her new id carries the same messages from the restart on.
+    expect(sessions(atBobNewPort)).toEqual(sessions(atBobOldPort).slice(-atBobNewPort.length));
+    expect(atBobNewPort.length).toBeGreaterThan(0);
+    // bob's messages, queued while the server was down, reached alice in order.
+    expect(sessions(atAlice)).toEqual(bobBurst);
+    expect(alice.errors.filter((error) => error.code !== 'bad-server-frame')).toEqual([]);
+  });
+
+  it('when only the connection drops, the client resumes the SAME id and the room sees no peer-left', async () => {
+    const srv = await server({ resumeGraceMs: 3000 });
+    const proxy = await tcpProxy(srv.port);
+    const alice = connect(proxy.url, 'alice');
+    const bob = connect(srv.url, 'bob');
+    const [aliceId, bobId] = await Promise.all([idOf(alice), idOf(bob)]);
+    await peerNamed(bob, 'alice');
+    const bobsView: string[][] = [];
+    bob.client.peers$.subscribe((peers) => bobsView.push(peers.map((peer) => peer.id)));
+    const atBob: PeerMessage[] = [];
+    bob.client.portFor(aliceId).messages$.subscribe((message) => atBob.push(message));
+    const atAlice: PeerMessage[] = [];
+    alice.client.portFor(bobId).messages$.subscribe((message) => atAlice.push(message));
+    alice.client.portFor(bobId).send(invite('before'));
+    await until(() => atBob.length === 1, 5000, 'first message');
+
+    const queued = waitFor(alice.client.state$, (state) => state === 'reconnecting').then(() => {
+      for (const session of ['q1', 'q2', 'q3']) alice.client.portFor(bobId).send(invite(session));
+    });
+    proxy.cut();
+    await queued;
+    // While alice is away the server holds what bob sends her.
+    await sleep(50);
+    bob.client.portFor(aliceId).send(invite('held-1'));
+    bob.client.portFor(aliceId).send(invite('held-2'));
+    await waitFor(alice.client.state$, (state) => state === 'joined');
+
+    expect(await idOf(alice)).toBe(aliceId);
+    await until(() => atBob.length === 4 && atAlice.length === 2, 5000, 'messages after the resume');
+    expect(sessions(atBob)).toEqual(['before', 'q1', 'q2', 'q3']);
+    expect(sessions(atAlice)).toEqual(['held-1', 'held-2']);
+    expect(alice.states).toEqual(['connecting', 'joined', 'reconnecting', 'connecting', 'joined']);
+    // bob never saw alice leave (no peer-left), nor a second alice (no peer-joined).
+    expect(bobsView.every((ids) => ids.length === 1 && ids[0] === aliceId)).toBe(true);
+    expect(bob.errors).toEqual([]);
+    expect(alice.errors).toEqual([]);
+  });
+});
