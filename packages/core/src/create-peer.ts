@@ -1,4 +1,5 @@
-import { Observable, Subscription } from 'rxjs';
+import type { Observable} from 'rxjs';
+import { Subscription } from 'rxjs';
 import { createActor } from 'xstate';
 import type { ActorOptions, InspectionEvent, Observer, SnapshotFrom } from 'xstate';
 import type { DataChannelInit } from './ports/rtc.js';

@@ -71,7 +71,7 @@ export function emitted$<TEmitted extends EventObject>(
   type: TEmitted['type'] | '*' = '*',
 ): Observable<TEmitted> {
   return new Observable<TEmitted>((subscriber) => {
-    const subscription = actor.on(type, (event) => subscriber.next(event as TEmitted));
+    const subscription = actor.on(type, (event) => subscriber.next(event));
     return () => subscription.unsubscribe();
   });
 }
