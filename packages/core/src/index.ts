@@ -12,3 +12,4 @@ export * from './machines/data-channel.machine.js';
 export * from './machines/peer.machine.js';
 export * from './machines/call.machine.js';
 export * from './create-peer.js';
+export * from './diagram.js';

@@ -21,6 +21,8 @@ import type { NegotiationScenario, ScenarioFaults } from '../src/testing/index.j
 // and connected with the same transceivers and open data channels (or closed, silently).
 
 const RUNS = propertyRuns(100);
+/** Each run takes a few ms; the budget grows with PARLEY_FC_RUNS. */
+const TIMEOUT_MS = Math.max(60_000, RUNS * 100);
 /** Simulated time advanced each time the scheduler runs dry (xstate delays: recovery, backoff). */
 const TICK_MS = 250;
 const MAX_TICKS = 400;
@@ -133,7 +135,7 @@ async function checkScenarios(arbitrary: fc.Arbitrary<NegotiationScenario>, runs
   );
 }
 
-describe('perfect negotiation over the fake network, any delivery order', () => {
+describe('perfect negotiation over the fake network, any delivery order', { timeout: TIMEOUT_MS }, () => {
   it('glare: both sides offer at once, with either politeness', async () => {
     await checkScenarios(glareScenarioArbitrary());
   });

@@ -91,7 +91,12 @@ export interface DataChannelPort {
   readonly readyState: DataChannelState;
   readonly bufferedAmount: number;
   bufferedAmountLowThreshold: number;
-  /** Hot stream of the channel's events; completes after `close`. */
+  /**
+   * Hot stream of the channel's events; completes after `close`. A remote channel may already
+   * be `open` when it is handed over (webrtc-pc §6.2 announces it open), so consumers read
+   * `readyState` when they subscribe instead of waiting for an `open` event. When the peer
+   * connection itself closes, the stream may end without a `close` event.
+   */
   readonly events$: Observable<DataChannelEvent>;
   send(data: DataChannelPayload): void;
   close(): void;
@@ -127,8 +132,10 @@ export type RtcPortEventType = RtcPortEvent['type'];
  *
  * Contract: `events$` never errors. Events raised before the first subscriber are buffered and
  * delivered to it (so a `negotiationneeded` fired by tracks added before the machines start is
- * never lost); after that it is hot. After `close()` it emits nothing more, every method rejects
- * (or throws) with an Error named `InvalidStateError`, and promises pending at close never settle.
+ * never lost); after that it is hot. After `close()` it emits nothing more (it need not
+ * complete), every method but `close()` and `restartIce()` (which do nothing, webrtc-pc
+ * §4.4.1.9 and §4.4.1.6) rejects or throws an Error named `InvalidStateError`, and promises
+ * pending at close never settle.
  */
 export interface RtcPort {
   readonly signalingState: SignalingState;
@@ -153,6 +160,7 @@ export interface RtcPort {
 export type RtcErrorName =
   | 'InvalidStateError'
   | 'InvalidAccessError'
+  | 'InvalidModificationError'
   | 'OperationError'
   | 'TypeError'
   | 'SyntaxError'
