@@ -1,4 +1,4 @@
-import { assign, emit, enqueueActions, fromCallback, sendTo, setup } from 'xstate';
+import { assertEvent, assign, emit, enqueueActions, fromCallback, sendTo, setup } from 'xstate';
 import type { ActorRefFrom } from 'xstate';
 import type {
   DataChannelInit,
@@ -186,6 +186,14 @@ export const peerMachine = setup({
   },
   actions: {
     forwardToNegotiation: sendTo('negotiation', ({ event }) => {
+      assertEvent(event, [
+        'RTC.NEGOTIATION_NEEDED',
+        'REMOTE.DESCRIPTION',
+        'REMOTE.CANDIDATE',
+        'ICE.GATHERING_COMPLETE',
+        'CONNECTION.RESTART_ICE',
+        'RESTART_ICE',
+      ]);
       switch (event.type) {
         case 'RTC.NEGOTIATION_NEEDED':
           return { type: 'NEGOTIATION_NEEDED' as const };
@@ -195,21 +203,19 @@ export const peerMachine = setup({
           return { type: 'REMOTE.CANDIDATE' as const, candidate: event.candidate };
         case 'ICE.GATHERING_COMPLETE':
           return { type: 'ICE.GATHERING_COMPLETE' as const };
-        default:
-          // RESTART_ICE from the app and CONNECTION.RESTART_ICE from the recovery policy.
+        case 'CONNECTION.RESTART_ICE': // the recovery policy asks
+        case 'RESTART_ICE': // the app asks
           return { type: 'RESTART_ICE' as const };
       }
     }),
-    forwardToIceGathering: sendTo('iceGathering', ({ event }) =>
-      event.type === 'RTC.ICE_CANDIDATE'
-        ? { type: 'RTC.ICE_CANDIDATE' as const, candidate: event.candidate }
-        : { type: 'RTC.ICE_GATHERING_STATE' as const, state: event.type === 'RTC.ICE_GATHERING_STATE' ? event.state : 'new' },
-    ),
-    forwardToConnection: sendTo('connection', ({ event }) =>
-      event.type === 'RTC.ICE_CONNECTION_STATE'
-        ? { type: 'RTC.ICE_CONNECTION_STATE' as const, state: event.state }
-        : { type: 'RTC.CONNECTION_STATE' as const, state: event.type === 'RTC.CONNECTION_STATE' ? event.state : 'new' },
-    ),
+    forwardToIceGathering: sendTo('iceGathering', ({ event }) => {
+      assertEvent(event, ['RTC.ICE_CANDIDATE', 'RTC.ICE_GATHERING_STATE']);
+      return event;
+    }),
+    forwardToConnection: sendTo('connection', ({ event }) => {
+      assertEvent(event, ['RTC.CONNECTION_STATE', 'RTC.ICE_CONNECTION_STATE']);
+      return event;
+    }),
     mirrorRtcState: assign(({ context, event }) => {
       switch (event.type) {
         case 'RTC.SIGNALING_STATE':
@@ -225,6 +231,7 @@ export const peerMachine = setup({
       }
     }),
     announceRtcState: emit(({ event }): PeerEmitted => {
+      assertEvent(event, ['RTC.SIGNALING_STATE', 'RTC.ICE_GATHERING_STATE', 'RTC.ICE_CONNECTION_STATE', 'RTC.CONNECTION_STATE']);
       switch (event.type) {
         case 'RTC.SIGNALING_STATE':
           return { type: 'signalingstatechange', state: event.state };
@@ -232,15 +239,14 @@ export const peerMachine = setup({
           return { type: 'icegatheringstatechange', state: event.state };
         case 'RTC.ICE_CONNECTION_STATE':
           return { type: 'iceconnectionstatechange', state: event.state };
-        default:
-          return { type: 'connectionstatechange', state: event.type === 'RTC.CONNECTION_STATE' ? event.state : 'new' };
+        case 'RTC.CONNECTION_STATE':
+          return { type: 'connectionstatechange', state: event.state };
       }
     }),
-    announceTrack: emit(({ event }): PeerEmitted =>
-      event.type === 'RTC.TRACK'
-        ? { type: 'track', track: event.track, streams: event.streams, mid: event.mid }
-        : { type: 'notice', notice: 'ice-candidate-error', detail: 'not a track event' },
-    ),
+    announceTrack: emit(({ event }): PeerEmitted => {
+      assertEvent(event, 'RTC.TRACK');
+      return { type: 'track', track: event.track, streams: event.streams, mid: event.mid };
+    }),
     /** Sends our offer or answer, with the candidate filter applied to its candidate lines. */
     sendDescription: ({ context, event }) => {
       if (event.type !== 'NEGOTIATION.LOCAL_DESCRIPTION') return;
@@ -289,27 +295,20 @@ export const peerMachine = setup({
         channel: updated.channels[updated.channels.length - 1] as DataChannelActor,
       }));
     }),
-    announceNegotiated: emit(({ event }): PeerEmitted =>
-      event.type === 'NEGOTIATION.COMPLETED'
-        ? { type: 'negotiated', round: event.round, iceRestart: event.iceRestart }
-        : { type: 'negotiated', round: 0, iceRestart: false },
-    ),
+    announceNegotiated: emit(({ event }): PeerEmitted => {
+      assertEvent(event, 'NEGOTIATION.COMPLETED');
+      return { type: 'negotiated', round: event.round, iceRestart: event.iceRestart };
+    }),
     countNegotiation: assign({ negotiationRounds: ({ context }) => context.negotiationRounds + 1 }),
-    announceError: emit(({ event }): PeerEmitted =>
-      event.type === 'NEGOTIATION.ERROR'
-        ? { type: 'error', operation: event.operation, error: event.error }
-        : { type: 'error', operation: 'signaling', error: new Error('unexpected event') },
-    ),
+    announceError: emit(({ event }): PeerEmitted => {
+      assertEvent(event, 'NEGOTIATION.ERROR');
+      return { type: 'error', operation: event.operation, error: event.error };
+    }),
     announceNotice: emit(({ event }): PeerEmitted => {
-      switch (event.type) {
-        case 'NEGOTIATION.NOTICE':
-        case 'REMOTE.DROPPED':
-          return { type: 'notice', notice: event.notice, detail: event.detail };
-        case 'RTC.ICE_CANDIDATE_ERROR':
-          return { type: 'notice', notice: 'ice-candidate-error', detail: event.detail };
-        default:
-          return { type: 'notice', notice: 'other-session', detail: event.type };
-      }
+      assertEvent(event, ['NEGOTIATION.NOTICE', 'REMOTE.DROPPED', 'RTC.ICE_CANDIDATE_ERROR']);
+      return event.type === 'RTC.ICE_CANDIDATE_ERROR'
+        ? { type: 'notice', notice: 'ice-candidate-error', detail: event.detail }
+        : { type: 'notice', notice: event.notice, detail: event.detail };
     }),
     recordEnd: assign((_, params: { reason: PeerEndReason; detail?: string }) => ({
       endReason: params.reason,
