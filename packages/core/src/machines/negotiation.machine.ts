@@ -216,9 +216,16 @@ const negotiationSetup = setup({
       inbox: ({ context }) => [...context.earlyCandidates, ...context.inbox],
       earlyCandidates: [],
     }),
+    /** The offer takes the pending restart request; it gives it back if it never gets answered. */
     startOffer: assign({
       negotiationNeeded: false,
       offerRestartsIce: ({ context }) => context.iceRestartWanted,
+      iceRestartWanted: false,
+    }),
+    /** Our offer was rolled back or failed: a restart it carried is still wanted. */
+    keepIceRestartOfUnansweredOffer: assign({
+      iceRestartWanted: ({ context }) => context.iceRestartWanted || context.offerRestartsIce,
+      offerRestartsIce: false,
     }),
     storeLocalDescription: assign({
       localDescription: (_, description: SessionDescription) => description,
@@ -237,12 +244,9 @@ const negotiationSetup = setup({
       },
     }),
     /** The answer to our offer is applied: a restart it carried is done. */
-    completeOfferRound: assign({
-      rounds: ({ context }) => context.rounds + 1,
-      iceRestartWanted: ({ context }) => context.iceRestartWanted && !context.offerRestartsIce,
-    }),
+    completeOfferRound: assign({ rounds: ({ context }) => context.rounds + 1 }),
     completeAnswerRound: assign({ rounds: ({ context }) => context.rounds + 1 }),
-    clearCurrent: assign({ current: null, localDescription: null }),
+    clearCurrent: assign({ current: null }),
     /** webrtc-pc §10.7: the impolite peer ignores a colliding offer (ignoreOffer = true). */
     ignoreCollidingOffer: assign({ ignoreOffer: true }),
     sendLocalDescription: sendParent(({ context }): NegotiationParentEvent => {
@@ -252,10 +256,10 @@ const negotiationSetup = setup({
         description: { type: description?.type === 'offer' ? 'offer' : 'answer', sdp: sdpOf(description) },
       };
     }),
-    reportCompleted: sendParent(({ context }): NegotiationParentEvent => ({
+    reportCompleted: sendParent(({ context }, params: { asOfferer: boolean }): NegotiationParentEvent => ({
       type: 'NEGOTIATION.COMPLETED',
       round: context.rounds,
-      iceRestart: context.localDescription?.type === 'offer' && context.offerRestartsIce,
+      iceRestart: params.asOfferer && context.offerRestartsIce,
     })),
     reportError: sendParent((_, params: { operation: NegotiationOperation; error: unknown }): NegotiationParentEvent => ({
       type: 'NEGOTIATION.ERROR',
@@ -355,7 +359,11 @@ export const negotiationMachine = negotiationSetup.createMachine({
             },
             onError: {
               target: '#negotiation.stable',
-              actions: [{ type: 'reportError', params: ({ event }) => ({ operation: 'createOffer', error: event.error }) }, 'clearCurrent'],
+              actions: [
+                { type: 'reportError', params: ({ event }) => ({ operation: 'createOffer', error: event.error }) },
+                'keepIceRestartOfUnansweredOffer',
+                'clearCurrent',
+              ],
             },
           },
         },
@@ -371,6 +379,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
               target: '#negotiation.stable',
               actions: [
                 { type: 'reportError', params: ({ event }) => ({ operation: 'setLocalDescription', error: event.error }) },
+                'keepIceRestartOfUnansweredOffer',
                 'clearCurrent',
               ],
             },
@@ -426,7 +435,13 @@ export const negotiationMachine = negotiationSetup.createMachine({
         }),
         onDone: {
           target: 'stable',
-          actions: ['rememberAppliedRemote', 'releaseEarlyCandidates', 'completeOfferRound', 'reportCompleted', 'clearCurrent'],
+          actions: [
+            'rememberAppliedRemote',
+            'releaseEarlyCandidates',
+            'completeOfferRound',
+            { type: 'reportCompleted', params: { asOfferer: true } },
+            'clearCurrent',
+          ],
         },
         // An answer the engine refuses (stale, or for another offer) would leave us in
         // have-local-offer for good: roll our offer back and offer again.
@@ -442,10 +457,14 @@ export const negotiationMachine = negotiationSetup.createMachine({
       invoke: {
         src: 'setLocalDescription',
         input: ({ context }) => ({ rtc: context.rtc, description: { type: 'rollback' } }),
-        onDone: { target: 'stable', actions: ['markNegotiationNeeded', 'clearCurrent'] },
+        onDone: { target: 'stable', actions: ['markNegotiationNeeded', 'keepIceRestartOfUnansweredOffer', 'clearCurrent'] },
         onError: {
           target: 'stable',
-          actions: [{ type: 'reportError', params: ({ event }) => ({ operation: 'rollback', error: event.error }) }, 'clearCurrent'],
+          actions: [
+            { type: 'reportError', params: ({ event }) => ({ operation: 'rollback', error: event.error }) },
+            'keepIceRestartOfUnansweredOffer',
+            'clearCurrent',
+          ],
         },
       },
     },
@@ -460,6 +479,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
           // What made us offer still stands: offer again once stable.
           actions: [
             'markNegotiationNeeded',
+            'keepIceRestartOfUnansweredOffer',
             { type: 'reportNotice', params: { notice: 'rolled-back-for-remote-offer', detail: 'polite peer yields' } },
           ],
         },
@@ -515,7 +535,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
               {
                 guard: 'isTrickle',
                 target: '#negotiation.stable',
-                actions: ['sendLocalDescription', 'completeAnswerRound', 'reportCompleted', 'clearCurrent'],
+                actions: ['sendLocalDescription', 'completeAnswerRound', { type: 'reportCompleted', params: { asOfferer: false } }, 'clearCurrent'],
               },
               { target: 'gatheringCandidates' },
             ],
@@ -533,12 +553,12 @@ export const negotiationMachine = negotiationSetup.createMachine({
           always: {
             guard: 'areLocalCandidatesGathered',
             target: '#negotiation.stable',
-            actions: ['sendLocalDescription', 'completeAnswerRound', 'reportCompleted', 'clearCurrent'],
+            actions: ['sendLocalDescription', 'completeAnswerRound', { type: 'reportCompleted', params: { asOfferer: false } }, 'clearCurrent'],
           },
           on: {
             'ICE.GATHERING_COMPLETE': {
               target: '#negotiation.stable',
-              actions: ['sendLocalDescription', 'completeAnswerRound', 'reportCompleted', 'clearCurrent'],
+              actions: ['sendLocalDescription', 'completeAnswerRound', { type: 'reportCompleted', params: { asOfferer: false } }, 'clearCurrent'],
             },
           },
           after: {
@@ -548,7 +568,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
                 'sendLocalDescription',
                 { type: 'reportNotice', params: { notice: 'sent-without-all-candidates', detail: 'gathering timed out' } },
                 'completeAnswerRound',
-                'reportCompleted',
+                { type: 'reportCompleted', params: { asOfferer: false } },
                 'clearCurrent',
               ],
             },
