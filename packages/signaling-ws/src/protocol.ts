@@ -31,10 +31,16 @@ export interface JoinFrame {
   readonly token?: string;
   readonly resume?: string;
 }
-export interface SignalFrame {
+/** `signal.data` as the server sees it: any JSON object, relayed without looking inside. */
+export type SignalPayload = Readonly<Record<string, unknown>>;
+/**
+ * `Data` narrows what a sender puts in `data` (the client sends core `PeerMessage`s); the wire
+ * shape is the same for every `Data`.
+ */
+export interface SignalFrame<Data extends object = SignalPayload> {
   readonly type: 'signal';
   readonly to: string;
-  readonly data: Readonly<Record<string, unknown>>;
+  readonly data: Data;
 }
 export interface LeaveFrame {
   readonly type: 'leave';
@@ -42,7 +48,7 @@ export interface LeaveFrame {
 export interface PingFrame {
   readonly type: 'ping';
 }
-export type ClientFrame = JoinFrame | SignalFrame | LeaveFrame | PingFrame;
+export type ClientFrame<Data extends object = SignalPayload> = JoinFrame | SignalFrame<Data> | LeaveFrame | PingFrame;
 
 // ---- server -> client ----
 
@@ -64,7 +70,8 @@ export interface PeerLeftFrame {
 export interface RelayedSignalFrame {
   readonly type: 'signal';
   readonly from: string;
-  readonly data: Readonly<Record<string, unknown>>;
+  /** Unvalidated: receivers check it (the client with core's `parsePeerMessage`). */
+  readonly data: SignalPayload;
 }
 export interface PongFrame {
   readonly type: 'pong';
@@ -99,6 +106,13 @@ export interface ErrorFrame {
 }
 export type ServerFrame = WelcomeFrame | PeerJoinedFrame | PeerLeftFrame | RelayedSignalFrame | PongFrame | ErrorFrame;
 
+/**
+ * The server's default per-connection rate limit: a token bucket of `burst` messages refilled at
+ * `messagesPerSecond` (every frame counts, `join` and `ping` included). The client paces its own
+ * sends below it by default.
+ */
+export const DEFAULT_RATE_LIMIT = { messagesPerSecond: 50, burst: 200 } as const;
+
 /** WebSocket close codes the server uses (RFC 6455 §7.4.1 and the private range). */
 export const CLOSE_CODES = {
   normal: 1000,
@@ -108,7 +122,7 @@ export const CLOSE_CODES = {
   policyViolation: 1008,
   messageTooBig: 1009,
   internalError: 1011,
-  /** Private range: the client left or was replaced by a resumed connection. */
+  /** Private range: this socket was replaced by a connection that resumed its session (and only then). */
   replaced: 4000,
   /** Private range: too many messages per second. */
   rateLimited: 4029,

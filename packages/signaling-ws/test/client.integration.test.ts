@@ -282,4 +282,62 @@ describe('signaling client with the real server', () => {
     expect(bob.errors).toEqual([]);
     expect(alice.errors).toEqual([]);
   });
+
+  describe('pacing against the server rate limit', () => {
+    // The server's limits scaled up 3x from the defaults in rate (burst as by default), and the
+    // client's in the same proportion (80 % of the rate, 75 % of the burst), so that 600 queued
+    // messages take about 4 s instead of 11 s; a 600-message flush is still 3x the server's burst.
+    const serverLimits = { messagesPerSecond: 150, burst: 200, rateLimitCloseAfter: 50, resumeGraceMs: 10_000 };
+    const clientPace = { sendRate: 120, sendBurst: 150 };
+
+    /** alice (behind a cuttable proxy) queues `count` messages to bob while her connection is down. */
+    async function outage(count: number, aliceOptions: Partial<SignalingClientOptions>) {
+      const srv = await server(serverLimits);
+      const proxy = await tcpProxy(srv.port);
+      const alice = connect(proxy.url, 'alice', { keepalive: false, ...aliceOptions });
+      const bob = connect(srv.url, 'bob', { keepalive: false });
+      const [aliceId, bobId] = await Promise.all([idOf(alice), idOf(bob)]);
+      await peerNamed(alice, 'bob');
+      const atBob: PeerMessage[] = [];
+      bob.client.portFor(aliceId).messages$.subscribe((message) => atBob.push(message));
+      const queued = waitFor(alice.client.state$, (state) => state === 'reconnecting').then(() => {
+        for (let i = 1; i <= count; i++) alice.client.portFor(bobId).send(invite(`q${i}`));
+        expect(alice.client.actor.getSnapshot().context.queue).toHaveLength(count);
+      });
+      proxy.cut();
+      await queued;
+      await waitFor(alice.client.state$, (state) => state === 'joined');
+      expect(await idOf(alice)).toBe(aliceId); // resumed
+      return { srv, alice, bob, atBob };
+    }
+
+    const closedWith = (srv: StartedServer, code: number) => srv.logs.filter((event) => event.event === 'closing' && event['code'] === code);
+
+    it('600 messages queued during an outage all reach the other peer in order: no rate-limited, no 4029', async () => {
+      const started = Date.now();
+      const { srv, alice, bob, atBob } = await outage(600, clientPace);
+      await until(() => atBob.length >= 600, 15_000, 'all 600 messages');
+      const elapsed = Date.now() - started;
+      expect(sessions(atBob)).toEqual(Array.from({ length: 600 }, (_, i) => `q${i + 1}`));
+      expect(alice.errors).toEqual([]);
+      expect(bob.errors).toEqual([]);
+      expect(closedWith(srv, 4029)).toEqual([]);
+      expect(srv.logs.filter((event) => event['code'] === 'rate-limited')).toEqual([]);
+      expect(alice.states).toEqual(['connecting', 'joined', 'reconnecting', 'connecting', 'joined']);
+      // Paced, not instant: (600 - 150) / 120 per second is 3.75 s at least.
+      expect(elapsed).toBeGreaterThanOrEqual(3500);
+      await sleep(100);
+      expect(atBob).toHaveLength(600);
+    }, 20_000);
+
+    it('(control) the same outage without pacing gets messages dropped by the server', async () => {
+      const { srv, alice, atBob } = await outage(600, { sendBurst: Infinity });
+      await until(() => alice.errors.some((error) => error.code === 'rate-limited'), 5000, 'rate-limited');
+      await sleep(300);
+      expect(atBob.length).toBeLessThan(600);
+      // 400 over the burst at once: more than 50 dropped within a second closes the socket.
+      await until(() => closedWith(srv, 4029).length > 0, 5000, 'the 4029 close');
+    });
+  });
 });
+

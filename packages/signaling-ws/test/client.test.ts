@@ -1,7 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { PeerMessage } from '@parley/core';
-import { createSignalingClient, fullJitterBackoff, SignalingError } from '../src/client/index.js';
+import { createSignalingClient, DEFAULT_SEND_BURST, DEFAULT_SEND_RATE, fullJitterBackoff, SignalingError } from '../src/client/index.js';
 import type { PeerInfo, SignalingClient, SignalingClientOptions, SignalingClientStatus } from '../src/client/index.js';
+import { DEFAULT_RATE_LIMIT } from '../src/protocol.js';
 import type { ClientFrame, ServerFrame } from '../src/protocol.js';
 
 // Machine and client tests against a hand-driven fake WebSocket: every open, frame and close
@@ -591,5 +592,129 @@ describe('signalingClient: close', () => {
     vi.advanceTimersByTime(60_000);
     expect(waiting.sockets.instances).toHaveLength(1);
     expect(await waiting.client.closed).toBeNull();
+  });
+});
+
+describe('signalingClient: pacing under the server rate limit', () => {
+  const sessionsSent = (socket: FakeSocket): string[] => socket.signals().map((signal) => (signal.data as PeerMessage).session);
+  const numbered = (from: number, to: number): string[] => Array.from({ length: to - from + 1 }, (_, i) => `m${from + i}`);
+
+  it('defaults to a bucket under the server default: 150 at once, then 40 per second', () => {
+    expect(DEFAULT_SEND_BURST).toBe(150);
+    expect(DEFAULT_SEND_RATE).toBe(40);
+    expect(DEFAULT_SEND_BURST).toBeLessThan(DEFAULT_RATE_LIMIT.burst);
+    expect(DEFAULT_SEND_RATE).toBeLessThan(DEFAULT_RATE_LIMIT.messagesPerSecond);
+  });
+
+  it('flushes a long queue after the welcome at the paced rate, in order, later sends behind it', () => {
+    const { client, errors, joinWith } = harness();
+    const port = client.portFor(BOB.id);
+    for (let i = 1; i <= 600; i++) port.send(invite(`m${i}`));
+    const socket = joinWith();
+    expect(sessionsSent(socket)).toEqual(numbered(1, 150));
+    port.send(invite('late')); // queued behind the 450 still waiting
+    vi.advanceTimersByTime(24);
+    expect(socket.signals()).toHaveLength(150);
+    vi.advanceTimersByTime(1);
+    expect(sessionsSent(socket)).toEqual(numbered(1, 151));
+    vi.advanceTimersByTime(975); // one second after the welcome: 40 more
+    expect(sessionsSent(socket)).toEqual(numbered(1, 190));
+    vi.advanceTimersByTime(10_250); // 450 tokens after the welcome
+    expect(sessionsSent(socket)).toEqual(numbered(1, 600));
+    vi.advanceTimersByTime(24);
+    expect(socket.signals()).toHaveLength(600);
+    vi.advanceTimersByTime(1);
+    expect(sessionsSent(socket)).toEqual([...numbered(1, 600), 'late']);
+    expect(client.actor.getSnapshot().context.queue).toEqual([]);
+    expect(errors).toEqual([]);
+    // Idle, the bucket fills up again and the timer stops.
+    vi.advanceTimersByTime(150 * 25);
+    expect(client.actor.getSnapshot().context.tokens).toBe(150);
+    expect(client.actor.getSnapshot().matches({ online: { joined: { pacing: 'full' } } })).toBe(true);
+    for (let i = 1; i <= 150; i++) port.send(invite(`n${i}`));
+    expect(socket.signals()).toHaveLength(751);
+  });
+
+  it('paces ordinary sends too, with the rate and burst given', () => {
+    const { client, joinWith } = harness({ sendRate: 10, sendBurst: 3 });
+    const socket = joinWith();
+    const port = client.portFor(BOB.id);
+    for (let i = 1; i <= 5; i++) port.send(invite(`m${i}`));
+    expect(sessionsSent(socket)).toEqual(['m1', 'm2', 'm3']);
+    vi.advanceTimersByTime(100);
+    expect(sessionsSent(socket)).toEqual(['m1', 'm2', 'm3', 'm4']);
+    vi.advanceTimersByTime(100);
+    expect(sessionsSent(socket)).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
+    expect(lastValue(client.state$)).toBe('joined');
+  });
+
+  it('lets a signal for a peer that is here pass one that waits for an absent peer, but never one that waits for a token', () => {
+    const h = harness({ sendRate: 10, sendBurst: 2 });
+    h.joinWith(welcome('a1', [BOB, CAROL]));
+    h.sockets.latest().drop(1006);
+    h.client.portFor(BOB.id).send(invite('b-1'));
+    vi.advanceTimersByTime(125);
+    const socket = h.joinWith(welcome('a2', [{ id: 'c2', name: 'carol' }])); // server restarted: bob not back yet
+    expect(socket.signals()).toEqual([]);
+    h.client.portFor(CAROL.id).send(invite('c-1'));
+    h.client.portFor(CAROL.id).send(invite('c-2'));
+    h.client.portFor(CAROL.id).send(invite('c-3')); // no token left
+    expect(sessionsSent(socket)).toEqual(['c-1', 'c-2']);
+    socket.receive({ type: 'peer-joined', peer: { id: 'b2', name: 'bob' } });
+    expect(sessionsSent(socket)).toEqual(['c-1', 'c-2']);
+    vi.advanceTimersByTime(200);
+    expect(socket.signals().slice(2)).toEqual([
+      { to: 'b2', data: invite('b-1') },
+      { to: 'c2', data: invite('c-3') },
+    ]);
+  });
+
+  it('reports rate-limited from the server, stays joined, and waits for a fresh token', () => {
+    const { client, errors, joinWith } = harness({ sendRate: 10, sendBurst: 5 });
+    const socket = joinWith();
+    const port = client.portFor(BOB.id);
+    port.send(invite('m1'));
+    socket.receive({ type: 'error', code: 'rate-limited', message: 'more than 50 messages per second; message dropped' });
+    expect(errors.map((error) => [error.code, error.source, error.fatal])).toEqual([['rate-limited', 'server', false]]);
+    expect(lastValue(client.state$)).toBe('joined');
+    port.send(invite('m2'));
+    expect(sessionsSent(socket)).toEqual(['m1']);
+    vi.advanceTimersByTime(100);
+    expect(sessionsSent(socket)).toEqual(['m1', 'm2']);
+  });
+
+  it('puts signals a closing socket hands back at the head of the queue, in their order', () => {
+    const { client, sockets, joinWith } = harness({ sendRate: 10, sendBurst: 1 });
+    const first = joinWith();
+    const port = client.portFor(BOB.id);
+    for (const session of ['m1', 'm2', 'm3', 'm4']) port.send(invite(session));
+    expect(sessionsSent(first)).toEqual(['m1']);
+    first.readyState = 2; // closing: the next two paced sends bounce
+    vi.advanceTimersByTime(200);
+    expect(client.actor.getSnapshot().context.queue.map((entry) => entry.data.session)).toEqual(['m2', 'm3', 'm4']);
+    first.drop(1001);
+    vi.advanceTimersByTime(125);
+    const second = joinWith();
+    expect(sessionsSent(second)).toEqual(['m2']);
+    vi.advanceTimersByTime(200);
+    expect(sessionsSent(second)).toEqual(['m2', 'm3', 'm4']);
+    expect(sockets.instances).toHaveLength(2);
+  });
+
+  it('sends everything at once with sendBurst Infinity (no pacing)', () => {
+    const { client, joinWith } = harness({ sendBurst: Infinity });
+    const port = client.portFor(BOB.id);
+    for (let i = 1; i <= 600; i++) port.send(invite(`m${i}`));
+    const socket = joinWith();
+    for (let i = 601; i <= 700; i++) port.send(invite(`m${i}`));
+    expect(sessionsSent(socket)).toEqual(numbered(1, 700));
+    expect(client.actor.getSnapshot().matches({ online: { joined: { pacing: 'full' } } })).toBe(true);
+  });
+
+  it('refuses a rate or burst it cannot use', () => {
+    const { Constructor } = fakeSockets();
+    const base = { url: 'ws://x', room: 'r', name: 'n', webSocket: Constructor };
+    for (const sendRate of [0, -1, Number.NaN, Infinity]) expect(() => createSignalingClient({ ...base, sendRate })).toThrow(/sendRate/);
+    for (const sendBurst of [0, 1.5, -3, Number.NaN]) expect(() => createSignalingClient({ ...base, sendBurst })).toThrow(/sendBurst/);
   });
 });

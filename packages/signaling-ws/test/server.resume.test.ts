@@ -2,13 +2,30 @@
 // not told; after it, the room is told `peer-left`; a silent socket is terminated.
 
 import { afterEach, describe, expect, it } from 'vitest';
+import { createJoinToken, InMemoryBroker } from '../src/server/index.js';
+import type { Broker, BrokerJoinResult, Deliver, MaybePromise } from '../src/server/index.js';
+import type { PeerInfo } from '../src/protocol.js';
 import { startServer, type StartedServer } from './helpers/server.js';
-import { sleep, TestSocket } from './helpers/ws-client.js';
+import { sleep, TestSocket, type Frame } from './helpers/ws-client.js';
+
+interface Joined {
+  readonly socket: TestSocket;
+  readonly welcome: Frame;
+  readonly id: string;
+}
+
+async function until(condition: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await sleep(2);
+  }
+}
 
 let srv: StartedServer | undefined;
 const sockets: TestSocket[] = [];
 
-async function joined(room: string, name: string, extra: Record<string, unknown> = {}) {
+async function joined(room: string, name: string, extra: Record<string, unknown> = {}): Promise<Joined> {
   const result = await TestSocket.joined(srv!.url, room, name, extra);
   sockets.push(result.socket);
   return result;
@@ -151,5 +168,194 @@ describe('heartbeat', () => {
     expect(live.socket.closeInfo).toBeUndefined();
     live.socket.send({ type: 'ping' });
     expect(await live.socket.next('pong')).toEqual({ type: 'pong' });
+  });
+});
+
+/**
+ * The in-memory broker, except that `members` (what a resume waits for) answers only when the
+ * test opens the gate: the window in which a resume can race the end of its session.
+ */
+class GatedBroker implements Broker {
+  private readonly inner = new InMemoryBroker();
+  private gate: Promise<void> | undefined;
+  private openGate: () => void = () => undefined;
+  /** `members` calls made so far. */
+  membersCalls = 0;
+
+  close(): void {
+    this.inner.close();
+  }
+  /** From now on `members` waits until `release()`. */
+  hold(): void {
+    this.gate = new Promise((resolve) => (this.openGate = resolve));
+  }
+  release(): void {
+    this.openGate();
+    this.gate = undefined;
+  }
+  join(room: string, member: PeerInfo, maxPeers: number, deliver: Deliver): BrokerJoinResult {
+    return this.inner.join(room, member, maxPeers, deliver);
+  }
+  leave(room: string, id: string): void {
+    this.inner.leave(room, id);
+  }
+  members(room: string): MaybePromise<readonly PeerInfo[]> {
+    this.membersCalls += 1;
+    const gate = this.gate;
+    return gate === undefined ? this.inner.members(room) : gate.then(() => this.inner.members(room));
+  }
+  publish(room: string, to: string, frame: string): boolean {
+    return this.inner.publish(room, to, frame);
+  }
+  broadcast(room: string, frame: string, except?: string): void {
+    this.inner.broadcast(room, frame, except);
+  }
+  stats(): { rooms: number; members: number } {
+    return this.inner.stats();
+  }
+}
+
+describe('resume races (the session ends while the broker answers the resume)', () => {
+  let broker: GatedBroker;
+
+  /** a and b in room r; then a second socket for b sends a resume that waits for the broker. */
+  async function pendingResume(
+    options: Parameters<typeof startServer>[0] = {},
+    joinExtra: (name: string) => Record<string, unknown> = () => ({}),
+    resumeExtra: Record<string, unknown> = {},
+  ) {
+    broker = new GatedBroker();
+    srv = await startServer({ resumeGraceMs: 1000, broker, ...options });
+    const a = await joined('r', 'a', joinExtra('a'));
+    const b = await joined('r', 'b', joinExtra('b'));
+    await a.socket.next('peer-joined');
+    broker.hold();
+    const b2 = await TestSocket.open(srv.url);
+    sockets.push(b2);
+    const calls = broker.membersCalls;
+    b2.send({ type: 'join', room: 'r', name: 'b', resume: b.welcome['resume'], ...resumeExtra });
+    await until(() => broker.membersCalls > calls);
+    return { a, b, b2 };
+  }
+
+  /** b's first socket leaves while the resume waits: the session is gone when the broker answers. */
+  async function endSession(a: Joined, b: Joined): Promise<void> {
+    b.socket.send({ type: 'leave' });
+    expect(await a.socket.next('peer-left')).toEqual({ type: 'peer-left', id: b.id });
+  }
+
+  it('falls through to a fresh join: a new id, peer-joined for the room, no error', async () => {
+    const { a, b, b2 } = await pendingResume();
+    await endSession(a, b);
+    broker.release();
+    const welcome = await b2.next('welcome');
+    expect(welcome['id']).not.toBe(b.id);
+    expect(welcome['peers']).toEqual([{ id: a.id, name: 'a' }]);
+    expect(await a.socket.next('peer-joined')).toEqual({ type: 'peer-joined', peer: { id: welcome['id'], name: 'b' } });
+    // fully joined: it relays both ways
+    b2.signal(a.id, { hi: 1 });
+    expect(await a.socket.next('signal')).toEqual({ type: 'signal', from: welcome['id'], data: { hi: 1 } });
+    expect(b2.all.filter((frame) => frame.type === 'error')).toEqual([]);
+    // the socket that left was not "replaced by a resumed connection"
+    expect(await b.socket.quiet(50)).toEqual([]);
+    expect(b.socket.closeInfo).toBeUndefined();
+    expect(srv!.logs.filter((event) => event['code'] === 4000)).toEqual([]);
+  });
+
+  it('the fresh join keeps the name rule: a name taken meanwhile is name-taken', async () => {
+    const { a, b, b2 } = await pendingResume();
+    await endSession(a, b);
+    const other = await joined('r', 'b');
+    broker.release();
+    expect(await b2.nextError()).toBe('name-taken');
+    expect(b2.all.some((frame) => frame.type === 'welcome')).toBe(false);
+    expect(other.socket.closeInfo).toBeUndefined();
+  });
+
+  it('the fresh join keeps the room size: a room filled meanwhile is room-full', async () => {
+    const { a, b, b2 } = await pendingResume({ maxPeersPerRoom: 2 });
+    await endSession(a, b);
+    await joined('r', 'c');
+    broker.release();
+    expect(await b2.nextError()).toBe('room-full');
+  });
+
+  it('the fresh join needs a join token when the server has an auth secret', async () => {
+    const secret = 'resume-race-secret';
+    const token = (name: string) => ({ token: createJoinToken(secret, 'r', name, Math.floor(Date.now() / 1000) + 60) });
+    const refused = await pendingResume({ authSecret: secret }, token);
+    await endSession(refused.a, refused.b);
+    broker.release();
+    expect(await refused.b2.nextError()).toBe('unauthorized'); // the resume carried no join token
+    expect(await refused.b2.closed).toEqual({ code: 4001, reason: 'unauthorized' });
+    await srv!.close();
+
+    // the same race, with a valid join token in the resuming join: a fresh id
+    const { a, b, b2 } = await pendingResume({ authSecret: secret }, token, token('b'));
+    await endSession(a, b);
+    broker.release();
+    const welcome = await b2.next('welcome');
+    expect(welcome['id']).not.toBe(b.id);
+  });
+
+  it('a second resume with a token whose resume is under way is a fresh join (name-taken)', async () => {
+    const { b, b2 } = await pendingResume();
+    const b3 = await TestSocket.open(srv!.url);
+    sockets.push(b3);
+    const calls = broker.membersCalls;
+    b3.send({ type: 'join', room: 'r', name: 'b', resume: b.welcome['resume'] });
+    expect(await b3.nextError()).toBe('name-taken');
+    expect(broker.membersCalls).toBe(calls); // not tried as a resume
+    broker.release();
+    expect((await b2.next('welcome'))['id']).toBe(b.id);
+  });
+
+  it('a resume that never completes (its socket went away) leaves the session as it was', async () => {
+    const { a, b, b2 } = await pendingResume();
+    b2.terminate();
+    await b2.closed;
+    await sleep(20);
+    broker.release();
+    await sleep(20);
+    // b's socket still holds the session: nothing was replaced, the room heard nothing
+    a.socket.signal(b.id, { still: 'b' });
+    expect(await b.socket.next('signal')).toEqual({ type: 'signal', from: a.id, data: { still: 'b' } });
+    expect(b.socket.closeInfo).toBeUndefined();
+    expect(await a.socket.quiet(50)).toEqual([]);
+    // and its token was not used up: a later resume replaces the socket (4000) and keeps the id
+    const b3 = await joined('r', 'b', { resume: b.welcome['resume'] });
+    expect(b3.id).toBe(b.id);
+    expect(await b.socket.closed).toEqual({ code: 4000, reason: 'replaced by a resumed connection' });
+  });
+
+  it('sends 4000 only when the resume completes, to the socket it replaces', async () => {
+    const { a, b, b2 } = await pendingResume();
+    // while the broker has not answered, the old socket keeps its session and is not closed
+    a.socket.signal(b.id, { n: 1 });
+    expect(await b.socket.next('signal')).toMatchObject({ data: { n: 1 } });
+    expect(b.socket.closeInfo).toBeUndefined();
+    broker.release();
+    const welcome = await b2.next('welcome');
+    expect(welcome['id']).toBe(b.id);
+    expect(await b.socket.closed).toEqual({ code: 4000, reason: 'replaced by a resumed connection' });
+    expect(a.socket.closeInfo).toBeUndefined();
+    expect(b2.closeInfo).toBeUndefined();
+    expect(srv!.logs.filter((event) => event['code'] === 4000)).toHaveLength(1);
+  });
+});
+
+describe('expired and superseded resume tokens (synchronous broker)', () => {
+  it('a used-up token after its session ended is a fresh join', async () => {
+    srv = await startServer({ resumeGraceMs: 1000 });
+    const a = await joined('r', 'a');
+    const b = await joined('r', 'b');
+    const b2 = await joined('r', 'b', { resume: b.welcome['resume'] }); // supersedes b's socket and token
+    expect(b2.id).toBe(b.id);
+    b2.socket.send({ type: 'leave' });
+    expect(await a.socket.next('peer-left')).toEqual({ type: 'peer-left', id: b.id });
+    const b3 = await joined('r', 'b', { resume: b.welcome['resume'] });
+    expect(b3.id).not.toBe(b.id);
+    const b4 = await joined('r', 'b2', { resume: b2.welcome['resume'] }); // ended session's latest token
+    expect(b4.id).not.toBe(b.id);
   });
 });

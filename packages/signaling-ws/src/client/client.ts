@@ -37,6 +37,17 @@ export interface SignalingClientOptions {
   readonly maxQueue?: number;
   /** Application-level ping/pong while joined (default true). */
   readonly keepalive?: boolean;
+  /**
+   * Outgoing signals per second once a burst is spent (default 40). Keep it under the server's
+   * `messagesPerSecond` (default 50): the server drops what comes faster and closes with 4029.
+   */
+  readonly sendRate?: number;
+  /**
+   * Signals that may go out at once (default 150; e.g. the queue flushed after a reconnect, or a
+   * burst of trickled candidates). Keep it under the server's `burst` (default 200). More wait in
+   * the queue, in order. `Infinity` turns pacing off.
+   */
+  readonly sendBurst?: number;
   readonly delays?: SignalingClientDelays;
   /** Reconnect backoff: `random() * min(capMs, baseMs * 2^attempt)`. `random` is for tests. */
   readonly backoff?: { readonly baseMs?: number; readonly capMs?: number; readonly random?: () => number };
@@ -99,6 +110,12 @@ export function createSignalingClient(options: SignalingClientOptions): Signalin
   // The server would refuse these with bad-message on every attempt: fail now instead.
   if (!NAME_PATTERN.test(options.room)) throw new TypeError(`createSignalingClient: room must be 1-64 characters of A-Z a-z 0-9 _ . -`);
   if (!NAME_PATTERN.test(options.name)) throw new TypeError(`createSignalingClient: name must be 1-64 characters of A-Z a-z 0-9 _ . -`);
+  if (options.sendRate !== undefined && !(Number.isFinite(options.sendRate) && options.sendRate > 0)) {
+    throw new TypeError('createSignalingClient: sendRate must be a finite number > 0');
+  }
+  if (options.sendBurst !== undefined && !(options.sendBurst === Infinity || (Number.isSafeInteger(options.sendBurst) && options.sendBurst >= 1))) {
+    throw new TypeError('createSignalingClient: sendBurst must be an integer >= 1, or Infinity');
+  }
   const random = options.backoff?.random ?? Math.random;
   const baseMs = options.backoff?.baseMs ?? BACKOFF_BASE_MS;
   const capMs = options.backoff?.capMs ?? BACKOFF_CAP_MS;
@@ -119,6 +136,8 @@ export function createSignalingClient(options: SignalingClientOptions): Signalin
       ...(options.token !== undefined ? { token: options.token } : {}),
       ...(options.maxQueue !== undefined ? { maxQueue: options.maxQueue } : {}),
       ...(options.keepalive !== undefined ? { keepalive: options.keepalive } : {}),
+      ...(options.sendRate !== undefined ? { sendRate: options.sendRate } : {}),
+      ...(options.sendBurst !== undefined ? { sendBurst: options.sendBurst } : {}),
     },
     ...(options.inspect !== undefined ? { inspect: options.inspect } : {}),
   });
@@ -203,8 +222,7 @@ export function createSignalingClient(options: SignalingClientOptions): Signalin
       messages$: messages.asObservable(),
       send: (message) => {
         if (finished) return; // closed: nothing can be delivered any more, and errors$ has completed
-        // A PeerMessage is a plain JSON object; its interfaces just lack an index signature.
-        actor.send({ type: 'SEND', to: peerId, data: message as unknown as SignalData });
+        actor.send({ type: 'SEND', to: peerId, data: message });
       },
     };
     ports.set(peerId, { port, messages });

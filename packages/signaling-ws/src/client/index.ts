@@ -12,6 +12,8 @@ export {
   BACKOFF_BASE_MS,
   BACKOFF_CAP_MS,
   DEFAULT_MAX_QUEUE,
+  DEFAULT_SEND_BURST,
+  DEFAULT_SEND_RATE,
   fullJitterBackoff,
   planFlush,
   resolveTarget,
@@ -31,4 +33,4 @@ export { FATAL_JOIN_ERRORS, SignalingError } from './errors.js';
 export type { ClientErrorCode, SignalingErrorCode, SignalingErrorDetails } from './errors.js';
 export { READY_STATE, webSocketActor } from './websocket.js';
 export type { SocketCommand, SocketEvent, WebSocketConstructorLike, WebSocketLike } from './websocket.js';
-export type { ErrorCode, IceServerConfig, PeerInfo } from '../protocol.js';
+export type { ErrorCode, IceServerConfig, PeerInfo, SignalPayload } from '../protocol.js';

@@ -1,6 +1,7 @@
 import { assign, emit, enqueueActions, sendTo, setup } from 'xstate';
-import { CLOSE_CODES } from '../protocol.js';
-import type { ClientFrame, IceServerConfig, JoinFrame, PeerInfo, SignalFrame } from '../protocol.js';
+import type { PeerMessage } from '@parley/core';
+import { CLOSE_CODES, DEFAULT_RATE_LIMIT } from '../protocol.js';
+import type { ClientFrame, IceServerConfig, JoinFrame, PeerInfo, SignalPayload } from '../protocol.js';
 import { FATAL_JOIN_ERRORS, SignalingError } from './errors.js';
 import { webSocketActor } from './websocket.js';
 import type { SocketEvent } from './websocket.js';
@@ -8,10 +9,13 @@ import type { SocketEvent } from './websocket.js';
 // DESIGN.md, "Machines" item 7: connecting -> joined -> reconnecting (backoff) -> joined | closed.
 // The socket lives in `online` (an invoked callback actor); leaving `online` closes it, so
 // `reconnecting` and `closed` never hold a socket. Outgoing signals that cannot go out now wait
-// in `context.queue` and leave in order right after the next `welcome`.
+// in `context.queue` and leave in order right after the next `welcome`, no faster than a token
+// bucket allows (`sendBurst` at once, then `sendRate` per second) so that the server's rate limit
+// never drops them: a signal waits in the queue while the bucket is empty, and every later one
+// waits behind it.
 
-/** Opaque peer-message payload, as the wire carries it. */
-export type SignalData = SignalFrame['data'];
+/** What a relayed `signal` carries before validation (the client checks it with `parsePeerMessage`). */
+export type SignalData = SignalPayload;
 
 export interface SelfInfo {
   readonly id: string;
@@ -21,7 +25,7 @@ export interface SelfInfo {
 
 export interface QueuedSignal {
   readonly to: string;
-  readonly data: SignalData;
+  readonly data: PeerMessage;
 }
 
 export interface SignalingClientInput {
@@ -33,6 +37,10 @@ export interface SignalingClientInput {
   readonly maxQueue?: number;
   /** Application-level ping/pong (default true); browsers cannot see WebSocket pings. */
   readonly keepalive?: boolean;
+  /** Signals per second once the burst is spent (default 40, under the server's 50). */
+  readonly sendRate?: number;
+  /** Signals sent at once with a full bucket (default 150, under the server's 200); `Infinity` turns pacing off. */
+  readonly sendBurst?: number;
 }
 
 export interface SignalingClientContext {
@@ -42,6 +50,15 @@ export interface SignalingClientContext {
   readonly token: string | undefined;
   readonly maxQueue: number;
   readonly keepalive: boolean;
+  readonly sendRate: number;
+  readonly sendBurst: number;
+  /**
+   * Signals that may go out now (the client's token bucket). Full on each `welcome`, as the
+   * server's bucket is for a new connection; one back every `1 / sendRate` s up to `sendBurst`.
+   */
+  readonly tokens: number;
+  /** Signals that a closing socket handed back, at the head of the queue (they were sent first). */
+  readonly requeued: number;
   /** Our identity in the room, from the last `welcome`; kept while reconnecting. */
   readonly self: SelfInfo | null;
   /** Resume token of the last `welcome`, sent with the next `join`. */
@@ -49,7 +66,10 @@ export interface SignalingClientContext {
   /** The other members of the room (never includes self). */
   readonly peers: readonly PeerInfo[];
   readonly iceServers: readonly IceServerConfig[];
-  /** Signals waiting for a `welcome` (or, after a server restart, for their peer to come back). */
+  /**
+   * Signals not sent yet, in order: waiting for a `welcome`, for a token, or (after a server
+   * restart) for their peer to come back.
+   */
   readonly queue: readonly QueuedSignal[];
   /** Peers known under an id the server has forgotten (it restarted): old id -> name. */
   readonly formerPeers: readonly PeerInfo[];
@@ -65,7 +85,7 @@ export interface SignalingClientContext {
 
 export type SignalingClientEvent =
   | SocketEvent
-  | { readonly type: 'SEND'; readonly to: string; readonly data: SignalData }
+  | { readonly type: 'SEND'; readonly to: string; readonly data: PeerMessage }
   | { readonly type: 'CLOSE' };
 
 export type SignalingClientEmitted =
@@ -78,6 +98,14 @@ export interface SignalingClientOutput {
 }
 
 export const DEFAULT_MAX_QUEUE = 1000;
+/** Default `sendRate`: 80 % of the server's default `messagesPerSecond` (50). */
+export const DEFAULT_SEND_RATE = (DEFAULT_RATE_LIMIT.messagesPerSecond * 4) / 5;
+/**
+ * Default `sendBurst`: 75 % of the server's default burst (200). The margin leaves room for
+ * `join`, `ping` and `leave` (they count on the server too) and for frames that the network
+ * delivers closer together than they were sent.
+ */
+export const DEFAULT_SEND_BURST = (DEFAULT_RATE_LIMIT.burst * 3) / 4;
 export const BACKOFF_BASE_MS = 250;
 export const BACKOFF_CAP_MS = 10_000;
 
@@ -109,23 +137,39 @@ export function resolveTarget(context: SignalingClientContext, to: string): stri
   return context.awaitingNames.includes(name) ? null : to;
 }
 
-/** Splits queued signals into those that can go out now (with their resolved target) and the rest. */
+/**
+ * Splits queued signals into those that can go out now (with their resolved target), at most
+ * `limit` of them, and the rest, in order. Once the limit is reached every later signal waits,
+ * so nothing overtakes a signal that waits for a token.
+ */
 export function planFlush(
   context: SignalingClientContext,
   queue: readonly QueuedSignal[],
+  limit = Infinity,
 ): { readonly ready: readonly QueuedSignal[]; readonly waiting: readonly QueuedSignal[] } {
   const ready: QueuedSignal[] = [];
   const waiting: QueuedSignal[] = [];
   for (const entry of queue) {
-    const to = resolveTarget(context, entry.to);
+    const to = ready.length < limit ? resolveTarget(context, entry.to) : null;
     if (to === null) waiting.push(entry);
     else ready.push(to === entry.to ? entry : { to, data: entry.data });
   }
   return { ready, waiting };
 }
 
-function signalCommand(to: string, data: SignalData) {
-  return { type: 'SOCKET.SEND', frame: { type: 'signal', to, data } satisfies ClientFrame } as const;
+/**
+ * What a flush changes: the signals that go out now (at most `tokens` of them), the queue left,
+ * and how many signals handed back by a closing socket are still at its head.
+ */
+function takeReady(context: SignalingClientContext, queue: readonly QueuedSignal[]) {
+  const { ready, waiting } = context.tokens >= 1 ? planFlush(context, queue, Math.floor(context.tokens)) : { ready: [], waiting: queue };
+  const head = new Set(queue.slice(0, context.requeued));
+  const requeued = head.size === 0 ? 0 : waiting.filter((entry) => head.has(entry)).length;
+  return { ready, queue: waiting, tokens: context.tokens - ready.length, requeued };
+}
+
+function signalCommand(to: string, data: PeerMessage) {
+  return { type: 'SOCKET.SEND', frame: { type: 'signal', to, data } satisfies ClientFrame<PeerMessage> } as const;
 }
 
 function queueFullError(to: string, maxQueue: number): SignalingError {
@@ -152,6 +196,8 @@ export const signalingClientMachine = setup({
     keepaliveInterval: 25_000,
     keepaliveTimeout: 10_000,
     rejoinGrace: 30_000,
+    /** One token back; whole milliseconds rounded up, so timer granularity never speeds it up. */
+    tokenInterval: ({ context }) => Math.ceil(1000 / context.sendRate),
   },
   guards: {
     isFatalJoinError: ({ event }) => event.type === 'SERVER.ERROR' && FATAL_JOIN_ERRORS.includes(event.frame.code),
@@ -160,6 +206,9 @@ export const signalingClientMachine = setup({
     isKeepaliveEnabled: ({ context }) => context.keepalive,
     isAwaitedPeer: ({ context, event }) => event.type === 'SERVER.PEER_JOINED' && context.awaitingNames.includes(event.frame.peer.name),
     isAwaitingPeers: ({ context }) => context.awaitingNames.length > 0,
+    isRateLimited: ({ event }) => event.type === 'SERVER.ERROR' && event.frame.code === 'rate-limited',
+    hasSpentTokens: ({ context }) => context.tokens < context.sendBurst,
+    isBucketFull: ({ context }) => context.tokens >= context.sendBurst,
   },
   actions: {
     sendJoin: sendTo('socket', ({ context }) => {
@@ -190,16 +239,26 @@ export const signalingClientMachine = setup({
         formerPeers: identityLost ? [...context.formerPeers, ...context.peers] : context.formerPeers,
         awaitingNames: [...new Set(awaited)].filter((name) => !present.has(name)),
         attempt: 0,
+        // A new connection: the server's bucket for it is full, so ours is too.
+        tokens: context.sendBurst,
+        requeued: 0,
       };
     }),
-    /** Sends every queued signal whose peer is here, in queue order; the rest stay queued. */
+    /** Sends queued signals whose peer is here, in queue order, as many as there are tokens. */
     flushQueue: enqueueActions(({ context, enqueue }) => {
-      if (context.queue.length === 0) return;
-      const { ready, waiting } = planFlush(context, context.queue);
+      if (context.queue.length === 0 || context.tokens < 1) return;
+      const { ready, ...rest } = takeReady(context, context.queue);
       for (const { to, data } of ready) enqueue.sendTo('socket', signalCommand(to, data));
-      enqueue.assign({ queue: waiting });
+      enqueue.assign(rest);
     }),
-    /** While not joined: queue, or refuse the newest message when the queue is full. */
+    addToken: assign(({ context }) => ({ tokens: Math.min(context.sendBurst, context.tokens + 1) })),
+    /** The server dropped a frame: its bucket is empty, so empty ours and go on at `sendRate`. */
+    emptyBucket: assign({ tokens: 0 }),
+    /**
+     * Queues a signal, or refuses it when the queue is full. A signal handed back by a closing
+     * socket goes to the head (behind the ones handed back before it): it was sent before
+     * everything still queued.
+     */
     enqueueSignal: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'SEND' && event.type !== 'SOCKET.SEND_FAILED') return;
       const entry = event.type === 'SEND' ? { to: event.to, data: event.data } : event.frame.type === 'signal' ? event.frame : null;
@@ -208,19 +267,36 @@ export const signalingClientMachine = setup({
         enqueue.emit({ type: 'error', error: queueFullError(entry.to, context.maxQueue) });
         return;
       }
-      enqueue.assign({ queue: [...context.queue, { to: entry.to, data: entry.data }] });
+      const queued: QueuedSignal = { to: entry.to, data: entry.data };
+      if (event.type === 'SEND') {
+        enqueue.assign({ queue: [...context.queue, queued] });
+      } else {
+        const at = Math.min(context.requeued, context.queue.length);
+        enqueue.assign({ queue: [...context.queue.slice(0, at), queued, ...context.queue.slice(at)], requeued: at + 1 });
+      }
     }),
-    /** While joined: straight to the socket, unless its peer is still expected back. */
+    /**
+     * While joined: straight to the socket when nothing queued is ahead of it and a token is
+     * left; otherwise behind the queue (its peer may still be expected back, or tokens ran out).
+     */
     sendOrQueueSignal: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'SEND') return;
-      const to = resolveTarget(context, event.to);
-      if (to !== null) {
-        enqueue.sendTo('socket', signalCommand(to, event.data));
-      } else if (context.queue.length >= context.maxQueue) {
-        enqueue.emit({ type: 'error', error: queueFullError(event.to, context.maxQueue) });
-      } else {
-        enqueue.assign({ queue: [...context.queue, { to: event.to, data: event.data }] });
+      if (context.queue.length === 0 && context.tokens >= 1) {
+        const to = resolveTarget(context, event.to);
+        if (to !== null) {
+          enqueue.sendTo('socket', signalCommand(to, event.data));
+          enqueue.assign({ tokens: context.tokens - 1 });
+          return;
+        }
       }
+      if (context.queue.length >= context.maxQueue) {
+        enqueue.emit({ type: 'error', error: queueFullError(event.to, context.maxQueue) });
+        return;
+      }
+      // With tokens left, whatever waits ahead is for an absent peer: what can go, goes.
+      const { ready, ...rest } = takeReady(context, [...context.queue, { to: event.to, data: event.data }]);
+      for (const { to, data } of ready) enqueue.sendTo('socket', signalCommand(to, data));
+      enqueue.assign(rest);
     }),
     addPeer: assign(({ context, event }) => {
       if (event.type !== 'SERVER.PEER_JOINED') return {};
@@ -302,6 +378,10 @@ export const signalingClientMachine = setup({
     token: input.token,
     maxQueue: input.maxQueue ?? DEFAULT_MAX_QUEUE,
     keepalive: input.keepalive ?? true,
+    sendRate: input.sendRate ?? DEFAULT_SEND_RATE,
+    sendBurst: input.sendBurst ?? DEFAULT_SEND_BURST,
+    tokens: input.sendBurst ?? DEFAULT_SEND_BURST,
+    requeued: 0,
     self: null,
     resume: null,
     peers: [],
@@ -362,26 +442,46 @@ export const signalingClientMachine = setup({
           },
         },
         joined: {
-          description: 'A member of the room: signals go straight out, presence is tracked.',
-          initial: 'live',
+          description: 'A member of the room: signals go out as tokens allow, presence is tracked.',
+          type: 'parallel',
           on: {
             SEND: { actions: 'sendOrQueueSignal' },
             'SERVER.PEER_JOINED': [{ guard: 'isAwaitedPeer', actions: ['addPeer', 'flushQueue'] }, { actions: 'addPeer' }],
             'SERVER.PEER_LEFT': { actions: 'removePeer' },
             'SERVER.SIGNAL': { actions: 'emitSignal' },
+            'SERVER.ERROR': [{ guard: 'isRateLimited', actions: ['reportServerError', 'emptyBucket'] }, { actions: 'reportServerError' }],
           },
           after: {
             rejoinGrace: { guard: 'isAwaitingPeers', actions: 'dropMessagesForAbsentPeers' },
           },
           states: {
-            live: {
-              description: 'Connection believed alive; a ping goes out after keepaliveInterval.',
-              after: { keepaliveInterval: { guard: 'isKeepaliveEnabled', target: 'awaitingPong', actions: 'sendPing' } },
+            keepalive: {
+              initial: 'live',
+              states: {
+                live: {
+                  description: 'Connection believed alive; a ping goes out after keepaliveInterval.',
+                  after: { keepaliveInterval: { guard: 'isKeepaliveEnabled', target: 'awaitingPong', actions: 'sendPing' } },
+                },
+                awaitingPong: {
+                  description: 'ping sent; no pong within keepaliveTimeout means the connection is dead.',
+                  on: { 'SERVER.PONG': { target: 'live' } },
+                  after: { keepaliveTimeout: { target: '#signalingClient.reconnecting', actions: 'reportKeepaliveTimeout' } },
+                },
+              },
             },
-            awaitingPong: {
-              description: 'ping sent; no pong within keepaliveTimeout means the connection is dead.',
-              on: { 'SERVER.PONG': { target: 'live' } },
-              after: { keepaliveTimeout: { target: '#signalingClient.reconnecting', actions: 'reportKeepaliveTimeout' } },
+            pacing: {
+              initial: 'full',
+              states: {
+                full: {
+                  description: 'sendBurst tokens: the next signals go out at once.',
+                  always: { guard: 'hasSpentTokens', target: 'refilling' },
+                },
+                refilling: {
+                  description: 'A token comes back every 1/sendRate s, and lets the next queued signal out.',
+                  always: { guard: 'isBucketFull', target: 'full' },
+                  after: { tokenInterval: { target: 'refilling', reenter: true, actions: ['addToken', 'flushQueue'] } },
+                },
+              },
             },
           },
         },

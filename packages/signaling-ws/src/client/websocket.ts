@@ -1,4 +1,5 @@
 import { fromCallback } from 'xstate';
+import type { PeerMessage } from '@parley/core';
 import { parseServerFrame } from '../protocol.js';
 import type { ClientFrame, ServerFrame } from '../protocol.js';
 
@@ -34,7 +35,7 @@ export interface SocketInput {
 }
 
 /** What the machine tells its socket. */
-export type SocketCommand = { readonly type: 'SOCKET.SEND'; readonly frame: ClientFrame };
+export type SocketCommand = { readonly type: 'SOCKET.SEND'; readonly frame: ClientFrame<PeerMessage> };
 
 /** What the socket tells the machine: its lifecycle, then each server frame as its own event. */
 export type SocketEvent =
@@ -42,7 +43,7 @@ export type SocketEvent =
   | { readonly type: 'SOCKET.CLOSED'; readonly code: number; readonly reason: string }
   | { readonly type: 'SOCKET.UNAVAILABLE'; readonly message: string }
   /** `send` was called while the socket was closing: the frame never left, the machine re-queues it. */
-  | { readonly type: 'SOCKET.SEND_FAILED'; readonly frame: ClientFrame }
+  | { readonly type: 'SOCKET.SEND_FAILED'; readonly frame: ClientFrame<PeerMessage> }
   | { readonly type: 'SERVER.WELCOME'; readonly frame: Extract<ServerFrame, { type: 'welcome' }> }
   | { readonly type: 'SERVER.PEER_JOINED'; readonly frame: Extract<ServerFrame, { type: 'peer-joined' }> }
   | { readonly type: 'SERVER.PEER_LEFT'; readonly frame: Extract<ServerFrame, { type: 'peer-left' }> }

@@ -13,6 +13,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { RawData } from 'ws';
 import {
   CLOSE_CODES,
+  DEFAULT_RATE_LIMIT,
   ID_PATTERN,
   isPlainObject,
   validateClientFrame,
@@ -112,7 +113,7 @@ const DEFAULTS = {
   port: 1337,
   host: '127.0.0.1',
   maxPayload: 64 * 1024,
-  messagesPerSecond: 50,
+  messagesPerSecond: DEFAULT_RATE_LIMIT.messagesPerSecond,
   maxPeersPerRoom: 16,
   maxConnectionsPerIp: 32,
   heartbeatIntervalMs: 15_000,
@@ -167,6 +168,8 @@ class Session {
   /** Frames for this peer while it has no socket (resume grace period), in order. */
   held: string[] = [];
   graceTimer: NodeJS.Timeout | undefined = undefined;
+  /** A connection whose resume of this session waits for the broker; no second resume meanwhile. */
+  resuming: Connection | undefined = undefined;
   removed = false;
   /** `{"type":"signal","from":"<id>","data":`: a relayed frame is this, the data, and `}`. */
   readonly signalPrefix: string;
@@ -339,11 +342,24 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     }
     if (frame.resume !== undefined) {
       const session = sessionsByToken.get(frame.resume);
-      if (session !== undefined && !session.removed && session.room === frame.room && session.name === frame.name) {
-        resume(conn, session);
+      if (
+        session !== undefined &&
+        !session.removed &&
+        session.resuming === undefined &&
+        session.room === frame.room &&
+        session.name === frame.name
+      ) {
+        resume(conn, session, frame);
         return;
       }
     }
+    // No resume token, or one that is unknown, used up, expired or for another room or name:
+    // wire protocol v1 makes that a normal join with a fresh id.
+    freshJoin(conn, frame);
+  }
+
+  /** A join under a new id: auth, then name uniqueness and room size (atomically, in the broker). */
+  function freshJoin(conn: Connection, frame: JoinFrame): void {
     if (options.authSecret !== undefined) {
       const check = verifyJoinToken(options.authSecret, frame.token, frame.room, frame.name, now());
       if (check !== 'ok') {
@@ -390,44 +406,63 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     drainBacklog(conn);
   }
 
-  function resume(conn: Connection, session: Session): void {
-    const previous = session.conn;
-    if (previous !== undefined) {
-      // The old socket is half-dead (the client noticed before our heartbeat did).
-      previous.session = undefined;
-      closeConnection(previous, CLOSE_CODES.replaced, 'replaced by a resumed connection');
-    }
-    session.conn = undefined;
+  /**
+   * Takes a session over from `conn`. Nothing changes for the session until the broker has
+   * answered (its socket, if it still has one, keeps it; its token stays valid): a resume that
+   * cannot complete leaves it as it was.
+   */
+  function resume(conn: Connection, session: Session, frame: JoinFrame): void {
+    // The resume came within the grace period: the session waits for it, however slow the broker.
     clearTimeout(session.graceTimer);
     session.graceTimer = undefined;
-    // Resume tokens are single-use: the next welcome carries a fresh one.
-    sessionsByToken.delete(session.resumeToken);
-    session.resumeToken = randomId(32);
-    sessionsByToken.set(session.resumeToken, session);
+    session.resuming = conn;
     conn.joining = true;
     const members = broker.members(session.room);
     if (members instanceof Promise) conn.backlog ??= [];
     when(
       members,
-      (peers) => {
-        conn.joining = false;
-        if (session.removed) {
-          sendError(conn, 'bad-message', 'the session ended while resuming; join again');
-        } else if (conn.closed) {
-          detach(session);
-          return;
-        } else {
-          welcome(conn, session, peers, true);
-        }
-        drainBacklog(conn);
-      },
+      (peers) => finishResume(conn, session, frame, peers),
       (error) => {
         brokerFailed('members', error);
         conn.joining = false;
-        detach(session);
+        session.resuming = undefined;
+        if (!session.removed && session.conn === undefined) detach(session);
         closeConnection(conn, CLOSE_CODES.internalError, 'resume failed');
       },
     );
+  }
+
+  function finishResume(conn: Connection, session: Session, frame: JoinFrame, peers: readonly PeerInfo[]): void {
+    conn.joining = false;
+    session.resuming = undefined;
+    if (conn.closed) {
+      // The resuming socket is gone: the session goes on as before (its grace period restarts).
+      if (!session.removed && session.conn === undefined) detach(session);
+      return;
+    }
+    if (session.removed) {
+      // It ended meanwhile (its socket sent leave, or the server is shutting down): the token is
+      // now unknown, and an unknown token is a normal join, under the same rules as any other.
+      freshJoin(conn, frame); // drains the backlog once it has an answer
+      return;
+    }
+    const previous = session.conn;
+    if (previous !== undefined) {
+      // Still bound to a socket the client has given up on (our heartbeat has not noticed yet).
+      // The only place that sends 4000: this socket is being replaced by the resumed one.
+      previous.session = undefined;
+      session.conn = undefined;
+      closeConnection(previous, CLOSE_CODES.replaced, 'replaced by a resumed connection');
+    }
+    // A grace timer may have restarted while the broker answered (the old socket closed).
+    clearTimeout(session.graceTimer);
+    session.graceTimer = undefined;
+    // Resume tokens are single-use: the welcome carries a fresh one.
+    sessionsByToken.delete(session.resumeToken);
+    session.resumeToken = randomId(32);
+    sessionsByToken.set(session.resumeToken, session);
+    welcome(conn, session, peers, true);
+    drainBacklog(conn);
   }
 
   function handleLeave(conn: Connection): void {
