@@ -42,7 +42,9 @@ export interface Peer {
   /** Tracks, data channels, messages, state changes, errors and notices. Events raised before
    * the first subscriber are held for it. */
   readonly events$: Observable<PeerAppEvent>;
-  /** Creates a data channel now; it also arrives on events$ as `datachannel` (origin local). */
+  /** Creates a data channel now; it also arrives on events$ as `datachannel` (origin local).
+   * Throws what the RTC port throws (e.g. OperationError for a negotiated id in use), or an
+   * InvalidStateError once the peer has ended. */
   createDataChannel(label: string, init?: DataChannelInit): DataChannelActor;
   restartIce(): void;
   close(): void;
@@ -101,10 +103,20 @@ export function createPeer(options: CreatePeerOptions): Peer {
     state$: snapshots$(actor),
     events$: events.observable,
     createDataChannel(label, init) {
+      if (actor.getSnapshot().status !== 'active') {
+        throw Object.assign(new Error(`cannot create data channel "${label}": the peer is closed or has failed`), { name: 'InvalidStateError' });
+      }
+      const before = actor.getSnapshot().context.channels.length;
+      let refused: Error | undefined;
+      const listening = actor.on('error', (event) => {
+        if (event.operation === 'createDataChannel') refused = event.error;
+      });
       actor.send({ type: 'CREATE_DATA_CHANNEL', label, ...(init ? { init } : {}) });
+      listening.unsubscribe();
+      if (refused) throw refused;
       const channels = actor.getSnapshot().context.channels;
       const created = channels[channels.length - 1];
-      if (!created) throw new Error(`data channel ${label} was not created: the peer is ${String(actor.getSnapshot().value)}`);
+      if (channels.length === before || !created) throw new Error(`data channel "${label}" was not created`);
       return created;
     },
     restartIce() {

@@ -66,6 +66,7 @@ describe('connectionMachine', () => {
       iceConnectionState: 'new',
       attempts: 0,
       reason: null,
+      checksStartedInAttempt: null,
     });
   });
 
@@ -232,6 +233,37 @@ describe('connectionMachine', () => {
     expect(restarts()).toHaveLength(1);
     wait(7000);
     expect(snapshot().output).toEqual({ reason: 'connect-timeout', detail: 'ICE restart attempts exhausted (3)' });
+  });
+
+  it('checks that a restart started are let finish after the backoff, instead of being restarted', () => {
+    const { report, snapshot, restarts } = start(impolite);
+    report('connecting', 'connected', 'failed');
+    expect(snapshot().value).toEqual({ recovering: 'restartingIce' });
+    expect(restarts()).toHaveLength(1);
+    report('connecting'); // the restarted ICE starts checking (a slow path, e.g. TURN)
+    wait(1000); // first backoff
+    expect(snapshot().value).toEqual({ recovering: 'checkingRestartedIce' });
+    expect(restarts()).toHaveLength(1);
+    wait(5000);
+    report('connected');
+    expect(snapshot().value).toBe('connected');
+    expect(snapshot().context.attempts).toBe(0);
+  });
+
+  it('restarted checks that fail, or outlast connectTimeout, lead to the next attempt', () => {
+    const { report, snapshot, restarts } = start(impolite);
+    report('connecting', 'connected', 'failed', 'connecting');
+    wait(1000);
+    expect(snapshot().value).toEqual({ recovering: 'checkingRestartedIce' });
+    report('failed');
+    expect(restarts()).toHaveLength(2);
+    report('connecting');
+    wait(2000);
+    expect(snapshot().value).toEqual({ recovering: 'checkingRestartedIce' });
+    wait(14_999);
+    expect(restarts()).toHaveLength(2);
+    wait(1);
+    expect(restarts()).toHaveLength(3);
   });
 
   it('the connect timer stops once connected, and restarts on a new connecting', () => {

@@ -50,6 +50,8 @@ export interface ConnectionContext {
   readonly attempts: number;
   /** Why the connection is recovering or has ended; null while healthy. */
   readonly reason: PeerEndReason | null;
+  /** The recovery attempt during which connectivity checks last (re)started, if any. */
+  readonly checksStartedInAttempt: number | null;
 }
 
 const DEFAULT_MAX_ICE_RESTARTS = 3;
@@ -81,6 +83,9 @@ export const connectionMachine = setup({
     output: {} as ConnectionOutput,
   },
   guards: {
+    /** Checks that started during this attempt (a restarted ICE) are still running. */
+    areRestartedChecksRunning: ({ context }) =>
+      context.connectionState === 'connecting' && context.checksStartedInAttempt === context.attempts,
     isConnectingReported: reported('connecting'),
     isConnectedReported: reported('connected'),
     isDisconnectedReported: reported('disconnected'),
@@ -107,7 +112,8 @@ export const connectionMachine = setup({
     noteConnectTimeout: assign({ reason: 'connect-timeout' as const }),
     noteClosed: assign({ reason: 'closed' as const }),
     countAttempt: assign({ attempts: ({ context }) => context.attempts + 1 }),
-    resetRecovery: assign({ attempts: 0, reason: null }),
+    resetRecovery: assign({ attempts: 0, reason: null, checksStartedInAttempt: null }),
+    noteChecksStarted: assign({ checksStartedInAttempt: ({ context }) => context.attempts }),
     requestIceRestart: sendParent(
       ({ context }) => ({ type: 'CONNECTION.RESTART_ICE', attempt: context.attempts }) satisfies ConnectionParentEvent,
     ),
@@ -131,6 +137,7 @@ export const connectionMachine = setup({
     iceConnectionState: 'new',
     attempts: 0,
     reason: null,
+    checksStartedInAttempt: null,
   }),
   output: ({ context }) => endOf(context),
   initial: 'new',
@@ -197,12 +204,12 @@ export const connectionMachine = setup({
       description: 'Not connected, so ICE is restarted with backoff until connected or out of attempts.',
       initial: 'nextAttempt',
       on: {
-        // Any report but these two (failed again, checking, ...) leaves the schedule running.
-        'RTC.CONNECTION_STATE': {
-          guard: 'isConnectedReported',
-          target: 'connected',
-          actions: ['recordConnectionState', 'resetRecovery'],
-        },
+        // Other reports fall through to the machine's own handlers (recorded; `closed` ends it):
+        // the schedule keeps running.
+        'RTC.CONNECTION_STATE': [
+          { guard: 'isConnectedReported', target: 'connected', actions: ['recordConnectionState', 'resetRecovery'] },
+          { guard: 'isConnectingReported', actions: ['recordConnectionState', 'noteChecksStarted'] },
+        ],
       },
       states: {
         nextAttempt: {
@@ -216,12 +223,24 @@ export const connectionMachine = setup({
         restartingIce: {
           description: 'This side asked the parent for an ICE restart (webrtc-pc §4.4.1.5) and waits.',
           entry: ['countAttempt', 'requestIceRestart'],
-          after: { iceRestartBackoff: 'nextAttempt' },
+          after: {
+            iceRestartBackoff: [{ guard: 'areRestartedChecksRunning', target: 'checkingRestartedIce' }, { target: 'nextAttempt' }],
+          },
         },
         awaitingRemoteRestart: {
           description: 'The other side restarts ICE; this side counts the same schedule to give up in step.',
           entry: 'countAttempt',
-          after: { iceRestartBackoff: 'nextAttempt' },
+          after: {
+            iceRestartBackoff: [{ guard: 'areRestartedChecksRunning', target: 'checkingRestartedIce' }, { target: 'nextAttempt' }],
+          },
+        },
+        checkingRestartedIce: {
+          description:
+            'The restarted ICE is still checking when the backoff ends: let those checks finish (slow paths such as TURN) instead of restarting them.',
+          after: { connectTimeout: 'nextAttempt' },
+          on: {
+            'RTC.CONNECTION_STATE': { guard: 'isFailedReported', target: 'nextAttempt', actions: 'recordConnectionState' },
+          },
         },
       },
     },

@@ -43,7 +43,7 @@ export type PeerEmitted =
   | { readonly type: 'iceconnectionstatechange'; readonly state: IceConnectionState }
   | { readonly type: 'connectionstatechange'; readonly state: PeerConnectionState }
   | { readonly type: 'negotiated'; readonly round: number; readonly iceRestart: boolean }
-  | { readonly type: 'error'; readonly operation: NegotiationOperation | 'signaling'; readonly error: Error }
+  | { readonly type: 'error'; readonly operation: NegotiationOperation | 'createDataChannel'; readonly error: Error }
   | { readonly type: 'notice'; readonly notice: NegotiationNotice | PeerNotice; readonly detail: string };
 
 /** What the peer itself drops, for debugging. */
@@ -65,7 +65,9 @@ type RtcEvent =
   | { readonly type: 'RTC.ICE_CONNECTION_STATE'; readonly state: IceConnectionState }
   | { readonly type: 'RTC.CONNECTION_STATE'; readonly state: PeerConnectionState }
   | { readonly type: 'RTC.TRACK'; readonly track: MediaTrackHandle; readonly streams: readonly MediaStreamHandle[]; readonly mid: string | null }
-  | { readonly type: 'RTC.DATA_CHANNEL'; readonly channel: DataChannelPort; readonly origin: 'local' | 'remote' };
+  | { readonly type: 'RTC.DATA_CHANNEL'; readonly channel: DataChannelPort; readonly origin: 'local' | 'remote' }
+  /** The port refused a data channel (webrtc-pc §4.4.1.7: a used id, bad init, closed). */
+  | { readonly type: 'DATA_CHANNEL.FAILED'; readonly label: string; readonly error: Error };
 
 /** Validated negotiation messages of this session, with the candidate filter applied. */
 type RemoteEvent =
@@ -265,11 +267,16 @@ export const peerMachine = setup({
       const message: PeerMessage = { kind: 'candidate', session: context.session, candidate: event.candidate };
       enqueue(() => context.signaling.send(message));
     }),
-    /** Creates a data channel on the port; it comes back as a local RTC.DATA_CHANNEL event. */
+    /** Creates a data channel on the port; it comes back as a local RTC.DATA_CHANNEL event, or
+     * as DATA_CHANNEL.FAILED when the port refuses it (the peer keeps running). */
     createDataChannel: ({ context, event, self }) => {
-      if (event.type !== 'CREATE_DATA_CHANNEL') return;
-      const channel = context.rtc.createDataChannel(event.label, event.init);
-      self.send({ type: 'RTC.DATA_CHANNEL', channel, origin: 'local' });
+      assertEvent(event, 'CREATE_DATA_CHANNEL');
+      try {
+        const channel = context.rtc.createDataChannel(event.label, event.init);
+        self.send({ type: 'RTC.DATA_CHANNEL', channel, origin: 'local' });
+      } catch (error) {
+        self.send({ type: 'DATA_CHANNEL.FAILED', label: event.label, error: error instanceof Error ? error : new Error(String(error)) });
+      }
     },
     /**
      * The data channels listed in the input. Non-negotiated ones are created by the impolite
@@ -301,8 +308,10 @@ export const peerMachine = setup({
     }),
     countNegotiation: assign({ negotiationRounds: ({ context }) => context.negotiationRounds + 1 }),
     announceError: emit(({ event }): PeerEmitted => {
-      assertEvent(event, 'NEGOTIATION.ERROR');
-      return { type: 'error', operation: event.operation, error: event.error };
+      assertEvent(event, ['NEGOTIATION.ERROR', 'DATA_CHANNEL.FAILED']);
+      return event.type === 'DATA_CHANNEL.FAILED'
+        ? { type: 'error', operation: 'createDataChannel', error: event.error }
+        : { type: 'error', operation: event.operation, error: event.error };
     }),
     announceNotice: emit(({ event }): PeerEmitted => {
       assertEvent(event, ['NEGOTIATION.NOTICE', 'REMOTE.DROPPED', 'RTC.ICE_CANDIDATE_ERROR']);
@@ -398,6 +407,7 @@ export const peerMachine = setup({
         'CONNECTION.RESTART_ICE': { actions: 'forwardToNegotiation' },
         RESTART_ICE: { actions: 'forwardToNegotiation' },
         CREATE_DATA_CHANNEL: { actions: 'createDataChannel' },
+        'DATA_CHANNEL.FAILED': { actions: 'announceError' },
         CLOSE: { target: 'closed' },
       },
     },

@@ -1,0 +1,272 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createActor } from 'xstate';
+import type { Actor, SnapshotFrom } from 'xstate';
+import { callMachine, connectionMachine, peerMachine } from '../src/index.js';
+import type { CallEndReason, DataChannelActor, PeerActor, PeerMessage } from '../src/index.js';
+import { createFakeNetwork, createSignalingPair } from '../src/testing/index.js';
+import type { FakeNetwork, FakeRtcPort, FakeSignalingPort } from '../src/testing/index.js';
+
+// Two call machines end to end: the real peer machine in `active`, over fake RTC ports of one
+// fake network (no scheduler: every fake step is a macrotask) and a fake signaling pair.
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function waitFor(predicate: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+type CallLogic = typeof callMachine;
+type CallActor = Actor<CallLogic>;
+type CallSnapshot = SnapshotFrom<CallLogic>;
+
+interface Side {
+  readonly name: 'A' | 'B';
+  readonly actor: CallActor;
+  readonly signaling: FakeSignalingPort;
+  /** Every RTC port this side's createRtc made. */
+  readonly ports: FakeRtcPort[];
+}
+
+interface Calls {
+  readonly network: FakeNetwork;
+  readonly a: Side;
+  readonly b: Side;
+}
+
+const actors: CallActor[] = [];
+
+afterEach(() => {
+  for (const actor of actors.splice(0)) actor.stop();
+});
+
+/** The call machine with small connection delays (the peer machine's named delays). */
+function withConnectionDelays(delays: { disconnectedGrace: number; iceRestartBackoff: number; connectTimeout: number }): CallLogic {
+  return callMachine.provide({
+    actors: { peer: peerMachine.provide({ actors: { connection: connectionMachine.provide({ delays }) } }) },
+  });
+}
+
+function startCalls(options: { logic?: CallLogic; maxIceRestarts?: number; sessions?: { a: string; b: string } } = {}): Calls {
+  const network = createFakeNetwork();
+  const [sigA, sigB] = createSignalingPair();
+  const make = (name: 'A' | 'B', signaling: FakeSignalingPort, session: string | undefined): Side => {
+    const ports: FakeRtcPort[] = [];
+    const actor = createActor(options.logic ?? callMachine, {
+      input: {
+        signaling,
+        createRtc: () => {
+          const port = network.createPort({ name: `${name}${ports.length + 1}` });
+          // Like an app adding its microphone before the machines take over.
+          port.addTransceiver('audio');
+          ports.push(port);
+          return port;
+        },
+        peer: {
+          dataChannels: [{ label: 'chat' }],
+          ...(options.maxIceRestarts !== undefined ? { maxIceRestarts: options.maxIceRestarts } : {}),
+        },
+        ...(session !== undefined ? { createSessionId: () => session } : {}),
+      },
+    });
+    actors.push(actor);
+    actor.start();
+    return { name, actor, signaling, ports };
+  };
+  return {
+    network,
+    a: make('A', sigA, options.sessions?.a),
+    b: make('B', sigB, options.sessions?.b),
+  };
+}
+
+const snap = (side: Side): CallSnapshot => side.actor.getSnapshot();
+
+function peerOf(side: Side): PeerActor | undefined {
+  return snap(side).children.peer;
+}
+
+const peerConnected = (side: Side): boolean => peerOf(side)?.getSnapshot().context.connectionState === 'connected';
+
+function chatOf(side: Side): DataChannelActor | undefined {
+  return peerOf(side)
+    ?.getSnapshot()
+    .context.channels.find((channel) => channel.getSnapshot().context.label === 'chat');
+}
+
+const chatOpen = (side: Side): boolean => chatOf(side)?.getSnapshot().matches('open') ?? false;
+
+async function bothActiveAndConnected(calls: Calls): Promise<void> {
+  await waitFor(() => snap(calls.a).matches('active') && snap(calls.b).matches('active'), 'both calls active');
+  await waitFor(() => peerConnected(calls.a) && peerConnected(calls.b), 'both peers connected');
+  await waitFor(() => chatOpen(calls.a) && chatOpen(calls.b), 'the chat channel open on both sides');
+}
+
+/** Both ports stable with every transceiver negotiated (the callee's own audio takes a second round). */
+async function negotiated(calls: Calls): Promise<void> {
+  const settled = (side: Side): boolean => {
+    const port = side.ports[0];
+    return port !== undefined && port.signalingState === 'stable' && port.getTransceivers().every((t) => t.mid !== null);
+  };
+  await waitFor(() => settled(calls.a) && settled(calls.b), 'both sides negotiated and stable');
+}
+
+function kinds(messages: readonly PeerMessage[]): string[] {
+  return messages.filter((message) => message.kind !== 'description' && message.kind !== 'candidate').map((message) => message.kind);
+}
+
+/** Sends `text` from one side's chat channel and waits for it on the other's. */
+async function chat(from: Side, to: Side, text: string): Promise<void> {
+  const received: (string | ArrayBuffer)[] = [];
+  const subscription = chatOf(to)!.on('message', (event) => received.push(event.data));
+  chatOf(from)!.send({ type: 'SEND', data: text });
+  await waitFor(() => received.length > 0, `'${text}' from ${from.name} on ${to.name}`);
+  subscription.unsubscribe();
+  expect(received).toEqual([text]);
+}
+
+describe('two call machines over the fake network', () => {
+  it('A calls, B rings and accepts: both active and connected, and chat flows both ways', async () => {
+    const calls = startCalls();
+    const { a, b } = calls;
+    a.actor.send({ type: 'CALL' });
+    expect(snap(a).value).toBe('outgoing');
+    await waitFor(() => snap(b).matches('incoming'), 'B ringing');
+    expect(snap(b).context.session).toBe(snap(a).context.session);
+    expect(b.ports).toHaveLength(0); // no connection while ringing
+    expect(peerOf(b)).toBeUndefined();
+
+    b.actor.send({ type: 'ACCEPT' });
+    await bothActiveAndConnected(calls);
+    await negotiated(calls);
+
+    expect(snap(a).context.role).toBe('caller');
+    expect(snap(b).context.role).toBe('callee');
+    // The caller is the impolite peer, the callee the polite one.
+    expect(peerOf(a)!.getSnapshot().context.polite).toBe(false);
+    expect(peerOf(b)!.getSnapshot().context.polite).toBe(true);
+    expect(peerOf(a)!.getSnapshot().context.session).toBe(snap(a).context.session);
+    for (const side of [a, b]) {
+      expect(side.ports).toHaveLength(1);
+      expect(side.ports[0]!.connectionState).toBe('connected');
+      expect(side.ports[0]!.signalingState).toBe('stable');
+      expect(side.ports[0]!.illegalCalls).toEqual([]);
+      // Negotiation messages carry the call's session.
+      expect(side.signaling.sent.every((message) => message.session === snap(a).context.session)).toBe(true);
+    }
+    expect(kinds(a.signaling.sent)).toEqual(['invite']);
+    expect(kinds(b.signaling.sent)).toEqual(['accept']);
+    // Exactly one chat channel: the caller's, received by the callee.
+    expect(peerOf(a)!.getSnapshot().context.channels).toHaveLength(1);
+    expect(peerOf(b)!.getSnapshot().context.channels).toHaveLength(1);
+    // Media negotiated both ways: each port holds the other's audio too.
+    expect(a.ports[0]!.getTransceivers()).toHaveLength(2);
+    expect(b.ports[0]!.getTransceivers()).toHaveLength(2);
+
+    await chat(a, b, 'hi B');
+    await chat(b, a, 'hi A');
+  });
+
+  it('A hangs up: A ends hangup, B ends remote-hangup, and both RTC ports are closed', async () => {
+    const calls = startCalls();
+    const { a, b } = calls;
+    a.actor.send({ type: 'CALL' });
+    await waitFor(() => snap(b).matches('incoming'), 'B ringing');
+    b.actor.send({ type: 'ACCEPT' });
+    await bothActiveAndConnected(calls);
+    const peerA = peerOf(a)!;
+    const peerB = peerOf(b)!;
+
+    a.actor.send({ type: 'HANGUP' });
+    expect(snap(a).value).toBe('ended');
+    expect(snap(a).context).toMatchObject({ reason: 'hangup', endedBy: 'local', remoteReason: null });
+    expect(a.ports[0]!.signalingState).toBe('closed');
+    expect(peerA.getSnapshot().status).toBe('stopped');
+    expect(a.signaling.sent[a.signaling.sent.length - 1]).toEqual({ kind: 'bye', session: snap(a).context.session, reason: 'hangup' });
+
+    await waitFor(() => snap(b).matches('ended'), 'B ended');
+    expect(snap(b).context).toMatchObject({ reason: 'remote-hangup', endedBy: 'remote', remoteReason: 'hangup' });
+    expect(b.ports[0]!.signalingState).toBe('closed');
+    expect(b.ports[0]!.connectionState).toBe('closed');
+    expect(peerB.getSnapshot().status).toBe('stopped');
+    expect(peerOf(a)).toBeUndefined();
+    expect(peerOf(b)).toBeUndefined();
+    // B does not answer a bye with a bye.
+    expect(kinds(b.signaling.sent)).toEqual(['accept']);
+    await sleep(50);
+    expect(snap(a).context.reason).toBe('hangup');
+    expect(snap(b).context.reason).toBe('remote-hangup');
+  });
+
+  it('crossing invites resolve to one call, with one caller and one callee, and nobody clicks ACCEPT', async () => {
+    // 'session-a' < 'session-b': A's invite wins on both sides.
+    const calls = startCalls({ sessions: { a: 'session-a', b: 'session-b' } });
+    const { a, b } = calls;
+    a.actor.send({ type: 'CALL' });
+    b.actor.send({ type: 'CALL' });
+    await bothActiveAndConnected(calls);
+
+    expect(snap(a).context).toMatchObject({ session: 'session-a', role: 'caller' });
+    expect(snap(b).context).toMatchObject({ session: 'session-a', role: 'callee' });
+    expect(peerOf(a)!.getSnapshot().context.polite).toBe(false);
+    expect(peerOf(b)!.getSnapshot().context.polite).toBe(true);
+    // One connection per side, one negotiated session.
+    expect(a.ports).toHaveLength(1);
+    expect(b.ports).toHaveLength(1);
+    expect(calls.network.ports).toHaveLength(2);
+    expect(kinds(a.signaling.sent)).toEqual(['invite']);
+    expect(kinds(b.signaling.sent)).toEqual(['invite', 'accept']);
+    expect(b.signaling.sent.find((message) => message.kind === 'accept')?.session).toBe('session-a');
+    for (const side of [a, b]) {
+      const negotiation = side.signaling.sent.filter((message) => message.kind === 'description' || message.kind === 'candidate');
+      expect(negotiation.length).toBeGreaterThan(0);
+      expect(negotiation.every((message) => message.session === 'session-a')).toBe(true);
+    }
+    await chat(b, a, 'we both called');
+  });
+
+  it('a connection lost for good ends the call connection-failed, and the failing side says bye{connection-failed}', async () => {
+    const calls = startCalls({
+      logic: withConnectionDelays({ disconnectedGrace: 20, iceRestartBackoff: 30, connectTimeout: 500 }),
+      maxIceRestarts: 1,
+    });
+    const { a, b, network } = calls;
+    a.actor.send({ type: 'CALL' });
+    await waitFor(() => snap(b).matches('incoming'), 'B ringing');
+    b.actor.send({ type: 'ACCEPT' });
+    await bothActiveAndConnected(calls);
+    await negotiated(calls);
+
+    network.setConnectivity(false);
+    await waitFor(() => snap(a).matches('ended') && snap(b).matches('ended'), 'both calls ended', 5000);
+    const reasons: Record<'A' | 'B', CallEndReason | null> = { A: snap(a).context.reason, B: snap(b).context.reason };
+
+    // At least one side's peer failed; each side ended either by its own failure or by the
+    // other's bye{connection-failed} (DESIGN: the side whose peer fails sends that bye).
+    expect(Object.values(reasons)).toContain('connection-failed');
+    for (const [side, other] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const context = snap(side).context;
+      if (context.reason === 'connection-failed') {
+        expect(context.endedBy).toBe('local');
+        expect(context.detail).toMatch(/ICE restart attempts exhausted|connection-failed/);
+        expect(side.signaling.sent.filter((m) => m.kind === 'bye')).toEqual([
+          { kind: 'bye', session: context.session, reason: 'connection-failed' },
+        ]);
+      } else {
+        expect(context).toMatchObject({ reason: 'remote-hangup', endedBy: 'remote', remoteReason: 'connection-failed' });
+        expect(snap(other).context.reason).toBe('connection-failed');
+        expect(kinds(side.signaling.sent)).not.toContain('bye');
+      }
+      expect(side.ports[0]!.signalingState).toBe('closed');
+      expect(peerOf(side)).toBeUndefined();
+    }
+    // The impolite caller tried exactly one ICE restart before giving up.
+    expect(a.ports[0]!.operations.filter((op) => op === 'createOffer({iceRestart: true})')).toHaveLength(1);
+  });
+});
