@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock, assign, createActor, sendTo, setup } from 'xstate';
 import type { SnapshotFrom, StateValue } from 'xstate';
 import { createPeer } from '../src/create-peer.js';
@@ -15,6 +15,7 @@ import { createFakeNetwork, createSignalingPair } from '../src/testing/index.js'
 import type { FakeRtcPort, FakeSignalingPort, SignalingEnd } from '../src/testing/index.js';
 import { ManualScheduler } from './helpers/manual-scheduler.js';
 import type { LabelMatch } from './helpers/manual-scheduler.js';
+import { collectUnhandledRejections } from './helpers/unhandled-rejections.js';
 
 // Deterministic unit tests of the negotiation machine (perfect negotiation, W3C webrtc-pc §10.7).
 // A ManualScheduler holds every RTC completion of the fake network and every signaling delivery
@@ -36,16 +37,7 @@ const DELIVERIES = /^[AB]->[AB]: /;
 const TO_A = /^B->A: /;
 const TO_B = /^A->B: /;
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason);
-};
-beforeAll(() => {
-  process.on('unhandledRejection', onUnhandled);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+const unhandled = collectUnhandledRejections();
 
 type NegotiationSnapshot = SnapshotFrom<typeof negotiationMachine>;
 

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
 import type { PeerMessage } from '../src/protocol/peer-message.js';
 import { iceUfragsOf } from '../src/sdp.js';
@@ -14,6 +14,7 @@ import {
   startTwoPeers,
 } from '../src/testing/index.js';
 import type { NegotiationScenario, ScenarioFaults } from '../src/testing/index.js';
+import { collectUnhandledRejections } from './helpers/unhandled-rejections.js';
 
 // Two peers negotiate over the JSEP-faithful fake network while fast-check's scheduler decides
 // the order of every signaling delivery and every RTC promise. Invariants, for every order:
@@ -27,16 +28,7 @@ const TIMEOUT_MS = Math.max(60_000, RUNS * 100);
 const TICK_MS = 250;
 const MAX_TICKS = 400;
 
-const unhandled: unknown[] = [];
-const onUnhandled = (reason: unknown): void => {
-  unhandled.push(reason);
-};
-beforeAll(() => {
-  process.on('unhandledRejection', onUnhandled);
-});
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-});
+const unhandled = collectUnhandledRejections();
 
 type From = 'a' | 'b';
 
