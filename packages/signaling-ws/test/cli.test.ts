@@ -101,6 +101,7 @@ describe('parley-signaling', () => {
       '--port', '--host', '--static', '--auth-secret', '--turn-url', '--turn-secret', '--turn-ttl', '--stun-url', '--origin',
       '--max-payload', '--redis', 'PARLEY_PORT', 'PORT', 'PARLEY_HOST', 'PARLEY_STATIC', 'PARLEY_AUTH_SECRET', 'PARLEY_TURN_URL',
       'PARLEY_TURN_SECRET', 'PARLEY_TURN_TTL', 'PARLEY_STUN_URL', 'PARLEY_ORIGIN', '1337', '127.0.0.1',
+      '--resume-secret', 'PARLEY_RESUME_SECRET', '--resume-token-ttl', 'PARLEY_RESUME_TOKEN_TTL',
     ]) {
       expect(stdout).toContain(word);
     }
@@ -118,6 +119,8 @@ describe('parley-signaling', () => {
     ['a bad origin', ['--origin', 'example.com'], {}, /is not an origin/],
     ['--redis', ['--redis', 'redis://localhost'], {}, /Redis broker not available yet/],
     ['a stray argument', ['serve'], {}, /unexpected argument "serve"/],
+    ['an empty resume secret', ['--resume-secret', ''], {}, /--resume-secret must not be empty/],
+    ['a resume token ttl of 0', [], { PARLEY_RESUME_TOKEN_TTL: '0' }, /--resume-token-ttl must be between 1 and/],
     ['a missing value', ['--port'], {}, /argument missing|requires/i],
   ];
   for (const [what, args, env, message] of bad) {
@@ -141,6 +144,8 @@ describe('parley-signaling', () => {
       PARLEY_STUN_URL: 'stun:s.example',
       PARLEY_ORIGIN: 'https://x.example, https://y.example',
       PARLEY_MAX_PAYLOAD: '2048',
+      PARLEY_RESUME_SECRET: 'r',
+      PARLEY_RESUME_TOKEN_TTL: '3600',
     });
     expect(fromEnv).toEqual({
       kind: 'run',
@@ -152,7 +157,12 @@ describe('parley-signaling', () => {
         stunUrls: ['stun:s.example'],
         allowedOrigins: ['https://x.example', 'https://y.example'],
         maxPayload: 2048,
+        resumeSecret: 'r',
+        resumeTokenTtlSeconds: 3600,
       },
+    });
+    expect(parseCliOptions(['--resume-secret', 'flag', '--resume-token-ttl', '60'], { PARLEY_RESUME_SECRET: 'env' })).toMatchObject({
+      options: { resumeSecret: 'flag', resumeTokenTtlSeconds: 60 },
     });
     expect(parseCliOptions(['--port', '5'], { PARLEY_PORT: '4000', PORT: '3000' })).toMatchObject({ options: { port: 5 } });
     expect(parseCliOptions([], { PORT: '3000' })).toMatchObject({ options: { port: 3000 } });
@@ -195,6 +205,29 @@ describe('parley-signaling', () => {
     expect((await socket.closed).code).toBe(4001);
     server.child.kill('SIGINT');
     expect(await server.exited).toBe(0);
+  });
+
+  it('with PARLEY_RESUME_SECRET a peer keeps its id across a restart of the process, and the secret is not logged', async () => {
+    const env = { PARLEY_RESUME_SECRET: 'cli-resume-secret' };
+    const first = await start(['--port', '0'], env);
+    const { socket, welcome, id } = await TestSocket.joined(`ws://127.0.0.1:${first.port}/`, 'r', 'a');
+    first.child.kill('SIGTERM');
+    await socket.closed;
+    expect(await first.exited).toBe(0);
+    const second = await start(['--port', String(first.port)], env);
+    const back = await TestSocket.joined(`ws://127.0.0.1:${second.port}/`, 'r', 'a', { resume: welcome['resume'] });
+    expect(back.id).toBe(id);
+    // another process with another secret cannot verify it
+    const other = await start(['--port', '0'], { PARLEY_RESUME_SECRET: 'another-secret' });
+    const fresh = await TestSocket.joined(`ws://127.0.0.1:${other.port}/`, 'r', 'a', { resume: welcome['resume'] });
+    expect(fresh.id).not.toBe(id);
+    for (const server of [second, other]) server.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    expect(await other.exited).toBe(0);
+    const logged = [...first.stdout, ...second.stdout, ...other.stdout].join('\n');
+    expect(logged).not.toContain('cli-resume-secret');
+    expect(logged).not.toContain(welcome['resume'] as string);
+    expect(logged).not.toContain(back.welcome['resume'] as string);
   });
 
   it('exits 1 when the port is taken', async () => {

@@ -161,8 +161,13 @@ describe('signaling client with the real server', () => {
     expect(await client.client.closed).toMatchObject({ code: 'unauthorized', fatal: true });
   });
 
-  it('survives a server restart on the same port: everything queued meanwhile arrives, in order', async () => {
-    let srv = await server({ resumeGraceMs: 2000 });
+  /**
+   * alice and bob in a room; alice sends to bob every 10 ms throughout. The server stops; the
+   * moment each client notices, it sends a burst (queued, not lost); a while later a server starts
+   * again on the same port with `restartOptions`. Resolves once alice's last message reached bob.
+   */
+  async function restartMidSession(options: Parameters<typeof startServer>[0], restartOptions: Parameters<typeof startServer>[0]) {
+    let srv = await server(options);
     const port = srv.port;
     const alice = connect(srv.url, 'alice');
     const bob = connect(srv.url, 'bob');
@@ -170,7 +175,7 @@ describe('signaling client with the real server', () => {
     await peerNamed(alice, 'bob');
     await peerNamed(bob, 'alice');
 
-    // bob listens through the port for alice's first id, and (below) the one for her new id.
+    // bob listens through the port for alice's first id (and, below, the one for a new id).
     const atBobOldPort: PeerMessage[] = [];
     bob.client.portFor(aliceId).messages$.subscribe((message) => atBobOldPort.push(message));
     const atAlice: PeerMessage[] = [];
@@ -206,19 +211,19 @@ describe('signaling client with the real server', () => {
     const queuedWhileDown = [...sentWhile.values()].filter((state) => state !== 'joined').length;
     expect(queuedWhileDown).toBeGreaterThanOrEqual(10);
 
-    srv = await server({ port, resumeGraceMs: 2000 });
+    srv = await server({ ...restartOptions, port });
     expect(srv.port).toBe(port);
     await Promise.all([
       waitFor(alice.client.state$, (state) => state === 'joined'),
       waitFor(bob.client.state$, (state) => state === 'joined'),
     ]);
-    // A restarted server has no sessions: the resume token is unknown and the ids are new.
     const newAliceId = await idOf(alice);
-    expect(newAliceId).not.toBe(aliceId);
+    const newBobId = await idOf(bob);
+    // Each sees the other under the id it has now (once the other has rejoined).
     expect((await peerNamed(bob, 'alice')).id).toBe(newAliceId);
-    expect((await peerNamed(alice, 'bob')).id).not.toBe(bobId);
+    expect((await peerNamed(alice, 'bob')).id).toBe(newBobId);
     const atBobNewPort: PeerMessage[] = [];
-    bob.client.portFor(newAliceId).messages$.subscribe((message) => atBobNewPort.push(message));
+    if (newAliceId !== aliceId) bob.client.portFor(newAliceId).messages$.subscribe((message) => atBobNewPort.push(message));
 
     await sleep(100); // some traffic after the restart, then stop and wait for the last one
     clearInterval(sender);
@@ -237,12 +242,36 @@ describe('signaling client with the real server', () => {
     // Only a send racing the server's close frame can be lost (protocol v1 has no acks).
     const lost = [...sentWhile.keys()].map((session) => Number(session.slice(1))).filter((i) => !receivedSet.has(i));
     expect(lost.length).toBeLessThanOrEqual(2);
-    // The port for her new id carries the same messages from the restart on.
-    expect(sessions(atBobNewPort)).toEqual(sessions(atBobOldPort).slice(-atBobNewPort.length));
-    expect(atBobNewPort.length).toBeGreaterThan(0);
     // bob's messages, queued while the server was down, reached alice in order.
     expect(sessions(atAlice)).toEqual(bobBurst);
     expect(alice.errors.filter((error) => error.code !== 'bad-server-frame')).toEqual([]);
+    expect(bob.errors.filter((error) => error.code !== 'bad-server-frame')).toEqual([]);
+    return { srv, alice, bob, aliceId, bobId, newAliceId, newBobId, atBobOldPort, atBobNewPort };
+  }
+
+  it('survives a server restart with the same resumeSecret: the SAME ids, and everything queued meanwhile arrives, in order', async () => {
+    const options = { resumeGraceMs: 2000, resumeSecret: 'integration-resume-secret' };
+    const { srv, alice, bob, aliceId, bobId, newAliceId, newBobId } = await restartMidSession(options, options);
+    // The restarted server verified the resume tokens: both clients got their ids back.
+    expect(newAliceId).toBe(aliceId);
+    expect(newBobId).toBe(bobId);
+    const joins = srv.logs.filter((event) => event.event === 'join');
+    expect(joins.map((event) => [event['peer'], event['restored']]).sort()).toEqual([[aliceId, true], [bobId, true]].sort());
+    expect(alice.client.actor.getSnapshot().context.formerPeers.every((peer) => peer.id === bobId)).toBe(true);
+    expect(bob.states.filter((state) => state === 'joined')).toHaveLength(2);
+  });
+
+  it('survives a server restart without a shared resume secret: new ids, queued messages re-addressed by name, in order', async () => {
+    const { aliceId, bobId, newAliceId, newBobId, atBobOldPort, atBobNewPort } = await restartMidSession(
+      { resumeGraceMs: 2000 },
+      { resumeGraceMs: 2000 },
+    );
+    // A server with another (random) secret cannot verify the tokens: the ids are new.
+    expect(newAliceId).not.toBe(aliceId);
+    expect(newBobId).not.toBe(bobId);
+    // The port for her new id carries the same messages from the restart on.
+    expect(atBobNewPort.length).toBeGreaterThan(0);
+    expect(sessions(atBobNewPort)).toEqual(sessions(atBobOldPort).slice(-atBobNewPort.length));
   });
 
   it('when only the connection drops, the client resumes the SAME id and the room sees no peer-left', async () => {

@@ -479,7 +479,7 @@ describe('signalingClient: ports', () => {
   });
 });
 
-describe('signalingClient: server restart (new ids)', () => {
+describe('signalingClient: server restart (new ids, or ids restored from the resume token)', () => {
   function restart(h: Harness, frame: ServerFrame): FakeSocket {
     h.sockets.latest().drop(1006);
     vi.advanceTimersByTime(125);
@@ -538,14 +538,42 @@ describe('signalingClient: server restart (new ids)', () => {
     expect(socket.signals()).toEqual([{ to: 'b1', data: invite('m3') }]);
   });
 
-  it('does not wait for a peer that left while the server stayed up (same id)', () => {
+  it('stops waiting for a peer that left while the server stayed up (same id, its peer-left held for us)', () => {
     const h = harness();
-    h.joinWith(welcome('a1', [BOB]));
+    h.joinWith(welcome('a1', [BOB, CAROL]));
     h.sockets.latest().drop(1006);
     h.client.portFor(BOB.id).send(invite('m1'));
     vi.advanceTimersByTime(125);
+    const socket = h.joinWith(welcome('a1', [CAROL]));
+    expect(socket.signals()).toEqual([]);
+    socket.receive({ type: 'peer-left', id: BOB.id }); // held by the server while we were away
+    expect(socket.signals()).toEqual([{ to: 'b1', data: invite('m1') }]); // the server judges now
+    expect(h.client.actor.getSnapshot().context.awaitingNames).toEqual([]);
+    expect(h.errors).toEqual([]);
+  });
+
+  it('waits for a peer the restarted server has not seen yet when it gave us our id back (same id)', () => {
+    const h = harness();
+    h.joinWith(welcome('a1', [BOB, CAROL]));
+    h.sockets.latest().drop(1006);
+    h.client.portFor(BOB.id).send(invite('m1'));
+    h.client.portFor(CAROL.id).send(invite('c1'));
+    h.client.portFor(BOB.id).send(invite('m2'));
+    vi.advanceTimersByTime(125);
+    // The server restarted with the same resume secret: our id is restored, the room is empty.
     const socket = h.joinWith(welcome('a1', []));
-    expect(socket.signals()).toEqual([{ to: 'b1', data: invite('m1') }]);
+    expect(socket.signals()).toEqual([]);
+    socket.receive({ type: 'peer-joined', peer: CAROL }); // carol restored her id too
+    expect(socket.signals()).toEqual([{ to: CAROL.id, data: invite('c1') }]);
+    h.client.portFor(BOB.id).send(invite('m3')); // still behind m1 and m2
+    socket.receive({ type: 'peer-joined', peer: BOB });
+    expect(socket.signals().slice(1)).toEqual([
+      { to: 'b1', data: invite('m1') },
+      { to: 'b1', data: invite('m2') },
+      { to: 'b1', data: invite('m3') },
+    ]);
+    expect(lastValue(h.client.self$)).toEqual({ id: 'a1', name: 'alice', room: 'lobby' });
+    expect(h.errors).toEqual([]);
   });
 });
 

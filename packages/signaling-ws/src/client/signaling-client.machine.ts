@@ -71,9 +71,12 @@ export interface SignalingClientContext {
    * restart) for their peer to come back.
    */
   readonly queue: readonly QueuedSignal[];
-  /** Peers known under an id the server has forgotten (it restarted): old id -> name. */
+  /**
+   * Peers known under an id the server may have forgotten (it restarted), or that a `welcome`
+   * after a reconnect did not list: old id -> name.
+   */
   readonly formerPeers: readonly PeerInfo[];
-  /** Names of peers we were with before the server restarted and that have not rejoined yet. */
+  /** Names of peers we were with before a reconnect, not listed since, and not known to have left. */
   readonly awaitingNames: readonly string[];
   /** Reconnect attempts since the last `welcome`; drives the backoff. */
   readonly attempt: number;
@@ -135,6 +138,13 @@ export function resolveTarget(context: SignalingClientContext, to: string): stri
   const current = context.peers.find((peer) => peer.name === name);
   if (current !== undefined) return current.id;
   return context.awaitingNames.includes(name) ? null : to;
+}
+
+/** The name of former peer `id` when we still wait for that name to rejoin (and no current peer has it). */
+function awaitedFormerPeer(context: SignalingClientContext, id: string): string | undefined {
+  const name = context.formerPeers.find((peer) => peer.id === id)?.name;
+  if (name === undefined || !context.awaitingNames.includes(name)) return undefined;
+  return context.peers.some((peer) => peer.name === name) ? undefined : name;
 }
 
 /**
@@ -206,6 +216,8 @@ export const signalingClientMachine = setup({
     isKeepaliveEnabled: ({ context }) => context.keepalive,
     isAwaitedPeer: ({ context, event }) => event.type === 'SERVER.PEER_JOINED' && context.awaitingNames.includes(event.frame.peer.name),
     isAwaitingPeers: ({ context }) => context.awaitingNames.length > 0,
+    isAwaitedPeerGone: ({ context, event }) =>
+      event.type === 'SERVER.PEER_LEFT' && awaitedFormerPeer(context, event.frame.id) !== undefined,
     isRateLimited: ({ event }) => event.type === 'SERVER.ERROR' && event.frame.code === 'rate-limited',
     hasSpentTokens: ({ context }) => context.tokens < context.sendBurst,
     isBucketFull: ({ context }) => context.tokens >= context.sendBurst,
@@ -229,14 +241,21 @@ export const signalingClientMachine = setup({
       const welcome = event.frame;
       // A new id means the server forgot us (it restarted): every id it gave out before is gone.
       const identityLost = context.self !== null && context.self.id !== welcome.id;
+      // With the same id, a peer we knew that the welcome does not list either left while we were
+      // away (the server kept our session: its `peer-left` follows among the held frames) or has
+      // not rejoined yet (the server restarted and restored our id from the signed resume token).
+      // Either way, wait for it by name until it rejoins, a `peer-left` says it is gone, or
+      // rejoinGrace ends; messages to it are not sent into an `unknown-peer` meanwhile.
+      const listed = new Set(welcome.peers.map((peer) => peer.id));
+      const missing = context.self === null ? [] : identityLost ? context.peers : context.peers.filter((peer) => !listed.has(peer.id));
       const present = new Set(welcome.peers.map((peer) => peer.name));
-      const awaited = identityLost ? [...context.awaitingNames, ...context.peers.map((peer) => peer.name)] : context.awaitingNames;
+      const awaited = [...context.awaitingNames, ...missing.map((peer) => peer.name)];
       return {
         self: { id: welcome.id, name: context.name, room: context.room },
         resume: welcome.resume,
         peers: welcome.peers,
         iceServers: welcome.iceServers,
-        formerPeers: identityLost ? [...context.formerPeers, ...context.peers] : context.formerPeers,
+        formerPeers: missing.length > 0 ? [...context.formerPeers, ...missing] : context.formerPeers,
         awaitingNames: [...new Set(awaited)].filter((name) => !present.has(name)),
         attempt: 0,
         // A new connection: the server's bucket for it is full, so ours is too.
@@ -305,6 +324,12 @@ export const signalingClientMachine = setup({
         peers: [...context.peers.filter((known) => known.id !== peer.id), peer],
         awaitingNames: context.awaitingNames.filter((name) => name !== peer.name),
       };
+    }),
+    /** A peer we waited for left for good (its `peer-left` was held for us): the server judges its messages now. */
+    stopAwaitingPeer: assign(({ context, event }) => {
+      if (event.type !== 'SERVER.PEER_LEFT') return {};
+      const name = awaitedFormerPeer(context, event.frame.id);
+      return name === undefined ? {} : { awaitingNames: context.awaitingNames.filter((awaited) => awaited !== name) };
     }),
     removePeer: assign(({ context, event }) => {
       if (event.type !== 'SERVER.PEER_LEFT' || !context.peers.some((peer) => peer.id === event.frame.id)) return {};
@@ -447,7 +472,10 @@ export const signalingClientMachine = setup({
           on: {
             SEND: { actions: 'sendOrQueueSignal' },
             'SERVER.PEER_JOINED': [{ guard: 'isAwaitedPeer', actions: ['addPeer', 'flushQueue'] }, { actions: 'addPeer' }],
-            'SERVER.PEER_LEFT': { actions: 'removePeer' },
+            'SERVER.PEER_LEFT': [
+              { guard: 'isAwaitedPeerGone', actions: ['removePeer', 'stopAwaitingPeer', 'flushQueue'] },
+              { actions: 'removePeer' },
+            ],
             'SERVER.SIGNAL': { actions: 'emitSignal' },
             'SERVER.ERROR': [{ guard: 'isRateLimited', actions: ['reportServerError', 'emptyBucket'] }, { actions: 'reportServerError' }],
           },

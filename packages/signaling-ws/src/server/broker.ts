@@ -14,12 +14,14 @@ export type Deliver = (frame: string) => void;
 
 export type BrokerJoinResult =
   | { readonly ok: true; /** The other members, in join order. */ readonly peers: readonly PeerInfo[] }
-  | { readonly ok: false; readonly reason: 'name-taken' | 'room-full' };
+  | { readonly ok: false; readonly reason: 'name-taken' | 'id-taken' | 'room-full' };
 
 export interface Broker {
   /**
-   * Adds `member` to `room` unless its name is taken there or the room has `maxPeers` members
-   * (both checked atomically with the insert). Frames published to the member go to `deliver`.
+   * Adds `member` to `room` unless its name or its id is taken there or the room has `maxPeers`
+   * members (all checked atomically with the insert). Frames published to the member go to
+   * `deliver`. (Ids are random, so `id-taken` only ever answers a peer restoring its id from a
+   * resume token while that id is still a member.)
    */
   join(room: string, member: PeerInfo, maxPeers: number, deliver: Deliver): MaybePromise<BrokerJoinResult>;
   /** Removes a member; a no-op for one that is not there. */
@@ -52,6 +54,7 @@ export class InMemoryBroker implements Broker {
       members = new Map();
       this.rooms.set(room, members);
     }
+    if (members.has(member.id)) return { ok: false, reason: 'id-taken' };
     const peers: PeerInfo[] = [];
     for (const other of members.values()) {
       if (other.info.name === member.name) return { ok: false, reason: 'name-taken' };

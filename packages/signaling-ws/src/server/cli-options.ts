@@ -28,6 +28,10 @@ variable shown; a flag wins over its variable. Prefer variables for secrets (fla
   --rate N                 messages per second per connection       PARLEY_RATE         [50]
   --heartbeat MS           ping interval; silent sockets dropped    PARLEY_HEARTBEAT    [15000]
   --resume-grace MS        how long a dropped peer can resume       PARLEY_RESUME_GRACE [10000]
+  --resume-secret S        sign resume tokens with S                PARLEY_RESUME_SECRET [random]
+                           (same S on every instance and restart: peers keep their ids)
+  --resume-token-ttl SECONDS                                        PARLEY_RESUME_TOKEN_TTL [86400]
+                           oldest resume token that restores an id after a restart
   --trust-proxy            client address from X-Forwarded-For      PARLEY_TRUST_PROXY=1
   --redis URL              Redis broker (not available yet: exits 2) PARLEY_REDIS
   -h, --help               show this help
@@ -87,6 +91,8 @@ export function parseCliOptions(argv: readonly string[], env: Env): CliParse {
         rate: { type: 'string' },
         heartbeat: { type: 'string' },
         'resume-grace': { type: 'string' },
+        'resume-secret': { type: 'string' },
+        'resume-token-ttl': { type: 'string' },
         'trust-proxy': { type: 'boolean' },
         redis: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -148,6 +154,9 @@ export function parseCliOptions(argv: readonly string[], env: Env): CliParse {
     const messagesPerSecond = integer('--rate', text(values.rate, env['PARLEY_RATE']), 1);
     const heartbeatIntervalMs = integer('--heartbeat', text(values.heartbeat, env['PARLEY_HEARTBEAT']), 10);
     const resumeGraceMs = integer('--resume-grace', text(values['resume-grace'], env['PARLEY_RESUME_GRACE']), 0);
+    const resumeSecret = text(values['resume-secret'], env['PARLEY_RESUME_SECRET']);
+    if (resumeSecret?.length === 0) throw new OptionError('--resume-secret must not be empty');
+    const resumeTokenTtlSeconds = integer('--resume-token-ttl', text(values['resume-token-ttl'], env['PARLEY_RESUME_TOKEN_TTL']), 1);
 
     const options: SignalingServerOptions = {
       port: port ?? 1337,
@@ -167,6 +176,8 @@ export function parseCliOptions(argv: readonly string[], env: Env): CliParse {
       ...(messagesPerSecond !== undefined ? { messagesPerSecond } : {}),
       ...(heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs } : {}),
       ...(resumeGraceMs !== undefined ? { resumeGraceMs } : {}),
+      ...(resumeSecret !== undefined ? { resumeSecret } : {}),
+      ...(resumeTokenTtlSeconds !== undefined ? { resumeTokenTtlSeconds } : {}),
     };
     return { kind: 'run', options };
   } catch (error) {

@@ -2,7 +2,9 @@
 //
 // A Connection is one WebSocket; a Session is one peer in one room, and outlives its socket for
 // `resumeGraceMs` so that a reconnect with the resume token keeps the peer id and the room is not
-// told `peer-left`. Rooms and presence go through a Broker; sockets never leave this module.
+// told `peer-left`. Resume tokens are signed (resume-token.ts): a process that did not issue one
+// (the server restarted, or another instance with the same `resumeSecret`) can still verify it and
+// give the peer its id back. Rooms and presence go through a Broker; sockets never leave this module.
 
 import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
@@ -24,6 +26,7 @@ import {
 } from '../protocol.js';
 import { verifyJoinToken } from './auth.js';
 import { InMemoryBroker, type Broker, type BrokerJoinResult, type MaybePromise } from './broker.js';
+import { createResumeToken, verifyResumeToken, type ResumeClaims } from './resume-token.js';
 import { ConnectionCounter, RateLimiter } from './limits.js';
 import { errorMessage, jsonLineLogger, safeLogger, type Logger } from './log.js';
 import { createStaticHandler, type StaticHandler } from './static.js';
@@ -55,14 +58,26 @@ export interface SignalingServerOptions {
   readonly maxConnectionsPerIp?: number;
   /** WebSocket ping interval; a socket silent for a whole interval is terminated. Default 15000. */
   readonly heartbeatIntervalMs?: number;
-  /** How long a disconnected peer keeps its id, name and room for a resume. Default 10000; 0 disables resume. */
+  /** How long a disconnected peer keeps its id, name and room for a resume. Default 10000; 0 disables resume (and restores from `resumeSecret` tokens). */
   readonly resumeGraceMs?: number;
   /** Signals held for a peer within its grace period (older ones are kept, newer dropped). Default 64. */
   readonly resumeQueueLimit?: number;
   /** Unsent bytes queued on one socket before it is closed as a slow consumer (1008). Default 4 MiB. */
   readonly maxBufferedBytes?: number;
-  /** When set, every join needs a join token (see `createJoinToken`). */
+  /** When set, every join needs a join token (see `createJoinToken`), except one that resumes or restores an id. */
   readonly authSecret?: string;
+  /**
+   * Signs resume tokens (HMAC-SHA256). Give every instance (and every restart) the same secret
+   * and a peer that reconnects with its resume token keeps its id across a restart or on another
+   * instance. Default: a random secret per process (resume works on this process only).
+   */
+  readonly resumeSecret?: string;
+  /**
+   * How old a resume token (issued with each `welcome`) may be to restore an id on a process that
+   * did not issue it, in seconds. Default 86400. (On the issuing process a token is valid while its
+   * session lives, as before.)
+   */
+  readonly resumeTokenTtlSeconds?: number;
   /** When set, upgrades whose `Origin` is not in this list (or have none) get HTTP 403. */
   readonly allowedOrigins?: readonly string[];
   /** `stun:` URLs, passed to pages in `welcome.iceServers`. */
@@ -119,6 +134,7 @@ const DEFAULTS = {
   heartbeatIntervalMs: 15_000,
   resumeGraceMs: 10_000,
   resumeQueueLimit: 64,
+  resumeTokenTtlSeconds: 86_400,
   maxBufferedBytes: 4 * 1024 * 1024,
 } as const;
 
@@ -128,6 +144,11 @@ const CLOSE_WAIT_MS = 2000;
 const JOIN_BACKLOG_LIMIT = 256;
 /** A relayed frame is at most this much longer than the client frame (`from` vs `to`, id length). */
 const RELAY_GROWTH_BOUND = 96;
+/**
+ * Nonces of other processes' resume tokens that restored an id here, kept until the token's TTL
+ * ends so that each restores at most once per process; past this many, the oldest are forgotten.
+ */
+const RESTORED_NONCES_LIMIT = 100_000;
 
 function randomId(bytes: number): string {
   return randomBytes(bytes).toString('base64url');
@@ -203,11 +224,16 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   const heartbeatIntervalMs = positiveInteger('heartbeatIntervalMs', options.heartbeatIntervalMs, DEFAULTS.heartbeatIntervalMs, 10);
   const resumeGraceMs = positiveInteger('resumeGraceMs', options.resumeGraceMs, DEFAULTS.resumeGraceMs, 0);
   const resumeQueueLimit = positiveInteger('resumeQueueLimit', options.resumeQueueLimit, DEFAULTS.resumeQueueLimit, 0);
+  const resumeTokenTtlSeconds = positiveInteger('resumeTokenTtlSeconds', options.resumeTokenTtlSeconds, DEFAULTS.resumeTokenTtlSeconds);
   const maxBufferedBytes = positiveInteger('maxBufferedBytes', options.maxBufferedBytes, DEFAULTS.maxBufferedBytes);
   const port = positiveInteger('port', options.port, DEFAULTS.port, 0);
   if (port > 65_535) throw new TypeError('port must be at most 65535');
   const host = options.host ?? DEFAULTS.host;
   if (options.authSecret?.length === 0) throw new TypeError('authSecret must not be empty');
+  if (options.resumeSecret?.length === 0) throw new TypeError('resumeSecret must not be empty');
+  const resumeSecret = options.resumeSecret ?? randomId(32);
+  /** This process, in the resume tokens it issues: its own tokens are never "restored" here. */
+  const issuer = randomId(9);
   if (options.server !== undefined && options.staticDir !== undefined) {
     throw new TypeError('staticDir needs an own server: do not pass `server` with it');
   }
@@ -225,6 +251,8 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
 
   const connections = new Set<Connection>();
   const sessionsByToken = new Map<string, Session>();
+  /** Nonce of a restoring resume token -> when its TTL ends (ms); insertion order is roughly age order. */
+  const restoredNonces = new Map<string, number>();
   const localRooms = new Map<string, number>();
   const ipCounter = new ConnectionCounter(maxConnectionsPerIp);
   let nextCid = 1;
@@ -313,7 +341,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   }
 
   /** Binds a session to a connection, sends `welcome` and whatever was held meanwhile. */
-  function welcome(conn: Connection, session: Session, peers: readonly PeerInfo[], resumed: boolean): void {
+  function welcome(conn: Connection, session: Session, peers: readonly PeerInfo[], how: 'joined' | 'resumed' | 'restored'): void {
     conn.session = session;
     session.conn = conn;
     const others = peers.filter((p) => p.id !== session.id).map((p) => ({ id: p.id, name: p.name }));
@@ -330,7 +358,17 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     const held = session.held;
     session.held = [];
     for (const frame of held) send(conn, frame);
-    log({ level: 'info', event: 'join', conn: conn.cid, peer: session.id, room: session.room, name: session.name, resumed, held: held.length });
+    log({
+      level: 'info',
+      event: 'join',
+      conn: conn.cid,
+      peer: session.id,
+      room: session.room,
+      name: session.name,
+      resumed: how === 'resumed',
+      restored: how === 'restored',
+      held: held.length,
+    });
   }
 
   // ---- frames ----
@@ -342,13 +380,13 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     }
     if (frame.resume !== undefined) {
       const session = sessionsByToken.get(frame.resume);
-      if (
-        session !== undefined &&
-        !session.removed &&
-        session.resuming === undefined &&
-        session.room === frame.room &&
-        session.name === frame.name
-      ) {
+      if (session === undefined) {
+        const claims = restorableClaims(conn, frame, frame.resume);
+        if (claims !== undefined) {
+          restoreJoin(conn, frame, claims);
+          return;
+        }
+      } else if (!session.removed && session.resuming === undefined && session.room === frame.room && session.name === frame.name) {
         resume(conn, session, frame);
         return;
       }
@@ -356,6 +394,74 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     // No resume token, or one that is unknown, used up, expired or for another room or name:
     // wire protocol v1 makes that a normal join with a fresh id.
     freshJoin(conn, frame);
+  }
+
+  function issueResumeToken(room: string, name: string, id: string): string {
+    return createResumeToken(resumeSecret, { issuer, room, name, id }, now());
+  }
+
+  /**
+   * The claims of a resume token that this process did not issue but that verifies (signature,
+   * age, room and name of the join) and has not restored an id here before; otherwise undefined.
+   * This process's own tokens are valid only while their session lives (`sessionsByToken`).
+   */
+  function restorableClaims(conn: Connection, frame: JoinFrame, token: string): ResumeClaims | undefined {
+    if (resumeGraceMs === 0) return undefined; // resume is off
+    const check = verifyResumeToken(resumeSecret, token, now(), resumeTokenTtlSeconds);
+    let why: string;
+    if (!check.ok) why = check.reason;
+    else if (check.claims.issuer === issuer) why = 'used-up';
+    else if (check.claims.room !== frame.room || check.claims.name !== frame.name) why = 'other-room-or-name';
+    else if (restoredNonces.has(check.claims.nonce)) why = 'used-up';
+    else return check.claims;
+    // Never the token itself: it is a credential.
+    log({ level: 'info', event: 'resume-token-unusable', conn: conn.cid, room: frame.room, why });
+    return undefined;
+  }
+
+  /**
+   * A join that restores the peer id of a verified resume token from another process (or an
+   * earlier run of this one): the room on this process knows nothing of it, so it is told
+   * `peer-joined` as for any join. It needs no join token even with `authSecret`, like a resume:
+   * the resume token is itself a credential signed by a server (with the resume secret), bound to
+   * this room and name and to an age limit, and it was handed only to a peer that had been let in
+   * (with a valid join token, when there is an auth secret). If the id or the name is held by a
+   * live or in-grace member, it is a fresh join (with its rules, a join token included).
+   */
+  function restoreJoin(conn: Connection, frame: JoinFrame, claims: ResumeClaims): void {
+    const session = new Session(claims.id, frame.room, frame.name, issueResumeToken(frame.room, frame.name, claims.id), send, resumeQueueLimit);
+    conn.joining = true;
+    const joined = broker.join(frame.room, { id: session.id, name: session.name }, maxPeersPerRoom, session.deliver);
+    if (joined instanceof Promise) conn.backlog ??= [];
+    when(
+      joined,
+      (result) => {
+        if (!result.ok && result.reason !== 'room-full') {
+          // The id or the name is in use: not a restore. (A full room is full for a fresh join too.)
+          conn.joining = false;
+          log({ level: 'info', event: 'resume-token-unusable', conn: conn.cid, room: frame.room, why: result.reason });
+          if (!conn.closed) freshJoin(conn, frame); // drains the backlog once it has an answer
+          return;
+        }
+        if (result.ok) rememberRestored(claims);
+        finishJoin(conn, session, frame, result, 'restored');
+      },
+      (error) => {
+        brokerFailed('join', error);
+        conn.joining = false;
+        closeConnection(conn, CLOSE_CODES.internalError, 'join failed');
+      },
+    );
+  }
+
+  /** Each token of another process restores an id here once (until its TTL ends). */
+  function rememberRestored(claims: ResumeClaims): void {
+    const at = now();
+    for (const [nonce, until] of restoredNonces) {
+      if (until > at && restoredNonces.size < RESTORED_NONCES_LIMIT) break;
+      restoredNonces.delete(nonce);
+    }
+    restoredNonces.set(claims.nonce, (claims.issuedAt + resumeTokenTtlSeconds) * 1000);
   }
 
   /** A join under a new id: auth, then name uniqueness and room size (atomically, in the broker). */
@@ -368,13 +474,14 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
         return;
       }
     }
-    const session = new Session(randomId(16), frame.room, frame.name, randomId(32), send, resumeQueueLimit);
+    const id = randomId(16);
+    const session = new Session(id, frame.room, frame.name, issueResumeToken(frame.room, frame.name, id), send, resumeQueueLimit);
     conn.joining = true;
     const joined = broker.join(frame.room, { id: session.id, name: session.name }, maxPeersPerRoom, session.deliver);
     if (joined instanceof Promise) conn.backlog ??= [];
     when(
       joined,
-      (result) => finishJoin(conn, session, result),
+      (result) => finishJoin(conn, session, frame, result, 'joined'),
       (error) => {
         brokerFailed('join', error);
         conn.joining = false;
@@ -383,14 +490,16 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     );
   }
 
-  function finishJoin(conn: Connection, session: Session, result: BrokerJoinResult): void {
+  function finishJoin(conn: Connection, session: Session, frame: JoinFrame, result: BrokerJoinResult, how: 'joined' | 'restored'): void {
     conn.joining = false;
     if (!result.ok) {
-      sendError(
-        conn,
-        result.reason,
-        result.reason === 'room-full' ? `room is full (${maxPeersPerRoom} peers)` : 'name is taken in this room',
-      );
+      const reason = result.reason;
+      if (reason === 'id-taken') {
+        // 16 random bytes collided: practically never; try again under a new id.
+        if (!conn.closed) freshJoin(conn, frame);
+        return;
+      }
+      sendError(conn, reason, reason === 'room-full' ? `room is full (${maxPeersPerRoom} peers)` : 'name is taken in this room');
       drainBacklog(conn);
       return;
     }
@@ -400,7 +509,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       removeSession(session, 'disconnected-while-joining');
       return;
     }
-    welcome(conn, session, result.peers, false);
+    welcome(conn, session, result.peers, how);
     const joinedFrame = JSON.stringify({ type: 'peer-joined', peer: { id: session.id, name: session.name } });
     when(broker.broadcast(session.room, joinedFrame, session.id), () => undefined, (e) => brokerFailed('broadcast', e));
     drainBacklog(conn);
@@ -459,9 +568,9 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     session.graceTimer = undefined;
     // Resume tokens are single-use: the welcome carries a fresh one.
     sessionsByToken.delete(session.resumeToken);
-    session.resumeToken = randomId(32);
+    session.resumeToken = issueResumeToken(session.room, session.name, session.id);
     sessionsByToken.set(session.resumeToken, session);
-    welcome(conn, session, peers, true);
+    welcome(conn, session, peers, 'resumed');
     drainBacklog(conn);
   }
 
