@@ -2,48 +2,14 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { IceCandidate, RtcPortEvent, SessionDescription, SignalingState } from '../src/ports/rtc.js';
 import { createFakeNetwork, nextSignalingState } from '../src/testing/index.js';
-import type { FakeDataChannel, FakeRtcPort, FakeScheduler } from '../src/testing/index.js';
+import type { FakeDataChannel, FakeRtcPort } from '../src/testing/index.js';
+import { flushMicrotasks, ManualScheduler } from './helpers/manual-scheduler.js';
 
 // ---- helpers ----
 
-const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+const tick = flushMicrotasks;
 
 /** A FIFO scheduler the test releases by hand; it logs every label it released. */
-class ManualScheduler implements FakeScheduler {
-  readonly queue: { readonly label: string; readonly release: () => void }[] = [];
-  readonly released: string[] = [];
-
-  schedule<T>(task: Promise<T>, label = ''): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({
-        label,
-        release: () => {
-          this.released.push(label);
-          task.then(resolve, reject);
-        },
-      });
-    });
-  }
-
-  /** Releases the oldest task (or the oldest whose label matches) and lets its effects run. */
-  async runOne(match?: RegExp): Promise<string> {
-    const index = match ? this.queue.findIndex((task) => match.test(task.label)) : 0;
-    if (index < 0 || this.queue.length === 0) throw new Error(`no scheduled task matches ${String(match)}`);
-    const [task] = this.queue.splice(index, 1);
-    task!.release();
-    await tick();
-    return task!.label;
-  }
-
-  async runAll(limit = 5_000): Promise<void> {
-    await tick();
-    for (let i = 0; this.queue.length > 0; i++) {
-      if (i > limit) throw new Error(`scheduler did not go idle: ${this.queue.map((task) => task.label).join(', ')}`);
-      await this.runOne();
-    }
-  }
-}
-
 function record(port: FakeRtcPort): RtcPortEvent[] {
   const events: RtcPortEvent[] = [];
   port.events$.subscribe((event) => events.push(event));
@@ -65,7 +31,7 @@ function outcome(promise: Promise<unknown>): () => string {
 }
 
 async function run<T>(s: ManualScheduler, promise: Promise<T>): Promise<T> {
-  await s.runAll();
+  await s.releaseAll();
   return promise;
 }
 
@@ -254,7 +220,7 @@ describe('JSEP signaling-state table (RFC 9429 §3.2, webrtc-pc §4.4.1.6)', () 
         const fixture = await portIn(state);
         const { result } = await perform(call, fixture);
         const settled = outcome(result);
-        await fixture.s.runAll();
+        await fixture.s.releaseAll();
         if (expected) {
           expect(settled()).toBe('resolved');
           expect(fixture.a.signalingState).toBe(expected);
@@ -279,7 +245,7 @@ describe('JSEP signaling-state table (RFC 9429 §3.2, webrtc-pc §4.4.1.6)', () 
     const s = new ManualScheduler();
     const a = createFakeNetwork({ scheduler: s }).createPort();
     const settled = [outcome(a.addIceCandidate({ candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host', sdpMid: '0' })), outcome(a.addIceCandidate(null))];
-    await s.runAll();
+    await s.releaseAll();
     expect(settled.map((get) => get())).toEqual(['InvalidStateError', 'InvalidStateError']);
     expect(a.illegalCalls.map((call) => call.method)).toEqual([
       'addIceCandidate(127.0.0.1:9)',
@@ -306,10 +272,10 @@ describe('operations chain (webrtc-pc §4.4.1.2)', () => {
     const p3 = a.createOffer().then(() => order.push('createOffer'));
     await tick();
     // Only the first operation is running: exactly one completion is scheduled.
-    expect(s.queue.filter((task) => / completes$/.test(task.label)).map((task) => task.label)).toEqual([
+    expect(s.pending().filter((label) => / completes$/.test(label))).toEqual([
       'A: setLocalDescription(offer) completes',
     ]);
-    await s.runAll();
+    await s.releaseAll();
     await Promise.all([p1, p2, p3]);
     expect(order).toEqual(['sld -> have-local-offer', 'rollback -> stable', 'createOffer']);
     expect(a.illegalCalls).toEqual([]);
@@ -324,7 +290,7 @@ describe('operations chain (webrtc-pc §4.4.1.2)', () => {
     const again = await run(s, a.createOffer());
     const answer = b.setRemoteDescription(again).then(() => b.createAnswer());
     const direct = b.createAnswer();
-    await s.runAll();
+    await s.releaseAll();
     await expect(answer).resolves.toMatchObject({ type: 'answer' });
     await expect(direct).resolves.toMatchObject({ type: 'answer' });
     expect(b.illegalCalls).toEqual([]);
@@ -340,7 +306,7 @@ describe('operations chain (webrtc-pc §4.4.1.2)', () => {
     await tick();
     expect(a.signalingState).toBe('stable');
     expect(done()).toBe('pending');
-    await s.runOne(/setLocalDescription\(offer\) completes/);
+    await s.release(/setLocalDescription\(offer\) completes/);
     expect(a.signalingState).toBe('have-local-offer');
     expect(done()).toBe('resolved');
     expect(statesOf(events, 'signalingstatechange')).toEqual(['have-local-offer']);
@@ -360,7 +326,7 @@ describe('operations chain (webrtc-pc §4.4.1.2)', () => {
       outcome(a.setLocalDescription({ type: 'offer' })),
       outcome(b.setRemoteDescription({ type: 'offer', sdp: 'v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\n' })),
     ];
-    await s.runAll();
+    await s.releaseAll();
     expect(results.map((get) => get())).toEqual(['InvalidModificationError', 'TypeError', 'TypeError', 'OperationError']);
 
     // An answer with the m-lines of another offer (one section instead of two).
@@ -372,7 +338,7 @@ describe('operations chain (webrtc-pc §4.4.1.2)', () => {
     await run(s, c.setRemoteDescription(other));
     const wrong = await run(s, c.createAnswer());
     const applied = outcome(a.setRemoteDescription(wrong));
-    await s.runAll();
+    await s.releaseAll();
     expect(applied()).toBe('InvalidAccessError');
     expect(a.signalingState).toBe('have-local-offer');
     expect([a, b, c, d].flatMap((port) => port.illegalCalls)).toEqual([]);
@@ -389,8 +355,8 @@ describe('close() ([[IsClosed]])', () => {
     const events = record(a);
     a.addTransceiver('audio');
     const offer = await run(s, a.createOffer());
-    await s.runOne(/negotiation-needed/).catch(() => undefined);
-    await s.runAll();
+    await s.release(/negotiation-needed/).catch(() => undefined);
+    await s.releaseAll();
     const countBefore = events.length;
     const pending = [outcome(a.setLocalDescription(offer)), outcome(a.createOffer())];
     await tick();
@@ -409,7 +375,7 @@ describe('close() ([[IsClosed]])', () => {
     expect(() => a.addTransceiver('video')).toThrow(expect.objectContaining({ name: 'InvalidStateError' }) as Error);
     a.restartIce();
     a.close();
-    await s.runAll();
+    await s.releaseAll();
     await tick();
     expect(pending.map((get) => get())).toEqual(['pending', 'pending']);
     expect(after.map((get) => get())).toEqual(Array(5).fill('InvalidStateError'));
@@ -449,7 +415,7 @@ describe('close() ([[IsClosed]])', () => {
     remote.events$.subscribe({ next: (event) => remoteEvents.push(event.type), complete: () => remoteEvents.push('complete') });
     const count = aEvents.length;
     a.close();
-    await s.runAll();
+    await s.releaseAll();
     expect(aEvents.length).toBe(count);
     expect(channel.readyState).toBe('closed');
     // The remote hears the SCTP abort and, without consent, loses the connection.
@@ -547,7 +513,7 @@ describe('transceivers (webrtc-pc §5.4, JSEP §5.10)', () => {
     expect(b.getTransceivers()[0]!.mid).toBe('0');
     // Glare: the polite B rolls back explicitly (no implicit rollback in this fake).
     const implicit = outcome(b.setRemoteDescription(aOffer));
-    await s.runAll();
+    await s.releaseAll();
     expect(implicit()).toBe('InvalidStateError');
     expect(b.illegalCalls).toHaveLength(1);
     await run(s, b.setLocalDescription({ type: 'rollback' }));
@@ -581,19 +547,19 @@ describe('transceivers (webrtc-pc §5.4, JSEP §5.10)', () => {
     const count = (events: RtcPortEvent[]): number => events.filter((event) => event.type === 'negotiationneeded').length;
     a.addTransceiver('audio');
     a.addTransceiver('video');
-    await s.runAll();
+    await s.releaseAll();
     expect(count(aEvents)).toBe(1);
     expect(a.negotiationNeeded).toBe(true);
 
     const offer = await run(s, a.createOffer());
     await run(s, a.setLocalDescription(offer));
     a.createDataChannel('late'); // while have-local-offer: remembered, not fired
-    await s.runAll();
+    await s.releaseAll();
     expect(count(aEvents)).toBe(1);
 
     await run(s, b.setRemoteDescription(offer));
     b.addTransceiver('audio'); // while have-remote-offer
-    await s.runAll();
+    await s.releaseAll();
     expect(count(bEvents)).toBe(0);
     const answer = await run(s, b.createAnswer());
     await run(s, b.setLocalDescription(answer));
@@ -614,7 +580,7 @@ describe('transceivers (webrtc-pc §5.4, JSEP §5.10)', () => {
     expect(b.negotiationNeeded).toBe(false);
     // Changing a direction makes it needed again.
     a.getTransceivers()[0]!.direction = 'recvonly';
-    await s.runAll();
+    await s.releaseAll();
     expect(count(aEvents)).toBe(3);
   });
 });
@@ -631,7 +597,7 @@ async function connectedPair(s: ManualScheduler, options: { dataChannel?: boolea
   a.addTransceiver('audio');
   const channel = options.dataChannel ? a.createDataChannel('chat') : null;
   await negotiate(s, a, b);
-  await s.runAll();
+  await s.releaseAll();
   return { network, a, b, aEvents, bEvents, errors, channel };
 }
 
@@ -660,7 +626,7 @@ describe('ICE and connection states', () => {
     const b = network.createPort();
     a.addTransceiver('audio');
     await negotiate(s, a, b);
-    await s.runAll();
+    await s.releaseAll();
     expect([a.iceConnectionState, b.iceConnectionState]).toEqual(['new', 'new']);
   });
 
@@ -668,20 +634,20 @@ describe('ICE and connection states', () => {
     const s = new ManualScheduler();
     const { network, a, b, aEvents, bEvents, errors } = await connectedPair(s);
     network.setConnectivity(false);
-    await s.runAll();
+    await s.releaseAll();
     for (const events of [aEvents, bEvents]) {
       expect(statesOf(events, 'connectionstatechange')).toEqual(['connecting', 'connected', 'disconnected', 'failed']);
     }
     network.setConnectivity(true);
-    await s.runAll();
+    await s.releaseAll();
     expect([a.connectionState, b.connectionState]).toEqual(['failed', 'failed']);
 
     const ufragBefore = attributeValues(a.localDescription!.sdp!, 'ice-ufrag')[0];
     a.restartIce();
-    await s.runAll();
+    await s.releaseAll();
     expect(aEvents.filter((event) => event.type === 'negotiationneeded')).toHaveLength(2);
     await negotiate(s, a, b);
-    await s.runAll();
+    await s.releaseAll();
     expect(attributeValues(a.localDescription!.sdp!, 'ice-ufrag')[0]).not.toBe(ufragBefore);
     expect(statesOf(aEvents, 'iceconnectionstatechange').slice(-2)).toEqual(['checking', 'connected']);
     expect([a.connectionState, b.connectionState]).toEqual(['connected', 'connected']);
@@ -693,10 +659,10 @@ describe('ICE and connection states', () => {
     const s = new ManualScheduler();
     const { network, a, b, aEvents } = await connectedPair(s);
     network.setConnectivity(false);
-    await s.runOne(/connectivity lost/);
+    await s.release(/connectivity lost/);
     expect(a.connectionState).toBe('disconnected');
     network.setConnectivity(true);
-    await s.runAll();
+    await s.releaseAll();
     expect(statesOf(aEvents, 'connectionstatechange')).toEqual(['connecting', 'connected', 'disconnected', 'connected']);
     expect(b.connectionState).toBe('connected');
   });
@@ -711,12 +677,12 @@ describe('ICE and connection states', () => {
     const answer = await run(s, b.createAnswer());
     await run(s, b.setLocalDescription(answer));
     await run(s, a.setRemoteDescription(answer));
-    await s.runAll();
+    await s.releaseAll();
     expect(statesOf(aEvents, 'connectionstatechange')).toEqual(['connecting', 'connected']);
     expect(a.connectionState).toBe('connected');
     expect(errors).toEqual([]);
     const stale = outcome(b.addIceCandidate(oldCandidate));
-    await s.runAll();
+    await s.releaseAll();
     expect(stale()).toBe('OperationError');
     expect(b.illegalCalls).toEqual([]);
   });
@@ -728,10 +694,10 @@ describe('ICE and connection states', () => {
     a.addTransceiver('audio');
     const offer = await run(s, a.createOffer());
     const applied = a.setLocalDescription(offer);
-    await s.runOne(/setLocalDescription\(offer\) completes/);
+    await s.release(/setLocalDescription\(offer\) completes/);
     await applied;
     const rolledBack = a.setLocalDescription({ type: 'rollback' });
-    await s.runAll();
+    await s.releaseAll();
     await rolledBack;
     expect(events.filter((event) => event.type === 'icecandidate')).toEqual([]);
     expect(a.iceGatheringState).toBe('new');
@@ -753,7 +719,7 @@ describe('ICE and connection states', () => {
       outcome(a.addIceCandidate({ candidate: 'not a candidate', sdpMid: '0' })),
       outcome(a.addIceCandidate({ candidate: good.candidate })),
     ];
-    await s.runAll();
+    await s.releaseAll();
     expect(results.map((get) => get())).toEqual([
       'resolved',
       'resolved',
@@ -818,10 +784,10 @@ describe('data channels (webrtc-pc §6.2)', () => {
     const events = channelEvents(channel);
     expect(channel.readyState).toBe('connecting');
     expect(channel.id).toBeNull();
-    await s.runAll();
+    await s.releaseAll();
     expect(a.negotiationNeeded).toBe(true);
     await negotiate(s, a, b);
-    await s.runAll();
+    await s.releaseAll();
     const remote = bEvents.flatMap((event) => (event.type === 'datachannel' ? [event.channel] : []));
     expect(remote.map((c) => [c.label, c.protocol, c.readyState, c.id])).toEqual([['chat', 'json', 'open', 1]]);
     expect(channel.readyState).toBe('open');
@@ -843,7 +809,7 @@ describe('data channels (webrtc-pc §6.2)', () => {
     channel.send('second');
     expect(channel.bufferedAmount).toBe(6 + 3 + 6);
     bytes[2] = 99; // after send: must not change what travels
-    await s.runAll();
+    await s.releaseAll();
     expect(received).toEqual(['héllo', [1, 2, 3], 'second']);
     expect(channel.bufferedAmount).toBe(0);
     expect(s.released).toContain("A->B: 'chat' message 1 (6 bytes)");
@@ -860,7 +826,7 @@ describe('data channels (webrtc-pc §6.2)', () => {
     channel.send('cccc');
     const amounts: number[] = [];
     for (let i = 0; i < 3; i++) {
-      await s.runOne(/'chat' message/);
+      await s.release(/'chat' message/);
       amounts.push(channel.bufferedAmount);
     }
     expect(amounts).toEqual([8, 4, 0]);
@@ -884,7 +850,7 @@ describe('data channels (webrtc-pc §6.2)', () => {
     channel.close();
     expect(channel.readyState).toBe('closing');
     expect(() => channel.send('too late')).toThrow(expect.objectContaining({ name: 'InvalidStateError' }) as Error);
-    await s.runAll();
+    await s.releaseAll();
     expect([channel.readyState, remote.readyState]).toEqual(['closed', 'closed']);
     // The default threshold is 0: draining the buffer fires bufferedamountlow.
     expect(local).toEqual(['bufferedamountlow', 'close', 'complete']);
@@ -903,11 +869,11 @@ describe('data channels (webrtc-pc §6.2)', () => {
     const received = channelEvents(theirs);
     expect(() => a.createDataChannel('bad', { negotiated: true })).toThrow(TypeError);
     await negotiate(s, a, b);
-    await s.runAll();
+    await s.releaseAll();
     expect([mine.readyState, theirs.readyState]).toEqual(['open', 'open']);
     expect(bEvents.filter((event) => event.type === 'datachannel')).toEqual([]);
     mine.send('ping');
-    await s.runAll();
+    await s.releaseAll();
     expect(received).toEqual(['open', 'message:ping']);
   });
 
@@ -918,7 +884,7 @@ describe('data channels (webrtc-pc §6.2)', () => {
     const far = channelEvents(remote);
     a.close();
     expect(channel.readyState).toBe('closed');
-    await s.runAll();
+    await s.releaseAll();
     expect(local).toEqual(['complete']);
     expect(far).toEqual(['close', 'complete']);
   });
