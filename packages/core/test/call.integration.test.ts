@@ -5,19 +5,12 @@ import { callMachine, connectionMachine, peerMachine } from '../src/index.js';
 import type { CallEndReason, DataChannelActor, PeerActor, PeerMessage } from '../src/index.js';
 import { createFakeNetwork, createSignalingPair } from '../src/testing/index.js';
 import type { FakeNetwork, FakeRtcPort, FakeSignalingPort } from '../src/testing/index.js';
+import { sleep, waitFor } from './helpers/wait-for.js';
 
 // Two call machines end to end: the real peer machine in `active`, over fake RTC ports of one
 // fake network (no scheduler: every fake step is a macrotask) and a fake signaling pair.
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function waitFor(predicate: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(2);
-  }
-}
 
 type CallLogic = typeof callMachine;
 type CallActor = Actor<CallLogic>;

@@ -4,6 +4,7 @@ import { createPeer } from '../src/index.js';
 import type { CreatePeerOptions, PeerMachine, DataChannelActor, Peer, PeerAppEvent, PeerEmitted } from '../src/index.js';
 import { createFakeNetwork, createSignalingPair } from '../src/testing/index.js';
 import type { FakeNetwork, FakeNetworkOptions, FakeRtcPort, FakeSignalingPort, FakeTrackHandle } from '../src/testing/index.js';
+import { sleep, waitFor } from './helpers/wait-for.js';
 
 // The peer composition (negotiation + ICE gathering + connection + data channels) through the
 // public `createPeer` helper, two peers over the fake network WITHOUT a scheduler: every fake
@@ -11,16 +12,7 @@ import type { FakeNetwork, FakeNetworkOptions, FakeRtcPort, FakeSignalingPort, F
 
 // ---- helpers ----
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls `predicate` until it holds; fails with `what` after `timeoutMs`. */
-async function waitFor(predicate: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(2);
-  }
-}
 
 type PeerOptions = Omit<Partial<CreatePeerOptions>, 'rtc' | 'signaling' | 'polite'>;
 
