@@ -115,7 +115,11 @@ function filteredDescription(description: WireDescription, filter: CandidateFilt
   return filter === null ? description : { type: description.type, sdp: filterSdpCandidates(description.sdp, filter) };
 }
 
-/** Maps the RTC port's event stream to machine events. Owns the port: closes it on stop. */
+/**
+ * Maps the RTC port's event stream to machine events. Owns the port: it closes it when it
+ * stops, which happens on leaving `running` (for `closed` or `failed`) and when the peer actor
+ * itself is stopped from outside (e.g. by the call machine leaving `active`).
+ */
 const rtcEvents = fromCallback<PeerEvent, { rtc: RtcPort }>(({ input, sendBack }) => {
   const subscription = input.rtc.events$.subscribe((event) => {
     switch (event.type) {
@@ -323,7 +327,6 @@ export const peerMachine = setup({
       endReason: params.reason,
       endDetail: params.detail,
     })),
-    closeRtc: ({ context }) => context.rtc.close(),
   },
 }).createMachine({
   id: 'peer',
@@ -414,12 +417,11 @@ export const peerMachine = setup({
     closed: {
       description: 'Closed by the app (or the port reported closed). Final.',
       type: 'final',
-      entry: [{ type: 'recordEnd', params: { reason: 'closed' } }, 'closeRtc'],
+      entry: { type: 'recordEnd', params: { reason: 'closed' } },
     },
     failed: {
       description: 'The connection failed for good (recovery exhausted). Final; the reason is the output.',
       type: 'final',
-      entry: 'closeRtc',
     },
   },
   output: ({ context }) => ({
