@@ -12,6 +12,17 @@ export const projects: TestProjectInlineConfiguration[] = [
   },
   {
     test: {
+      name: 'browser',
+      root: 'packages/browser',
+      include: ['test/**/*.test.ts'],
+      environment: 'node',
+      // Real libwebrtc peers, coturn and signaling servers: seconds, not milliseconds.
+      testTimeout: 30_000,
+      hookTimeout: 30_000,
+    },
+  },
+  {
+    test: {
       name: 'signaling-ws',
       root: 'packages/signaling-ws',
       include: ['test/**/*.test.ts'],

@@ -1,0 +1,222 @@
+import { BufferUntilSubscribed } from '@parley/core';
+import type {
+  DataChannelInit,
+  DataChannelPort,
+  IceCandidate,
+  IceConnectionState,
+  IceGatheringState,
+  PeerConnectionState,
+  RtcPort,
+  RtcPortEvent,
+  SessionDescription,
+  SignalingState,
+} from '@parley/core';
+import { createDataChannelPort } from './data-channel-port.js';
+
+// Any W3C RTCPeerConnection (webrtc-pc §4.4) as a core RtcPort. The adapter forwards; it does
+// not decide. It uses only the explicit forms every engine supports: setLocalDescription with a
+// description, rollback as its own description (webrtc-pc §4.4.1.5), never the parameterless
+// setLocalDescription() or the implicit rollback of setRemoteDescription(offer). Where engines
+// disagree on what they report, the port evens it out, and says so next to the rule.
+
+/** A core RtcPort over a W3C RTCPeerConnection, which stays the app's to use (tracks, stats). */
+export interface BrowserRtcPort extends RtcPort {
+  /** The wrapped connection: add tracks and transceivers, read stats, set its configuration. */
+  readonly pc: RTCPeerConnection;
+  /** True once `close()` was called on this port. */
+  readonly closed: boolean;
+}
+
+const PC_EVENTS = [
+  'negotiationneeded',
+  'icecandidate',
+  'icecandidateerror',
+  'signalingstatechange',
+  'icegatheringstatechange',
+  'iceconnectionstatechange',
+  'connectionstatechange',
+  'track',
+  'datachannel',
+] as const;
+
+function invalidState(what: string): Error {
+  return Object.assign(new Error(`${what}: the RTC port is closed`), { name: 'InvalidStateError' });
+}
+
+/** A plain { type, sdp } copy: engines hand out RTCSessionDescription objects. */
+function plainDescription(description: RTCSessionDescriptionInit | RTCSessionDescription): SessionDescription {
+  return description.sdp === undefined ? { type: description.type } : { type: description.type, sdp: description.sdp };
+}
+
+/** webrtc-pc §4.8.2 RTCIceCandidateInit, copied field by field (toJSON is not everywhere). */
+function plainCandidate(candidate: RTCIceCandidate): IceCandidate {
+  return {
+    candidate: candidate.candidate,
+    sdpMid: candidate.sdpMid ?? null,
+    sdpMLineIndex: candidate.sdpMLineIndex ?? null,
+    usernameFragment: candidate.usernameFragment ?? null,
+  };
+}
+
+/** The connection's `connectionState`; engines older than webrtc-pc 1.0 lack it, so it is
+ * derived from the ICE state there (webrtc-pc §4.3.3 lists the mapping's ingredients). */
+function connectionStateOf(pc: RTCPeerConnection): PeerConnectionState {
+  const state = (pc as Partial<RTCPeerConnection>).connectionState;
+  if (state !== undefined) return state;
+  switch (pc.iceConnectionState) {
+    case 'checking':
+      return 'connecting';
+    case 'completed':
+      return 'connected';
+    default:
+      return pc.iceConnectionState;
+  }
+}
+
+/**
+ * Wraps `pc` as a core RtcPort. Call it right after constructing the connection (tracks may be
+ * added before or after): events raised before the machines subscribe are held for them.
+ *
+ * Contract (see RtcPort): state events are reported once per change (libwebrtc in Node repeats
+ * some); after `close()` the port reports nothing, its methods throw or reject with
+ * InvalidStateError, and promises pending at close never settle (webrtc-pc §4.4.1.9), whatever
+ * the engine does with them.
+ */
+export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
+  const events = new BufferUntilSubscribed<RtcPortEvent>();
+  let closed = false;
+  let lastSignaling: SignalingState = pc.signalingState;
+  let lastGathering: IceGatheringState = pc.iceGatheringState;
+  let lastIce: IceConnectionState = pc.iceConnectionState;
+  let lastConnection: PeerConnectionState = connectionStateOf(pc);
+
+  const onEvent = (event: Event): void => {
+    if (closed) return;
+    switch (event.type) {
+      case 'negotiationneeded':
+        return events.next({ type: 'negotiationneeded' });
+      case 'icecandidate': {
+        const { candidate } = event as RTCPeerConnectionIceEvent;
+        if (candidate === null) return events.next({ type: 'icecandidate', candidate: null });
+        // webrtc-pc §4.4.1.6: an empty candidate string marks the end of one generation; the
+        // null candidate that ends gathering follows, so only that one is reported.
+        if (candidate.candidate === '') return;
+        return events.next({ type: 'icecandidate', candidate: plainCandidate(candidate) });
+      }
+      case 'icecandidateerror': {
+        const error = event as RTCPeerConnectionIceErrorEvent;
+        return events.next({ type: 'icecandidateerror', errorCode: error.errorCode, errorText: error.errorText, url: error.url });
+      }
+      case 'signalingstatechange':
+        if (pc.signalingState === lastSignaling) return;
+        lastSignaling = pc.signalingState;
+        return events.next({ type: 'signalingstatechange', state: lastSignaling });
+      case 'icegatheringstatechange':
+        if (pc.iceGatheringState === lastGathering) return;
+        lastGathering = pc.iceGatheringState;
+        return events.next({ type: 'icegatheringstatechange', state: lastGathering });
+      case 'iceconnectionstatechange': {
+        if (pc.iceConnectionState !== lastIce) {
+          lastIce = pc.iceConnectionState;
+          events.next({ type: 'iceconnectionstatechange', state: lastIce });
+        }
+        // Engines without connectionstatechange: the derived state changes with the ICE state.
+        if ((pc as Partial<RTCPeerConnection>).connectionState === undefined) reportConnectionState();
+        return;
+      }
+      case 'connectionstatechange':
+        return reportConnectionState();
+      case 'track': {
+        const { track, streams, transceiver } = event as RTCTrackEvent;
+        return events.next({ type: 'track', track, streams: [...streams], mid: transceiver?.mid ?? null });
+      }
+      case 'datachannel':
+        return events.next({ type: 'datachannel', channel: createDataChannelPort((event as RTCDataChannelEvent).channel) });
+    }
+  };
+
+  const reportConnectionState = (): void => {
+    const state = connectionStateOf(pc);
+    if (state === lastConnection) return;
+    lastConnection = state;
+    events.next({ type: 'connectionstatechange', state });
+  };
+
+  for (const type of PC_EVENTS) pc.addEventListener(type, onEvent);
+
+  /** Runs an engine call unless closed; its result is dropped if the port closes meanwhile. */
+  const guarded = <T>(what: string, run: () => Promise<T>): Promise<T> => {
+    if (closed) return Promise.reject(invalidState(what));
+    return new Promise<T>((resolve, reject) => {
+      run().then(
+        (value) => {
+          if (!closed) resolve(value);
+        },
+        (error: unknown) => {
+          if (!closed) reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  };
+
+  return {
+    pc,
+    get closed() {
+      return closed;
+    },
+    get signalingState() {
+      return closed ? 'closed' : pc.signalingState;
+    },
+    get iceGatheringState() {
+      return pc.iceGatheringState;
+    },
+    get iceConnectionState() {
+      return closed ? 'closed' : pc.iceConnectionState;
+    },
+    get connectionState() {
+      return closed ? 'closed' : connectionStateOf(pc);
+    },
+    get localDescription() {
+      const description = pc.localDescription;
+      return description ? plainDescription(description) : null;
+    },
+    get remoteDescription() {
+      const description = pc.remoteDescription;
+      return description ? plainDescription(description) : null;
+    },
+    events$: events.observable,
+    createOffer(options) {
+      return guarded('createOffer', async () => plainDescription(await pc.createOffer(options?.iceRestart ? { iceRestart: true } : {})));
+    },
+    createAnswer() {
+      return guarded('createAnswer', async () => plainDescription(await pc.createAnswer()));
+    },
+    setLocalDescription(description) {
+      return guarded('setLocalDescription', () => pc.setLocalDescription(description));
+    },
+    setRemoteDescription(description) {
+      return guarded('setRemoteDescription', () => pc.setRemoteDescription(description));
+    },
+    addIceCandidate(candidate) {
+      // null is end-of-candidates (webrtc-pc §4.4.1.6 step "If candidate.candidate is an empty
+      // string"): the empty-string form is the one every engine accepts.
+      return guarded('addIceCandidate', () => pc.addIceCandidate(candidate ?? { candidate: '' }));
+    },
+    restartIce() {
+      if (closed) return;
+      // Engines before webrtc-pc 1.0 lack restartIce; the machines' next offer asks for the
+      // restart itself (createOffer({ iceRestart: true })), so nothing is lost there.
+      if (typeof (pc as Partial<RTCPeerConnection>).restartIce === 'function') pc.restartIce();
+    },
+    createDataChannel(label: string, init?: DataChannelInit): DataChannelPort {
+      if (closed) throw invalidState('createDataChannel');
+      return createDataChannelPort(pc.createDataChannel(label, init));
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      for (const type of PC_EVENTS) pc.removeEventListener(type, onEvent);
+      pc.close();
+    },
+  };
+}
