@@ -12,7 +12,7 @@ export const { RTCPeerConnection } = wrtc;
 /** A new libwebrtc RTCPeerConnection; `iceServers` default to none (loopback host candidates). */
 export function createWrtcConnection(configuration: RTCConfiguration = {}): RTCPeerConnection {
   const init = configuration.iceServers === undefined ? loopbackOnly(configuration) : configuration;
-  return new RTCPeerConnection(init) as unknown as RTCPeerConnection;
+  return new RTCPeerConnection(init);
 }
 
 /** A real port the scenario harness can add media to: createRtcPort plus transceiver access. */
