@@ -398,6 +398,7 @@ describe('call machine: peer outcome', () => {
   it.each([
     ['caller', 'connection-failed'],
     ['callee', 'connect-timeout'],
+    ['caller', 'turn-unauthorized'],
   ] as const)('a %s peer ending with %s: bye{connection-failed}, the other side ends remote-hangup', async (who, peerReason) => {
     const pair = await establishCall();
     const failing = who === 'caller' ? pair.a : pair.b;
@@ -411,6 +412,8 @@ describe('call machine: peer outcome', () => {
 
     expectEnded(failing, 'connection-failed', 'local');
     expect(failing.context().detail).toBe('ice failed');
+    expect(failing.context().connectionFailure).toBe(peerReason);
+    expect(other.context().connectionFailure).toBeNull();
     expect(failingSent.at(-1)).toEqual({ kind: 'bye', session: 'a1', reason: 'connection-failed' });
     expectEnded(other, 'remote-hangup', 'remote');
     expect(other.context().remoteReason).toBe('connection-failed');

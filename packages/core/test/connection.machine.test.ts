@@ -117,6 +117,36 @@ describe('connectionMachine', () => {
     expect(restarts()).toEqual([]);
   });
 
+  it('still new after negotiation (no candidate at all) for connectTimeout: recovers, and fails with connect-timeout', () => {
+    const { send, report, snapshot, restarts } = start(impolite);
+    send({ type: 'NEGOTIATED' });
+    expect(snapshot().value).toBe('awaitingChecks');
+    wait(14_999);
+    expect(snapshot().value).toBe('awaitingChecks');
+    wait(1);
+    expect(snapshot().value).toEqual({ recovering: 'restartingIce' });
+    expect(snapshot().context.reason).toBe('connect-timeout');
+    expect(restarts()).toHaveLength(1);
+    // Restarts that never produce a candidate leave the state "new": the schedule runs out.
+    report('new');
+    wait(7000);
+    expect(snapshot().status).toBe('done');
+    expect(snapshot().output).toEqual({ reason: 'connect-timeout', detail: 'ICE restart attempts exhausted (3)' });
+  });
+
+  it('checks starting after negotiation stop the awaitingChecks timer', () => {
+    const { send, report, snapshot, restarts } = start(impolite);
+    send({ type: 'NEGOTIATED' });
+    wait(10_000);
+    report('connecting');
+    expect(snapshot().value).toBe('connecting');
+    wait(10_000);
+    report('connected');
+    wait(60_000);
+    expect(snapshot().value).toBe('connected');
+    expect(restarts()).toEqual([]);
+  });
+
   it('a short disconnection heals without a restart', () => {
     const { report, snapshot, restarts } = start(impolite);
     report('connecting', 'connected', 'disconnected');

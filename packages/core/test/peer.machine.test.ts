@@ -1,7 +1,8 @@
+import { Subject, merge } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AnyActorRef, InspectionEvent, SnapshotFrom } from 'xstate';
 import { createPeer } from '../src/index.js';
-import type { CreatePeerOptions, PeerMachine, DataChannelActor, Peer, PeerAppEvent, PeerEmitted } from '../src/index.js';
+import type { CreatePeerOptions, PeerMachine, DataChannelActor, Peer, PeerAppEvent, PeerEmitted, RtcPortEvent } from '../src/index.js';
 import { createFakeNetwork, createSignalingPair } from '../src/testing/index.js';
 import type { FakeNetwork, FakeNetworkOptions, FakeRtcPort, FakeSignalingPort, FakeTrackHandle } from '../src/testing/index.js';
 import { sleep, waitFor } from './helpers/wait-for.js';
@@ -543,5 +544,71 @@ describe('connection recovery', () => {
     expect(restartOffers).toBeGreaterThanOrEqual(1);
     expect(restartOffers).toBeLessThanOrEqual(2);
     expect(pair.b.port.operations.filter((op) => op === 'createOffer({iceRestart: true})')).toHaveLength(0);
+  });
+});
+
+// ---- TURN credential refusals ----
+
+describe('TURN credential refusals (icecandidateerror 401/441 from a turn: URL)', () => {
+  const delays = { disconnectedGrace: 20, iceRestartBackoff: 60, connectTimeout: 150 };
+
+  /** The fake port with extra RTC events pushed in, as an engine reports icecandidateerror. */
+  function withInjectedEvents(port: FakeRtcPort): { rtc: FakeRtcPort; inject: (event: RtcPortEvent) => void } {
+    const injected = new Subject<RtcPortEvent>();
+    const events$ = merge(port.events$, injected);
+    const rtc = new Proxy(port, {
+      get(target, property) {
+        if (property === 'events$') return events$;
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    return { rtc, inject: (event) => injected.next(event) };
+  }
+
+  function startRefusedPair(connectivity: boolean) {
+    const network = createFakeNetwork();
+    network.setConnectivity(connectivity);
+    const a = withInjectedEvents(network.createPort({ name: 'A' }));
+    const b = network.createPort({ name: 'B' });
+    const [sigA, sigB] = createSignalingPair();
+    const options = { delays, maxIceRestarts: 1, dataChannels: [{ label: 'chat' }] };
+    const peerA = createPeer({ ...options, rtc: a.rtc, signaling: sigA, polite: false });
+    const peerB = createPeer({ ...options, rtc: b, signaling: sigB, polite: true });
+    started.push(peerA, peerB);
+    return { network, inject: a.inject, peerA, peerB };
+  }
+
+  const refusal: RtcPortEvent = { type: 'icecandidateerror', errorCode: 401, errorText: 'Unauthorized', url: 'turn:127.0.0.1:3478?transport=udp' };
+
+  it('a connection that never connects after a refusal ends turn-unauthorized, with the refusal in the detail', async () => {
+    const { inject, peerA } = startRefusedPair(false);
+    inject({ type: 'icecandidateerror', errorCode: 701, errorText: 'STUN server address is incompatible.', url: 'stun:127.0.0.1:3478' });
+    inject(refusal);
+    await waitFor(() => peerA.actor.getSnapshot().status === 'done', 'A done', 5000);
+    expect(peerA.actor.getSnapshot().output).toEqual({
+      reason: 'turn-unauthorized',
+      detail: 'TURN server refused the credentials: 401 Unauthorized (turn:127.0.0.1:3478?transport=udp); ICE restart attempts exhausted (1)',
+    });
+  });
+
+  it('other ICE server errors (701, a stun: URL) do not change the reason', async () => {
+    const { inject, peerA } = startRefusedPair(false);
+    inject({ type: 'icecandidateerror', errorCode: 701, errorText: 'STUN server address is incompatible.', url: 'stun:127.0.0.1:3478' });
+    inject({ type: 'icecandidateerror', errorCode: 401, errorText: 'Unauthorized', url: 'stun:127.0.0.1:3478' });
+    await waitFor(() => peerA.actor.getSnapshot().status === 'done', 'A done', 5000);
+    expect(peerA.actor.getSnapshot().output?.reason).not.toBe('turn-unauthorized');
+  });
+
+  it('a refusal before the connection connected does not explain a later failure', async () => {
+    const { network, inject, peerA, peerB } = startRefusedPair(true);
+    inject(refusal);
+    await waitFor(
+      () => peerA.actor.getSnapshot().context.connectionState === 'connected' && peerB.actor.getSnapshot().context.connectionState === 'connected',
+      'both connected',
+    );
+    network.setConnectivity(false);
+    await waitFor(() => peerA.actor.getSnapshot().status === 'done', 'A done', 5000);
+    expect(peerA.actor.getSnapshot().output?.reason).toBe('connection-failed');
   });
 });

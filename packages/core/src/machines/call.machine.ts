@@ -16,7 +16,7 @@ import type {
   RejectReason,
 } from '../protocol/peer-message.js';
 import { peerMachine } from './peer.machine.js';
-import type { PeerInput, PeerOutput } from './peer.types.js';
+import type { PeerFailureReason, PeerInput, PeerOutput } from './peer.types.js';
 
 // Session control between a caller and a callee over ONE signaling port (one remote peer):
 // idle -> outgoing | incoming (ringing) -> active -> ended, and again from ended.
@@ -87,6 +87,8 @@ export interface CallContext {
   readonly remoteReason: RemoteEndReason | null;
   /** Human-readable detail, e.g. why the peer connection failed. */
   readonly detail: string | null;
+  /** Why the peer connection failed, when the call ended `connection-failed` because of it. */
+  readonly connectionFailure: PeerFailureReason | null;
 }
 
 /** What the user (or app) asks for. */
@@ -118,6 +120,7 @@ interface CallEnd {
   readonly endedBy: CallEndedBy;
   readonly remoteReason?: RemoteEndReason;
   readonly detail?: string;
+  readonly connectionFailure?: PeerFailureReason;
 }
 
 const SESSION_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
@@ -189,6 +192,7 @@ export const callMachine = setup({
       endedBy: null,
       remoteReason: null,
       detail: null,
+      connectionFailure: null,
     })),
     /** Also used when a crossing invite wins: this side then becomes the callee of that call. */
     startIncomingCall: assign((_, invite: RemoteInvite) => ({
@@ -199,12 +203,14 @@ export const callMachine = setup({
       endedBy: null,
       remoteReason: null,
       detail: null,
+      connectionFailure: null,
     })),
     endCall: assign((_, end: CallEnd) => ({
       reason: end.reason,
       endedBy: end.endedBy,
       remoteReason: end.remoteReason ?? null,
       detail: end.detail ?? null,
+      connectionFailure: end.connectionFailure ?? null,
     })),
     sendInvite: ({ context }) => {
       const session = sessionOf(context);
@@ -234,7 +240,7 @@ export const callMachine = setup({
      */
     doesRemoteInviteWin: ({ context, event }) =>
       event.type === 'REMOTE.INVITE' && context.session !== null && event.message.session < context.session,
-    didPeerFail: (_, output: PeerOutput) => output.reason === 'connection-failed' || output.reason === 'connect-timeout',
+    didPeerFail: (_, output: PeerOutput) => output.reason !== 'closed',
   },
   delays: {
     /** How long an outgoing invite rings unanswered before it is cancelled. */
@@ -258,6 +264,7 @@ export const callMachine = setup({
     endedBy: null,
     remoteReason: null,
     detail: null,
+    connectionFailure: null,
   }),
   invoke: {
     id: 'remoteCallControl',
@@ -366,6 +373,7 @@ export const callMachine = setup({
                   reason: 'connection-failed',
                   endedBy: 'local',
                   detail: event.output.detail ?? event.output.reason,
+                  ...(event.output.reason !== 'closed' ? { connectionFailure: event.output.reason } : {}),
                 }),
               },
             ],

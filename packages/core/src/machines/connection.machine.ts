@@ -20,6 +20,8 @@ export interface ConnectionInput {
 export type ConnectionEvent =
   | { readonly type: 'RTC.CONNECTION_STATE'; readonly state: PeerConnectionState }
   | { readonly type: 'RTC.ICE_CONNECTION_STATE'; readonly state: IceConnectionState }
+  /** The first offer/answer exchange completed: checks should start now. */
+  | { readonly type: 'NEGOTIATED' }
   | { readonly type: 'CLOSE' };
 
 /** What this machine asks of its parent (`sendParent`). */
@@ -30,11 +32,11 @@ export type ConnectionParentEvent = {
 };
 
 /** Why recovery started, and so why the connection failed if recovery is exhausted. */
-export type ConnectionFailureReason = Exclude<PeerEndReason, 'closed'>;
+export type ConnectionFailureReason = Extract<PeerEndReason, 'connection-failed' | 'connect-timeout'>;
 
 /** The machine's output, once final. Same shape as `PeerOutput`. */
 export interface ConnectionOutput {
-  readonly reason: PeerEndReason;
+  readonly reason: ConnectionFailureReason | 'closed';
   readonly detail?: string;
 }
 
@@ -49,7 +51,7 @@ export interface ConnectionContext {
   /** ICE restart attempts of the current recovery; 0 whenever connected. */
   readonly attempts: number;
   /** Why the connection is recovering or has ended; null while healthy. */
-  readonly reason: PeerEndReason | null;
+  readonly reason: ConnectionFailureReason | 'closed' | null;
   /** The recovery attempt during which connectivity checks last (re)started, if any. */
   readonly checksStartedInAttempt: number | null;
 }
@@ -121,7 +123,7 @@ export const connectionMachine = setup({
   delays: {
     /** How long `disconnected` may last before recovery starts (it often heals by itself). */
     disconnectedGrace: 2000,
-    /** How long `connecting` may last before it is treated as a failure. */
+    /** How long `connecting` (or "new" after negotiation) may last before it is treated as a failure. */
     connectTimeout: 15_000,
     /** Wait after each attempt; read after `countAttempt`, so attempts >= 1. */
     iceRestartBackoff: ({ context }) => iceRestartBackoffMs(context.attempts),
@@ -152,7 +154,23 @@ export const connectionMachine = setup({
   },
   states: {
     new: {
-      description: 'webrtc-pc "new": no transport has started checking yet. No timer: a callee may wait here.',
+      description: 'webrtc-pc "new": nothing negotiated yet. No timer: a callee may wait here.',
+      on: {
+        NEGOTIATED: 'awaitingChecks',
+        'RTC.CONNECTION_STATE': [
+          { guard: 'isConnectingReported', target: 'connecting', actions: 'recordConnectionState' },
+          { guard: 'isConnectedReported', target: 'connected', actions: 'recordConnectionState' },
+          { guard: 'isDisconnectedReported', target: 'disconnected', actions: 'recordConnectionState' },
+          { guard: 'isFailedReported', target: 'recovering', actions: ['recordConnectionState', 'noteConnectionFailed'] },
+        ],
+      },
+    },
+    awaitingChecks: {
+      description:
+        'Still "new" although offer and answer are applied: no candidate pair to check yet. Bounded by connectTimeout: with no candidate at all (every TURN server refused its credentials under a relay-only policy) ICE would wait forever.',
+      after: {
+        connectTimeout: { target: 'recovering', actions: 'noteConnectTimeout' },
+      },
       on: {
         'RTC.CONNECTION_STATE': [
           { guard: 'isConnectingReported', target: 'connecting', actions: 'recordConnectionState' },

@@ -23,7 +23,7 @@ import { negotiationMachine } from './negotiation.machine.js';
 import type { NegotiationNotice, NegotiationOperation } from './negotiation.machine.js';
 import type { CandidateFilter, PeerEndReason, PeerInput, PeerOutput } from './peer.types.js';
 
-export type { CandidateFilter, IceRestartPolicy, PeerEndReason, PeerInput, PeerOutput } from './peer.types.js';
+export type { CandidateFilter, IceRestartPolicy, PeerEndReason, PeerFailureReason, PeerInput, PeerOutput } from './peer.types.js';
 
 // One peer connection: the negotiation, ICE gathering and connection machines as child actors,
 // wired to one RTC port and one signaling pipe. The peer is the only place that touches the
@@ -59,7 +59,7 @@ export type PeerCommand =
 type RtcEvent =
   | { readonly type: 'RTC.NEGOTIATION_NEEDED' }
   | { readonly type: 'RTC.ICE_CANDIDATE'; readonly candidate: IceCandidate | null }
-  | { readonly type: 'RTC.ICE_CANDIDATE_ERROR'; readonly detail: string }
+  | { readonly type: 'RTC.ICE_CANDIDATE_ERROR'; readonly errorCode: number; readonly url: string; readonly detail: string }
   | { readonly type: 'RTC.SIGNALING_STATE'; readonly state: SignalingState }
   | { readonly type: 'RTC.ICE_GATHERING_STATE'; readonly state: IceGatheringState }
   | { readonly type: 'RTC.ICE_CONNECTION_STATE'; readonly state: IceConnectionState }
@@ -105,7 +105,15 @@ export interface PeerContext {
   readonly negotiationRounds: number;
   readonly endReason: PeerEndReason | null;
   readonly endDetail: string | undefined;
+  /** The last TURN credential refusal since the connection was last connected, for the end reason. */
+  readonly turnRefusal: string | null;
 }
+
+/**
+ * STUN error codes that mean "your credentials are not accepted" (RFC 8489 §14.8: 401
+ * Unauthorized; RFC 8656 §18: 441 Wrong Credentials). 438 Stale Nonce is retried by the engine.
+ */
+const CREDENTIAL_REFUSALS: ReadonlySet<number> = new Set([401, 441]);
 
 function keeps(filter: CandidateFilter | null, candidate: IceCandidate | null): boolean {
   return candidate === null || filter === null || filter(candidate);
@@ -128,7 +136,12 @@ const rtcEvents = fromCallback<PeerEvent, { rtc: RtcPort }>(({ input, sendBack }
       case 'icecandidate':
         return sendBack({ type: 'RTC.ICE_CANDIDATE', candidate: event.candidate });
       case 'icecandidateerror':
-        return sendBack({ type: 'RTC.ICE_CANDIDATE_ERROR', detail: `${event.errorCode} ${event.errorText} (${event.url})` });
+        return sendBack({
+          type: 'RTC.ICE_CANDIDATE_ERROR',
+          errorCode: event.errorCode,
+          url: event.url,
+          detail: `${event.errorCode} ${event.errorText} (${event.url})`,
+        });
       case 'signalingstatechange':
         return sendBack({ type: 'RTC.SIGNALING_STATE', state: event.state });
       case 'icegatheringstatechange':
@@ -189,6 +202,9 @@ export const peerMachine = setup({
   },
   guards: {
     isClosedByConnection: (_, output: ConnectionOutput) => output.reason === 'closed',
+    /** A TURN server refused our credentials (webrtc-pc §4.8.4 icecandidateerror). */
+    isTurnCredentialRefusal: ({ event }) =>
+      event.type === 'RTC.ICE_CANDIDATE_ERROR' && CREDENTIAL_REFUSALS.has(event.errorCode) && /^turns?:/.test(event.url),
   },
   actions: {
     forwardToNegotiation: sendTo('negotiation', ({ event }) => {
@@ -221,6 +237,18 @@ export const peerMachine = setup({
     forwardToConnection: sendTo('connection', ({ event }) => {
       assertEvent(event, ['RTC.CONNECTION_STATE', 'RTC.ICE_CONNECTION_STATE']);
       return event;
+    }),
+    /** Checks should start now; the connection machine bounds how long they may not. */
+    tellConnectionNegotiated: sendTo('connection', { type: 'NEGOTIATED' as const }),
+    recordTurnRefusal: assign({
+      turnRefusal: ({ event }) => {
+        assertEvent(event, 'RTC.ICE_CANDIDATE_ERROR');
+        return `TURN server refused the credentials: ${event.detail}`;
+      },
+    }),
+    /** A refusal seen before the connection (re)connected does not explain a later failure. */
+    forgetTurnRefusalOnceConnected: assign({
+      turnRefusal: ({ context, event }) => (event.type === 'RTC.CONNECTION_STATE' && event.state === 'connected' ? null : context.turnRefusal),
     }),
     mirrorRtcState: assign(({ context, event }) => {
       switch (event.type) {
@@ -346,6 +374,7 @@ export const peerMachine = setup({
     negotiationRounds: 0,
     endReason: null,
     endDetail: undefined,
+    turnRefusal: null,
   }),
   initial: 'running',
   states: {
@@ -379,10 +408,16 @@ export const peerMachine = setup({
               target: 'failed',
               actions: {
                 type: 'recordEnd',
-                params: ({ event }) => ({
-                  reason: event.output.reason,
-                  ...(event.output.detail !== undefined ? { detail: event.output.detail } : {}),
-                }),
+                params: ({ context, event }) =>
+                  context.turnRefusal !== null
+                    ? {
+                        reason: 'turn-unauthorized' as const,
+                        detail: [context.turnRefusal, event.output.detail].filter((part) => part !== undefined).join('; '),
+                      }
+                    : {
+                        reason: event.output.reason,
+                        ...(event.output.detail !== undefined ? { detail: event.output.detail } : {}),
+                      },
               },
             },
           ],
@@ -391,11 +426,14 @@ export const peerMachine = setup({
       on: {
         'RTC.NEGOTIATION_NEEDED': { actions: 'forwardToNegotiation' },
         'RTC.ICE_CANDIDATE': { actions: 'forwardToIceGathering' },
-        'RTC.ICE_CANDIDATE_ERROR': { actions: 'announceNotice' },
+        'RTC.ICE_CANDIDATE_ERROR': [
+          { guard: 'isTurnCredentialRefusal', actions: ['recordTurnRefusal', 'announceNotice'] },
+          { actions: 'announceNotice' },
+        ],
         'RTC.SIGNALING_STATE': { actions: ['mirrorRtcState', 'announceRtcState'] },
         'RTC.ICE_GATHERING_STATE': { actions: ['mirrorRtcState', 'announceRtcState', 'forwardToIceGathering'] },
         'RTC.ICE_CONNECTION_STATE': { actions: ['mirrorRtcState', 'announceRtcState', 'forwardToConnection'] },
-        'RTC.CONNECTION_STATE': { actions: ['mirrorRtcState', 'announceRtcState', 'forwardToConnection'] },
+        'RTC.CONNECTION_STATE': { actions: ['mirrorRtcState', 'announceRtcState', 'forgetTurnRefusalOnceConnected', 'forwardToConnection'] },
         'RTC.TRACK': { actions: 'announceTrack' },
         'RTC.DATA_CHANNEL': { actions: 'adoptDataChannel' },
         'REMOTE.DESCRIPTION': { actions: 'forwardToNegotiation' },
@@ -404,7 +442,7 @@ export const peerMachine = setup({
         'NEGOTIATION.LOCAL_DESCRIPTION': { actions: 'sendDescription' },
         'NEGOTIATION.ERROR': { actions: 'announceError' },
         'NEGOTIATION.NOTICE': { actions: 'announceNotice' },
-        'NEGOTIATION.COMPLETED': { actions: ['countNegotiation', 'announceNegotiated'] },
+        'NEGOTIATION.COMPLETED': { actions: ['countNegotiation', 'announceNegotiated', 'tellConnectionNegotiated'] },
         'ICE.LOCAL_CANDIDATE': { actions: 'sendCandidate' },
         'ICE.GATHERING_COMPLETE': { actions: 'forwardToNegotiation' },
         'CONNECTION.RESTART_ICE': { actions: 'forwardToNegotiation' },

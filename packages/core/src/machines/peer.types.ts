@@ -26,7 +26,22 @@ export interface PeerInput {
 }
 
 /** Why a peer machine reached a final state (its `output`). */
-export type PeerEndReason = 'closed' | 'connection-failed' | 'connect-timeout';
+export type PeerEndReason =
+  /** Closed by the app, or the port reported `closed`. */
+  | 'closed'
+  /** The connection failed (or stayed disconnected) and ICE restarts did not bring it back. */
+  | 'connection-failed'
+  /** The connection never got connected within `connectTimeout`, restarts included. */
+  | 'connect-timeout'
+  /**
+   * The connection could not be established or recovered while a TURN server refused our
+   * credentials (STUN error 401 or 441, RFC 8489 §14.8 and RFC 8656 §18): typically expired
+   * TURN REST credentials. Fetch fresh ones (e.g. rejoin signaling) before calling again.
+   */
+  | 'turn-unauthorized';
+
+/** The end reasons that mean failure. */
+export type PeerFailureReason = Exclude<PeerEndReason, 'closed'>;
 
 export interface PeerOutput {
   readonly reason: PeerEndReason;
