@@ -50,7 +50,12 @@ export interface Peer {
   close(): void;
 }
 
-function withDelays(delays: Partial<PeerDelays> | undefined): typeof peerMachine {
+/**
+ * The peer machine with its named delays replaced. `createPeer` takes `delays` directly; a call
+ * runs its peer as a child, so give the call machine this one:
+ * `callMachine.provide({ actors: { peer: peerMachineWithDelays({ connectTimeout: 5000 }) } })`.
+ */
+export function peerMachineWithDelays(delays: Partial<PeerDelays> | undefined): typeof peerMachine {
   if (!delays) return peerMachine;
   const { gatheringTimeout, ...connectionDelays } = delays;
   return peerMachine.provide({
@@ -67,7 +72,7 @@ function withDelays(delays: Partial<PeerDelays> | undefined): typeof peerMachine
  */
 export function createPeer(options: CreatePeerOptions): Peer {
   const { delays, inspect, clock, ...input } = options;
-  const actor = createActor(withDelays(delays), {
+  const actor = createActor(peerMachineWithDelays(delays), {
     input,
     ...(inspect ? { inspect } : {}),
     ...(clock ? { clock } : {}),

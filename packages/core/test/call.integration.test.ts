@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import type { Actor, SnapshotFrom } from 'xstate';
-import { callMachine, connectionMachine, peerMachine } from '../src/index.js';
+import { callMachine, peerMachineWithDelays } from '../src/index.js';
 import type { CallEndReason, DataChannelActor, PeerActor, PeerMessage } from '../src/index.js';
 import { createFakeNetwork, createSignalingPair } from '../src/testing/index.js';
 import type { FakeNetwork, FakeRtcPort, FakeSignalingPort } from '../src/testing/index.js';
@@ -38,9 +38,7 @@ afterEach(() => {
 
 /** The call machine with small connection delays (the peer machine's named delays). */
 function withConnectionDelays(delays: { disconnectedGrace: number; iceRestartBackoff: number; connectTimeout: number }): CallLogic {
-  return callMachine.provide({
-    actors: { peer: peerMachine.provide({ actors: { connection: connectionMachine.provide({ delays }) } }) },
-  });
+  return callMachine.provide({ actors: { peer: peerMachineWithDelays(delays) } });
 }
 
 function startCalls(options: { logic?: CallLogic; maxIceRestarts?: number; sessions?: { a: string; b: string } } = {}): Calls {
