@@ -4,3 +4,7 @@ export { createRtcPort } from './rtc-port.js';
 export type { BrowserRtcPort } from './rtc-port.js';
 export { createDataChannelPort } from './data-channel-port.js';
 export { keepLoopbackCandidates, loopbackOnly } from './loopback.js';
+export { MediaAccessError, attachStream, detachStream, getUserMedia, isSenderMuted, setSenderMuted, switchCamera, toMediaAccessError } from './media.js';
+export type { AttachStreamOptions, DetachStreamOptions, GetUserMediaOptions, MediaAccessFailure, MediaElementLike, SenderLike, SwitchTrackOptions } from './media.js';
+export { candidatePairTypeOf, stats$, summarizeStats } from './stats.js';
+export type { BytesSource, CandidateType, StatsReportLike, StatsSample, StatsSource, StatsStreamOptions } from './stats.js';
