@@ -1,0 +1,203 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
+import type { DataChannelActor } from '@parley/core';
+import { createSignalingClient } from '@parley/signaling-ws/client';
+import type { SignalingClient, SignalingClientStatus, SignalingError } from '@parley/signaling-ws/client';
+import { keepLoopbackCandidates } from '../src/index.js';
+import { killAllChildren } from './helpers/child-process.js';
+import { pause, startRealCall, until } from './helpers/real-call.js';
+import type { RealCallSide } from './helpers/real-call.js';
+import { startSignalingProcess } from './helpers/signaling-process.js';
+import type { SignalingProcess } from './helpers/signaling-process.js';
+
+// Fault: the signaling server dies (SIGKILL: no close frame, no shutdown) in the middle of a call
+// between two real libwebrtc peers, and comes back on the same port with the same resume secret.
+// Signaling only sets calls up and renegotiates them; media and data flow peer to peer, so:
+// - the data channel keeps flowing while the server is gone, nothing lost or reordered (SCTP
+//   reliable ordered delivery, RFC 8831 §6.1, over DTLS over the still-valid ICE pair);
+// - both clients reconnect and resume their ids (signed resume tokens);
+// - a renegotiation afterwards (a new transceiver, webrtc-pc §4.7.3 negotiationneeded) goes
+//   through the restarted server and completes on both sides;
+// - the call never leaves `active`.
+
+const RESUME_SECRET = 'faults-signaling-resume-secret';
+const ROOM = 'faults-signaling';
+/** One numbered message per side per tick. */
+const MESSAGE_INTERVAL_MS = 20;
+/** How long the server stays dead: about 75 messages each way. */
+const OUTAGE_MS = 1500;
+
+interface TrackedClient {
+  readonly client: SignalingClient;
+  readonly statuses: SignalingClientStatus[];
+  readonly errors: SignalingError[];
+  status(): SignalingClientStatus | undefined;
+  id(): string | undefined;
+  peerIds(): readonly string[];
+}
+
+const clients: SignalingClient[] = [];
+const calls: RealCallSide[] = [];
+const timers: ReturnType<typeof setInterval>[] = [];
+
+afterEach(async () => {
+  for (const timer of timers.splice(0)) clearInterval(timer);
+  for (const side of calls.splice(0)) side.stop();
+  for (const client of clients.splice(0)) client.close();
+  await killAllChildren();
+});
+
+function join(url: string, name: string): TrackedClient {
+  const client = createSignalingClient({
+    url,
+    room: ROOM,
+    name,
+    webSocket: WebSocket,
+    // A fixed, short wait between reconnect attempts: the clients are back within ~100 ms of
+    // the restart instead of after a jittered backoff that has grown during the outage.
+    delays: { reconnectBackoff: 100 },
+  });
+  clients.push(client);
+  const statuses: SignalingClientStatus[] = [];
+  const errors: SignalingError[] = [];
+  let self: string | undefined;
+  let peers: readonly string[] = [];
+  client.state$.subscribe((status) => statuses.push(status));
+  client.errors$.subscribe((error) => errors.push(error));
+  client.self$.subscribe((info) => (self = info?.id));
+  client.peers$.subscribe((list) => (peers = list.map((peer) => peer.id)));
+  return { client, statuses, errors, status: () => statuses.at(-1), id: () => self, peerIds: () => peers };
+}
+
+/** A numbered message stream on one channel; the far side checks the numbers. */
+interface Stream {
+  /** When each number was sent (index = number - 1). */
+  readonly sentAt: number[];
+  /** The numbers received at the far side, in arrival order, with their arrival time. */
+  readonly received: { readonly n: number; readonly at: number }[];
+}
+
+function streamBetween(from: DataChannelActor, to: DataChannelActor): Stream {
+  const stream: Stream = { sentAt: [], received: [] };
+  to.on('message', (message) => stream.received.push({ n: Number(message.data), at: Date.now() }));
+  timers.push(
+    setInterval(() => {
+      stream.sentAt.push(Date.now());
+      from.send({ type: 'SEND', data: String(stream.sentAt.length) });
+    }, MESSAGE_INTERVAL_MS),
+  );
+  return stream;
+}
+
+/** Messages sent after `start` and received before `end`: they crossed while nothing else could. */
+function crossedDuring(stream: Stream, start: number, end: number): number {
+  return stream.received.filter(({ n, at }) => (stream.sentAt[n - 1] ?? Infinity) > start && at < end).length;
+}
+
+describe('signaling server killed mid-call (real libwebrtc, real parley-signaling process)', () => {
+  it('data keeps flowing, the clients resume their ids, and a renegotiation afterwards succeeds', { timeout: 30_000 }, async () => {
+    const first = await startSignalingProcess({ resumeSecret: RESUME_SECRET, resumeGraceMs: 5000 });
+    const alice = join(first.url, 'alice');
+    const bob = join(first.url, 'bob');
+    await until(() => alice.peerIds().length === 1 && bob.peerIds().length === 1, 5000, 'both clients joined and see each other');
+    const aliceId = alice.id()!;
+    const bobId = bob.id()!;
+
+    const peer = { candidateFilter: keepLoopbackCandidates, dataChannels: [{ label: 'chat' }] };
+    const caller = startRealCall({ signaling: alice.client.portFor(bobId), peer });
+    const callee = startRealCall({ signaling: bob.client.portFor(aliceId), peer, autoAccept: true });
+    calls.push(caller, callee);
+    caller.call.send({ type: 'CALL' });
+
+    const openChat = (side: RealCallSide): DataChannelActor | undefined => {
+      const channel = side.channel('chat');
+      return channel?.getSnapshot().matches('open') === true ? channel : undefined;
+    };
+    await until(
+      () =>
+        [caller, callee].every((side) => side.peer()?.getSnapshot().context.connectionState === 'connected' && openChat(side) !== undefined),
+      10_000,
+      'call connected with the chat channel open on both sides',
+    );
+    const toCallee = streamBetween(openChat(caller)!, openChat(callee)!);
+    const toCaller = streamBetween(openChat(callee)!, openChat(caller)!);
+    await until(() => toCallee.received.length >= 5 && toCaller.received.length >= 5, 5000, 'messages flowing both ways');
+
+    // SIGKILL: the process cannot close anything; the kernel closes its sockets.
+    const statusesBefore = [alice.statuses.length, bob.statuses.length];
+    await first.process.kill('SIGKILL');
+    const killedAt = Date.now();
+    await until(
+      () => [alice, bob].every((client, index) => client.statuses.slice(statusesBefore[index]).includes('reconnecting')),
+      5000,
+      'both clients noticing the server is gone',
+    );
+    await pause(OUTAGE_MS);
+    const restartingAt = Date.now();
+    // Nothing signaling-related could have carried these: the server was dead the whole time.
+    expect(crossedDuring(toCallee, killedAt, restartingAt)).toBeGreaterThanOrEqual(20);
+    expect(crossedDuring(toCaller, killedAt, restartingAt)).toBeGreaterThanOrEqual(20);
+
+    const second: SignalingProcess = await startSignalingProcess({ port: first.port, resumeSecret: RESUME_SECRET, resumeGraceMs: 5000 });
+    expect(second.port).toBe(first.port);
+    await until(
+      () =>
+        alice.status() === 'joined' &&
+        bob.status() === 'joined' &&
+        alice.peerIds().includes(bobId) &&
+        bob.peerIds().includes(aliceId),
+      5000,
+      'both clients joined again and seeing each other',
+    );
+    // Resumed, not rejoined: the same ids, restored by the new process from the signed tokens.
+    expect([alice.id(), bob.id()]).toEqual([aliceId, bobId]);
+    await until(() => second.logEvents('join').length >= 2, 2000, 'the restarted server logging both joins');
+    expect(second.logEvents('join').map((event) => [event['peer'], event['restored']]).sort()).toEqual(
+      [[aliceId, true], [bobId, true]].sort(),
+    );
+
+    // Renegotiate through the restarted server: a new audio transceiver on the caller's side.
+    const callerPeer = caller.peer()!;
+    const calleePeer = callee.peer()!;
+    const roundsBefore = [callerPeer.getSnapshot().context.negotiationRounds, calleePeer.getSnapshot().context.negotiationRounds];
+    caller.ports[0]!.pc.addTransceiver('audio');
+    await until(
+      () =>
+        callerPeer.getSnapshot().context.negotiationRounds > roundsBefore[0]! &&
+        calleePeer.getSnapshot().context.negotiationRounds > roundsBefore[1]! &&
+        callee.peerEvents.some(({ event }) => event.type === 'track') &&
+        [callerPeer, calleePeer].every((p) => p.getSnapshot().context.signalingState === 'stable'),
+      10_000,
+      'the renegotiation to complete on both sides',
+    );
+    expect(caller.ports[0]!.pc.getTransceivers()).toHaveLength(1);
+    expect(callee.ports[0]!.pc.getTransceivers()).toHaveLength(1);
+    const track = callee.peerEvents.find(({ event }) => event.type === 'track')?.event;
+    expect(track).toMatchObject({ type: 'track', track: { kind: 'audio' } });
+
+    // Stop both streams and wait for the last message of each: none lost, none reordered.
+    for (const timer of timers.splice(0)) clearInterval(timer);
+    await until(
+      () => toCallee.received.length === toCallee.sentAt.length && toCaller.received.length === toCaller.sentAt.length,
+      5000,
+      'every message sent to arrive',
+    );
+    for (const stream of [toCallee, toCaller]) {
+      expect(stream.received.map(({ n }) => n)).toEqual(stream.sentAt.map((_, index) => index + 1));
+    }
+
+    // The call was never interrupted: idle -> outgoing/incoming -> active, and still active.
+    expect(caller.states).toEqual(['idle', 'outgoing', 'active']);
+    expect(callee.states).toEqual(['idle', 'incoming', 'active']);
+    for (const side of [caller, callee]) {
+      expect(side.peer()).toBeDefined();
+      expect(side.peer()!.getSnapshot().context.connectionState).toBe('connected');
+      expect(side.peerEvents.filter(({ event }) => event.type === 'error')).toEqual([]);
+    }
+    // The outage showed in the clients only as a reconnect, never as a fatal error.
+    for (const client of [alice, bob]) {
+      expect(client.statuses.filter((status) => status === 'closed')).toEqual([]);
+      expect(client.errors.filter((error) => error.fatal)).toEqual([]);
+    }
+  });
+});

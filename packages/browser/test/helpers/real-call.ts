@@ -1,0 +1,103 @@
+import { createActor } from 'xstate';
+import type { ActorRefFrom, Subscription } from 'xstate';
+import { callMachine } from '@parley/core';
+import type { CallPeerOptions, DataChannelActor, PeerActor, PeerEmitted, SignalingPort } from '@parley/core';
+import { createRealPort } from './wrtc.js';
+import type { RealScenarioPort } from './wrtc.js';
+
+// One side of a call over a real signaling connection and a real libwebrtc peer connection:
+// the call machine as an app would run it, with the ports it creates and what its peer reported
+// kept for the test to assert on.
+
+export type CallLogic = typeof callMachine;
+export type CallActor = ActorRefFrom<CallLogic>;
+
+export interface RealCallSide {
+  readonly call: CallActor;
+  /** Every RTC port the call created (one per `active`), newest last. */
+  readonly ports: readonly RealScenarioPort[];
+  /** The call's state value after every snapshot, in order (consecutive repeats dropped). */
+  readonly states: readonly string[];
+  /** What the current peer emitted since it started, with the time it was seen. */
+  readonly peerEvents: readonly { readonly at: number; readonly event: PeerEmitted }[];
+  /** The running peer of the `active` state, if any. */
+  peer(): PeerActor | undefined;
+  /** The peer's data channel with this label, once it exists. */
+  channel(label: string): DataChannelActor | undefined;
+  stop(): void;
+}
+
+export interface RealCallOptions {
+  readonly signaling: SignalingPort;
+  readonly peer: CallPeerOptions;
+  /** A call machine with other implementations (e.g. peer delays); default `callMachine`. */
+  readonly logic?: CallLogic;
+  /** Accept incoming invites at once (the callee side). */
+  readonly autoAccept?: boolean;
+}
+
+export function startRealCall(options: RealCallOptions): RealCallSide {
+  const ports: RealScenarioPort[] = [];
+  const states: string[] = [];
+  const peerEvents: { at: number; event: PeerEmitted }[] = [];
+  const call = createActor(options.logic ?? callMachine, {
+    input: {
+      signaling: options.signaling,
+      createRtc: () => {
+        const port = createRealPort();
+        ports.push(port);
+        return port;
+      },
+      peer: options.peer,
+    },
+  });
+  let watchedPeer: PeerActor | undefined;
+  let peerSubscription: Subscription | undefined;
+  const peerOf = (): PeerActor | undefined => call.getSnapshot().children['peer'];
+  const snapshots = call.subscribe((snapshot) => {
+    const value = typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value);
+    if (states[states.length - 1] !== value) states.push(value);
+    if (options.autoAccept === true && snapshot.matches('incoming')) call.send({ type: 'ACCEPT' });
+    const peer = peerOf();
+    if (peer !== undefined && peer !== watchedPeer) {
+      watchedPeer = peer;
+      peerSubscription?.unsubscribe();
+      peerEvents.length = 0;
+      peerSubscription = peer.on('*', (event) => peerEvents.push({ at: Date.now(), event }));
+    }
+  });
+  call.start();
+  return {
+    call,
+    ports,
+    states,
+    peerEvents,
+    peer: peerOf,
+    channel: (label) =>
+      peerOf()
+        ?.getSnapshot()
+        .context.channels.find((channel) => channel.getSnapshot().context.label === label),
+    stop: () => {
+      snapshots.unsubscribe();
+      peerSubscription?.unsubscribe();
+      call.stop();
+      // Stopping the call stops its peer, which closes the port; close again in case the call
+      // never reached `active` with this port (close is idempotent, webrtc-pc §4.4.1.9).
+      for (const port of ports) port.close();
+    },
+  };
+}
+
+/** Polls `condition` every 10 ms; rejects with `what` after `timeoutMs`. */
+export async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Resolves after `ms`: only to let time pass (an outage), never as an assertion. */
+export function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
