@@ -7,7 +7,7 @@ import type { BrowserRtcPort } from '../src/index.js';
 import { describeWithTurnServer, selectedCandidatePair, startTurnServer, turnRestCredential } from './helpers/coturn.js';
 import type { SelectedCandidatePair, TurnServer } from './helpers/coturn.js';
 import { waitFor } from './helpers/real-scenarios.js';
-import { collectUnhandledRejections } from './helpers/unhandled-rejections.js';
+import { collectUnhandledRejections } from '../../core/test/helpers/unhandled-rejections.js';
 import { createRealPort } from './helpers/wrtc.js';
 
 // Connectivity loss on a relayed path: two relay-only libwebrtc peers talk through a real coturn

@@ -20,7 +20,7 @@ import {
   waitFor,
 } from './helpers/real-scenarios.js';
 import type { RealScenario } from './helpers/real-scenarios.js';
-import { collectUnhandledRejections } from './helpers/unhandled-rejections.js';
+import { collectUnhandledRejections } from '../../core/test/helpers/unhandled-rejections.js';
 import { createWrtcConnection } from './helpers/wrtc.js';
 
 // The core's negotiation properties (packages/core/test/negotiation.property.test.ts) on two

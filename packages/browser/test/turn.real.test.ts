@@ -15,7 +15,7 @@ import type { BrowserRtcPort } from '../src/index.js';
 import { describeWithTurnServer, selectedCandidatePair, startTurnServer, toRtcIceServers } from './helpers/coturn.js';
 import type { TurnServer } from './helpers/coturn.js';
 import { waitFor } from './helpers/real-scenarios.js';
-import { collectUnhandledRejections } from './helpers/unhandled-rejections.js';
+import { collectUnhandledRejections } from '../../core/test/helpers/unhandled-rejections.js';
 import { createRealPort } from './helpers/wrtc.js';
 
 // TURN through a real coturn on 127.0.0.1: parley-signaling (in process) hands each peer
