@@ -77,6 +77,14 @@ function reported(state: PeerConnectionState) {
     event.type === 'RTC.CONNECTION_STATE' && event.state === state;
 }
 
+/** How both "new" states (before and after negotiation) follow the state the engine reports. */
+const LEAVING_NEW = [
+  { guard: 'isConnectingReported', target: 'connecting', actions: 'recordConnectionState' },
+  { guard: 'isConnectedReported', target: 'connected', actions: 'recordConnectionState' },
+  { guard: 'isDisconnectedReported', target: 'disconnected', actions: 'recordConnectionState' },
+  { guard: 'isFailedReported', target: 'recovering', actions: ['recordConnectionState', 'noteConnectionFailed'] },
+] as const;
+
 export const connectionMachine = setup({
   types: {
     input: {} as ConnectionInput,
@@ -157,12 +165,7 @@ export const connectionMachine = setup({
       description: 'webrtc-pc "new": nothing negotiated yet. No timer: a callee may wait here.',
       on: {
         NEGOTIATED: 'awaitingChecks',
-        'RTC.CONNECTION_STATE': [
-          { guard: 'isConnectingReported', target: 'connecting', actions: 'recordConnectionState' },
-          { guard: 'isConnectedReported', target: 'connected', actions: 'recordConnectionState' },
-          { guard: 'isDisconnectedReported', target: 'disconnected', actions: 'recordConnectionState' },
-          { guard: 'isFailedReported', target: 'recovering', actions: ['recordConnectionState', 'noteConnectionFailed'] },
-        ],
+        'RTC.CONNECTION_STATE': LEAVING_NEW,
       },
     },
     awaitingChecks: {
@@ -172,12 +175,7 @@ export const connectionMachine = setup({
         connectTimeout: { target: 'recovering', actions: 'noteConnectTimeout' },
       },
       on: {
-        'RTC.CONNECTION_STATE': [
-          { guard: 'isConnectingReported', target: 'connecting', actions: 'recordConnectionState' },
-          { guard: 'isConnectedReported', target: 'connected', actions: 'recordConnectionState' },
-          { guard: 'isDisconnectedReported', target: 'disconnected', actions: 'recordConnectionState' },
-          { guard: 'isFailedReported', target: 'recovering', actions: ['recordConnectionState', 'noteConnectionFailed'] },
-        ],
+        'RTC.CONNECTION_STATE': LEAVING_NEW,
       },
     },
     connecting: {
