@@ -1,10 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SimulatedClock } from 'xstate';
-import type { PeerMessage } from '../src/protocol/peer-message.js';
-import { iceUfragsOf } from '../src/sdp.js';
 import {
   createFakeNetwork,
+  createScenarioFaultInjector,
   createSignalingPair,
   describeStep,
   glareScenarioArbitrary,
@@ -13,7 +12,7 @@ import {
   renegotiationBurstArbitrary,
   startTwoPeers,
 } from '../src/testing/index.js';
-import type { NegotiationScenario, ScenarioFaults } from '../src/testing/index.js';
+import type { NegotiationScenario } from '../src/testing/index.js';
 import { collectUnhandledRejections } from './helpers/unhandled-rejections.js';
 
 // Two peers negotiate over the JSEP-faithful fake network while fast-check's scheduler decides
@@ -30,70 +29,11 @@ const MAX_TICKS = 400;
 
 const unhandled = collectUnhandledRejections();
 
-type From = 'a' | 'b';
-
-interface FaultInjector {
-  readonly intercept: (message: PeerMessage, from: From) => readonly PeerMessage[];
-  /** Descriptions still held back (nothing followed them); `release` sends them on now. */
-  releaseHeld(send: (from: From, message: PeerMessage) => void): boolean;
-}
-
-/** The scenario's signaling faults as a pair intercept. */
-function faultInjector(faults: ScenarioFaults): FaultInjector {
-  const lastAnswer: Record<From, PeerMessage | null> = { a: null, b: null };
-  const held: Record<From, PeerMessage | null> = { a: null, b: null };
-  const lastUfrag: Record<From, string | null> = { a: null, b: null };
-  let passThrough = false;
-  const intercept = (message: PeerMessage, from: From): readonly PeerMessage[] => {
-    if (passThrough) return [message];
-    const out: PeerMessage[] = [];
-    const release = (): void => {
-      if (held[from]) out.push(held[from]);
-      held[from] = null;
-    };
-    if (message.kind === 'description') {
-      if (faults.replayStaleAnswers && lastAnswer[from]) out.push(lastAnswer[from]);
-      release();
-      const ufrag = iceUfragsOf(message.description.sdp)[0] ?? null;
-      // Hold back descriptions that start a new ICE generation: their candidates overtake them.
-      const startsGeneration = ufrag !== lastUfrag[from];
-      lastUfrag[from] = ufrag;
-      if (faults.descriptionsAfterCandidates && startsGeneration) {
-        held[from] = message;
-      } else {
-        out.push(message);
-        if (faults.duplicateAnswers && message.description.type === 'answer') out.push(message);
-      }
-      if (message.description.type === 'answer') lastAnswer[from] = message;
-      return out;
-    }
-    out.push(message);
-    release();
-    return out;
-  };
-  return {
-    intercept,
-    releaseHeld(send) {
-      let released = false;
-      for (const from of ['a', 'b'] as const) {
-        const message = held[from];
-        if (!message) continue;
-        held[from] = null;
-        passThrough = true;
-        send(from, message);
-        passThrough = false;
-        released = true;
-      }
-      return released;
-    },
-  };
-}
-
 async function runScenario(s: fc.Scheduler, scenario: NegotiationScenario): Promise<{ violations: string[]; log: readonly string[] }> {
   const clock = new SimulatedClock();
   const network = createFakeNetwork({ scheduler: s });
   const ports = { A: network.createPort({ name: 'A' }), B: network.createPort({ name: 'B' }) };
-  const faults = faultInjector(scenario.faults);
+  const faults = createScenarioFaultInjector(scenario.faults);
   const [a, b] = createSignalingPair({ scheduler: s, intercept: faults.intercept });
   const run = startTwoPeers({
     scenario,
@@ -105,7 +45,9 @@ async function runScenario(s: fc.Scheduler, scenario: NegotiationScenario): Prom
   s.scheduleSequence(scenario.steps.map((step) => ({ label: describeStep(step), builder: () => Promise.resolve(run.applyStep(step)) })));
   for (let tick = 0; tick < MAX_TICKS; tick++) {
     await s.waitIdle();
-    if (faults.releaseHeld((from, message) => (from === 'a' ? a : b).send(message))) continue;
+    const held = faults.takeHeld();
+    for (const { from, message } of held) (from === 'a' ? a : b).send(message);
+    if (held.length > 0) continue;
     if (run.isSettled() && s.count() === 0) break;
     clock.increment(TICK_MS);
   }

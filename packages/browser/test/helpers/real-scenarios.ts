@@ -1,7 +1,6 @@
 import fc from 'fast-check';
-import { iceUfragsOf } from '@parley/core';
 import type { PeerMessage } from '@parley/core';
-import { createSignalingPair, describeScenario, startTwoPeers } from '@parley/core/testing';
+import { createScenarioFaultInjector, createSignalingPair, describeScenario, startTwoPeers } from '@parley/core/testing';
 import type { FakeSignalingPort, NegotiationScenario, ScenarioFaults, ScenarioStep, Side, SignalingEnd, TwoPeers } from '@parley/core/testing';
 import { keepLoopbackCandidates } from '../../src/index.js';
 import { createRealPort } from './wrtc.js';
@@ -52,50 +51,22 @@ interface Interceptor {
 }
 
 /**
- * The scenario's signaling faults as an intercept of the signaling pair: the same rules as the
- * core property test's injector (packages/core/test/negotiation.property.test.ts), with held
- * descriptions released by a timer instead of by an idle scheduler.
+ * The scenario's signaling faults (core/testing's injector) as an intercept of the signaling
+ * pair, with a held description released by a timer instead of by an idle scheduler.
  */
 function faultInjector(faults: ScenarioFaults, resend: Resend): Interceptor {
-  const lastAnswer: Record<SignalingEnd, PeerMessage | null> = { a: null, b: null };
-  const held: Record<SignalingEnd, PeerMessage | null> = { a: null, b: null };
-  const lastUfrag: Record<SignalingEnd, string | null> = { a: null, b: null };
   const timers: Record<SignalingEnd, ReturnType<typeof setTimeout> | undefined> = { a: undefined, b: undefined };
-  const releaseAlone = (from: SignalingEnd): void => {
-    const message = held[from];
-    held[from] = null;
-    if (message) resend(from, message);
-  };
-  return {
-    intercept(message, from) {
-      const out: PeerMessage[] = [];
-      const release = (): void => {
-        clearTimeout(timers[from]);
-        if (held[from]) out.push(held[from]);
-        held[from] = null;
-      };
-      if (message.kind !== 'description') {
-        out.push(message);
-        release();
-        return out;
-      }
-      if (faults.replayStaleAnswers && lastAnswer[from]) out.push(lastAnswer[from]);
-      release();
-      // Only descriptions that start a new ICE generation are held: their candidates overtake them.
-      const ufrag = iceUfragsOf(message.description.sdp)[0] ?? null;
-      const startsGeneration = ufrag !== lastUfrag[from];
-      lastUfrag[from] = ufrag;
-      if (faults.descriptionsAfterCandidates && startsGeneration) {
-        held[from] = message;
-        timers[from] = setTimeout(() => releaseAlone(from), HOLD_LIMIT_MS);
-      } else {
-        out.push(message);
-        if (faults.duplicateAnswers && message.description.type === 'answer') out.push(message);
-      }
-      if (message.description.type === 'answer') lastAnswer[from] = message;
-      return out;
+  const injector = createScenarioFaultInjector(faults, {
+    onHold: (from) => {
+      clearTimeout(timers[from]);
+      timers[from] = setTimeout(() => {
+        for (const { message } of injector.takeHeld(from)) resend(from, message);
+      }, HOLD_LIMIT_MS);
     },
-    holding: () => held.a !== null || held.b !== null,
+  });
+  return {
+    intercept: (message, from) => injector.intercept(message, from),
+    holding: () => injector.holding(),
     dispose() {
       clearTimeout(timers.a);
       clearTimeout(timers.b);
@@ -194,7 +165,8 @@ export function startRealScenario(scenario: NegotiationScenario, options: RealSc
   const interceptor = options.forceGlare ? collidingOffersGate(resend) : faultInjector(scenario.faults, resend);
   pair = createSignalingPair({
     intercept: (message, from) => {
-      if (passThrough) return [message];
+      // A re-send of a held message: not a new send (no onSend); the interceptor lets it through.
+      if (passThrough) return interceptor.intercept(message, from);
       options.onSend?.(message, sideOf(from));
       return interceptor.intercept(message, from);
     },

@@ -17,5 +17,7 @@ export { FakeRtcError } from './fake-sdp.js';
 export { createSignalingPair } from './signaling-pair.js';
 export type { FakeSignalingPort, SignalingEnd, SignalingPairOptions } from './signaling-pair.js';
 export * from './scenarios.js';
+export { createScenarioFaultInjector } from './scenario-faults.js';
+export type { ScenarioFaultInjector, ScenarioFaultOptions } from './scenario-faults.js';
 export { startTwoPeers } from './two-peers.js';
 export type { ScenarioPort, TwoPeers, TwoPeersOptions } from './two-peers.js';
