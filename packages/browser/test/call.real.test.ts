@@ -12,7 +12,7 @@ import { createSignalingServer } from '@parley/signaling-ws/server';
 import type { LogEvent, SignalingServer } from '@parley/signaling-ws/server';
 import { keepLoopbackCandidates } from '../src/index.js';
 import type { BrowserRtcPort } from '../src/index.js';
-import { waitFor } from './helpers/real-scenarios.js';
+import { waitFor } from './helpers/wait.js';
 import { createRealPort } from './helpers/wrtc.js';
 
 // A whole call on the real stack: an in-process parley-signaling server on 127.0.0.1, two

@@ -9,7 +9,8 @@ import type { SignalingServer } from '@parley/signaling-ws/server';
 import { keepLoopbackCandidates } from '../src/index.js';
 import { killAllChildren } from './helpers/child-process.js';
 import { startRemotePeerProcess } from './helpers/peer-process.js';
-import { startRealCall, until } from './helpers/real-call.js';
+import { startRealCall } from './helpers/real-call.js';
+import { waitFor } from './helpers/wait.js';
 import type { RealCallSide } from './helpers/real-call.js';
 
 // Fault: the remote side of a connected call vanishes without a `bye`. Nothing tells us: the
@@ -99,7 +100,7 @@ function connectionStatesAfter(side: RealCallSide, since: number): { readonly st
 
 /** Waits for the call to end and checks how and when, against libwebrtc's report of the loss. */
 async function expectEndedByRecovery(side: RealCallSide, goneAt: number): Promise<void> {
-  await until(() => side.call.getSnapshot().matches('ended'), DETECTION_BOUND_MS + RECOVERY_BOUND_MS, 'the call to end');
+  await waitFor(() => side.call.getSnapshot().matches('ended'), 'the call to end', DETECTION_BOUND_MS + RECOVERY_BOUND_MS);
   const endedAt = Date.now();
   const context = side.call.getSnapshot().context;
   // Ended by our recovery policy, not by a message from the remote side (there was none).
@@ -121,12 +122,12 @@ describe('the remote peer disappears without a bye (real libwebrtc, real signali
     const server = await startServer();
     const remote = await startRemotePeerProcess({ url: server.url, room: ROOM, name: 'bob' });
     const alice = join(server.url, 'alice');
-    await until(() => alice.peerIds().includes(remote.id), 5000, 'alice seeing bob in the room');
+    await waitFor(() => alice.peerIds().includes(remote.id), 'alice seeing bob in the room', 5000);
 
     const caller = startRealCall({ signaling: alice.client.portFor(remote.id), logic: callWithShortRecovery, peer: PEER_OPTIONS });
     calls.push(caller);
     caller.call.send({ type: 'CALL' });
-    await until(() => caller.peer()?.getSnapshot().context.connectionState === 'connected', 10_000, 'our side connected');
+    await waitFor(() => caller.peer()?.getSnapshot().context.connectionState === 'connected', 'our side connected', 10_000);
     await remote.reported('channel', 'chat', 10_000);
 
     // SIGKILL: no bye, no leave, no DTLS close_notify; its UDP and TCP sockets are just gone.
@@ -143,16 +144,12 @@ describe('the remote peer disappears without a bye (real libwebrtc, real signali
     const server = await startServer();
     const alice = join(server.url, 'alice');
     const bob = join(server.url, 'bob');
-    await until(() => alice.peerIds().length === 1 && bob.peerIds().length === 1, 5000, 'both in the room');
+    await waitFor(() => alice.peerIds().length === 1 && bob.peerIds().length === 1, 'both in the room', 5000);
     const caller = startRealCall({ signaling: alice.client.portFor(bob.id()!), logic: callWithShortRecovery, peer: PEER_OPTIONS });
     const callee = startRealCall({ signaling: bob.client.portFor(alice.id()!), logic: callWithShortRecovery, peer: PEER_OPTIONS, autoAccept: true });
     calls.push(caller, callee);
     caller.call.send({ type: 'CALL' });
-    await until(
-      () => [caller, callee].every((side) => side.channel('chat')?.getSnapshot().matches('open') === true),
-      10_000,
-      'the chat channel open on both sides',
-    );
+    await waitFor(() => [caller, callee].every((side) => side.channel('chat')?.getSnapshot().matches('open') === true), 'the chat channel open on both sides', 10_000);
     const chat = caller.channel('chat')!;
 
     // Stopping an actor runs no transition actions: the callee sends no bye. Its peer's port is
@@ -165,7 +162,7 @@ describe('the remote peer disappears without a bye (real libwebrtc, real signali
 
     // The data channel learns at once (the remote tore down its SCTP association and DTLS
     // session, RFC 8261), the connection does not: ICE still sees a selected pair.
-    await until(() => chat.getSnapshot().matches('closed'), 2000, 'our end of the chat channel to close');
+    await waitFor(() => chat.getSnapshot().matches('closed'), 'our end of the chat channel to close', 2000);
     expect(caller.call.getSnapshot().matches('active')).toBe(true);
 
     await expectEndedByRecovery(caller, goneAt);

@@ -5,7 +5,8 @@ import { createSignalingClient } from '@parley/signaling-ws/client';
 import type { SignalingClient, SignalingClientStatus, SignalingError } from '@parley/signaling-ws/client';
 import { keepLoopbackCandidates } from '../src/index.js';
 import { killAllChildren } from './helpers/child-process.js';
-import { pause, startRealCall, until } from './helpers/real-call.js';
+import { startRealCall } from './helpers/real-call.js';
+import { sleep, waitFor } from './helpers/wait.js';
 import type { RealCallSide } from './helpers/real-call.js';
 import { startSignalingProcess } from './helpers/signaling-process.js';
 import type { SignalingProcess } from './helpers/signaling-process.js';
@@ -99,7 +100,7 @@ describe('signaling server killed mid-call (real libwebrtc, real parley-signalin
     const first = await startSignalingProcess({ resumeSecret: RESUME_SECRET, resumeGraceMs: 5000 });
     const alice = join(first.url, 'alice');
     const bob = join(first.url, 'bob');
-    await until(() => alice.peerIds().length === 1 && bob.peerIds().length === 1, 5000, 'both clients joined and see each other');
+    await waitFor(() => alice.peerIds().length === 1 && bob.peerIds().length === 1, 'both clients joined and see each other', 5000);
     const aliceId = alice.id()!;
     const bobId = bob.id()!;
 
@@ -113,26 +114,22 @@ describe('signaling server killed mid-call (real libwebrtc, real parley-signalin
       const channel = side.channel('chat');
       return channel?.getSnapshot().matches('open') === true ? channel : undefined;
     };
-    await until(
+    await waitFor(
       () =>
         [caller, callee].every((side) => side.peer()?.getSnapshot().context.connectionState === 'connected' && openChat(side) !== undefined),
-      10_000,
       'call connected with the chat channel open on both sides',
+      10_000,
     );
     const toCallee = streamBetween(openChat(caller)!, openChat(callee)!);
     const toCaller = streamBetween(openChat(callee)!, openChat(caller)!);
-    await until(() => toCallee.received.length >= 5 && toCaller.received.length >= 5, 5000, 'messages flowing both ways');
+    await waitFor(() => toCallee.received.length >= 5 && toCaller.received.length >= 5, 'messages flowing both ways', 5000);
 
     // SIGKILL: the process cannot close anything; the kernel closes its sockets.
     const statusesBefore = [alice.statuses.length, bob.statuses.length];
     await first.process.kill('SIGKILL');
     const killedAt = Date.now();
-    await until(
-      () => [alice, bob].every((client, index) => client.statuses.slice(statusesBefore[index]).includes('reconnecting')),
-      5000,
-      'both clients noticing the server is gone',
-    );
-    await pause(OUTAGE_MS);
+    await waitFor(() => [alice, bob].every((client, index) => client.statuses.slice(statusesBefore[index]).includes('reconnecting')), 'both clients noticing the server is gone', 5000);
+    await sleep(OUTAGE_MS);
     const restartingAt = Date.now();
     // Nothing signaling-related could have carried these: the server was dead the whole time.
     expect(crossedDuring(toCallee, killedAt, restartingAt)).toBeGreaterThanOrEqual(20);
@@ -140,18 +137,18 @@ describe('signaling server killed mid-call (real libwebrtc, real parley-signalin
 
     const second: SignalingProcess = await startSignalingProcess({ port: first.port, resumeSecret: RESUME_SECRET, resumeGraceMs: 5000 });
     expect(second.port).toBe(first.port);
-    await until(
+    await waitFor(
       () =>
         alice.status() === 'joined' &&
         bob.status() === 'joined' &&
         alice.peerIds().includes(bobId) &&
         bob.peerIds().includes(aliceId),
-      5000,
       'both clients joined again and seeing each other',
+      5000,
     );
     // Resumed, not rejoined: the same ids, restored by the new process from the signed tokens.
     expect([alice.id(), bob.id()]).toEqual([aliceId, bobId]);
-    await until(() => second.logEvents('join').length >= 2, 2000, 'the restarted server logging both joins');
+    await waitFor(() => second.logEvents('join').length >= 2, 'the restarted server logging both joins', 2000);
     expect(second.logEvents('join').map((event) => [event['peer'], event['restored']]).sort()).toEqual(
       [[aliceId, true], [bobId, true]].sort(),
     );
@@ -161,14 +158,14 @@ describe('signaling server killed mid-call (real libwebrtc, real parley-signalin
     const calleePeer = callee.peer()!;
     const roundsBefore = [callerPeer.getSnapshot().context.negotiationRounds, calleePeer.getSnapshot().context.negotiationRounds];
     caller.ports[0]!.pc.addTransceiver('audio');
-    await until(
+    await waitFor(
       () =>
         callerPeer.getSnapshot().context.negotiationRounds > roundsBefore[0]! &&
         calleePeer.getSnapshot().context.negotiationRounds > roundsBefore[1]! &&
         callee.peerEvents.some(({ event }) => event.type === 'track') &&
         [callerPeer, calleePeer].every((p) => p.getSnapshot().context.signalingState === 'stable'),
-      10_000,
       'the renegotiation to complete on both sides',
+      10_000,
     );
     expect(caller.ports[0]!.pc.getTransceivers()).toHaveLength(1);
     expect(callee.ports[0]!.pc.getTransceivers()).toHaveLength(1);
@@ -177,11 +174,7 @@ describe('signaling server killed mid-call (real libwebrtc, real parley-signalin
 
     // Stop both streams and wait for the last message of each: none lost, none reordered.
     for (const timer of timers.splice(0)) clearInterval(timer);
-    await until(
-      () => toCallee.received.length === toCallee.sentAt.length && toCaller.received.length === toCaller.sentAt.length,
-      5000,
-      'every message sent to arrive',
-    );
+    await waitFor(() => toCallee.received.length === toCallee.sentAt.length && toCaller.received.length === toCaller.sentAt.length, 'every message sent to arrive', 5000);
     for (const stream of [toCallee, toCaller]) {
       expect(stream.received.map(({ n }) => n)).toEqual(stream.sentAt.map((_, index) => index + 1));
     }

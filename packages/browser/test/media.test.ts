@@ -3,6 +3,7 @@ import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { MediaAccessError, attachStream, detachStream, getUserMedia, isSenderMuted, setSenderMuted, switchCamera, toMediaAccessError } from '../src/index.js';
 import type { MediaAccessFailure, MediaElementLike, SenderLike } from '../src/index.js';
 import { createWrtcConnection } from './helpers/wrtc.js';
+import { waitFor } from './helpers/wait.js';
 
 const { MediaStream } = wrtc;
 const { RTCAudioSource, RTCVideoSource } = wrtc.nonstandard;
@@ -211,14 +212,6 @@ describe('attachStream and detachStream', () => {
   });
 });
 
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 describe('switchCamera and setSenderMuted on a real RTCRtpSender (@roamhq/wrtc)', () => {
   it('replace, mute and unmute the track without renegotiation, stopping replaced tracks', async () => {
     // Two connections negotiate one video section. No candidates are exchanged, so no packet is
@@ -233,7 +226,7 @@ describe('switchCamera and setSenderMuted on a real RTCRtpSender (@roamhq/wrtc)'
     sendingPc.addEventListener('negotiationneeded', () => (negotiationsNeeded += 1));
     try {
       const sender = sendingPc.addTrack(camera1);
-      await waitFor('negotiationneeded for the added track', () => negotiationsNeeded === 1);
+      await waitFor(() => negotiationsNeeded === 1, 'negotiationneeded for the added track', 5_000);
       const offer = await sendingPc.createOffer();
       await sendingPc.setLocalDescription(offer);
       await receivingPc.setRemoteDescription(offer);
@@ -286,7 +279,7 @@ describe('switchCamera and setSenderMuted on a real RTCRtpSender (@roamhq/wrtc)'
 
       // And the listener does see a change that needs negotiation: the wait above was not blind.
       sendingPc.addTransceiver('audio');
-      await waitFor('negotiationneeded for the added transceiver', () => negotiationsNeeded === 2);
+      await waitFor(() => negotiationsNeeded === 2, 'negotiationneeded for the added transceiver', 5_000);
     } finally {
       sendingPc.close();
       receivingPc.close();

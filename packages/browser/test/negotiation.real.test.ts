@@ -17,8 +17,8 @@ import {
   simultaneousPairs,
   startRealScenario,
   stepGapsArbitrary,
-  waitFor,
 } from './helpers/real-scenarios.js';
+import { waitFor } from './helpers/wait.js';
 import type { RealScenario } from './helpers/real-scenarios.js';
 import { collectUnhandledRejections } from '../../core/test/helpers/unhandled-rejections.js';
 import { createWrtcConnection } from './helpers/wrtc.js';

@@ -7,6 +7,7 @@ import { isInvalidStateError } from '@parley/core';
 import { createDataChannelPort, createRtcPort, keepLoopbackCandidates } from '../src/index.js';
 import type { BrowserRtcPort } from '../src/index.js';
 import { createWrtcConnection } from './helpers/wrtc.js';
+import { waitFor } from './helpers/wait.js';
 
 // createRtcPort over real libwebrtc connections (@roamhq/wrtc): what the adapter maps, what it
 // evens out between engines, and the RtcPort contract after close. Every connection here is
@@ -28,14 +29,6 @@ function record(port: BrowserRtcPort): RtcPortEvent[] {
   const events: RtcPortEvent[] = [];
   port.events$.subscribe((event) => events.push(event));
   return events;
-}
-
-async function waitFor(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 const ofType = <T extends RtcPortEvent['type']>(events: readonly RtcPortEvent[], type: T) =>
@@ -98,7 +91,7 @@ describe('createRtcPort: events', () => {
     expect(b.remoteDescription?.type).toBe('offer');
 
     // Candidates are plain RTCIceCandidateInit copies; gathering ends with exactly one null.
-    await waitFor(() => ofType(eventsA, 'icecandidate').some((event) => event.candidate === null), 'end of candidates on A');
+    await waitFor(() => ofType(eventsA, 'icecandidate').some((event) => event.candidate === null), 'end of candidates on A', 5000);
     const candidates = ofType(eventsA, 'icecandidate').map((event) => event.candidate);
     expect(candidates.filter((candidate) => candidate === null)).toHaveLength(1);
     expect(candidates.at(-1)).toBeNull();
@@ -122,7 +115,7 @@ describe('createRtcPort: events', () => {
     }
 
     // The remote side receives the track (with its transceiver's mid) and the data channel.
-    await waitFor(() => ofType(eventsB, 'track').length === 1 && ofType(eventsB, 'datachannel').length === 1, 'track and channel on B');
+    await waitFor(() => ofType(eventsB, 'track').length === 1 && ofType(eventsB, 'datachannel').length === 1, 'track and channel on B', 5000);
     const [track] = ofType(eventsB, 'track');
     expect(track?.mid).toBe(b.pc.getTransceivers()[0]?.mid);
     expect(track?.mid).not.toBeNull();
@@ -201,7 +194,7 @@ describe('createRtcPort: data channels (webrtc-pc §6.2)', () => {
     const eventsB = record(b);
     const local = a.createDataChannel('chat', { ordered: true, protocol: 'parley-test' });
     await connect(a, b, eventsA, eventsB);
-    await waitFor(() => ofType(eventsB, 'datachannel').length === 1, 'the channel on B');
+    await waitFor(() => ofType(eventsB, 'datachannel').length === 1, 'the channel on B', 5000);
     const remote = ofType(eventsB, 'datachannel')[0]!.channel;
     return { a, b, local, remote };
   }
@@ -212,7 +205,7 @@ describe('createRtcPort: data channels (webrtc-pc §6.2)', () => {
     expect(remote.protocol).toBe('parley-test');
     expect(remote.ordered).toBe(true);
     expect(remote.id).toBe(local.id);
-    await waitFor(() => local.readyState === 'open' && remote.readyState === 'open', 'both ends open');
+    await waitFor(() => local.readyState === 'open' && remote.readyState === 'open', 'both ends open', 5000);
 
     // Sent before anyone subscribed to the remote end: held for its first subscriber.
     local.send('hello');
@@ -222,7 +215,7 @@ describe('createRtcPort: data channels (webrtc-pc §6.2)', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     const atRemote: DataChannelEvent[] = [];
     remote.events$.subscribe((event) => atRemote.push(event));
-    await waitFor(() => ofType2(atRemote, 'message').length === 4, 'four messages at B');
+    await waitFor(() => ofType2(atRemote, 'message').length === 4, 'four messages at B', 5000);
     const received = ofType2(atRemote, 'message').map((event) => event.data);
     expect(received[0]).toBe('hello');
     for (const data of received.slice(1)) expect(data).toBeInstanceOf(ArrayBuffer);
@@ -233,13 +226,13 @@ describe('createRtcPort: data channels (webrtc-pc §6.2)', () => {
     const atLocal: DataChannelEvent[] = [];
     local.events$.subscribe((event) => atLocal.push(event));
     remote.send('and back');
-    await waitFor(() => ofType2(atLocal, 'message').length === 1, 'the reply at A');
+    await waitFor(() => ofType2(atLocal, 'message').length === 1, 'the reply at A', 5000);
     expect(ofType2(atLocal, 'message')[0]?.data).toBe('and back');
   });
 
   it('forwards bufferedAmountLowThreshold and completes after close on both ends', async () => {
     const { local, remote } = await openPair();
-    await waitFor(() => local.readyState === 'open', 'open');
+    await waitFor(() => local.readyState === 'open', 'open', 5000);
     const atLocal: DataChannelEvent[] = [];
     let localCompleted = false;
     local.events$.subscribe({ next: (event) => atLocal.push(event), complete: () => (localCompleted = true) });
@@ -249,7 +242,7 @@ describe('createRtcPort: data channels (webrtc-pc §6.2)', () => {
     expect(local.bufferedAmountLowThreshold).toBe(1024);
 
     local.close();
-    await waitFor(() => localCompleted, 'the local stream completes');
+    await waitFor(() => localCompleted, 'the local stream completes', 5000);
     expect(atLocal.at(-1)).toEqual({ type: 'close' });
     expect((await remoteEvents).at(-1)).toEqual({ type: 'close' });
     expect(local.readyState).toBe('closed');

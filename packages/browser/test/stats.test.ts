@@ -5,6 +5,7 @@ import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { candidatePairTypeOf, keepLoopbackCandidates, stats$, summarizeStats } from '../src/index.js';
 import type { CandidateType, StatsReportLike, StatsSample, StatsSource } from '../src/index.js';
 import { createRealPort } from './helpers/wrtc.js';
+import { waitFor } from './helpers/wait.js';
 
 /** A stats report as engines give it: a map of id → stats object, each carrying its own id. */
 function report(...stats: Record<string, unknown>[]): Map<string, Record<string, unknown>> {
@@ -371,14 +372,6 @@ describe('stats$ (fake timers, a fake connection)', () => {
   });
 });
 
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 describe('stats$ over two real libwebrtc peers on loopback', () => {
   it('reports a host pair, an RTT and the bitrate of data-channel traffic, and completes on close', async () => {
     const CHUNK_BYTES = 16 * 1024;
@@ -415,7 +408,7 @@ describe('stats$ over two real libwebrtc peers on loopback', () => {
           if (event.type === 'message' && typeof event.data !== 'string') bytesDelivered += event.data.byteLength;
         }),
       );
-      await waitFor('the data channel to open', () => open);
+      await waitFor(() => open, 'the data channel to open');
 
       const samplesA: StatsSample[] = [];
       const samplesB: StatsSample[] = [];
@@ -443,22 +436,26 @@ describe('stats$ over two real libwebrtc peers on loopback', () => {
         });
       // The first samples may say prflx: a connectivity check can reach a peer before the
       // trickled candidate it came from, and libwebrtc relabels the pair host once that arrives.
-      await waitFor('A to report a host pair, an RTT, and outgoing data', () =>
-        samplesA.some((s) => s.candidatePairType === 'host' && s.roundTripTimeMs !== null) && carriedAChunk(samplesA, (s) => s.bitrateOutBps),
+      await waitFor(
+        () =>
+          samplesA.some((s) => s.candidatePairType === 'host' && s.roundTripTimeMs !== null) && carriedAChunk(samplesA, (s) => s.bitrateOutBps),
+        'A to report a host pair, an RTT, and outgoing data',
       );
-      await waitFor('B to report a host pair and incoming data', () =>
-        samplesB.some((s) => s.candidatePairType === 'host') && carriedAChunk(samplesB, (s) => s.bitrateInBps),
+      await waitFor(
+        () =>
+          samplesB.some((s) => s.candidatePairType === 'host') && carriedAChunk(samplesB, (s) => s.bitrateInBps),
+        'B to report a host pair and incoming data',
       );
       clearInterval(pusher);
       pusher = undefined;
 
       // The counters cover what was delivered: once B has everything, A's next samples count at
       // least those bytes as sent, and B's at least those as received.
-      await waitFor('B to receive every chunk pushed', () => bytesDelivered === bytesPushed);
+      await waitFor(() => bytesDelivered === bytesPushed, 'B to receive every chunk pushed');
       const delivered = bytesDelivered;
       const countA = samplesA.length;
       const countB = samplesB.length;
-      await waitFor('a sample from each side after delivery', () => samplesA.length > countA && samplesB.length > countB);
+      await waitFor(() => samplesA.length > countA && samplesB.length > countB, 'a sample from each side after delivery');
       expect(samplesA.at(-1)!.bytesSent).toBeGreaterThanOrEqual(delivered);
       expect(samplesB.at(-1)!.bytesReceived).toBeGreaterThanOrEqual(delivered);
       expect(samplesA.at(-1)!.bytesSource).toBe('transport');
@@ -468,7 +465,7 @@ describe('stats$ over two real libwebrtc peers on loopback', () => {
       expect(samplesA[0]!.bitrateOutBps).toBeNull();
 
       closePeers();
-      await waitFor('both stats streams to complete', () => completedA && completedB, 2_000);
+      await waitFor(() => completedA && completedB, 'both stats streams to complete', 2_000);
       expect(failures).toEqual([]);
     } finally {
       if (pusher !== undefined) clearInterval(pusher);

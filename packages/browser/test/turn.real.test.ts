@@ -14,7 +14,7 @@ import { keepLoopbackCandidates } from '../src/index.js';
 import type { BrowserRtcPort } from '../src/index.js';
 import { describeWithTurnServer, selectedCandidatePair, startTurnServer, toRtcIceServers } from './helpers/coturn.js';
 import type { TurnServer } from './helpers/coturn.js';
-import { waitFor } from './helpers/real-scenarios.js';
+import { waitFor } from './helpers/wait.js';
 import { collectUnhandledRejections } from '../../core/test/helpers/unhandled-rejections.js';
 import { createRealPort } from './helpers/wrtc.js';
 

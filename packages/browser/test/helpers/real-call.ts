@@ -87,17 +87,3 @@ export function startRealCall(options: RealCallOptions): RealCallSide {
     },
   };
 }
-
-/** Polls `condition` every 10 ms; rejects with `what` after `timeoutMs`. */
-export async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** Resolves after `ms`: only to let time pass (an outage), never as an assertion. */
-export function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -4,29 +4,13 @@ import { createScenarioFaultInjector, createSignalingPair, describeScenario, sta
 import type { FakeSignalingPort, NegotiationScenario, ScenarioFaults, ScenarioStep, Side, SignalingEnd, TwoPeers } from '@parley/core/testing';
 import { keepLoopbackCandidates } from '../../src/index.js';
 import { createRealPort } from './wrtc.js';
+import { sleep, waitUntil } from './wait.js';
 import type { RealScenarioPort } from './wrtc.js';
 
 // The core's negotiation scenarios run on two real libwebrtc peer connections (createRtcPort
 // over @roamhq/wrtc), loopback only. There is no scheduler here: the engine's own threads and
 // macrotask signaling decide the order, and wall-clock gaps between steps vary the overlap.
 // A run is over when every invariant of `startTwoPeers` holds and nothing is in flight.
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `predicate` until it holds (true) or `timeoutMs` passes (false). */
-export async function waitUntil(predicate: () => boolean, timeoutMs: number, pollMs = 5): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) return false;
-    await sleep(pollMs);
-  }
-  return true;
-}
-
-/** Polls `predicate` until it holds; fails with `what` after `timeoutMs`. */
-export async function waitFor(predicate: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  if (!(await waitUntil(predicate, timeoutMs))) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 /** How long a run may take to settle on loopback before it counts as a deadlock. */
 export const SETTLE_TIMEOUT_MS = 10_000;
