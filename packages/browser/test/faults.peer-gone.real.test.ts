@@ -1,13 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import { callMachine, peerMachineWithDelays } from '@parley/core';
 import type { PeerConnectionState, PeerEmitted } from '@parley/core';
-import { createSignalingClient } from '@parley/signaling-ws/client';
 import type { SignalingClient } from '@parley/signaling-ws/client';
 import { createSignalingServer } from '@parley/signaling-ws/server';
 import type { SignalingServer } from '@parley/signaling-ws/server';
 import { keepLoopbackCandidates } from '../src/index.js';
 import { killAllChildren } from './helpers/child-process.js';
+import { joinRoom } from './helpers/room.js';
+import type { TrackedClient } from './helpers/room.js';
 import { startRemotePeerProcess } from './helpers/peer-process.js';
 import { startRealCall } from './helpers/real-call.js';
 import { waitFor } from './helpers/wait.js';
@@ -74,20 +74,10 @@ async function startServer(): Promise<SignalingServer> {
   return server;
 }
 
-interface Member {
-  readonly client: SignalingClient;
-  id(): string | undefined;
-  peerIds(): readonly string[];
-}
-
-function join(url: string, name: string): Member {
-  const client = createSignalingClient({ url, room: ROOM, name, webSocket: WebSocket });
-  clients.push(client);
-  let self: string | undefined;
-  let peers: readonly string[] = [];
-  client.self$.subscribe((info) => (self = info?.id));
-  client.peers$.subscribe((list) => (peers = list.map((peer) => peer.id)));
-  return { client, id: () => self, peerIds: () => peers };
+function join(url: string, name: string): TrackedClient {
+  const tracked = joinRoom({ url, room: ROOM, name });
+  clients.push(tracked.client);
+  return tracked;
 }
 
 const isConnectionState = (event: PeerEmitted): event is Extract<PeerEmitted, { type: 'connectionstatechange' }> =>

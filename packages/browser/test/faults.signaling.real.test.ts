@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import type { DataChannelActor } from '@parley/core';
-import { createSignalingClient } from '@parley/signaling-ws/client';
-import type { SignalingClient, SignalingClientStatus, SignalingError } from '@parley/signaling-ws/client';
+import type { SignalingClient } from '@parley/signaling-ws/client';
 import { keepLoopbackCandidates } from '../src/index.js';
 import { killAllChildren } from './helpers/child-process.js';
+import { joinRoom } from './helpers/room.js';
+import type { TrackedClient } from './helpers/room.js';
 import { startRealCall } from './helpers/real-call.js';
 import { sleep, waitFor } from './helpers/wait.js';
 import type { RealCallSide } from './helpers/real-call.js';
@@ -28,15 +28,6 @@ const MESSAGE_INTERVAL_MS = 20;
 /** How long the server stays dead: about 75 messages each way. */
 const OUTAGE_MS = 1500;
 
-interface TrackedClient {
-  readonly client: SignalingClient;
-  readonly statuses: SignalingClientStatus[];
-  readonly errors: SignalingError[];
-  status(): SignalingClientStatus | undefined;
-  id(): string | undefined;
-  peerIds(): readonly string[];
-}
-
 const clients: SignalingClient[] = [];
 const calls: RealCallSide[] = [];
 const timers: ReturnType<typeof setInterval>[] = [];
@@ -49,25 +40,11 @@ afterEach(async () => {
 });
 
 function join(url: string, name: string): TrackedClient {
-  const client = createSignalingClient({
-    url,
-    room: ROOM,
-    name,
-    webSocket: WebSocket,
-    // A fixed, short wait between reconnect attempts: the clients are back within ~100 ms of
-    // the restart instead of after a jittered backoff that has grown during the outage.
-    delays: { reconnectBackoff: 100 },
-  });
-  clients.push(client);
-  const statuses: SignalingClientStatus[] = [];
-  const errors: SignalingError[] = [];
-  let self: string | undefined;
-  let peers: readonly string[] = [];
-  client.state$.subscribe((status) => statuses.push(status));
-  client.errors$.subscribe((error) => errors.push(error));
-  client.self$.subscribe((info) => (self = info?.id));
-  client.peers$.subscribe((list) => (peers = list.map((peer) => peer.id)));
-  return { client, statuses, errors, status: () => statuses.at(-1), id: () => self, peerIds: () => peers };
+  // A fixed, short wait between reconnect attempts: the clients are back within ~100 ms of
+  // the restart instead of after a jittered backoff that has grown during the outage.
+  const tracked = joinRoom({ url, room: ROOM, name, delays: { reconnectBackoff: 100 } });
+  clients.push(tracked.client);
+  return tracked;
 }
 
 /** A numbered message stream on one channel; the far side checks the numbers. */
