@@ -57,8 +57,14 @@ async function connect(a: BrowserRtcPort, b: BrowserRtcPort, eventsA: RtcPortEve
   await a.setRemoteDescription(answer);
   const toB = trickle(eventsA, b);
   const toA = trickle(eventsB, a);
+  // Wait for the connectionstatechange events, not the attribute: libwebrtc updates
+  // pc.connectionState on its own thread before the event reaches JavaScript, whereas
+  // webrtc-pc ("update the connection state") sets both in one task. Polling the attribute
+  // raced the event (it failed once in CI: the event log had no 'connected' yet).
+  const reachedConnected = (events: RtcPortEvent[]) =>
+    ofType(events, 'connectionstatechange').some((event) => event.state === 'connected');
   const deadline = Date.now() + 5000;
-  while (a.connectionState !== 'connected' || b.connectionState !== 'connected') {
+  while (!reachedConnected(eventsA) || !reachedConnected(eventsB)) {
     if (Date.now() > deadline) throw new Error(`not connected: A ${a.connectionState}, B ${b.connectionState}`);
     await toB();
     await toA();
