@@ -4,7 +4,7 @@ import { CLOSE_CODES, DEFAULT_RATE_LIMIT } from '../protocol.js';
 import type { ClientFrame, IceServerConfig, JoinFrame, PeerInfo, SignalPayload } from '../protocol.js';
 import { FATAL_JOIN_ERRORS, SignalingError } from './errors.js';
 import { webSocketActor } from './websocket.js';
-import type { SocketEvent } from './websocket.js';
+import type { SocketCommand, SocketEvent } from './websocket.js';
 
 // DESIGN.md, "Machines" item 7: connecting -> joined -> reconnecting (backoff) -> joined | closed.
 // The socket lives in `online` (an invoked callback actor); leaving `online` closes it, so
@@ -178,8 +178,19 @@ function takeReady(context: SignalingClientContext, queue: readonly QueuedSignal
   return { ready, queue: waiting, tokens: context.tokens - ready.length, requeued };
 }
 
-function signalCommand(to: string, data: PeerMessage) {
-  return { type: 'SOCKET.SEND', frame: { type: 'signal', to, data } satisfies ClientFrame<PeerMessage> } as const;
+function sendCommand(...frames: ClientFrame<PeerMessage>[]): SocketCommand {
+  return { type: 'SOCKET.SEND', frames };
+}
+
+function signalFrame({ to, data }: QueuedSignal): ClientFrame<PeerMessage> {
+  return { type: 'signal', to, data };
+}
+
+/** The signal an event asks to queue: a new SEND, or a signal the closing socket handed back. */
+function signalToQueue(event: SignalingClientEvent): QueuedSignal | null {
+  if (event.type === 'SEND') return { to: event.to, data: event.data };
+  if (event.type === 'SOCKET.SEND_FAILED' && event.frame.type === 'signal') return { to: event.frame.to, data: event.frame.data };
+  return null; // a join, leave or ping that did not leave is moot
 }
 
 function queueFullError(to: string, maxQueue: number): SignalingError {
@@ -220,6 +231,10 @@ export const signalingClientMachine = setup({
       event.type === 'SERVER.PEER_LEFT' && awaitedFormerPeer(context, event.frame.id) !== undefined,
     isRateLimited: ({ event }) => event.type === 'SERVER.ERROR' && event.frame.code === 'rate-limited',
     hasSpentTokens: ({ context }) => context.tokens < context.sendBurst,
+    isMootFrame: ({ event }) => event.type === 'SOCKET.SEND_FAILED' && event.frame.type !== 'signal',
+    isQueueFull: ({ context }) => context.queue.length >= context.maxQueue,
+    canSendAtOnce: ({ context, event }) =>
+      event.type === 'SEND' && context.queue.length === 0 && context.tokens >= 1 && resolveTarget(context, event.to) !== null,
     isBucketFull: ({ context }) => context.tokens >= context.sendBurst,
   },
   actions: {
@@ -231,10 +246,10 @@ export const signalingClientMachine = setup({
         ...(context.token !== undefined ? { token: context.token } : {}),
         ...(context.resume !== null ? { resume: context.resume } : {}),
       };
-      return { type: 'SOCKET.SEND', frame } as const;
+      return sendCommand(frame);
     }),
-    sendLeave: sendTo('socket', { type: 'SOCKET.SEND', frame: { type: 'leave' } } as const),
-    sendPing: sendTo('socket', { type: 'SOCKET.SEND', frame: { type: 'ping' } } as const),
+    sendLeave: sendTo('socket', sendCommand({ type: 'leave' })),
+    sendPing: sendTo('socket', sendCommand({ type: 'ping' })),
 
     storeWelcome: assign(({ context, event }) => {
       if (event.type !== 'SERVER.WELCOME') return {};
@@ -263,60 +278,42 @@ export const signalingClientMachine = setup({
         requeued: 0,
       };
     }),
-    /** Sends queued signals whose peer is here, in queue order, as many as there are tokens. */
-    flushQueue: enqueueActions(({ context, enqueue }) => {
-      if (context.queue.length === 0 || context.tokens < 1) return;
+    /**
+     * A flush, as two actions: the signals whose peer is here go out, in queue order, as many as
+     * there are tokens; then the queue keeps the rest. Both read the context as it was before the
+     * flush. (Declared once here, never built while an action runs: the client's SEND is often
+     * handled inside another machine's action, e.g. a peer sending its offer, and xstate warns
+     * about action creators called there.)
+     */
+    sendReadySignals: sendTo('socket', ({ context }) => sendCommand(...takeReady(context, context.queue).ready.map(signalFrame))),
+    keepUnsentSignals: assign(({ context }) => {
       const { ready, ...rest } = takeReady(context, context.queue);
-      for (const { to, data } of ready) enqueue.sendTo('socket', signalCommand(to, data));
-      enqueue.assign(rest);
+      return ready.length === 0 ? {} : rest;
     }),
     addToken: assign(({ context }) => ({ tokens: Math.min(context.sendBurst, context.tokens + 1) })),
     /** The server dropped a frame: its bucket is empty, so empty ours and go on at `sendRate`. */
     emptyBucket: assign({ tokens: 0 }),
     /**
-     * Queues a signal, or refuses it when the queue is full. A signal handed back by a closing
-     * socket goes to the head (behind the ones handed back before it): it was sent before
-     * everything still queued.
+     * Queues a signal. One handed back by a closing socket goes to the head (behind the ones
+     * handed back before it): it was sent before everything still queued.
      */
-    enqueueSignal: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'SEND' && event.type !== 'SOCKET.SEND_FAILED') return;
-      const entry = event.type === 'SEND' ? { to: event.to, data: event.data } : event.frame.type === 'signal' ? event.frame : null;
-      if (entry === null) return; // a join, leave or ping that did not leave is moot
-      if (context.queue.length >= context.maxQueue) {
-        enqueue.emit({ type: 'error', error: queueFullError(entry.to, context.maxQueue) });
-        return;
-      }
-      const queued: QueuedSignal = { to: entry.to, data: entry.data };
-      if (event.type === 'SEND') {
-        enqueue.assign({ queue: [...context.queue, queued] });
-      } else {
-        const at = Math.min(context.requeued, context.queue.length);
-        enqueue.assign({ queue: [...context.queue.slice(0, at), queued, ...context.queue.slice(at)], requeued: at + 1 });
-      }
+    queueSignal: assign(({ context, event }) => {
+      const queued = signalToQueue(event);
+      if (queued === null) return {};
+      if (event.type === 'SEND') return { queue: [...context.queue, queued] };
+      const at = Math.min(context.requeued, context.queue.length);
+      return { queue: [...context.queue.slice(0, at), queued, ...context.queue.slice(at)], requeued: at + 1 };
     }),
-    /**
-     * While joined: straight to the socket when nothing queued is ahead of it and a token is
-     * left; otherwise behind the queue (its peer may still be expected back, or tokens ran out).
-     */
-    sendOrQueueSignal: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'SEND') return;
-      if (context.queue.length === 0 && context.tokens >= 1) {
-        const to = resolveTarget(context, event.to);
-        if (to !== null) {
-          enqueue.sendTo('socket', signalCommand(to, event.data));
-          enqueue.assign({ tokens: context.tokens - 1 });
-          return;
-        }
-      }
-      if (context.queue.length >= context.maxQueue) {
-        enqueue.emit({ type: 'error', error: queueFullError(event.to, context.maxQueue) });
-        return;
-      }
-      // With tokens left, whatever waits ahead is for an absent peer: what can go, goes.
-      const { ready, ...rest } = takeReady(context, [...context.queue, { to: event.to, data: event.data }]);
-      for (const { to, data } of ready) enqueue.sendTo('socket', signalCommand(to, data));
-      enqueue.assign(rest);
+    reportQueueFull: emit(({ context, event }) => ({
+      type: 'error',
+      error: queueFullError(signalToQueue(event)?.to ?? '?', context.maxQueue),
+    })),
+    /** Straight to the socket: nothing queued is ahead of it, a token is left and its peer is here. */
+    sendSignalAtOnce: sendTo('socket', ({ context, event }) => {
+      if (event.type !== 'SEND') throw new Error(`sendSignalAtOnce on ${event.type}`);
+      return sendCommand(signalFrame({ to: resolveTarget(context, event.to) ?? event.to, data: event.data }));
     }),
+    spendToken: assign(({ context }) => ({ tokens: context.tokens - 1 })),
     addPeer: assign(({ context, event }) => {
       if (event.type !== 'SERVER.PEER_JOINED') return {};
       const peer = event.frame.peer;
@@ -421,7 +418,7 @@ export const signalingClientMachine = setup({
   output: ({ context }) => ({ reason: context.closeReason }),
   initial: 'online',
   on: {
-    SEND: { actions: 'enqueueSignal' },
+    SEND: [{ guard: 'isQueueFull', actions: 'reportQueueFull' }, { actions: 'queueSignal' }],
   },
   states: {
     online: {
@@ -435,7 +432,11 @@ export const signalingClientMachine = setup({
           { target: 'reconnecting', actions: 'rememberClose' },
         ],
         'SOCKET.UNAVAILABLE': { target: 'closed', actions: 'endWithSocketUnavailable' },
-        'SOCKET.SEND_FAILED': { actions: 'enqueueSignal' },
+        'SOCKET.SEND_FAILED': [
+          { guard: 'isMootFrame' },
+          { guard: 'isQueueFull', actions: 'reportQueueFull' },
+          { actions: 'queueSignal' },
+        ],
         'SERVER.ERROR': { actions: 'reportServerError' },
         'SERVER.BAD_FRAME': { actions: 'reportBadFrame' },
         CLOSE: { target: '.leaving' },
@@ -455,7 +456,7 @@ export const signalingClientMachine = setup({
             joining: {
               description: 'join sent (with the resume token, if any); waiting for welcome.',
               on: {
-                'SERVER.WELCOME': { target: '#signalingClient.online.joined', actions: ['storeWelcome', 'flushQueue'] },
+                'SERVER.WELCOME': { target: '#signalingClient.online.joined', actions: ['storeWelcome', 'sendReadySignals', 'keepUnsentSignals'] },
                 'SERVER.ERROR': [
                   { guard: 'isFatalJoinError', target: '#signalingClient.closed', actions: 'endWithJoinError' },
                   // Any other answer to a join (a resume the server could not honour, a rate limit):
@@ -470,10 +471,16 @@ export const signalingClientMachine = setup({
           description: 'A member of the room: signals go out as tokens allow, presence is tracked.',
           type: 'parallel',
           on: {
-            SEND: { actions: 'sendOrQueueSignal' },
-            'SERVER.PEER_JOINED': [{ guard: 'isAwaitedPeer', actions: ['addPeer', 'flushQueue'] }, { actions: 'addPeer' }],
+            SEND: [
+              { guard: 'canSendAtOnce', actions: ['sendSignalAtOnce', 'spendToken'] },
+              { guard: 'isQueueFull', actions: 'reportQueueFull' },
+              // Behind the queue (its peer may still be expected back, or tokens ran out); with
+              // tokens left, whatever waits ahead is for an absent peer: what can go, goes.
+              { actions: ['queueSignal', 'sendReadySignals', 'keepUnsentSignals'] },
+            ],
+            'SERVER.PEER_JOINED': [{ guard: 'isAwaitedPeer', actions: ['addPeer', 'sendReadySignals', 'keepUnsentSignals'] }, { actions: 'addPeer' }],
             'SERVER.PEER_LEFT': [
-              { guard: 'isAwaitedPeerGone', actions: ['removePeer', 'stopAwaitingPeer', 'flushQueue'] },
+              { guard: 'isAwaitedPeerGone', actions: ['removePeer', 'stopAwaitingPeer', 'sendReadySignals', 'keepUnsentSignals'] },
               { actions: 'removePeer' },
             ],
             'SERVER.SIGNAL': { actions: 'emitSignal' },
@@ -507,7 +514,7 @@ export const signalingClientMachine = setup({
                 refilling: {
                   description: 'A token comes back every 1/sendRate s, and lets the next queued signal out.',
                   always: { guard: 'isBucketFull', target: 'full' },
-                  after: { tokenInterval: { target: 'refilling', reenter: true, actions: ['addToken', 'flushQueue'] } },
+                  after: { tokenInterval: { target: 'refilling', reenter: true, actions: ['addToken', 'sendReadySignals', 'keepUnsentSignals'] } },
                 },
               },
             },

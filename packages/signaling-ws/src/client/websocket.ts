@@ -34,8 +34,11 @@ export interface SocketInput {
   readonly url: string;
 }
 
-/** What the machine tells its socket. */
-export type SocketCommand = { readonly type: 'SOCKET.SEND'; readonly frame: ClientFrame<PeerMessage> };
+/**
+ * What the machine tells its socket: frames to send, in order. A batch, so that a flush is one
+ * statically declared action (see `sendReadySignals`) rather than one built at run time.
+ */
+export type SocketCommand = { readonly type: 'SOCKET.SEND'; readonly frames: readonly ClientFrame<PeerMessage>[] };
 
 /** What the socket tells the machine: its lifecycle, then each server frame as its own event. */
 export type SocketEvent =
@@ -103,8 +106,10 @@ export function webSocketActor(WebSocketImpl: WebSocketConstructorLike | undefin
     socket.onclose = (event: CloseEventLike) => send({ type: 'SOCKET.CLOSED', code: event.code, reason: event.reason });
 
     receive((command) => {
-      if (socket.readyState === READY_STATE.open) socket.send(JSON.stringify(command.frame));
-      else send({ type: 'SOCKET.SEND_FAILED', frame: command.frame });
+      for (const frame of command.frames) {
+        if (socket.readyState === READY_STATE.open) socket.send(JSON.stringify(frame));
+        else send({ type: 'SOCKET.SEND_FAILED', frame });
+      }
     });
 
     return () => {
