@@ -46,7 +46,9 @@ export interface Peer {
    * Throws what the RTC port throws (e.g. OperationError for a negotiated id in use), or an
    * InvalidStateError once the peer has ended. */
   createDataChannel(label: string, init?: DataChannelInit): DataChannelActor;
+  /** Asks for an ICE restart (the impolite side offers one). Does nothing once the peer has ended. */
   restartIce(): void;
+  /** Closes the peer and its port; the peer ends with reason `closed`. Idempotent. */
   close(): void;
 }
 
@@ -125,10 +127,11 @@ export function createPeer(options: CreatePeerOptions): Peer {
       return created;
     },
     restartIce() {
-      actor.send({ type: 'RESTART_ICE' });
+      // A stopped actor would only log that the event was dropped.
+      if (actor.getSnapshot().status === 'active') actor.send({ type: 'RESTART_ICE' });
     },
     close() {
-      actor.send({ type: 'CLOSE' });
+      if (actor.getSnapshot().status === 'active') actor.send({ type: 'CLOSE' });
       done.unsubscribe();
       channelSubscriptions.unsubscribe();
       events.complete();
