@@ -341,6 +341,47 @@ describe('call machine: reject, busy, cancel', () => {
   });
 });
 
+describe('call machine: the remote left the room (REMOTE.LEFT)', () => {
+  it('ends a ringing outgoing call at once as unavailable, sending nothing more', async () => {
+    const { wire, a, b } = createPair();
+    a.actor.send({ type: 'CALL' });
+    await settle();
+    expect(b.state()).toBe('incoming');
+    a.actor.send({ type: 'REMOTE.LEFT' });
+    expectEnded(a, 'unavailable', 'remote');
+    expect(a.context().detail).toBe('the callee left the room');
+    await vi.advanceTimersByTimeAsync(RING + SETTLE);
+    expect(wire.sentByA).toEqual([{ kind: 'invite', session: 'a1' }]);
+    expect(a.rtcs).toHaveLength(0);
+  });
+
+  it('ends a ringing incoming call at once as missed, sending no reject', async () => {
+    const { wire, a, b } = createPair();
+    a.actor.send({ type: 'CALL' });
+    await settle();
+    b.actor.send({ type: 'REMOTE.LEFT' });
+    expectEnded(b, 'missed', 'remote');
+    expect(b.context().detail).toBe('the caller left the room');
+    await vi.advanceTimersByTimeAsync(RING + SETTLE);
+    expect(wire.sentByB).toEqual([]);
+  });
+
+  it('leaves an active call to its connection, and means nothing when idle or ended', async () => {
+    const { a, b } = await establishCall();
+    a.actor.send({ type: 'REMOTE.LEFT' });
+    expect(a.state()).toBe('active');
+    expect(a.hasPeer()).toBe(true);
+    a.actor.send({ type: 'HANGUP' });
+    await settle();
+    a.actor.send({ type: 'REMOTE.LEFT' });
+    expectEnded(a, 'hangup', 'local');
+    const idle = createPair().a;
+    idle.actor.send({ type: 'REMOTE.LEFT' });
+    expect(idle.state()).toBe('idle');
+    expect(b.state()).toBe('ended');
+  });
+});
+
 describe('call machine: timeouts', () => {
   it('ringTimeout: caller cancels with timeout and ends no-answer; callee ends missed', async () => {
     const { wire, a, b } = createPair({}, { delays: { incomingTimeout: 2 * RING } });

@@ -107,7 +107,14 @@ export type CallRemoteEvent =
   | { readonly type: 'REMOTE.CANCEL'; readonly message: CancelMessage }
   | { readonly type: 'REMOTE.BYE'; readonly message: ByeMessage };
 
-export type CallEvent = CallUserEvent | CallRemoteEvent;
+/**
+ * What the app learns from its signaling channel rather than from the remote: the remote peer
+ * left the room for good (with `@parley/signaling-ws`, its `peerLeft$`; the server says so only
+ * after its resume grace, so a reconnect or a server restart is not a departure).
+ */
+export type CallPresenceEvent = { readonly type: 'REMOTE.LEFT' };
+
+export type CallEvent = CallUserEvent | CallRemoteEvent | CallPresenceEvent;
 
 /** The fields of a remote invite the machine keeps. */
 interface RemoteInvite {
@@ -309,6 +316,11 @@ export const callMachine = setup({
           target: 'active',
           actions: [{ type: 'startIncomingCall', params: ({ event }) => event.message }, 'sendAccept'],
         },
+        // Nobody is left to answer: no cancel is sent (the server would refuse it as unknown-peer).
+        'REMOTE.LEFT': {
+          target: 'ended',
+          actions: { type: 'endCall', params: { reason: 'unavailable', endedBy: 'remote', detail: 'the callee left the room' } },
+        },
         CANCEL: {
           target: 'ended',
           actions: [
@@ -346,10 +358,16 @@ export const callMachine = setup({
             params: ({ event }) => ({ reason: 'missed', endedBy: 'remote', remoteReason: event.message.reason }),
           },
         },
+        'REMOTE.LEFT': {
+          target: 'ended',
+          actions: { type: 'endCall', params: { reason: 'missed', endedBy: 'remote', detail: 'the caller left the room' } },
+        },
         'REMOTE.INVITE': { guard: not('isForCurrentSession'), actions: { type: 'replyBusy', params: ({ event }) => event.message } },
       },
     },
     active: {
+      // REMOTE.LEFT is not handled here: media can flow without signaling, and a remote that is
+      // really gone is noticed by the connection (it fails, and the call ends connection-failed).
       description: 'Both sides agreed; the peer connection runs (caller impolite, callee polite).',
       invoke: {
         id: 'peer',
