@@ -175,6 +175,18 @@ describe('signalingClient: joining', () => {
     expect(seen).toEqual([['bob'], ['bob', 'carol'], ['carol']]);
   });
 
+  it('reports each departure once on peerLeft$, and no peer-left for an id it never knew', () => {
+    const { client, sockets, joinWith } = harness();
+    joinWith(welcome('a1', [BOB]));
+    const left: PeerInfo[] = [];
+    client.peerLeft$.subscribe((peer) => left.push(peer));
+    sockets.latest().receive({ type: 'peer-joined', peer: CAROL });
+    sockets.latest().receive({ type: 'peer-left', id: BOB.id });
+    sockets.latest().receive({ type: 'peer-left', id: BOB.id });
+    sockets.latest().receive({ type: 'peer-left', id: 'nobody' });
+    expect(left).toEqual([BOB]);
+  });
+
   it('ignores presence frames before the welcome', () => {
     const { client, sockets } = harness();
     sockets.latest().open();
@@ -528,11 +540,15 @@ describe('signalingClient: server restart (new ids, or ids restored from the res
     h.client.portFor(BOB.id).send(invite('m1'));
     h.client.portFor(BOB.id).send(invite('m2'));
     vi.advanceTimersByTime(125);
+    const left: PeerInfo[] = [];
+    h.client.peerLeft$.subscribe((peer) => left.push(peer));
     const socket = h.joinWith(welcome('a2', []));
     vi.advanceTimersByTime(4999);
     expect(h.errors).toEqual([]);
+    expect(left).toEqual([]);
     vi.advanceTimersByTime(1);
     expect(h.errors.map((error) => [error.code, error.peerId])).toEqual([['peer-gone', 'b1']]);
+    expect(left).toEqual([BOB]); // its departure, once the wait is over
     expect(h.client.actor.getSnapshot().context.queue).toEqual([]);
     h.client.portFor(BOB.id).send(invite('m3')); // no longer waited for: the server judges
     expect(socket.signals()).toEqual([{ to: 'b1', data: invite('m3') }]);
@@ -544,9 +560,13 @@ describe('signalingClient: server restart (new ids, or ids restored from the res
     h.sockets.latest().drop(1006);
     h.client.portFor(BOB.id).send(invite('m1'));
     vi.advanceTimersByTime(125);
+    const left: PeerInfo[] = [];
+    h.client.peerLeft$.subscribe((peer) => left.push(peer));
     const socket = h.joinWith(welcome('a1', [CAROL]));
     expect(socket.signals()).toEqual([]);
+    expect(left).toEqual([]); // not listed is not gone: it may still come back
     socket.receive({ type: 'peer-left', id: BOB.id }); // held by the server while we were away
+    expect(left).toEqual([BOB]);
     expect(socket.signals()).toEqual([{ to: 'b1', data: invite('m1') }]); // the server judges now
     expect(h.client.actor.getSnapshot().context.awaitingNames).toEqual([]);
     expect(h.errors).toEqual([]);

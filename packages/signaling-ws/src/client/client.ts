@@ -77,6 +77,12 @@ export interface SignalingClient {
   readonly iceServers$: Observable<readonly IceServerConfig[]>;
   /** Every error: server error frames, refused or invalid messages, fatal close reasons. */
   readonly errors$: Observable<SignalingError>;
+  /**
+   * Each peer that left the room for good, once: the server's `peer-left` (it waits out its
+   * resume grace first, so a peer's reconnect is no departure), or a peer that did not come back
+   * within `rejoinGrace` after a server restart. Feed it to a call as `REMOTE.LEFT`.
+   */
+  readonly peerLeft$: Observable<PeerInfo>;
   /** Every valid peer message from any peer (to notice an incoming invite before having a port). */
   readonly signals$: Observable<IncomingSignal>;
   /** Settles when the client is closed: `null` after `close()`, the fatal error otherwise. */
@@ -149,6 +155,7 @@ export function createSignalingClient(options: SignalingClientOptions): Signalin
   const iceServers = new BehaviorSubject<readonly IceServerConfig[]>(initial.context.iceServers);
   const errors = new Subject<SignalingError>();
   const signals = new Subject<IncomingSignal>();
+  const peerLeft = new Subject<PeerInfo>();
   const ports = new Map<string, { readonly port: SignalingPort; readonly messages: Subject<PeerMessage> }>();
   let finished = false;
   let resolveClosed: (reason: SignalingError | null) => void = () => {};
@@ -157,7 +164,7 @@ export function createSignalingClient(options: SignalingClientOptions): Signalin
   const finish = (reason: SignalingError | null): void => {
     if (finished) return;
     finished = true;
-    for (const subject of [state, self, peers, iceServers, errors, signals]) subject.complete();
+    for (const subject of [state, self, peers, iceServers, errors, signals, peerLeft]) subject.complete();
     for (const { messages } of ports.values()) messages.complete();
     resolveClosed(reason);
   };
@@ -189,6 +196,7 @@ export function createSignalingClient(options: SignalingClientOptions): Signalin
 
   actor.on('signal', (event) => deliver(event.from, event.data));
   actor.on('error', (event) => errors.next(event.error));
+  actor.on('peer-left', (event) => peerLeft.next(event.peer));
   actor.subscribe({
     next: (snapshot) => {
       if (finished) return;
@@ -237,6 +245,7 @@ export function createSignalingClient(options: SignalingClientOptions): Signalin
     iceServers$: iceServers.asObservable(),
     errors$: errors.asObservable(),
     signals$: signals.asObservable(),
+    peerLeft$: peerLeft.asObservable(),
     closed,
     portFor,
     close: () => {

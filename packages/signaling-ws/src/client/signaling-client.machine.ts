@@ -93,7 +93,10 @@ export type SignalingClientEvent =
 
 export type SignalingClientEmitted =
   | { readonly type: 'signal'; readonly from: string; readonly data: SignalData }
-  | { readonly type: 'error'; readonly error: SignalingError };
+  | { readonly type: 'error'; readonly error: SignalingError }
+  /** A peer left the room for good: the server's `peer-left` (sent after its resume grace), or a
+   * peer that did not come back within rejoinGrace after a server restart. */
+  | { readonly type: 'peer-left'; readonly peer: PeerInfo };
 
 export interface SignalingClientOutput {
   /** `null` after `CLOSE`; the fatal error otherwise. */
@@ -145,6 +148,22 @@ function awaitedFormerPeer(context: SignalingClientContext, id: string): string 
   const name = context.formerPeers.find((peer) => peer.id === id)?.name;
   if (name === undefined || !context.awaitingNames.includes(name)) return undefined;
   return context.peers.some((peer) => peer.name === name) ? undefined : name;
+}
+
+/** The peer a `peer-left` frame is about: one in the room, or one we wait for since a restart. */
+function departedPeer(context: SignalingClientContext, event: SignalingClientEvent): PeerInfo | undefined {
+  if (event.type !== 'SERVER.PEER_LEFT') return undefined;
+  const id = event.frame.id;
+  const present = context.peers.find((peer) => peer.id === id);
+  if (present !== undefined) return present;
+  return awaitedFormerPeer(context, id) === undefined ? undefined : context.formerPeers.find((peer) => peer.id === id);
+}
+
+/** The peers waited for since a restart, by name (the latest id each had), when the wait ends. */
+function awaitedFormerPeers(context: SignalingClientContext): readonly PeerInfo[] {
+  const byName = new Map<string, PeerInfo>();
+  for (const peer of context.formerPeers) if (context.awaitingNames.includes(peer.name)) byName.set(peer.name, peer);
+  return [...byName.values()];
 }
 
 /**
@@ -229,6 +248,7 @@ export const signalingClientMachine = setup({
     isAwaitingPeers: ({ context }) => context.awaitingNames.length > 0,
     isAwaitedPeerGone: ({ context, event }) =>
       event.type === 'SERVER.PEER_LEFT' && awaitedFormerPeer(context, event.frame.id) !== undefined,
+    isKnownPeerLeaving: ({ context, event }) => departedPeer(context, event) !== undefined,
     isRateLimited: ({ event }) => event.type === 'SERVER.ERROR' && event.frame.code === 'rate-limited',
     hasSpentTokens: ({ context }) => context.tokens < context.sendBurst,
     isMootFrame: ({ event }) => event.type === 'SOCKET.SEND_FAILED' && event.frame.type !== 'signal',
@@ -332,6 +352,11 @@ export const signalingClientMachine = setup({
       if (event.type !== 'SERVER.PEER_LEFT' || !context.peers.some((peer) => peer.id === event.frame.id)) return {};
       return { peers: context.peers.filter((peer) => peer.id !== event.frame.id) };
     }),
+    reportPeerLeft: emit(({ context, event }) => {
+      const peer = departedPeer(context, event);
+      if (peer === undefined) throw new Error(`reportPeerLeft on ${event.type} for a peer we do not know`);
+      return { type: 'peer-left', peer } as const;
+    }),
     emitSignal: emit(({ event }) => {
       if (event.type !== 'SERVER.SIGNAL') throw new Error(`emitSignal on ${event.type}`);
       return { type: 'signal', from: event.frame.from, data: event.frame.data } as const;
@@ -360,6 +385,7 @@ export const signalingClientMachine = setup({
         });
         enqueue.emit({ type: 'error', error });
       }
+      for (const peer of awaitedFormerPeers(context)) enqueue.emit({ type: 'peer-left', peer });
       // Entries that can go (re-queued from a closing socket) wait for the next welcome as usual.
       enqueue.assign({ queue: context.queue.filter((entry) => !waiting.includes(entry)), awaitingNames: [] });
     }),
@@ -480,8 +506,11 @@ export const signalingClientMachine = setup({
             ],
             'SERVER.PEER_JOINED': [{ guard: 'isAwaitedPeer', actions: ['addPeer', 'sendReadySignals', 'keepUnsentSignals'] }, { actions: 'addPeer' }],
             'SERVER.PEER_LEFT': [
-              { guard: 'isAwaitedPeerGone', actions: ['removePeer', 'stopAwaitingPeer', 'sendReadySignals', 'keepUnsentSignals'] },
-              { actions: 'removePeer' },
+              {
+                guard: 'isAwaitedPeerGone',
+                actions: ['reportPeerLeft', 'removePeer', 'stopAwaitingPeer', 'sendReadySignals', 'keepUnsentSignals'],
+              },
+              { guard: 'isKnownPeerLeaving', actions: ['reportPeerLeft', 'removePeer'] },
             ],
             'SERVER.SIGNAL': { actions: 'emitSignal' },
             'SERVER.ERROR': [{ guard: 'isRateLimited', actions: ['reportServerError', 'emptyBucket'] }, { actions: 'reportServerError' }],
