@@ -53,6 +53,47 @@ export interface Peer {
 }
 
 /**
+ * Passes on everything a peer actor emits, and every message of each of its data channels as a
+ * `message` event, in the order they happen. Unsubscribe to stop.
+ */
+export function forwardPeerEvents(actor: PeerActor, next: (event: PeerAppEvent) => void): Subscription {
+  const subscriptions = new Subscription();
+  subscriptions.add(
+    actor.on('*', (event) => {
+      next(event);
+      if (event.type === 'datachannel') {
+        const channel = event.channel;
+        subscriptions.add(channel.on('message', (message) => next({ type: 'message', label: event.label, data: message.data, channel })));
+      }
+    }),
+  );
+  return subscriptions;
+}
+
+/**
+ * Creates a data channel on a running peer actor, synchronously, and returns its actor. Throws
+ * what the RTC port throws (as the peer's `error` for `createDataChannel`), or an
+ * InvalidStateError when the peer has ended.
+ */
+export function createDataChannelOn(actor: PeerActor, label: string, init?: DataChannelInit): DataChannelActor {
+  if (actor.getSnapshot().status !== 'active') {
+    throw Object.assign(new Error(`cannot create data channel "${label}": the peer is closed or has failed`), { name: 'InvalidStateError' });
+  }
+  const before = actor.getSnapshot().context.channels.length;
+  let refused: Error | undefined;
+  const listening = actor.on('error', (event) => {
+    if (event.operation === 'createDataChannel') refused = event.error;
+  });
+  actor.send({ type: 'CREATE_DATA_CHANNEL', label, ...(init ? { init } : {}) });
+  listening.unsubscribe();
+  if (refused) throw refused;
+  const channels = actor.getSnapshot().context.channels;
+  const created = channels[channels.length - 1];
+  if (channels.length === before || !created) throw new Error(`data channel "${label}" was not created`);
+  return created;
+}
+
+/**
  * The peer machine with its named delays replaced. `createPeer` takes `delays` directly; a call
  * runs its peer as a child, so give the call machine this one:
  * `callMachine.provide({ actors: { peer: peerMachineWithDelays({ connectTimeout: 5000 }) } })`.
@@ -81,18 +122,7 @@ export function createPeer(options: CreatePeerOptions): Peer {
   });
 
   const events = new BufferUntilSubscribed<PeerAppEvent>();
-  const channelSubscriptions = new Subscription();
-  channelSubscriptions.add(
-    actor.on('*', (event) => {
-      events.next(event);
-      if (event.type === 'datachannel') {
-        const channel = event.channel;
-        channelSubscriptions.add(
-          channel.on('message', (message) => events.next({ type: 'message', label: event.label, data: message.data, channel })),
-        );
-      }
-    }),
-  );
+  const channelSubscriptions = forwardPeerEvents(actor, (event) => events.next(event));
   const done = actor.subscribe({
     complete: () => {
       channelSubscriptions.unsubscribe();
@@ -109,23 +139,7 @@ export function createPeer(options: CreatePeerOptions): Peer {
     actor,
     state$: snapshots$(actor),
     events$: events.observable,
-    createDataChannel(label, init) {
-      if (actor.getSnapshot().status !== 'active') {
-        throw Object.assign(new Error(`cannot create data channel "${label}": the peer is closed or has failed`), { name: 'InvalidStateError' });
-      }
-      const before = actor.getSnapshot().context.channels.length;
-      let refused: Error | undefined;
-      const listening = actor.on('error', (event) => {
-        if (event.operation === 'createDataChannel') refused = event.error;
-      });
-      actor.send({ type: 'CREATE_DATA_CHANNEL', label, ...(init ? { init } : {}) });
-      listening.unsubscribe();
-      if (refused) throw refused;
-      const channels = actor.getSnapshot().context.channels;
-      const created = channels[channels.length - 1];
-      if (channels.length === before || !created) throw new Error(`data channel "${label}" was not created`);
-      return created;
-    },
+    createDataChannel: (label, init) => createDataChannelOn(actor, label, init),
     restartIce() {
       // A stopped actor would only log that the event was dropped.
       if (actor.getSnapshot().status === 'active') actor.send({ type: 'RESTART_ICE' });

@@ -12,4 +12,5 @@ export * from './machines/data-channel.machine.js';
 export * from './machines/peer.machine.js';
 export * from './machines/call.machine.js';
 export * from './create-peer.js';
+export * from './create-call.js';
 export * from './diagram.js';

@@ -1,0 +1,273 @@
+import { BehaviorSubject, Subject, distinctUntilChanged } from 'rxjs';
+import type { Observable, Subscription } from 'rxjs';
+import { createActor } from 'xstate';
+import type { ActorOptions, InspectionEvent, Observer, Subscription as ActorSubscription } from 'xstate';
+import type { DataChannelInit, IceConnectionState, IceGatheringState, PeerConnectionState, SignalingState } from './ports/rtc.js';
+import type { InviteMedia } from './protocol/peer-message.js';
+import { callMachine } from './machines/call.machine.js';
+import type { CallEndReason, CallEndedBy, CallInput, CallRole, RemoteEndReason } from './machines/call.machine.js';
+import type { DataChannelActor, PeerActor } from './machines/peer.machine.js';
+import type { PeerFailureReason } from './machines/peer.types.js';
+import { createDataChannelOn, forwardPeerEvents, peerMachineWithDelays } from './create-peer.js';
+import type { PeerAppEvent, PeerDelays } from './create-peer.js';
+
+// An app's handle on one call line to one remote peer: the call machine started, its state and
+// the state of the peer connection it runs flattened into one stream for a UI, and what the
+// current peer reports, across calls, on another.
+
+export type CallActor = ReturnType<typeof createActor<typeof callMachine>>;
+
+/** The call machine's named delays, in milliseconds. */
+export interface CallDelays {
+  /** An outgoing invite unanswered this long is cancelled (`no-answer`). */
+  readonly ringTimeout: number;
+  /** An incoming invite unanswered this long is rejected as unavailable (`missed`). */
+  readonly incomingTimeout: number;
+}
+
+export interface CreateCallOptions extends CallInput {
+  /** The call's delays and those of the peer it runs in `active`. */
+  readonly delays?: Partial<CallDelays & PeerDelays>;
+  /** Passed to xstate's createActor: the Stately inspector sees the call, its peer and every child. */
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** A clock for the machines' delays (xstate `SimulatedClock` in tests). */
+  readonly clock?: ActorOptions<typeof callMachine>['clock'];
+}
+
+/** The call machine's top-level states. */
+export type CallState = 'idle' | 'outgoing' | 'incoming' | 'active' | 'ended';
+
+/** The peer connection's states, as the peer machine last saw them. */
+export interface CallConnectionStatus {
+  readonly signalingState: SignalingState;
+  readonly iceGatheringState: IceGatheringState;
+  readonly iceConnectionState: IceConnectionState;
+  readonly connectionState: PeerConnectionState;
+}
+
+/** How the last call ended. */
+export interface CallEnd {
+  readonly reason: CallEndReason;
+  readonly endedBy: CallEndedBy;
+  readonly remoteReason: RemoteEndReason | null;
+  readonly detail: string | null;
+  readonly connectionFailure: PeerFailureReason | null;
+}
+
+/** Everything a call UI shows, in one value. */
+export interface CallStatus {
+  readonly state: CallState;
+  readonly role: CallRole | null;
+  /** The current (or last) call's session id. */
+  readonly session: string | null;
+  /** The media the caller asked for. */
+  readonly media: InviteMedia | null;
+  /** While `active`: the peer connection's states; `null` in every other state. */
+  readonly connection: CallConnectionStatus | null;
+  /** In `ended`: why; `null` in every other state. */
+  readonly end: CallEnd | null;
+}
+
+/** What the current call's peer reports (see `PeerAppEvent`), with the call it belongs to. */
+export type CallAppEvent = PeerAppEvent & { readonly session: string };
+
+export interface Call {
+  readonly actor: CallActor;
+  /** The status now and on every change (hot; a subscriber gets the current value first). */
+  readonly status$: Observable<CallStatus>;
+  /**
+   * Tracks, data channels, messages, state changes, errors and notices of each call's peer, as
+   * they happen (hot: subscribe before the call becomes active). Completes on `stop()`.
+   */
+  readonly events$: Observable<CallAppEvent>;
+  status(): CallStatus;
+  /** The peer of the active call, if any. */
+  peer(): PeerActor | undefined;
+  /** Rings the remote peer (`idle` or `ended` only; otherwise nothing happens). */
+  call(media?: InviteMedia): void;
+  /** Takes the ringing incoming call. */
+  accept(): void;
+  /** Declines the ringing incoming call (`busy` tells the caller so). */
+  reject(reason?: 'declined' | 'busy'): void;
+  /** Withdraws our ringing invite. */
+  cancel(): void;
+  /** Ends the active call. */
+  hangup(): void;
+  /** Tells the call that the remote peer left the room for good (e.g. from `peerLeft$`). */
+  remoteLeft(): void;
+  /** Opens a data channel on the active call; it also arrives on events$ as `datachannel`.
+   * Throws an InvalidStateError when no call is active, or what the RTC port throws. */
+  createDataChannel(label: string, init?: DataChannelInit): DataChannelActor;
+  /** Asks the active call's peer for an ICE restart. */
+  restartIce(): void;
+  /**
+   * Ends whatever is in progress as the user would (withdraws a ringing invite, declines a
+   * ringing call, hangs up an active one), then stops the actor and completes both streams.
+   * Idempotent.
+   */
+  stop(): void;
+}
+
+function stateOf(value: unknown): CallState {
+  if (value === 'idle' || value === 'outgoing' || value === 'incoming' || value === 'active' || value === 'ended') return value;
+  throw new Error(`call machine: unexpected state ${JSON.stringify(value)}`);
+}
+
+function statusOf(call: ReturnType<CallActor['getSnapshot']> | undefined, peer: PeerActor | undefined): CallStatus {
+  if (call === undefined) return { state: 'idle', role: null, session: null, media: null, connection: null, end: null };
+  const state = stateOf(call.value);
+  const context = call.context;
+  const peerContext = state === 'active' ? peer?.getSnapshot().context : undefined;
+  return {
+    state,
+    role: context.role,
+    session: context.session,
+    media: context.media,
+    connection:
+      peerContext === undefined
+        ? null
+        : {
+            signalingState: peerContext.signalingState,
+            iceGatheringState: peerContext.iceGatheringState,
+            iceConnectionState: peerContext.iceConnectionState,
+            connectionState: peerContext.connectionState,
+          },
+    end:
+      state === 'ended' && context.reason !== null && context.endedBy !== null
+        ? {
+            reason: context.reason,
+            endedBy: context.endedBy,
+            remoteReason: context.remoteReason,
+            detail: context.detail,
+            connectionFailure: context.connectionFailure,
+          }
+        : null,
+  };
+}
+
+function sameConnection(a: CallConnectionStatus | null, b: CallConnectionStatus | null): boolean {
+  if (a === null || b === null) return a === b;
+  return (
+    a.signalingState === b.signalingState &&
+    a.iceGatheringState === b.iceGatheringState &&
+    a.iceConnectionState === b.iceConnectionState &&
+    a.connectionState === b.connectionState
+  );
+}
+
+function sameStatus(a: CallStatus, b: CallStatus): boolean {
+  return (
+    a.state === b.state &&
+    a.role === b.role &&
+    a.session === b.session &&
+    a.media === b.media &&
+    a.end?.reason === b.end?.reason &&
+    a.end?.endedBy === b.end?.endedBy &&
+    sameConnection(a.connection, b.connection)
+  );
+}
+
+function invalidState(message: string): Error {
+  return Object.assign(new Error(message), { name: 'InvalidStateError' });
+}
+
+/**
+ * Creates and starts a call line to one remote peer over `signaling` (DESIGN.md, "Machines":
+ * the call machine). Create it before the remote can ring: an invite that arrives before the
+ * line exists is not replayed (the signaling port is hot).
+ */
+export function createCall(options: CreateCallOptions): Call {
+  const { delays, inspect, clock, ...input } = options;
+  const { ringTimeout, incomingTimeout, ...peerDelays } = delays ?? {};
+  const callDelays = {
+    ...(ringTimeout !== undefined ? { ringTimeout } : {}),
+    ...(incomingTimeout !== undefined ? { incomingTimeout } : {}),
+  };
+  const machine = callMachine.provide({
+    actors: { peer: peerMachineWithDelays(Object.keys(peerDelays).length > 0 ? peerDelays : undefined) },
+    delays: callDelays,
+  });
+  const status = new BehaviorSubject<CallStatus>(statusOf(undefined, undefined));
+  const events = new Subject<CallAppEvent>();
+  let watching: { readonly snapshots: ActorSubscription; readonly events: Subscription } | undefined;
+  let stopped = false;
+
+  const unwatch = (): void => {
+    watching?.snapshots.unsubscribe();
+    watching?.events.unsubscribe();
+    watching = undefined;
+  };
+  /**
+   * Listens to a call's peer from the moment it is created, before it starts: what it reports
+   * while starting (a data channel it opens at once, its first state changes) is not missed.
+   */
+  const watch = (peer: PeerActor): void => {
+    unwatch();
+    watching = {
+      snapshots: peer.subscribe({ next: () => update(), error: () => undefined }),
+      events: forwardPeerEvents(peer, (event) => events.next({ ...event, session: peer.getSnapshot().context.session })),
+    };
+  };
+  const onInspection = (event: InspectionEvent): void => {
+    // Only the call's own child is invoked with the id `peer` (the root is the call).
+    if (event.type === '@xstate.actor' && (event.actorRef as { readonly id?: string }).id === 'peer') watch(event.actorRef as PeerActor);
+    if (typeof inspect === 'function') inspect(event);
+    else inspect?.next?.(event);
+  };
+  const actor = createActor(machine, { input, inspect: onInspection, ...(clock ? { clock } : {}) });
+
+  const currentPeer = (): PeerActor | undefined => {
+    const snapshot = actor.getSnapshot();
+    return snapshot.matches('active') ? snapshot.children.peer : undefined;
+  };
+  function update(): void {
+    if (stopped) return;
+    const next = statusOf(actor.getSnapshot(), currentPeer());
+    if (!sameStatus(status.value, next)) status.next(next);
+  }
+
+  actor.subscribe({ next: update, error: () => undefined });
+  actor.start();
+  update();
+
+  const send = (event: Parameters<CallActor['send']>[0]): void => {
+    if (!stopped) actor.send(event);
+  };
+
+  return {
+    actor,
+    status$: status.asObservable().pipe(distinctUntilChanged(sameStatus)),
+    events$: events.asObservable(),
+    status: () => status.value,
+    peer: currentPeer,
+    call: (media) => send(media ? { type: 'CALL', media } : { type: 'CALL' }),
+    accept: () => send({ type: 'ACCEPT' }),
+    reject: (reason) => send(reason ? { type: 'REJECT', reason } : { type: 'REJECT' }),
+    cancel: () => send({ type: 'CANCEL' }),
+    hangup: () => send({ type: 'HANGUP' }),
+    remoteLeft: () => send({ type: 'REMOTE.LEFT' }),
+    createDataChannel(label, init) {
+      const peer = currentPeer();
+      if (peer === undefined) throw invalidState(`cannot create data channel "${label}": no call is active`);
+      return createDataChannelOn(peer, label, init);
+    },
+    restartIce: () => {
+      const peer = currentPeer();
+      if (peer?.getSnapshot().status === 'active') peer.send({ type: 'RESTART_ICE' });
+    },
+    stop() {
+      if (stopped) return;
+      const snapshot = actor.getSnapshot();
+      if (snapshot.status === 'active') {
+        if (snapshot.matches('outgoing')) actor.send({ type: 'CANCEL' });
+        else if (snapshot.matches('incoming')) actor.send({ type: 'REJECT' });
+        else if (snapshot.matches('active')) actor.send({ type: 'HANGUP' });
+      }
+      stopped = true;
+      unwatch();
+      actor.stop();
+      status.complete();
+      events.complete();
+    },
+  };
+}
