@@ -283,6 +283,8 @@ describe('signaling client with the real server', () => {
     await peerNamed(bob, 'alice');
     const bobsView: string[][] = [];
     bob.client.peers$.subscribe((peers) => bobsView.push(peers.map((peer) => peer.id)));
+    const departures: string[] = [];
+    bob.client.peerLeft$.subscribe((peer) => departures.push(peer.id));
     const atBob: PeerMessage[] = [];
     bob.client.portFor(aliceId).messages$.subscribe((message) => atBob.push(message));
     const atAlice: PeerMessage[] = [];
@@ -308,6 +310,7 @@ describe('signaling client with the real server', () => {
     expect(alice.states).toEqual(['connecting', 'joined', 'reconnecting', 'connecting', 'joined']);
     // bob never saw alice leave (no peer-left), nor a second alice (no peer-joined).
     expect(bobsView.every((ids) => ids.length === 1 && ids[0] === aliceId)).toBe(true);
+    expect(departures).toEqual([]);
     expect(bob.errors).toEqual([]);
     expect(alice.errors).toEqual([]);
   });
