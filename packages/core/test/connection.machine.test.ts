@@ -12,8 +12,14 @@ import type { PeerConnectionState } from '../src/ports/rtc.js';
 
 type Machine = typeof connectionMachine;
 
-/** Runs the machine as the child of a parent that records what it is sent. */
-function start(input: ConnectionInput, machine: Machine = connectionMachine) {
+/**
+ * Runs the machine as the child of a parent that records what it is sent. Unless told not to,
+ * the parent is a peer whose restart negotiations complete at once: each attempt (ours, or the
+ * remote's that a polite side counts) is answered with NEGOTIATED right away, so its backoff
+ * starts when it is counted.
+ */
+function start(input: ConnectionInput, machine: Machine = connectionMachine, options: { readonly negotiateRestarts?: boolean } = {}) {
+  const negotiateRestarts = options.negotiateRestarts ?? true;
   const toParent: { at: number; event: ConnectionParentEvent }[] = [];
   const t0 = Date.now();
   const parent = setup({ actors: { connection: machine } }).createMachine({
@@ -30,6 +36,13 @@ function start(input: ConnectionInput, machine: Machine = connectionMachine) {
   });
   const parentActor = createActor(parent).start();
   const child = parentActor.getSnapshot().children.connection as ActorRefFrom<Machine>;
+  let attemptsNegotiated = 0;
+  child.subscribe((snapshot) => {
+    if (snapshot.context.attempts < attemptsNegotiated) attemptsNegotiated = snapshot.context.attempts; // connected again: a new recovery
+    if (!negotiateRestarts || snapshot.context.attempts <= attemptsNegotiated) return;
+    attemptsNegotiated = snapshot.context.attempts;
+    if (snapshot.status === 'active') child.send({ type: 'NEGOTIATED' });
+  });
   const send = (...events: ConnectionEvent[]) => events.forEach((event) => child.send(event));
   const report = (...states: PeerConnectionState[]) =>
     states.forEach((state) => child.send({ type: 'RTC.CONNECTION_STATE', state }));
@@ -124,7 +137,7 @@ describe('connectionMachine', () => {
     wait(14_999);
     expect(snapshot().value).toBe('awaitingChecks');
     wait(1);
-    expect(snapshot().value).toEqual({ recovering: 'restartingIce' });
+    expect(snapshot().value).toEqual({ recovering: { restartingIce: 'backingOff' } });
     expect(snapshot().context.reason).toBe('connect-timeout');
     expect(restarts()).toHaveLength(1);
     // Restarts that never produce a candidate leave the state "new": the schedule runs out.
@@ -163,7 +176,7 @@ describe('connectionMachine', () => {
     wait(1999);
     expect(snapshot().value).toBe('disconnected');
     wait(1);
-    expect(snapshot().value).toEqual({ recovering: 'restartingIce' });
+    expect(snapshot().value).toEqual({ recovering: { restartingIce: 'backingOff' } });
     expect(snapshot().context).toMatchObject({ attempts: 1, reason: 'connection-failed', connectionState: 'disconnected' });
     expect(restarts().map((r) => r.event)).toEqual([{ type: 'CONNECTION.RESTART_ICE', attempt: 1 }]);
   });
@@ -184,7 +197,7 @@ describe('connectionMachine', () => {
   it('failed reported: restarts at once, backs off 1 s, 2 s, 4 s, then fails for good', () => {
     const { report, snapshot, restarts } = start(impolite);
     report('connecting', 'connected', 'failed');
-    expect(snapshot().value).toEqual({ recovering: 'restartingIce' });
+    expect(snapshot().value).toEqual({ recovering: { restartingIce: 'backingOff' } });
     wait(6999);
     expect(restarts().map((r) => [r.at, r.event.attempt])).toEqual([
       [0, 1],
@@ -203,10 +216,49 @@ describe('connectionMachine', () => {
     report('connecting', 'connected', 'failed');
     wait(500);
     report('connecting', 'failed', 'disconnected', 'new');
-    expect(snapshot().value).toEqual({ recovering: 'restartingIce' });
+    expect(snapshot().value).toEqual({ recovering: { restartingIce: 'backingOff' } });
     expect(snapshot().context.connectionState).toBe('new');
     wait(500);
     expect(restarts().map((r) => r.at)).toEqual([0, 1000]);
+  });
+
+  it("an attempt's backoff starts once its restart is negotiated: slow signaling does not use up attempts", () => {
+    const { report, send, snapshot, restarts } = start(impolite, connectionMachine, { negotiateRestarts: false });
+    report('connecting', 'connected', 'failed');
+    expect(snapshot().value).toEqual({ recovering: { restartingIce: 'negotiating' } });
+    wait(5000); // the restart's offer/answer takes 5 s (more than the 1 s backoff)
+    expect(restarts()).toHaveLength(1);
+    send({ type: 'NEGOTIATED' });
+    expect(snapshot().value).toEqual({ recovering: { restartingIce: 'backingOff' } });
+    wait(999);
+    expect(restarts()).toHaveLength(1);
+    wait(1);
+    expect(restarts().map((r) => [r.at, r.event.attempt])).toEqual([
+      [0, 1],
+      [6000, 2],
+    ]);
+  });
+
+  it('a restart whose offer/answer never completes (signaling gone) is given up after connectTimeout, and so is the recovery', () => {
+    const { report, snapshot, restarts } = start(impolite, connectionMachine, { negotiateRestarts: false });
+    report('connecting', 'connected', 'failed');
+    wait(44_999);
+    expect(restarts().map((r) => r.at)).toEqual([0, 15_000, 30_000]);
+    expect(snapshot().status).toBe('active');
+    wait(1);
+    expect(snapshot().output).toEqual({ reason: 'connection-failed', detail: 'ICE restart attempts exhausted (3)' });
+  });
+
+  it("the polite peer waits for the remote's restart to be negotiated before its backoff, as the restarter does", () => {
+    const { report, send, snapshot } = start(polite, connectionMachine, { negotiateRestarts: false });
+    report('connecting', 'connected', 'failed');
+    expect(snapshot().value).toEqual({ recovering: { awaitingRemoteRestart: 'negotiating' } });
+    wait(3000);
+    send({ type: 'NEGOTIATED' }); // our answer to the remote's restart offer is applied
+    wait(999);
+    expect(snapshot().context.attempts).toBe(1);
+    wait(1);
+    expect(snapshot().context.attempts).toBe(2);
   });
 
   it('caps the backoff at 8 s', () => {
@@ -224,7 +276,7 @@ describe('connectionMachine', () => {
   it('the polite peer does not restart ICE but counts the same schedule and gives up at the same time', () => {
     const { report, snapshot, restarts } = start(polite);
     report('connecting', 'connected', 'failed');
-    expect(snapshot().value).toEqual({ recovering: 'awaitingRemoteRestart' });
+    expect(snapshot().value).toEqual({ recovering: { awaitingRemoteRestart: 'backingOff' } });
     expect(snapshot().context.attempts).toBe(1);
     wait(3000);
     expect(snapshot().context.attempts).toBe(3);
@@ -238,7 +290,7 @@ describe('connectionMachine', () => {
   it("the polite peer restarts too with iceRestartBy: 'either'", () => {
     const { report, snapshot, restarts } = start({ polite: true, iceRestartBy: 'either' });
     report('connecting', 'failed');
-    expect(snapshot().value).toEqual({ recovering: 'restartingIce' });
+    expect(snapshot().value).toEqual({ recovering: { restartingIce: 'backingOff' } });
     expect(restarts().map((r) => r.event)).toEqual([{ type: 'CONNECTION.RESTART_ICE', attempt: 1 }]);
   });
 
@@ -246,7 +298,7 @@ describe('connectionMachine', () => {
     const { report, snapshot } = start(polite);
     report('connecting', 'connected', 'disconnected');
     wait(2000);
-    expect(snapshot().value).toEqual({ recovering: 'awaitingRemoteRestart' });
+    expect(snapshot().value).toEqual({ recovering: { awaitingRemoteRestart: 'backingOff' } });
     report('connecting', 'connected');
     expect(snapshot().value).toBe('connected');
     expect(snapshot().context.attempts).toBe(0);
@@ -258,7 +310,7 @@ describe('connectionMachine', () => {
     wait(14_999);
     expect(snapshot().value).toBe('connecting');
     wait(1);
-    expect(snapshot().value).toEqual({ recovering: 'restartingIce' });
+    expect(snapshot().value).toEqual({ recovering: { restartingIce: 'backingOff' } });
     expect(snapshot().context.reason).toBe('connect-timeout');
     expect(restarts()).toHaveLength(1);
     wait(7000);
@@ -268,7 +320,7 @@ describe('connectionMachine', () => {
   it('checks that a restart started are let finish after the backoff, instead of being restarted', () => {
     const { report, snapshot, restarts } = start(impolite);
     report('connecting', 'connected', 'failed');
-    expect(snapshot().value).toEqual({ recovering: 'restartingIce' });
+    expect(snapshot().value).toEqual({ recovering: { restartingIce: 'backingOff' } });
     expect(restarts()).toHaveLength(1);
     report('connecting'); // the restarted ICE starts checking (a slow path, e.g. TURN)
     wait(1000); // first backoff
@@ -307,14 +359,14 @@ describe('connectionMachine', () => {
     wait(14_999);
     expect(snapshot().value).toBe('connecting');
     wait(1);
-    expect(snapshot().value).toEqual({ recovering: 'restartingIce' });
+    expect(snapshot().value).toEqual({ recovering: { restartingIce: 'backingOff' } });
   });
 
   it('failed while new or connecting recovers at once', () => {
     for (const before of [[], ['connecting']] as PeerConnectionState[][]) {
       const { report, snapshot } = start(impolite);
       report(...before, 'failed');
-      expect(snapshot().value).toEqual({ recovering: 'restartingIce' });
+      expect(snapshot().value).toEqual({ recovering: { restartingIce: 'backingOff' } });
       expect(snapshot().context.reason).toBe('connection-failed');
     }
   });

@@ -20,7 +20,7 @@ export interface ConnectionInput {
 export type ConnectionEvent =
   | { readonly type: 'RTC.CONNECTION_STATE'; readonly state: PeerConnectionState }
   | { readonly type: 'RTC.ICE_CONNECTION_STATE'; readonly state: IceConnectionState }
-  /** The first offer/answer exchange completed: checks should start now. */
+  /** An offer/answer exchange completed: the first one starts checks, a restart's new ones. */
   | { readonly type: 'NEGOTIATED' }
   | { readonly type: 'CLOSE' };
 
@@ -84,6 +84,31 @@ const LEAVING_NEW = [
   { guard: 'isDisconnectedReported', target: 'disconnected', actions: 'recordConnectionState' },
   { guard: 'isFailedReported', target: 'recovering', actions: ['recordConnectionState', 'noteConnectionFailed'] },
 ] as const;
+
+/**
+ * One recovery attempt after its restart was asked for: the restart's offer/answer first (an
+ * attempt that never reached the other side, on slow signaling, is not waited out as if it had;
+ * bounded by connectTimeout), then the backoff.
+ */
+const RESTART_ROUND = {
+  initial: 'negotiating',
+  states: {
+    negotiating: {
+      description: "The restart's offer/answer is under way (ours, or the remote's when it restarts).",
+      on: { NEGOTIATED: 'backingOff' },
+      after: { connectTimeout: '#connection.recovering.nextAttempt' },
+    },
+    backingOff: {
+      description: 'Negotiated: checks run on the new candidates; the next attempt waits iceRestartBackoff.',
+      after: {
+        iceRestartBackoff: [
+          { guard: 'areRestartedChecksRunning', target: '#connection.recovering.checkingRestartedIce' },
+          { target: '#connection.recovering.nextAttempt' },
+        ],
+      },
+    },
+  },
+} as const;
 
 export const connectionMachine = setup({
   types: {
@@ -237,18 +262,14 @@ export const connectionMachine = setup({
           ],
         },
         restartingIce: {
-          description: 'This side asked the parent for an ICE restart (webrtc-pc §4.4.1.5) and waits.',
+          description: 'This side asked the parent for an ICE restart (webrtc-pc §4.4.1.5).',
           entry: ['countAttempt', 'requestIceRestart'],
-          after: {
-            iceRestartBackoff: [{ guard: 'areRestartedChecksRunning', target: 'checkingRestartedIce' }, { target: 'nextAttempt' }],
-          },
+          ...RESTART_ROUND,
         },
         awaitingRemoteRestart: {
-          description: 'The other side restarts ICE; this side counts the same schedule to give up in step.',
+          description: 'The other side restarts ICE; this side follows the same schedule to give up in step.',
           entry: 'countAttempt',
-          after: {
-            iceRestartBackoff: [{ guard: 'areRestartedChecksRunning', target: 'checkingRestartedIce' }, { target: 'nextAttempt' }],
-          },
+          ...RESTART_ROUND,
         },
         checkingRestartedIce: {
           description:
