@@ -44,9 +44,11 @@ const MAX_ICE_RESTARTS = 2;
 /** Timers on a loaded machine fire late; the bounds below allow this much on top. */
 const SLACK_MS = 1000;
 /** The longest the recovery policy may take from libwebrtc's report to the end of the call:
- * the grace (for `disconnected`), then every attempt's backoff and, if restarted checks ran,
- * their connectTimeout (connection machine, `recovering`). */
-const RECOVERY_BOUND_MS = DELAYS.disconnectedGrace + MAX_ICE_RESTARTS * (DELAYS.iceRestartBackoff + DELAYS.connectTimeout) + SLACK_MS;
+ * the grace (for `disconnected`), then for every attempt its offer/answer (at most connectTimeout:
+ * a gone peer never answers), its backoff and, if restarted checks ran, their connectTimeout
+ * (connection machine, `recovering`). */
+const RECOVERY_BOUND_MS =
+  DELAYS.disconnectedGrace + MAX_ICE_RESTARTS * (DELAYS.connectTimeout + DELAYS.iceRestartBackoff + DELAYS.connectTimeout) + SLACK_MS;
 
 // The call machine takes the peer's options in its input, and the peer's delays through the
 // peer machine it runs.
