@@ -198,7 +198,10 @@ export function startRealScenario(scenario: NegotiationScenario, options: RealSc
     async settle(timeoutMs = SETTLE_TIMEOUT_MS) {
       const settled = await waitUntil(() => run.isSettled() && isQuiet(), timeoutMs);
       const violations = run.violations();
-      if (!settled) violations.push(`did not settle within ${timeoutMs} ms${isQuiet() ? '' : ' (signals still in flight)'}`);
+      if (!settled) {
+        const inFlight = `A->B ${signaling.A.pending()}, B->A ${signaling.B.pending()}${interceptor.holding() ? ', a description held' : ''}`;
+        violations.push(`did not settle within ${timeoutMs} ms${isQuiet() ? '' : ` (signals still in flight: ${inFlight})`}`);
+      }
       const unhandled = options.unhandledRejections?.splice(0) ?? [];
       violations.push(...unhandled.map((reason) => `unhandled rejection: ${String(reason)}`));
       return violations;
