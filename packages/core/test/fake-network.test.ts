@@ -36,6 +36,13 @@ async function run<T>(s: ManualScheduler, promise: Promise<T>): Promise<T> {
 }
 
 /** Full offer/answer from `offerer` to `answerer`, candidates not exchanged. */
+/** A manual scheduler and two ports on one fake network driven by it. */
+function twoPorts() {
+  const s = new ManualScheduler();
+  const network = createFakeNetwork({ scheduler: s });
+  return { s, network, a: network.createPort(), b: network.createPort() };
+}
+
 async function negotiate(s: ManualScheduler, offerer: FakeRtcPort, answerer: FakeRtcPort): Promise<void> {
   const offer = await run(s, offerer.createOffer());
   await run(s, offerer.setLocalDescription(offer));
@@ -259,10 +266,7 @@ describe('JSEP signaling-state table (RFC 9429 §3.2, webrtc-pc §4.4.1.6)', () 
 
 describe('operations chain (webrtc-pc §4.4.1.2)', () => {
   it('runs queued operations one at a time and checks legality when each one runs', async () => {
-    const s = new ManualScheduler();
-    const network = createFakeNetwork({ scheduler: s });
-    const a = network.createPort();
-    const b = network.createPort();
+    const { s, a, b } = twoPorts();
     a.addTransceiver('audio');
     const offer = await run(s, a.createOffer());
     const order: string[] = [];
@@ -313,10 +317,7 @@ describe('operations chain (webrtc-pc §4.4.1.2)', () => {
   });
 
   it('rejects munged SDP, implicit descriptions, garbage and mismatched answers like a browser', async () => {
-    const s = new ManualScheduler();
-    const network = createFakeNetwork({ scheduler: s });
-    const a = network.createPort();
-    const b = network.createPort();
+    const { s, network, a, b } = twoPorts();
     a.addTransceiver('audio');
     a.addTransceiver('video');
     const offer = await run(s, a.createOffer());
@@ -393,10 +394,7 @@ describe('close() ([[IsClosed]])', () => {
   });
 
   it('fires nothing after close even with gathering and connectivity steps in flight', async () => {
-    const s = new ManualScheduler();
-    const network = createFakeNetwork({ scheduler: s });
-    const a = network.createPort();
-    const b = network.createPort();
+    const { s, a, b } = twoPorts();
     const errors = trickle(a, b);
     const aEvents = record(a);
     const bEvents = record(b);
@@ -475,10 +473,7 @@ describe('SDP', () => {
 
 describe('transceivers (webrtc-pc §5.4, JSEP §5.10)', () => {
   it('ends with equal transceiver counts after negotiations both ways', async () => {
-    const s = new ManualScheduler();
-    const network = createFakeNetwork({ scheduler: s });
-    const a = network.createPort();
-    const b = network.createPort();
+    const { s, a, b } = twoPorts();
     a.addTransceiver('audio');
     b.addTransceiver('video');
     await negotiate(s, a, b);
@@ -500,10 +495,7 @@ describe('transceivers (webrtc-pc §5.4, JSEP §5.10)', () => {
   });
 
   it('rollback of a local offer un-assigns its mids; of a remote offer removes what it created', async () => {
-    const s = new ManualScheduler();
-    const network = createFakeNetwork({ scheduler: s });
-    const a = network.createPort();
-    const b = network.createPort();
+    const { s, a, b } = twoPorts();
     a.addTransceiver('audio');
     b.addTransceiver('video');
     const aOffer = await run(s, a.createOffer());
@@ -538,10 +530,7 @@ describe('transceivers (webrtc-pc §5.4, JSEP §5.10)', () => {
   });
 
   it('fires negotiationneeded once, only in stable, and again on returning to stable if still needed', async () => {
-    const s = new ManualScheduler();
-    const network = createFakeNetwork({ scheduler: s });
-    const a = network.createPort();
-    const b = network.createPort();
+    const { s, a, b } = twoPorts();
     const aEvents = record(a);
     const bEvents = record(b);
     const count = (events: RtcPortEvent[]): number => events.filter((event) => event.type === 'negotiationneeded').length;
@@ -620,10 +609,7 @@ describe('ICE and connection states', () => {
   });
 
   it('does not connect without candidates of the current generation', async () => {
-    const s = new ManualScheduler();
-    const network = createFakeNetwork({ scheduler: s });
-    const a = network.createPort();
-    const b = network.createPort();
+    const { s, a, b } = twoPorts();
     a.addTransceiver('audio');
     await negotiate(s, a, b);
     await s.releaseAll();
@@ -774,10 +760,7 @@ function channelEvents(channel: FakeDataChannel): string[] {
 
 describe('data channels (webrtc-pc §6.2)', () => {
   it('opens on both sides once connected, announcing the remote channel', async () => {
-    const s = new ManualScheduler();
-    const network = createFakeNetwork({ scheduler: s });
-    const a = network.createPort();
-    const b = network.createPort();
+    const { s, a, b } = twoPorts();
     trickle(a, b);
     const bEvents = record(b);
     const channel = a.createDataChannel('chat', { protocol: 'json' });
@@ -858,10 +841,7 @@ describe('data channels (webrtc-pc §6.2)', () => {
   });
 
   it('pairs negotiated channels by id without a datachannel event', async () => {
-    const s = new ManualScheduler();
-    const network = createFakeNetwork({ scheduler: s });
-    const a = network.createPort();
-    const b = network.createPort();
+    const { s, a, b } = twoPorts();
     trickle(a, b);
     const bEvents = record(b);
     const mine = a.createDataChannel('game', { negotiated: true, id: 7 });
