@@ -1,4 +1,4 @@
-import { BehaviorSubject, Subject, distinctUntilChanged } from 'rxjs';
+import { BehaviorSubject, Subject } from 'rxjs';
 import type { Observable, Subscription } from 'rxjs';
 import { createActor } from 'xstate';
 import type { ActorOptions, InspectionEvent, Observer, Subscription as ActorSubscription } from 'xstate';
@@ -236,7 +236,7 @@ export function createCall(options: CreateCallOptions): Call {
 
   return {
     actor,
-    status$: status.asObservable().pipe(distinctUntilChanged(sameStatus)),
+    status$: status.asObservable(), // update() publishes only changes
     events$: events.asObservable(),
     status: () => status.value,
     peer: currentPeer,
