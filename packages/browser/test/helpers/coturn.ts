@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -23,12 +23,26 @@ const TERM_GRACE_MS = 2_000;
 /** Relay ports per server; each allocation takes one (two peers, a few ICE restarts each). */
 const RELAY_PORT_COUNT = 64;
 /**
- * Relay ranges are picked in here. It overlaps Linux's ephemeral range (32768-60999), so another
- * socket may take a relay port meanwhile: coturn then tries the next port of its range (seen in
- * its log as "Trying to bind ... errno=98"), so that costs nothing but a retry.
+ * Every port a test TURN server uses lies below Linux's ephemeral range (default 32768-60999,
+ * `net.ipv4.ip_local_port_range`), where the kernel never hands out a port to a socket bound to
+ * port 0. That matters for restart(): while the server is down, the peers' ICE sockets, other
+ * test files' servers and clients keep binding ephemeral ports, and one of them once took the
+ * listening port (CI: "Cannot bind DTLS/UDP listener socket to addr 127.0.0.1:42335", errno 98),
+ * so the restarted server never listened. Listening ports and relay blocks get bands of their own.
  */
-const RELAY_RANGE_FLOOR = 40_000;
-const RELAY_RANGE_CEILING = 65_000;
+const LISTENING_BAND = { floor: 10_000, ceiling: 15_000 } as const;
+const RELAY_BAND = { floor: 15_000, ceiling: 30_000 } as const;
+const DEFAULT_EPHEMERAL_FLOOR = 32_768;
+
+/** The lowest port of the kernel's ephemeral range (Linux); the default elsewhere. */
+function ephemeralFloor(): number {
+  try {
+    const floor = Number.parseInt(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0] ?? '', 10);
+    return Number.isFinite(floor) ? floor : DEFAULT_EPHEMERAL_FLOOR;
+  } catch {
+    return DEFAULT_EPHEMERAL_FLOOR;
+  }
+}
 
 export interface TurnServerAvailability {
   readonly available: boolean;
@@ -111,7 +125,7 @@ export interface TurnServer {
 export interface TurnServerOptions {
   /** Default: 24 random bytes, base64. */
   readonly secret?: string;
-  /** Default: a free port (UDP and TCP) on 127.0.0.1. */
+  /** Default: a free port (UDP and TCP) on 127.0.0.1, below the kernel's ephemeral range. */
   readonly port?: number;
 }
 
@@ -125,19 +139,13 @@ export function turnRestCredential(secret: string, expiresAtSeconds: number, id:
   return { username, credential: createHmac('sha1', secret).update(username).digest('base64') };
 }
 
-/** A port free for both UDP and TCP on 127.0.0.1 (TURN listens on both). */
-async function freeUdpTcpPort(): Promise<number> {
-  for (let tries = 0; tries < 20; tries += 1) {
-    const udp = createSocket('udp4');
-    const port = await new Promise<number>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(0, HOST, () => resolve(udp.address().port));
-    });
-    const tcpFree = await isTcpPortFree(port);
-    await new Promise<void>((resolve) => udp.close(() => resolve()));
-    if (tcpFree) return port;
+/** A port of the listening band, free now for both UDP and TCP on 127.0.0.1 (TURN listens on both). */
+async function freeListeningPort(): Promise<number> {
+  for (let tries = 0; tries < 50; tries += 1) {
+    const port = LISTENING_BAND.floor + Math.floor(Math.random() * (LISTENING_BAND.ceiling - LISTENING_BAND.floor));
+    if ((await isUdpPortFree(port)) && (await isTcpPortFree(port))) return port;
   }
-  throw new Error('no free UDP+TCP port on 127.0.0.1');
+  throw new Error(`no free UDP+TCP port on 127.0.0.1 in ${LISTENING_BAND.floor}-${LISTENING_BAND.ceiling - 1}`);
 }
 
 function isTcpPortFree(port: number): Promise<boolean> {
@@ -161,12 +169,11 @@ function isUdpPortFree(port: number): Promise<boolean> {
  * Two test files that each run a TURN server at the same time then (almost surely) get disjoint
  * blocks; if they ever overlap, coturn skips ports it cannot bind.
  */
-async function freeRelayRange(listeningPort: number): Promise<{ min: number; max: number }> {
-  const blocks = Math.floor((RELAY_RANGE_CEILING - RELAY_RANGE_FLOOR) / RELAY_PORT_COUNT);
+async function freeRelayRange(): Promise<{ min: number; max: number }> {
+  const blocks = Math.floor((RELAY_BAND.ceiling - RELAY_BAND.floor) / RELAY_PORT_COUNT);
   for (let tries = 0; tries < 20; tries += 1) {
-    const min = RELAY_RANGE_FLOOR + Math.floor(Math.random() * blocks) * RELAY_PORT_COUNT;
+    const min = RELAY_BAND.floor + Math.floor(Math.random() * blocks) * RELAY_PORT_COUNT;
     const max = min + RELAY_PORT_COUNT - 1;
-    if (listeningPort >= min && listeningPort <= max) continue;
     let allFree = true;
     for (let port = min; port <= max && allFree; port += 1) allFree = await isUdpPortFree(port);
     if (allFree) return { min, max };
@@ -247,8 +254,11 @@ export async function startTurnServer(options: TurnServerOptions = {}): Promise<
   if (!availability.available || availability.executable === null) throw new Error(availability.hint);
   const executable = availability.executable;
   const secret = options.secret ?? randomBytes(24).toString('base64');
-  const port = options.port ?? (await freeUdpTcpPort());
-  const relayPorts = await freeRelayRange(port);
+  if (ephemeralFloor() < RELAY_BAND.ceiling) {
+    throw new Error(`the kernel's ephemeral ports start at ${ephemeralFloor()}, inside the test TURN bands (below ${RELAY_BAND.ceiling}); a restarted server could find its port taken`);
+  }
+  const port = options.port ?? (await freeListeningPort());
+  const relayPorts = await freeRelayRange();
   const directory = mkdtempSync(join(tmpdir(), 'parley-coturn-'));
   const args = [
     '-n',
