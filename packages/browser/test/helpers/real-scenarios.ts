@@ -4,7 +4,7 @@ import { createScenarioFaultInjector, createSignalingPair, describeScenario, sta
 import type { FakeSignalingPort, NegotiationScenario, ScenarioFaults, ScenarioStep, Side, SignalingEnd, TwoPeers } from '@parley/core/testing';
 import { keepLoopbackCandidates } from '../../src/index.js';
 import { createRealPort } from './wrtc.js';
-import { sleep, waitUntil } from './wait.js';
+import { pollUntil, sleep } from './wait.js';
 import type { RealScenarioPort } from './wrtc.js';
 
 // The core's negotiation scenarios run on two real libwebrtc peer connections (createRtcPort
@@ -196,11 +196,14 @@ export function startRealScenario(scenario: NegotiationScenario, options: RealSc
     },
     isQuiet,
     async settle(timeoutMs = SETTLE_TIMEOUT_MS) {
-      const settled = await waitUntil(() => run.isSettled() && isQuiet(), timeoutMs);
+      const outcome = await pollUntil(() => run.isSettled() && isQuiet(), timeoutMs);
       const violations = run.violations();
-      if (!settled) {
+      if (!outcome.held) {
         const inFlight = `A->B ${signaling.A.pending()}, B->A ${signaling.B.pending()}${interceptor.holding() ? ', a description held' : ''}`;
-        violations.push(`did not settle within ${timeoutMs} ms${isQuiet() ? '' : ` (signals still in flight: ${inFlight})`}`);
+        violations.push(
+          `did not settle within ${timeoutMs} ms${isQuiet() ? '' : ` (signals still in flight: ${inFlight})`}; ` +
+            `the event loop's longest stall meanwhile: ${outcome.longestGapMs} ms`,
+        );
       }
       const unhandled = options.unhandledRejections?.splice(0) ?? [];
       violations.push(...unhandled.map((reason) => `unhandled rejection: ${String(reason)}`));
