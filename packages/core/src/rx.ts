@@ -1,45 +1,41 @@
-import { Observable, distinctUntilChanged, map } from 'rxjs';
+import { Observable, Subject, distinctUntilChanged, map } from 'rxjs';
 import type { ActorRef, AnyActorRef, EventObject, Snapshot, SnapshotFrom } from 'xstate';
 
 /**
  * A subject that holds what is pushed before its first subscriber and delivers it to that
  * subscriber, then behaves as a plain hot subject. Events raised while a port or actor starts
- * (before the app had a chance to subscribe) are therefore never lost.
+ * (before the app had a chance to subscribe) are therefore never lost. Values pushed while the
+ * held ones are replayed (a subscriber reacting to one of them) join the end of the replay, so
+ * every subscriber sees the order in which values were pushed.
  */
 export class BufferUntilSubscribed<T> {
   private buffer: T[] | null = [];
-  private readonly subscribers = new Set<(value: T) => void>();
+  private readonly subject = new Subject<T>();
   private completed = false;
-  private readonly completeCallbacks = new Set<() => void>();
 
   readonly observable = new Observable<T>((subscriber) => {
-    const next = (value: T): void => subscriber.next(value);
-    const complete = (): void => subscriber.complete();
-    this.subscribers.add(next);
-    this.completeCallbacks.add(complete);
     const held = this.buffer;
-    this.buffer = null;
-    for (const value of held ?? []) subscriber.next(value);
-    if (this.completed) subscriber.complete();
-    return () => {
-      this.subscribers.delete(next);
-      this.completeCallbacks.delete(complete);
-    };
+    if (held) {
+      while (held.length > 0 && !subscriber.closed) subscriber.next(held.shift()!);
+      this.buffer = null;
+    }
+    if (this.completed) {
+      subscriber.complete();
+      return undefined;
+    }
+    return this.subject.subscribe(subscriber);
   });
 
   next(value: T): void {
     if (this.completed) return;
-    if (this.buffer) {
-      this.buffer.push(value);
-      return;
-    }
-    for (const next of [...this.subscribers]) next(value);
+    if (this.buffer) this.buffer.push(value);
+    else this.subject.next(value);
   }
 
   complete(): void {
     if (this.completed) return;
     this.completed = true;
-    for (const complete of [...this.completeCallbacks]) complete();
+    this.subject.complete();
   }
 }
 

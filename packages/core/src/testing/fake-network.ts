@@ -1,4 +1,5 @@
-import { Observable, Subject } from 'rxjs';
+import type { Observable } from 'rxjs';
+import { BufferUntilSubscribed } from '../rx.js';
 import type {
   DataChannelInit,
   IceCandidate,
@@ -52,30 +53,6 @@ export function createStepper(scheduler: FakeScheduler | undefined): Stepper {
   return (_label, run) => {
     setTimeout(run, 0);
   };
-}
-
-/**
- * An event stream that buffers until its first subscriber, then is hot (the RtcPort contract:
- * events raised before the machines subscribe are never lost). Never errors.
- */
-class BufferedEventStream<T> {
-  private buffer: T[] | null = [];
-  private readonly subject = new Subject<T>();
-  readonly observable = new Observable<T>((subscriber) => {
-    const subscription = this.subject.subscribe(subscriber);
-    const buffer = this.buffer;
-    if (buffer) {
-      // Events emitted while replaying are appended to the same buffer, so order is kept.
-      while (buffer.length > 0) subscriber.next(buffer.shift()!);
-      this.buffer = null;
-    }
-    return subscription;
-  });
-
-  emit(event: T): void {
-    if (this.buffer) this.buffer.push(event);
-    else this.subject.next(event);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,7 +497,8 @@ class PortImpl implements FakeRtcPort {
   dataNegotiated = false;
   negotiationNeeded = false;
 
-  private readonly stream = new BufferedEventStream<RtcPortEvent>();
+  /** The RtcPort contract: events raised before the machines subscribe are never lost. */
+  private readonly stream = new BufferUntilSubscribed<RtcPortEvent>();
   readonly events$: Observable<RtcPortEvent> = this.stream.observable;
   readonly illegalCalls: IllegalCall[] = [];
   readonly operations: string[] = [];
@@ -1427,7 +1405,7 @@ class PortImpl implements FakeRtcPort {
 
   private emit(event: RtcPortEvent): void {
     if (this.closed) return;
-    this.stream.emit(event);
+    this.stream.next(event);
   }
 
   // ---- data channels ----
