@@ -80,9 +80,10 @@ function connectionStateOf(pc: RTCPeerConnection): PeerConnectionState {
  * Contract (see RtcPort): state events are reported once per change (libwebrtc in Node repeats
  * some). A state event carries no state, so the port reports the attribute as it is when the
  * event is dispatched; in Node, libwebrtc updates the attribute on its own thread first, so a
- * short-lived state (e.g. `connecting`) can be passed over there, never in a browser. After `close()` the port reports nothing, its methods throw or reject with
- * InvalidStateError, and promises pending at close never settle (webrtc-pc §4.4.1.9), whatever
- * the engine does with them.
+ * short-lived state (e.g. `connecting`) can be passed over there, never in a browser. After
+ * `close()` the port reports nothing, its methods throw or reject with InvalidStateError, and
+ * promises pending at close never settle (webrtc-pc §4.4.1.9), whatever the engine does with
+ * them.
  */
 export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
   const events = new BufferUntilSubscribed<RtcPortEvent>();
