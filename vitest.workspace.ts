@@ -30,6 +30,17 @@ export const projects: TestProjectInlineConfiguration[] = [
       testTimeout: 20_000,
     },
   },
+  {
+    test: {
+      name: 'demo',
+      root: 'apps/demo',
+      include: ['test/**/*.test.ts'],
+      environment: 'node',
+      // Real Chromium pages calling each other through a real signaling server.
+      testTimeout: 60_000,
+      hookTimeout: 30_000,
+    },
+  },
 ];
 
 export default projects;
