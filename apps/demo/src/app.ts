@@ -51,6 +51,13 @@ interface ActiveCall {
   readonly subscriptions: Subscription;
 }
 
+/** A person's row in the presence list. */
+interface PresenceRow {
+  readonly element: HTMLLIElement;
+  readonly label: HTMLElement;
+  readonly call: HTMLButtonElement;
+}
+
 type Inspect = (event: InspectionEvent) => void;
 
 const RINGING_STATES: readonly CallState[] = ['outgoing', 'incoming', 'active'];
@@ -143,6 +150,7 @@ export class RoomPage {
   /** The line the stage shows: the one ringing or in a call, else the last one that did. */
   private focus: Line | null = null;
   private active: ActiveCall | null = null;
+  private readonly presenceRows = new Map<string, PresenceRow>();
 
   constructor(
     private readonly settings: PageSettings,
@@ -394,8 +402,12 @@ export class RoomPage {
         this.onDataChannel(active, event.label, event.channel);
         break;
       case 'message':
+        // File chunks come by the hundred per second; their progress rows update themselves.
+        if (event.label === 'files') {
+          active.receiver.receive(event.data);
+          return;
+        }
         if (event.label === 'chat') this.onChatFrame(active, event.data);
-        else if (event.label === 'files') active.receiver.receive(event.data);
         break;
       case 'error':
         console.warn(`call with ${line.peer.name}: ${event.operation} failed`, event.error);
@@ -550,38 +562,61 @@ export class RoomPage {
     this.renderStatePanel();
   }
 
+  /**
+   * The presence list, updated in place: a person's row (and its Call button) stays the same
+   * element while they are here, so a click is never lost to a re-render.
+   */
   private renderPresence(): void {
     const { ui } = this;
     const anyBusy = [...this.lines.values()].some((line) => isBusyState(line.call.status().state));
     const joined = this.signalingStatus === 'joined';
-    const items = this.peers.map((peer) => {
+    const rows = this.peers.map((peer) => {
+      const row = this.presenceRows.get(peer.id) ?? this.presenceRow(peer);
       const line = this.lines.get(peer.id);
       const state = line?.call.status().state ?? 'idle';
-      const label = { idle: 'available', ended: 'available', outgoing: 'ringing…', incoming: 'calling you', active: 'in a call with you' }[state];
-      return h(
-        'li',
-        { class: 'peer', 'data-testid': 'peer', 'data-name': peer.name, 'data-peer-id': peer.id, 'data-call-state': state },
-        h('span', { class: 'avatar small', 'aria-hidden': 'true' }, initialOf(peer.name)),
-        h('span', { class: 'peer-name' }, peer.name, h('small', { class: 'muted' }, label)),
-        h(
-          'button',
-          {
-            type: 'button',
-            class: 'button primary small',
-            'data-testid': 'call',
-            disabled: !joined || anyBusy || line === undefined,
-            title: joined ? `Call ${peer.name}` : 'Waiting for the signaling server',
-            onclick: () => {
-              this.notices.set('call', null);
-              line?.call.call({ audio: true, video: true });
-            },
-          },
-          'Call',
-        ),
-      );
+      row.element.dataset['callState'] = state;
+      setText(row.label, { idle: 'available', ended: 'available', outgoing: 'ringing…', incoming: 'calling you', active: 'in a call with you' }[state]);
+      row.call.disabled = !joined || anyBusy || line === undefined;
+      row.call.title = joined ? `Call ${peer.name}` : 'Waiting for the signaling server';
+      return row;
     });
-    ui.peerList.replaceChildren(...items);
-    show(ui.peerListEmpty, items.length === 0);
+    for (const [id, row] of this.presenceRows) {
+      if (!this.peers.some((peer) => peer.id === id)) {
+        row.element.remove();
+        this.presenceRows.delete(id);
+      }
+    }
+    rows.forEach((row, index) => {
+      if (ui.peerList.children[index] !== row.element) ui.peerList.insertBefore(row.element, ui.peerList.children[index] ?? null);
+    });
+    show(ui.peerListEmpty, rows.length === 0);
+  }
+
+  private presenceRow(peer: PeerInfo): PresenceRow {
+    const label = h('small', { class: 'muted' });
+    const call = h(
+      'button',
+      {
+        type: 'button',
+        class: 'button primary small',
+        'data-testid': 'call',
+        onclick: () => {
+          this.notices.set('call', null);
+          this.lines.get(peer.id)?.call.call({ audio: true, video: true });
+        },
+      },
+      'Call',
+    );
+    const element = h(
+      'li',
+      { class: 'peer', 'data-testid': 'peer', 'data-name': peer.name, 'data-peer-id': peer.id },
+      h('span', { class: 'avatar small', 'aria-hidden': 'true' }, initialOf(peer.name)),
+      h('span', { class: 'peer-name' }, peer.name, label),
+      call,
+    );
+    const row = { element, label, call };
+    this.presenceRows.set(peer.id, row);
+    return row;
   }
 
   private renderStage(): void {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSignalingServer } from '@parley/signaling-ws/server';
-import type { SignalingServer } from '@parley/signaling-ws/server';
+import type { SignalingServer, TurnOptions } from '@parley/signaling-ws/server';
 
 // The demo as `npm start` serves it: one parley-signaling server with the built page on the
 // WebSocket's port, in this process, on a random loopback port.
@@ -21,6 +21,8 @@ export interface DemoServer {
 export interface DemoServerOptions {
   /** How long the server keeps a dropped peer before telling the room it left (default 1 s). */
   readonly resumeGraceMs?: number;
+  /** TURN REST credentials for `welcome.iceServers` (a coturn's URL and secret). */
+  readonly turn?: TurnOptions;
 }
 
 export async function startDemoServer(options: DemoServerOptions = {}): Promise<DemoServer> {
@@ -36,6 +38,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
       resumeSecret,
       resumeGraceMs: options.resumeGraceMs ?? 1000,
       logger: () => undefined,
+      ...(options.turn ? { turn: options.turn } : {}),
     });
   let server = await start(0);
   const port = server.port;
