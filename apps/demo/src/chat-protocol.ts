@@ -24,7 +24,7 @@ export function parseChatFrame(data: string | ArrayBuffer): ChatFrameParse {
   } catch {
     return { ok: false, reason: 'chat frame is not JSON' };
   }
-  if (typeof value !== 'object' || value === null) return { ok: false, reason: 'chat frame is not an object' };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'chat frame is not an object' };
   const record = value as Record<string, unknown>;
   switch (record['type']) {
     case 'chat': {
