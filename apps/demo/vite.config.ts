@@ -1,7 +1,8 @@
 import { defineConfig } from 'vite';
 
 // The page is served by parley-signaling (`--static apps/demo/dist`) on the same port as the
-// WebSocket, so it uses relative asset paths and needs no proxy.
+// WebSocket, so it uses relative asset paths. Under `vite` (dev), `/signaling` is forwarded to a
+// parley-signaling on port 1337 (PARLEY_SIGNALING overrides), started separately.
 export default defineConfig({
   base: './',
   build: {
@@ -10,5 +11,10 @@ export default defineConfig({
     target: 'es2022',
     sourcemap: true,
   },
-  server: { host: '127.0.0.1' },
+  server: {
+    host: '127.0.0.1',
+    proxy: {
+      '/signaling': { target: process.env['PARLEY_SIGNALING'] ?? 'ws://127.0.0.1:1337', ws: true },
+    },
+  },
 });

@@ -80,10 +80,13 @@ export function inviteUrl(current: URL, room: string): URL {
   return invite;
 }
 
-/** The signaling WebSocket is served on the page's own origin (`parley-signaling --static`). */
+/**
+ * The signaling WebSocket is on the page's own origin: `parley-signaling --static` accepts it on
+ * any path, and Vite's dev server forwards `/signaling` to a local parley-signaling.
+ */
 export function signalingUrl(page: URL): string {
   const scheme = page.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${page.host}/`;
+  return `${scheme}//${page.host}/signaling`;
 }
 
 /** A room name for the form when the address has none: short, readable, unlikely to collide. */

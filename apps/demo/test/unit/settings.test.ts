@@ -203,12 +203,12 @@ describe('inviteUrl', () => {
 
 describe('signalingUrl', () => {
   it.each([
-    ['http://127.0.0.1:8080/parley/?room=a', 'ws://127.0.0.1:8080/'],
-    ['http://localhost/', 'ws://localhost/'],
-    ['https://chat.example.org:8443/app/index.html#x', 'wss://chat.example.org:8443/'],
-    ['https://chat.example.org/', 'wss://chat.example.org/'],
-    ['https://chat.example.org:443/', 'wss://chat.example.org/'],
-    ['http://[::1]:3000/', 'ws://[::1]:3000/'],
+    ['http://127.0.0.1:8080/parley/?room=a', 'ws://127.0.0.1:8080/signaling'],
+    ['http://localhost/', 'ws://localhost/signaling'],
+    ['https://chat.example.org:8443/app/index.html#x', 'wss://chat.example.org:8443/signaling'],
+    ['https://chat.example.org/', 'wss://chat.example.org/signaling'],
+    ['https://chat.example.org:443/', 'wss://chat.example.org/signaling'],
+    ['http://[::1]:3000/', 'ws://[::1]:3000/signaling'],
   ])('serves %s signaling at %s', (address, expected) => {
     expect(signalingUrl(new URL(address))).toBe(expected);
   });
