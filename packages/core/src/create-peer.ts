@@ -20,6 +20,8 @@ export interface PeerDelays {
   readonly connectTimeout: number;
   /** Non-trickle only: how long to wait for gathering before sending (negotiation machine). */
   readonly gatheringTimeout: number;
+  /** With `awaitRemoteOffer`: how long our first offer waits for the remote's (negotiation machine). */
+  readonly firstOfferTimeout: number;
 }
 
 export interface CreatePeerOptions extends PeerInput {
@@ -100,10 +102,14 @@ export function createDataChannelOn(actor: PeerActor, label: string, init?: Data
  */
 export function peerMachineWithDelays(delays: Partial<PeerDelays> | undefined): typeof peerMachine {
   if (!delays) return peerMachine;
-  const { gatheringTimeout, ...connectionDelays } = delays;
+  const { gatheringTimeout, firstOfferTimeout, ...connectionDelays } = delays;
+  const negotiationDelays = {
+    ...(gatheringTimeout !== undefined ? { gatheringTimeout } : {}),
+    ...(firstOfferTimeout !== undefined ? { firstOfferTimeout } : {}),
+  };
   return peerMachine.provide({
     actors: {
-      negotiation: gatheringTimeout === undefined ? negotiationMachine : negotiationMachine.provide({ delays: { gatheringTimeout } }),
+      negotiation: Object.keys(negotiationDelays).length === 0 ? negotiationMachine : negotiationMachine.provide({ delays: negotiationDelays }),
       connection: connectionMachine.provide({ delays: connectionDelays }),
     },
   });

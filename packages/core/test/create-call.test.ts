@@ -65,6 +65,11 @@ describe('createCall', () => {
       iceConnectionState: expect.stringMatching(/^(connected|completed)$/) as unknown,
       connectionState: 'connected',
     });
+    // Both created their connection with a track: the callee's waited for the caller's offer
+    // (awaitRemoteOffer) rather than colliding with it.
+    const notices = (line: Line) => line.events.flatMap((event) => (event.type === 'notice' ? [event.notice] : []));
+    expect(notices(a)).not.toContain('ignored-colliding-offer');
+    expect(notices(b)).not.toContain('rolled-back-for-remote-offer');
     // The stream saw the connection come up through its states, each status once.
     const connectionStates = a.statuses.map((status) => status.connection?.connectionState ?? null);
     expect(connectionStates).toContain('connecting');

@@ -43,6 +43,8 @@ type NegotiationSnapshot = SnapshotFrom<typeof negotiationMachine>;
 
 interface Pair {
   readonly scheduler: ManualScheduler;
+  /** The machines' clock (their delays); advance it to fire a timeout. */
+  readonly clock: SimulatedClock;
   readonly ports: Readonly<Record<Side, FakeRtcPort>>;
   readonly signaling: Readonly<Record<Side, FakeSignalingPort>>;
   readonly peers: Readonly<Record<Side, Peer>>;
@@ -90,6 +92,7 @@ function startPair(options: PairOptions = {}): Pair {
   };
   const pair: Pair = {
     scheduler,
+    clock,
     ports,
     signaling,
     peers,
@@ -289,6 +292,61 @@ describe('webrtc-pc §10.7 glare, polite side: roll back the own offer (explicit
     expect(descriptionsSent(pair.signaling.A).map((d) => d.type)).toEqual(['offer', 'answer']);
     expect(ports.A.getTransceivers().map((t) => t.kind)).toEqual(['audio', 'video']);
     expect(ports.B.getTransceivers().map((t) => t.kind)).toEqual(['video', 'audio']);
+  });
+});
+
+describe('awaitRemoteOffer (a callee): our own first offer waits for the remote one instead of colliding with it', () => {
+  it('B’s tracks, added before A’s offer arrives, are negotiated after it: no collision, no rollback', async () => {
+    const pair = startPair({ peerOptions: { B: { awaitRemoteOffer: true } } });
+    const { scheduler, ports } = pair;
+    ports.B.addTransceiver('video');
+    await scheduler.runUntilIdle({ hold: DELIVERIES });
+    // The need is kept, but B makes no offer of its own yet.
+    expect(pair.state('B')).toBe('stable');
+    expect(pair.negotiation('B').context.negotiationNeeded).toBe(true);
+    expect(ports.B.operations).not.toContain('createOffer()');
+
+    ports.A.addTransceiver('audio');
+    await scheduler.runUntilIdle();
+    expectSettled(pair);
+    expect(pair.notices('A', 'ignored-colliding-offer')).toEqual([]);
+    expect(pair.notices('B', 'rolled-back-for-remote-offer')).toEqual([]);
+    expect(ports.B.operations).not.toContain('setLocalDescription(rollback)');
+    // A's offer first; then B offers what it still needs, and both have both kinds.
+    expect(descriptionsSent(pair.signaling.A).map((d) => d.type)).toEqual(['offer', 'answer']);
+    expect(descriptionsSent(pair.signaling.B).map((d) => d.type)).toEqual(['answer', 'offer']);
+    expect(ports.A.getTransceivers().map((t) => t.kind).sort()).toEqual(['audio', 'video']);
+    expect(ports.B.getTransceivers().map((t) => t.kind).sort()).toEqual(['audio', 'video']);
+  });
+
+  it('when no remote offer comes within firstOfferTimeout, B offers after all', async () => {
+    const pair = startPair({ peerOptions: { B: { awaitRemoteOffer: true } } });
+    const { scheduler, ports, clock } = pair;
+    ports.B.addTransceiver('video');
+    await scheduler.runUntilIdle();
+    clock.increment(4_999);
+    await scheduler.runUntilIdle();
+    expect(ports.B.operations).not.toContain('createOffer()');
+
+    clock.increment(1);
+    await scheduler.runUntilIdle();
+    expectSettled(pair);
+    expect(descriptionsSent(pair.signaling.B).map((d) => d.type)).toEqual(['offer']);
+    expect(ports.A.getTransceivers().map((t) => t.kind)).toEqual(['video']);
+  });
+
+  it('without it (the default), the same order collides and the polite side rolls back', async () => {
+    const pair = startPair();
+    const { scheduler, ports } = pair;
+    ports.B.addTransceiver('video');
+    await scheduler.runUntilIdle({ hold: DELIVERIES });
+    expect(pair.state('B')).toBe('awaitingAnswer');
+    ports.A.addTransceiver('audio');
+    await scheduler.runUntilIdle({ hold: DELIVERIES });
+    expect(pair.state('A')).toBe('awaitingAnswer');
+    await scheduler.runUntilIdle();
+    expectSettled(pair);
+    expect(pair.notices('B', 'rolled-back-for-remote-offer')).toHaveLength(1);
   });
 });
 

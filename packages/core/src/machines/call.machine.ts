@@ -377,6 +377,9 @@ export const callMachine = setup({
           rtc: context.createRtc(),
           signaling: context.signaling,
           polite: context.role === 'callee',
+          // The caller offers once the call is accepted; the callee's tracks, added in
+          // createRtc before that offer arrives, wait for it instead of colliding with it.
+          awaitRemoteOffer: context.role === 'callee',
           session: sessionOf(context),
         }),
         onDone: [

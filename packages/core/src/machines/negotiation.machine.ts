@@ -48,6 +48,14 @@ export interface NegotiationInput {
   readonly polite: boolean;
   /** Trickle ICE (default true); otherwise descriptions are sent once gathering completes. */
   readonly trickle?: boolean;
+  /**
+   * This side answers the first round (a callee: the caller offers once the call is accepted).
+   * Its own `negotiationneeded` (tracks added before the caller's offer arrives) then waits
+   * until that offer is applied, instead of colliding with it: the call starts without glare
+   * and without a rollback. The need is not lost: it is served by an offer after the first
+   * round. If no offer comes within `firstOfferTimeout`, this side offers after all.
+   */
+  readonly awaitRemoteOffer?: boolean;
 }
 
 export type NegotiationEvent =
@@ -82,6 +90,8 @@ export interface NegotiationContext {
   readonly localDescription: SessionDescription | null;
   /** A `negotiationneeded` not yet served by an offer; never lost while not stable. */
   readonly negotiationNeeded: boolean;
+  /** `awaitRemoteOffer`, until the first remote offer is taken (or `firstOfferTimeout`). */
+  readonly awaitingRemoteOffer: boolean;
   /** An ICE restart was asked for and no answered offer has carried it yet. */
   readonly iceRestartWanted: boolean;
   /** The offer in flight carries an ICE restart. */
@@ -148,6 +158,7 @@ const negotiationSetup = setup({
     isPolite: ({ context }) => context.polite,
     isTrickle: ({ context }) => context.trickle,
     isNegotiationNeeded: ({ context }) => context.negotiationNeeded,
+    isAwaitingRemoteOffer: ({ context }) => context.awaitingRemoteOffer,
     isNextAnOffer: ({ context }) => nextDescriptionType(context) === 'offer',
     isNextAnAnswer: ({ context }) => {
       const type = nextDescriptionType(context);
@@ -191,6 +202,7 @@ const negotiationSetup = setup({
           : context.inbox,
     }),
     markNegotiationNeeded: assign({ negotiationNeeded: true }),
+    stopAwaitingRemoteOffer: assign({ awaitingRemoteOffer: false }),
     requestIceRestart: assign({ iceRestartWanted: true, negotiationNeeded: true }),
     /** Take the head of the inbox as the signal to apply. */
     takeNext: assign({
@@ -274,6 +286,8 @@ const negotiationSetup = setup({
   delays: {
     /** Non-trickle only: how long to wait for gathering before sending what we have. */
     gatheringTimeout: 5000,
+    /** `awaitRemoteOffer` only: how long our own offer waits for the remote's first one. */
+    firstOfferTimeout: 5000,
   },
 });
 
@@ -310,6 +324,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
     current: null,
     localDescription: null,
     negotiationNeeded: false,
+    awaitingRemoteOffer: input.awaitRemoteOffer ?? false,
     iceRestartWanted: false,
     offerRestartsIce: false,
     ignoreOffer: false,
@@ -341,8 +356,11 @@ export const negotiationMachine = negotiationSetup.createMachine({
           actions: ['dropNext', { type: 'reportNotice', params: { notice: 'stale-answer', detail: 'answer received in stable' } }],
         },
         ...takeNextCandidate,
-        { guard: 'isNegotiationNeeded', target: 'makingOffer', actions: 'startOffer' },
+        { guard: and(['isNegotiationNeeded', not('isAwaitingRemoteOffer')]), target: 'makingOffer', actions: 'startOffer' },
       ],
+      after: {
+        firstOfferTimeout: { guard: 'isAwaitingRemoteOffer', target: 'stable', reenter: true, actions: 'stopAwaitingRemoteOffer' },
+      },
     },
 
     makingOffer: {
@@ -492,6 +510,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
 
     applyingRemoteOffer: {
       description: 'setRemoteDescription(offer), from stable (have-remote-offer next).',
+      entry: 'stopAwaitingRemoteOffer',
       invoke: {
         src: 'setRemoteDescription',
         input: ({ context }) => ({

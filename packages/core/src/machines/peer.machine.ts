@@ -93,6 +93,8 @@ export interface PeerContext {
   readonly polite: boolean;
   readonly session: string;
   readonly trickle: boolean;
+  /** Our first offer waits for the remote's (a callee; see NegotiationInput). */
+  readonly awaitRemoteOffer: boolean;
   readonly candidateFilter: CandidateFilter | null;
   readonly input: PeerInput;
   /** Mirrors of the RTC port's states, for UIs and tests. */
@@ -364,6 +366,7 @@ export const peerMachine = setup({
     polite: input.polite,
     session: input.session ?? DEFAULT_SESSION,
     trickle: input.trickle ?? true,
+    awaitRemoteOffer: input.awaitRemoteOffer ?? false,
     candidateFilter: input.candidateFilter ?? null,
     input,
     signalingState: input.rtc.signalingState,
@@ -391,7 +394,12 @@ export const peerMachine = setup({
         {
           id: 'negotiation',
           src: 'negotiation',
-          input: ({ context }) => ({ rtc: context.rtc, polite: context.polite, trickle: context.trickle }),
+          input: ({ context }) => ({
+            rtc: context.rtc,
+            polite: context.polite,
+            trickle: context.trickle,
+            awaitRemoteOffer: context.awaitRemoteOffer,
+          }),
         },
         { id: 'iceGathering', src: 'iceGathering', input: ({ context }) => ({ trickle: context.trickle }) },
         {

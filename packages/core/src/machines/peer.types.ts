@@ -17,6 +17,11 @@ export interface PeerInput {
   readonly session?: string;
   /** Trickle ICE (default true). Without it the description is sent once gathering completes. */
   readonly trickle?: boolean;
+  /**
+   * This side answers the first offer (a callee): its own first offer waits until the remote's
+   * is applied, so tracks added before the call's offer arrives cause no glare (default false).
+   */
+  readonly awaitRemoteOffer?: boolean;
   readonly candidateFilter?: CandidateFilter;
   readonly iceRestartBy?: IceRestartPolicy;
   /** ICE restarts tried before the connection is declared failed (default 3). */
