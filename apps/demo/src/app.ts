@@ -314,6 +314,8 @@ export class RoomPage {
 
   private onLineStatus(line: Line, status: CallStatus): void {
     const previous = line.lastState;
+    // For anyone debugging a call from the console (and for the browser tests' failure reports).
+    console.debug(`[parley] ${line.peer.name}: ${status.state} ${JSON.stringify(status.connection ?? status.end ?? {})}`);
     line.lastState = status.state;
     if (status.state !== 'idle' && (this.focus === null || this.focus === line || !isBusyState(this.focus.call.status().state))) {
       this.focus = line;
@@ -410,7 +412,11 @@ export class RoomPage {
         if (event.label === 'chat') this.onChatFrame(active, event.data);
         break;
       case 'error':
-        console.warn(`call with ${line.peer.name}: ${event.operation} failed`, event.error);
+        console.warn(`[parley] call with ${line.peer.name}: ${event.operation} failed`, event.error);
+        break;
+      case 'notice':
+      case 'negotiated':
+        console.debug(`[parley] ${line.peer.name}: ${event.type}`, 'notice' in event ? `${event.notice} ${event.detail}` : `round ${event.round}`);
         break;
       default:
         break;

@@ -4,7 +4,7 @@ import { describeInChromium, launchChromium } from '../helpers/chromium.js';
 import { startDemoServer } from '../helpers/demo-server.js';
 import type { DemoServer } from '../helpers/demo-server.js';
 import { createInviteGate } from '../helpers/invite-gate.js';
-import { clickCall, joinRoom, leave, waitForCallState, waitForConnected, waitForRemoteVideoPlaying } from '../helpers/person.js';
+import { clickCall, joinRoom, leave, watchPage, waitForCallState, waitForConnected, waitForRemoteVideoPlaying } from '../helpers/person.js';
 import type { Person } from '../helpers/person.js';
 
 // Call control as people meet it: a declined call, a callee who leaves while it rings, and two
@@ -71,8 +71,8 @@ describeInChromium('demo page: call control', () => {
       const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
       const page = await context.newPage();
       await gate.route(page);
-      const person: Person = { name, context, page, pageErrors: [] };
-      page.on('pageerror', (error) => person.pageErrors.push(`${name}: ${error.message}`));
+      const person: Person = { name, context, page, pageErrors: [], console: [] };
+      watchPage(person);
       await page.goto(server.pageUrl(roomName, name));
       return track(person);
     };

@@ -9,8 +9,10 @@ export interface Person {
   readonly name: string;
   readonly context: BrowserContext;
   readonly page: Page;
-  /** Uncaught errors and console errors of the page, for assertions. */
+  /** Uncaught errors of the page, for assertions. */
   readonly pageErrors: string[];
+  /** Everything the page logged, with the time since it joined, for failure reports. */
+  readonly console: string[];
 }
 
 const DEFAULT_TIMEOUT = 15_000;
@@ -18,11 +20,28 @@ const DEFAULT_TIMEOUT = 15_000;
 export async function joinRoom(browser: Browser, server: DemoServer, room: string, name: string, extra: Record<string, string> = {}): Promise<Person> {
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   const page = await context.newPage();
-  const pageErrors: string[] = [];
-  page.on('pageerror', (error) => pageErrors.push(`${name}: ${error.message}`));
+  const person: Person = { name, context, page, pageErrors: [], console: [] };
+  watchPage(person);
   await page.goto(server.pageUrl(room, name, extra));
   await waitForTestIdText(page, 'signaling-status', 'joined');
-  return { name, context, page, pageErrors };
+  return person;
+}
+
+/** Collects a page's uncaught errors and console lines into `person`. */
+export function watchPage(person: Person): void {
+  const start = Date.now();
+  person.page.on('pageerror', (error) => person.pageErrors.push(`${person.name}: ${error.message}`));
+  person.page.on('console', (message) => person.console.push(`+${Date.now() - start} ms ${message.type()}: ${message.text()}`));
+}
+
+/** What a person's page shows in its state panel, and what it logged last: for failure messages. */
+export async function describePerson(person: Person): Promise<string> {
+  const panel = await person.page
+    .locator('.states')
+    .innerText()
+    .then((text) => text.replace(/\n+/g, ' | '))
+    .catch(() => '(no state panel)');
+  return `${person.name}: ${panel}\n  ${person.console.slice(-25).join('\n  ')}`;
 }
 
 /** Waits until the element with `data-testid=id` has exactly `text` (trimmed). */
@@ -64,13 +83,18 @@ export async function callAndAccept(caller: Person, callee: Person): Promise<voi
   await clickCall(caller, callee);
   await waitForCallState(callee, 'incoming');
   await callee.page.getByTestId('accept').click();
-  await waitForConnected(caller);
-  await waitForConnected(callee);
+  await waitForConnected(caller, DEFAULT_TIMEOUT, [callee]);
+  await waitForConnected(callee, DEFAULT_TIMEOUT, [caller]);
 }
 
-export async function waitForConnected(person: Person, timeout = DEFAULT_TIMEOUT): Promise<void> {
-  await waitForCallState(person, 'active', timeout);
-  await waitForTestIdText(person.page, 'connection-state', 'connected', timeout);
+export async function waitForConnected(person: Person, timeout = DEFAULT_TIMEOUT, others: readonly Person[] = []): Promise<void> {
+  try {
+    await waitForCallState(person, 'active', timeout);
+    await waitForTestIdText(person.page, 'connection-state', 'connected', timeout);
+  } catch (error) {
+    const reports = await Promise.all([person, ...others].map(describePerson));
+    throw new Error(`${person.name} did not connect:\n${reports.join('\n')}`, { cause: error });
+  }
 }
 
 export interface VideoProgress {
