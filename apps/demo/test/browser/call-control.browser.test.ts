@@ -1,43 +1,21 @@
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { describeInChromium, launchChromium } from '../helpers/chromium.js';
-import { startDemoServer } from '../helpers/demo-server.js';
-import type { DemoServer } from '../helpers/demo-server.js';
+import { expect, it } from 'vitest';
+import { describeInChromium } from '../helpers/chromium.js';
 import { createInviteGate } from '../helpers/invite-gate.js';
 import { clickCall, joinRoom, leave, watchPage, waitForCallState, waitForConnected, waitForRemoteVideoPlaying } from '../helpers/person.js';
 import type { Person } from '../helpers/person.js';
+import { useRoomFixture } from '../helpers/room-fixture.js';
 
 // Call control as people meet it: a declined call, a callee who leaves while it rings, and two
 // people who call each other at the same moment.
 
 describeInChromium('demo page: call control', () => {
-  let browser: Browser;
-  let server: DemoServer;
-  const people: Person[] = [];
-  let room = 0;
-  const nextRoom = (): string => `control-${process.pid}-${(room += 1)}`;
-  const track = (person: Person): Person => {
-    people.push(person);
-    return person;
-  };
-
-  beforeAll(async () => {
-    [browser, server] = await Promise.all([launchChromium(), startDemoServer()]);
-  });
-  afterEach(async () => {
-    const errors = people.flatMap((person) => person.pageErrors);
-    await Promise.all(people.splice(0).map((person) => leave(person).catch(() => undefined)));
-    expect(errors).toEqual([]);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
+  const fixture = useRoomFixture('control');
+  const { join, nextRoom } = fixture;
 
   it('tells the caller that the call was declined', async () => {
     const roomName = nextRoom();
-    const alice = track(await joinRoom(browser, server, roomName, 'alice'));
-    const bob = track(await joinRoom(browser, server, roomName, 'bob'));
+    const alice = await join(roomName, 'alice');
+    const bob = await join(roomName, 'bob');
     await clickCall(alice, bob);
     await waitForCallState(bob, 'incoming');
     await bob.page.getByTestId('ringing').waitFor({ state: 'visible' });
@@ -53,8 +31,8 @@ describeInChromium('demo page: call control', () => {
 
   it('ends a ringing call when the callee leaves the room, and says so', async () => {
     const roomName = nextRoom();
-    const alice = track(await joinRoom(browser, server, roomName, 'alice'));
-    const bob = await joinRoom(browser, server, roomName, 'bob');
+    const alice = await join(roomName, 'alice');
+    const bob = await joinRoom(fixture.browser, fixture.server, roomName, 'bob');
     await clickCall(alice, bob);
     await waitForCallState(bob, 'incoming');
     await leave(bob);
@@ -68,13 +46,13 @@ describeInChromium('demo page: call control', () => {
     const roomName = nextRoom();
     const gate = createInviteGate(2);
     const open = async (name: string): Promise<Person> => {
-      const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+      const context = await fixture.browser.newContext({ viewport: { width: 1440, height: 900 } });
       const page = await context.newPage();
       await gate.route(page);
       const person: Person = { name, context, page, pageErrors: [], console: [] };
       watchPage(person);
-      await page.goto(server.pageUrl(roomName, name));
-      return track(person);
+      await page.goto(fixture.server.pageUrl(roomName, name));
+      return fixture.track(person);
     };
     const alice = await open('alice');
     const bob = await open('bob');

@@ -2,13 +2,10 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { describeInChromium, launchChromium } from '../helpers/chromium.js';
-import { startDemoServer } from '../helpers/demo-server.js';
-import type { DemoServer } from '../helpers/demo-server.js';
-import { callAndAccept, joinRoom, leave, remoteVideoProgress, waitForCallState, waitForRemoteVideoPlaying, waitForTestIdText } from '../helpers/person.js';
-import type { Person } from '../helpers/person.js';
+import { beforeAll, expect, it } from 'vitest';
+import { describeInChromium } from '../helpers/chromium.js';
+import { callAndAccept, remoteVideoProgress, waitForCallState, waitForRemoteVideoPlaying, waitForTestIdText } from '../helpers/person.js';
+import { useRoomFixture } from '../helpers/room-fixture.js';
 
 // Two people in one room, each in their own browser context: a call with video both ways,
 // chat, a file, mute and camera off, and hang-up, all through the page's test hooks.
@@ -16,29 +13,9 @@ import type { Person } from '../helpers/person.js';
 export const ARTIFACTS = resolve(dirname(fileURLToPath(import.meta.url)), '../../test-results');
 
 describeInChromium('demo page: a call between two browser contexts', () => {
-  let browser: Browser;
-  let server: DemoServer;
-  const people: Person[] = [];
-  let room = 0;
-  const nextRoom = (): string => `call-${process.pid}-${(room += 1)}`;
-  const join = async (roomName: string, name: string): Promise<Person> => {
-    const person = await joinRoom(browser, server, roomName, name);
-    people.push(person);
-    return person;
-  };
-
-  beforeAll(async () => {
-    [browser, server] = await Promise.all([launchChromium(), startDemoServer()]);
+  const { join, nextRoom } = useRoomFixture('call');
+  beforeAll(() => {
     mkdirSync(ARTIFACTS, { recursive: true });
-  });
-  afterEach(async () => {
-    const errors = people.flatMap((person) => person.pageErrors);
-    await Promise.all(people.splice(0).map((person) => leave(person)));
-    expect(errors).toEqual([]);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
   });
 
   it('connects with video decoded on both sides, and both can chat', async () => {

@@ -1,47 +1,23 @@
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { describeInChromium, launchChromium } from '../helpers/chromium.js';
-import { startDemoServer } from '../helpers/demo-server.js';
-import type { DemoServer } from '../helpers/demo-server.js';
-import { callAndAccept, joinRoom, leave, remoteVideoProgress, waitForRemoteVideoPlaying, waitForTestIdText } from '../helpers/person.js';
-import type { Person } from '../helpers/person.js';
+import { expect, it } from 'vitest';
+import { describeInChromium } from '../helpers/chromium.js';
+import { callAndAccept, remoteVideoProgress, waitForRemoteVideoPlaying, waitForTestIdText } from '../helpers/person.js';
+import { useRoomFixture } from '../helpers/room-fixture.js';
 
 // What goes wrong around a call: the signaling server goes away mid-call, and a person refuses
 // the camera.
 
 describeInChromium('demo page: faults', () => {
-  let browser: Browser;
-  let deniedBrowser: Browser;
-  let server: DemoServer;
-  const people: Person[] = [];
-  let room = 0;
-  const nextRoom = (): string => `faults-${process.pid}-${(room += 1)}`;
-  const track = (person: Person): Person => {
-    people.push(person);
-    return person;
-  };
-
-  beforeAll(async () => {
-    [browser, deniedBrowser, server] = await Promise.all([launchChromium(), launchChromium({ denyMedia: true }), startDemoServer()]);
-  });
-  afterEach(async () => {
-    const errors = people.flatMap((person) => person.pageErrors);
-    await Promise.all(people.splice(0).map((person) => leave(person).catch(() => undefined)));
-    expect(errors).toEqual([]);
-  });
-  afterAll(async () => {
-    await Promise.all([browser?.close(), deniedBrowser?.close()]);
-    await server?.close();
-  });
+  const fixture = useRoomFixture('faults', { refusingBrowser: true });
+  const { join, nextRoom } = fixture;
 
   it('keeps the call going while the signaling server restarts, and chat works after', async () => {
     const roomName = nextRoom();
-    const alice = track(await joinRoom(browser, server, roomName, 'alice'));
-    const bob = track(await joinRoom(browser, server, roomName, 'bob'));
+    const alice = await join(roomName, 'alice');
+    const bob = await join(roomName, 'bob');
     await callAndAccept(alice, bob);
     await waitForRemoteVideoPlaying(bob);
 
-    const restarted = server.restart({ downMs: 1500 });
+    const restarted = fixture.server.restart({ downMs: 1500 });
     await Promise.all([waitForTestIdText(alice.page, 'signaling-status', 'reconnecting'), waitForTestIdText(bob.page, 'signaling-status', 'reconnecting')]);
     await alice.page.locator('[data-testid="notice"][data-key="signaling"]', { hasText: 'Your call continues' }).waitFor();
     // While the server is down, media still flows and the call is untouched.
@@ -68,8 +44,8 @@ describeInChromium('demo page: faults', () => {
 
   it('lets a person who refused the camera call and receive video (receive-only)', async () => {
     const roomName = nextRoom();
-    const dana = track(await joinRoom(deniedBrowser, server, roomName, 'dana'));
-    const erin = track(await joinRoom(browser, server, roomName, 'erin'));
+    const dana = await join(roomName, 'dana', { browser: fixture.refusingBrowser });
+    const erin = await join(roomName, 'erin');
     await dana.page.locator('[data-testid="notice"][data-key="media"]', { hasText: 'access was denied' }).waitFor();
     expect(await dana.page.getByTestId('camera').isDisabled()).toBe(true);
 
