@@ -46,7 +46,11 @@ export const chromiumProblem = chromiumMissing();
 export function describeInChromium(name: string, body: () => void): void {
   if (chromiumProblem === null) describe(name, body);
   else if (process.env['CI']) describe(name, () => it('needs Chromium', () => { throw new Error(`${name}: ${chromiumProblem}`); }));
-  else describe.skip(`${name} (skipped: ${chromiumProblem})`, body);
+  else {
+    // The hint in the suite name shows in verbose reports; the warning shows in every report.
+    console.warn(`skipping "${name}": ${chromiumProblem}`);
+    describe.skip(`${name} (skipped: ${chromiumProblem})`, body);
+  }
 }
 
 /**
