@@ -4,7 +4,7 @@
 // peer events.
 import { Subscription } from 'rxjs';
 import { createCall } from '@parley/core';
-import type { Call, CallAppEvent, CallState, CallStatus, DataChannelActor } from '@parley/core';
+import type { Call, CallAppEvent, CallEnd, CallState, CallStatus, DataChannelActor } from '@parley/core';
 import { attachStream, createRtcPort, detachStream, keepLoopbackCandidates, loopbackOnly, stats$ } from '@parley/browser';
 import { createSignalingClient } from '@parley/signaling-ws/client';
 import type { IceServerConfig, PeerInfo, SignalingClient, SignalingClientStatus } from '@parley/signaling-ws/client';
@@ -29,8 +29,6 @@ interface Line {
   pc: RTCPeerConnection | null;
   /** The last state rendered, to notice transitions. */
   lastState: CallState;
-  /** The connection state last seen in the current call, shown after the call ends. */
-  lastConnectionState: string;
   /** They left the room; the line goes once its call is over. */
   left: boolean;
   readonly subscriptions: Subscription;
@@ -77,6 +75,18 @@ async function play(element: HTMLMediaElement, stream: MediaStream): Promise<'pl
     if (error instanceof DOMException && error.name === 'AbortError') return 'replaced';
     throw error;
   }
+}
+
+/** The end reasons of a call that had a connection (it went `active` first). */
+const ENDS_AFTER_ACTIVE: ReadonlySet<CallEnd['reason']> = new Set(['hangup', 'remote-hangup', 'connection-failed']);
+
+/**
+ * What `connection-state` shows: the connection's state while the call is active; `closed` once
+ * a call that had a connection has ended; otherwise `new` (there is no connection yet).
+ */
+function shownConnectionState(status: CallStatus | undefined): string {
+  if (status?.connection) return status.connection.connectionState;
+  return status?.end && ENDS_AFTER_ACTIVE.has(status.end.reason) ? 'closed' : 'new';
 }
 
 function initialOf(name: string): string {
@@ -249,7 +259,6 @@ export class RoomPage {
       peer,
       pc: null,
       lastState: 'idle',
-      lastConnectionState: 'new',
       left: false,
       subscriptions: new Subscription(),
       call: createCall({
@@ -320,15 +329,10 @@ export class RoomPage {
     if (status.state !== 'idle' && (this.focus === null || this.focus === line || !isBusyState(this.focus.call.status().state))) {
       this.focus = line;
     }
-    if ((status.state === 'outgoing' || status.state === 'incoming') && previous !== status.state) {
-      line.lastConnectionState = 'new';
-      this.notices.set('call', null);
-    }
-    if (status.connection) line.lastConnectionState = status.connection.connectionState;
+    if ((status.state === 'outgoing' || status.state === 'incoming') && previous !== status.state) this.notices.set('call', null);
     if (status.state === 'active' && status.session !== null) this.activeCallFor(line, status.session);
     if (status.state !== 'active' && this.active?.line === line) this.endActiveCall();
     if (status.state === 'ended' && previous !== 'ended' && status.end) {
-      if (previous === 'active') line.lastConnectionState = 'closed';
       this.notices.set('call', describeCallEnd(status.end, line.peer.name));
       if (line.left) this.removeLine(line);
     }
@@ -698,7 +702,7 @@ export class RoomPage {
     setText(ui.signalingState, connection?.signalingState ?? '—');
     setText(ui.iceGatheringState, connection?.iceGatheringState ?? '—');
     setText(ui.iceConnectionState, connection?.iceConnectionState ?? '—');
-    setText(ui.connectionState, connection?.connectionState ?? line?.lastConnectionState ?? 'new');
+    setText(ui.connectionState, shownConnectionState(status));
   }
 }
 
