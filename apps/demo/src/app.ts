@@ -15,7 +15,7 @@ import { createFileReceiver, createFileSender, fileChannelOf } from './file-tran
 import type { FileReceiver, FileSender, IncomingFileEvent } from './file-transfer.js';
 import type { LocalMedia } from './local-media.js';
 import { describeCallEnd, describeMediaFailure, describeSignaling } from './messages.js';
-import { Notices } from './notices.js';
+import type { Notices } from './notices.js';
 import { inviteUrl, signalingUrl } from './settings.js';
 import type { PageSettings } from './settings.js';
 import { TransferRow, appendChatLine } from './side-panel.js';
@@ -150,7 +150,6 @@ export class RoomPage {
     fileInput: byTestId<HTMLInputElement>('file-input'),
     transfers: byTestId<HTMLUListElement>('transfers'),
   };
-  private readonly notices = new Notices(byTestId('notices'));
   private readonly lines = new Map<string, Line>();
   private readonly subscriptions = new Subscription();
   private client: SignalingClient | null = null;
@@ -167,6 +166,8 @@ export class RoomPage {
     private readonly join: { readonly room: string; readonly name: string },
     private readonly media: LocalMedia,
     private readonly inspect: Inspect | undefined,
+    /** The page's one banner area (the address's problems may already stand in it). */
+    private readonly notices: Notices,
   ) {}
 
   start(): void {

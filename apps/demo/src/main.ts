@@ -42,17 +42,18 @@ function showJoinForm(settings: PageSettings): void {
   });
 }
 
+const notices = new Notices(byTestId('notices'));
+
 async function enterRoom(settings: PageSettings): Promise<void> {
   const join = settings.join;
   if (!join) return;
   show(byTestId('room-view'), true);
   const media = new LocalMedia();
   const [inspect] = await Promise.all([settings.inspect ? loadInspector() : Promise.resolve(undefined), media.open()]);
-  new RoomPage(settings, join, media, inspect).start();
+  new RoomPage(settings, join, media, inspect, notices).start();
 }
 
 const settings = readSettings(new URL(location.href));
-const notices = new Notices(byTestId('notices'));
 settings.problems.forEach((text, index) => notices.set(`address-${index}`, { tone: 'warning', text }));
 if (settings.join) void enterRoom(settings);
 else showJoinForm(settings);
