@@ -613,7 +613,7 @@ export class RoomPage {
         'data-testid': 'call',
         onclick: () => {
           this.notices.set('call', null);
-          this.lines.get(peer.id)?.call.call({ audio: true, video: true });
+          this.lines.get(peer.id)?.call.call(); // the line's default media: audio and video
         },
       },
       'Call',
