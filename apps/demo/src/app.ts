@@ -58,10 +58,11 @@ interface PresenceRow {
 
 type Inspect = (event: InspectionEvent) => void;
 
-const RINGING_STATES: readonly CallState[] = ['outgoing', 'incoming', 'active'];
+/** A line in one of these states holds this side: others hear "busy". */
+const BUSY_STATES: readonly CallState[] = ['outgoing', 'incoming', 'active'];
 
 function isBusyState(state: CallState): boolean {
-  return RINGING_STATES.includes(state);
+  return BUSY_STATES.includes(state);
 }
 
 /**
