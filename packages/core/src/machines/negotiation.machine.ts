@@ -359,7 +359,8 @@ export const negotiationMachine = negotiationSetup.createMachine({
         { guard: and(['isNegotiationNeeded', not('isAwaitingRemoteOffer')]), target: 'makingOffer', actions: 'startOffer' },
       ],
       after: {
-        firstOfferTimeout: { guard: 'isAwaitingRemoteOffer', target: 'stable', reenter: true, actions: 'stopAwaitingRemoteOffer' },
+        // No target: the eventless transitions above are taken again after it, and offer.
+        firstOfferTimeout: { guard: 'isAwaitingRemoteOffer', actions: 'stopAwaitingRemoteOffer' },
       },
     },
 
