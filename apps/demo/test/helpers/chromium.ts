@@ -1,5 +1,5 @@
 import { accessSync, constants } from 'node:fs';
-import { describe, it } from 'vitest';
+import { describeWhenInstalled } from '../../../../packages/core/test/helpers/describe-when-installed.js';
 import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
 
@@ -39,18 +39,9 @@ function chromiumMissing(): string | null {
 
 export const chromiumProblem = chromiumMissing();
 
-/**
- * `describe` when Chromium is here. Without it: with CI set the suite fails (a CI machine must
- * have it, .ci/run installs it); otherwise it is reported as skipped, the hint in its name.
- */
+/** `describe` for suites that need Chromium (skipped with the install hint, or failing under CI). */
 export function describeInChromium(name: string, body: () => void): void {
-  if (chromiumProblem === null) describe(name, body);
-  else if (process.env['CI']) describe(name, () => it('needs Chromium', () => { throw new Error(`${name}: ${chromiumProblem}`); }));
-  else {
-    // The hint in the suite name shows in verbose reports; the warning shows in every report.
-    console.warn(`skipping "${name}": ${chromiumProblem}`);
-    describe.skip(`${name} (skipped: ${chromiumProblem})`, body);
-  }
+  describeWhenInstalled(name, 'Chromium', chromiumProblem, body);
 }
 
 /**

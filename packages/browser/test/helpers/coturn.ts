@@ -6,7 +6,7 @@ import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { describe, it } from 'vitest';
+import { describeWhenInstalled } from '../../../core/test/helpers/describe-when-installed.js';
 
 // A real TURN server (Debian's coturn, `turnserver`) for the real-stack tests: one process per
 // call of startTurnServer, listening on 127.0.0.1 only, relaying on 127.0.0.1 only, with the
@@ -86,19 +86,7 @@ export function turnServerAvailability(): TurnServerAvailability {
  */
 export function describeWithTurnServer(name: string, body: () => void): void {
   const availability = turnServerAvailability();
-  if (availability.available) {
-    describe(name, body);
-  } else if (process.env['CI']) {
-    describe(name, () => {
-      it('needs coturn', () => {
-        throw new Error(`${availability.hint} (CI is set, so the TURN tests fail instead of skipping)`);
-      });
-    });
-  } else {
-    // The hint in the suite name shows in verbose reports; the warning shows in every report.
-    console.warn(`skipping "${name}": ${availability.hint}`);
-    describe.skip(`${name} [skipped: ${availability.hint}]`, body);
-  }
+  describeWhenInstalled(name, 'coturn', availability.available ? null : availability.hint, body);
 }
 
 export interface TurnServer {
