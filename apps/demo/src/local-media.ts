@@ -1,8 +1,6 @@
 // This side's camera and microphone: opened once on joining, shown in the corner preview, added
 // to each call's connection, and muted or turned off per kind. When they cannot be opened the
 // page carries on receive-only (the other side's offer still brings their media to us).
-import { BehaviorSubject } from 'rxjs';
-import type { Observable } from 'rxjs';
 import { getUserMedia, setSenderMuted, toMediaAccessError } from '@parley/browser';
 import type { MediaAccessError } from '@parley/browser';
 
@@ -19,15 +17,14 @@ export interface LocalMediaState {
 const VIDEO: MediaTrackConstraints = { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } };
 
 export class LocalMedia {
-  private readonly state = new BehaviorSubject<LocalMediaState>({ hasAudio: false, hasVideo: false, micMuted: false, cameraOff: false, failure: null });
+  private state: LocalMediaState = { hasAudio: false, hasVideo: false, micMuted: false, cameraOff: false, failure: null };
   /** Senders of the call in progress, to mute in place (replaceTrack, no renegotiation). */
   private senders: { readonly kind: string; readonly sender: RTCRtpSender }[] = [];
   stream: MediaStream | null = null;
 
-  readonly state$: Observable<LocalMediaState> = this.state.asObservable();
-
+  /** The page renders from this after each change (the buttons await the change). */
   get current(): LocalMediaState {
-    return this.state.value;
+    return this.state;
   }
 
   /**
@@ -47,12 +44,12 @@ export class LocalMedia {
       }
     }
     this.stream = stream;
-    this.state.next({
-      ...this.state.value,
+    this.state = {
+      ...this.state,
       hasAudio: (stream?.getAudioTracks().length ?? 0) > 0,
       hasVideo: (stream?.getVideoTracks().length ?? 0) > 0,
       failure: stream !== null && stream.getTracks().length === 2 ? null : failure,
-    });
+    };
   }
 
   private async tryOne(constraints: MediaStreamConstraints): Promise<MediaStream | null> {
@@ -81,7 +78,7 @@ export class LocalMedia {
   }
 
   async setMicMuted(muted: boolean): Promise<void> {
-    this.state.next({ ...this.state.value, micMuted: muted });
+    this.state = { ...this.state, micMuted: muted };
     await this.applyTo('audio', muted);
   }
 
@@ -90,19 +87,19 @@ export class LocalMedia {
    * light off for a disabled track) and the sender sends nothing (replaceTrack(null)).
    */
   async setCameraOff(off: boolean): Promise<void> {
-    this.state.next({ ...this.state.value, cameraOff: off });
+    this.state = { ...this.state, cameraOff: off };
     for (const track of this.stream?.getVideoTracks() ?? []) track.enabled = !off;
     await this.applyTo('video', off);
   }
 
   /** What the other side receives from us now. */
   sending(): { readonly audio: boolean; readonly video: boolean } {
-    const state = this.state.value;
+    const state = this.state;
     return { audio: state.hasAudio && !state.micMuted, video: state.hasVideo && !state.cameraOff };
   }
 
   private isHeldBack(kind: string): boolean {
-    return kind === 'audio' ? this.state.value.micMuted : kind === 'video' ? this.state.value.cameraOff : false;
+    return kind === 'audio' ? this.state.micMuted : kind === 'video' ? this.state.cameraOff : false;
   }
 
   private async applyTo(kind: 'audio' | 'video', muted: boolean): Promise<void> {
