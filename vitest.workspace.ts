@@ -41,6 +41,15 @@ export const projects: TestProjectInlineConfiguration[] = [
       hookTimeout: 30_000,
     },
   },
+  {
+    test: {
+      name: 'bench',
+      root: 'apps/bench',
+      include: ['test/**/*.test.ts'],
+      environment: 'node',
+      testTimeout: 30_000,
+    },
+  },
 ];
 
 export default projects;
