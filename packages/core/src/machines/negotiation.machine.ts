@@ -179,8 +179,9 @@ const negotiationSetup = setup({
     isNextCandidateForUnknownSection: ({ context }) => nextCandidateFate(context) === 'unknown-section',
     /** W3C §10.7: after we ignored an offer, candidates that do not fit what we have are its. */
     isNextCandidateOfIgnoredOffer: ({ context }) => {
+      if (!context.ignoreOffer) return false;
       const fate = nextCandidateFate(context);
-      return context.ignoreOffer && fate !== null && fate !== 'apply';
+      return fate !== null && fate !== 'apply';
     },
     isIgnoringOffer: ({ context }) => context.ignoreOffer,
     hasLocalOffer: ({ context }) => context.rtc.signalingState === 'have-local-offer',

@@ -1,4 +1,4 @@
-import { assertEvent, assign, emit, enqueueActions, fromCallback, sendTo, setup } from 'xstate';
+import { assertEvent, assign, emit, enqueueActions, fromCallback, not, sendTo, setup } from 'xstate';
 import type { ActorRefFrom } from 'xstate';
 import type {
   DataChannelInit,
@@ -203,6 +203,7 @@ export const peerMachine = setup({
     dataChannel: dataChannelMachine,
   },
   guards: {
+    isTrickle: ({ context }) => context.trickle,
     isClosedByConnection: (_, output: ConnectionOutput) => output.reason === 'closed',
     /** A TURN server refused our credentials (webrtc-pc §4.8.4 icecandidateerror). */
     isTurnCredentialRefusal: ({ event }) =>
@@ -452,7 +453,8 @@ export const peerMachine = setup({
         'NEGOTIATION.NOTICE': { actions: 'announceNotice' },
         'NEGOTIATION.COMPLETED': { actions: ['countNegotiation', 'announceNegotiated', 'tellConnectionNegotiated'] },
         'ICE.LOCAL_CANDIDATE': { actions: 'sendCandidate' },
-        'ICE.GATHERING_COMPLETE': { actions: 'forwardToNegotiation' },
+        // Only a non-trickle negotiation waits for it (to send the description with candidates).
+        'ICE.GATHERING_COMPLETE': { guard: not('isTrickle'), actions: 'forwardToNegotiation' },
         'CONNECTION.RESTART_ICE': { actions: 'forwardToNegotiation' },
         RESTART_ICE: { actions: 'forwardToNegotiation' },
         CREATE_DATA_CHANNEL: { actions: 'createDataChannel' },
