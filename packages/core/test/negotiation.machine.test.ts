@@ -319,6 +319,23 @@ describe('awaitRemoteOffer (a callee): our own first offer waits for the remote 
     expect(ports.B.getTransceivers().map((t) => t.kind).sort()).toEqual(['audio', 'video']);
   });
 
+  it('when A’s offer already meets B’s need, B makes no second offer (the engine does not fire again)', async () => {
+    const pair = startPair({ peerOptions: { B: { awaitRemoteOffer: true } } });
+    const { scheduler, ports } = pair;
+    ports.B.createDataChannel('b-side');
+    await scheduler.runUntilIdle({ hold: DELIVERIES });
+    expect(pair.negotiation('B').context.negotiationNeeded).toBe(true);
+
+    ports.A.addTransceiver('audio');
+    ports.A.createDataChannel('a-side');
+    await scheduler.runUntilIdle();
+    expectSettled(pair);
+    // The answer negotiated B's data section too: one round, not two.
+    expect(descriptionsSent(pair.signaling.A).map((d) => d.type)).toEqual(['offer']);
+    expect(descriptionsSent(pair.signaling.B).map((d) => d.type)).toEqual(['answer']);
+    expect(pair.negotiation('B').context.negotiationNeeded).toBe(false);
+  });
+
   it('when no remote offer comes within firstOfferTimeout, B offers after all', async () => {
     const pair = startPair({ peerOptions: { B: { awaitRemoteOffer: true } } });
     const { scheduler, ports, clock } = pair;

@@ -52,8 +52,9 @@ export interface NegotiationInput {
    * This side answers the first round (a callee: the caller offers once the call is accepted).
    * Its own `negotiationneeded` (tracks added before the caller's offer arrives) then waits
    * until that offer is applied, instead of colliding with it: the call starts without glare
-   * and without a rollback. The need is not lost: it is served by an offer after the first
-   * round. If no offer comes within `firstOfferTimeout`, this side offers after all.
+   * and without a rollback. The need is not lost: once the first round is done the engine fires
+   * `negotiationneeded` again if the answer did not meet it (webrtc-pc §4.7.3), and only then
+   * does this side offer. If no offer comes within `firstOfferTimeout`, it offers after all.
    */
   readonly awaitRemoteOffer?: boolean;
 }
@@ -204,6 +205,13 @@ const negotiationSetup = setup({
     }),
     markNegotiationNeeded: assign({ negotiationNeeded: true }),
     stopAwaitingRemoteOffer: assign({ awaitingRemoteOffer: false }),
+    /**
+     * The remote offer we waited for is being applied: the need held for it is dropped, since the
+     * answer may meet it (our tracks ride on the offered transceivers). webrtc-pc §4.7.3: back in
+     * stable, the engine updates the negotiation-needed flag and fires `negotiationneeded` again
+     * if anything is still to negotiate; serving the old need would be a redundant second round.
+     */
+    takeAwaitedRemoteOffer: assign(({ context }) => (context.awaitingRemoteOffer ? { awaitingRemoteOffer: false, negotiationNeeded: false } : {})),
     requestIceRestart: assign({ iceRestartWanted: true, negotiationNeeded: true }),
     /** Take the head of the inbox as the signal to apply. */
     takeNext: assign({
@@ -512,7 +520,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
 
     applyingRemoteOffer: {
       description: 'setRemoteDescription(offer), from stable (have-remote-offer next).',
-      entry: 'stopAwaitingRemoteOffer',
+      entry: 'takeAwaitedRemoteOffer',
       invoke: {
         src: 'setRemoteDescription',
         input: ({ context }) => ({
