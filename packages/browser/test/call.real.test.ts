@@ -118,10 +118,10 @@ const chatOpen = (side: CallSide): boolean => chatOf(side)?.getSnapshot().matche
 async function establish(alice: CallSide, bob: CallSide): Promise<void> {
   alice.actor.send({ type: 'CALL' });
   await waitFor(() => snap(bob).matches('incoming'), 'bob ringing');
-  expect(snap(alice).value).toBe('outgoing');
+  expect(snap(alice).matches({ peerRunning: 'outgoing' })).toBe(true);
   expect(bob.ports).toHaveLength(0); // no connection while ringing
   bob.actor.send({ type: 'ACCEPT' });
-  await waitFor(() => snap(alice).matches('active') && snap(bob).matches('active'), 'both calls active');
+  await waitFor(() => snap(alice).matches({ peerRunning: 'active' }) && snap(bob).matches({ peerRunning: 'active' }), 'both calls active');
   await waitFor(() => peerConnected(alice) && peerConnected(bob), 'both peers connected');
   await waitFor(() => chatOpen(alice) && chatOpen(bob), 'the chat channel open on both sides');
 }
@@ -200,7 +200,7 @@ describe('a call through a real parley-signaling server between two real peer co
     const alicePort = alice.ports[0]!;
     const bobPort = bob.ports[0]!;
     alice.actor.send({ type: 'HANGUP' });
-    expect(snap(alice).value).toBe('ended');
+    expect(snap(alice).matches('ended')).toBe(true);
     expect(snap(alice).context).toMatchObject({ reason: 'hangup', endedBy: 'local' });
     expect(alicePort.closed).toBe(true);
     expect(alicePort.pc.connectionState).toBe('closed');
@@ -215,7 +215,7 @@ describe('a call through a real parley-signaling server between two real peer co
     expect(serverLogs.filter((event) => event.level === 'error')).toEqual([]);
   });
 
-  it('bob rejects: alice ends rejected, bob declined, and no peer connection was ever made', async () => {
+  it('bob rejects: alice ends rejected, bob declined; alice’s early connection is closed and bob never made one', async () => {
     const { alice, bob } = await twoCallers();
     alice.actor.send({ type: 'CALL' });
     await waitFor(() => snap(bob).matches('incoming'), 'bob ringing');
@@ -223,7 +223,9 @@ describe('a call through a real parley-signaling server between two real peer co
     expect(snap(bob).context).toMatchObject({ reason: 'declined', endedBy: 'local' });
     await waitFor(() => snap(alice).matches('ended'), 'alice to end');
     expect(snap(alice).context).toMatchObject({ reason: 'rejected', endedBy: 'remote', remoteReason: 'declined' });
-    expect(alice.ports).toHaveLength(0);
+    // Alice negotiated while her invite rang; the rejection closed that connection.
+    expect(alice.ports).toHaveLength(1);
+    expect(alice.ports[0]!.pc.connectionState).toBe('closed');
     expect(bob.ports).toHaveLength(0);
   });
 

@@ -1,7 +1,7 @@
 import { BehaviorSubject, Subject } from 'rxjs';
 import type { Observable, Subscription } from 'rxjs';
 import { createActor } from 'xstate';
-import type { ActorOptions, InspectionEvent, Observer, Subscription as ActorSubscription } from 'xstate';
+import type { ActorOptions, InspectionEvent, Observer, StateValue, Subscription as ActorSubscription } from 'xstate';
 import type { DataChannelInit, IceConnectionState, IceGatheringState, PeerConnectionState, SignalingState } from './ports/rtc.js';
 import type { InviteMedia } from './protocol/peer-message.js';
 import { callMachine } from './machines/call.machine.js';
@@ -108,14 +108,16 @@ export interface Call {
   stop(): void;
 }
 
-function stateOf(value: unknown): CallState {
-  if (value === 'idle' || value === 'outgoing' || value === 'incoming' || value === 'active' || value === 'ended') return value;
+/** The call's state as the app sees it, from the machine's state value (`peerRunning` is a detail). */
+export function callStateOf(value: StateValue): CallState {
+  const leaf = typeof value === 'object' && 'peerRunning' in value ? value['peerRunning'] : value;
+  if (leaf === 'idle' || leaf === 'outgoing' || leaf === 'incoming' || leaf === 'active' || leaf === 'ended') return leaf;
   throw new Error(`call machine: unexpected state ${JSON.stringify(value)}`);
 }
 
 function statusOf(call: ReturnType<CallActor['getSnapshot']> | undefined, peer: PeerActor | undefined): CallStatus {
   if (call === undefined) return { state: 'idle', role: null, session: null, media: null, connection: null, end: null };
-  const state = stateOf(call.value);
+  const state = callStateOf(call.value);
   const context = call.context;
   const peerContext = state === 'active' ? peer?.getSnapshot().context : undefined;
   return {
@@ -218,7 +220,7 @@ export function createCall(options: CreateCallOptions): Call {
 
   const currentPeer = (): PeerActor | undefined => {
     const snapshot = actor.getSnapshot();
-    return snapshot.matches('active') ? snapshot.children.peer : undefined;
+    return snapshot.matches({ peerRunning: 'active' }) ? snapshot.children.peer : undefined;
   };
   function update(): void {
     if (stopped) return;
@@ -259,9 +261,10 @@ export function createCall(options: CreateCallOptions): Call {
       if (stopped) return;
       const snapshot = actor.getSnapshot();
       if (snapshot.status === 'active') {
-        if (snapshot.matches('outgoing')) actor.send({ type: 'CANCEL' });
-        else if (snapshot.matches('incoming')) actor.send({ type: 'REJECT' });
-        else if (snapshot.matches('active')) actor.send({ type: 'HANGUP' });
+        const state = callStateOf(snapshot.value);
+        if (state === 'outgoing') actor.send({ type: 'CANCEL' });
+        else if (state === 'incoming') actor.send({ type: 'REJECT' });
+        else if (state === 'active') actor.send({ type: 'HANGUP' });
       }
       stopped = true;
       unwatch();

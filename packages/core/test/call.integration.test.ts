@@ -91,7 +91,7 @@ function chatOf(side: Side): DataChannelActor | undefined {
 const chatOpen = (side: Side): boolean => chatOf(side)?.getSnapshot().matches('open') ?? false;
 
 async function bothActiveAndConnected(calls: Calls): Promise<void> {
-  await waitFor(() => snap(calls.a).matches('active') && snap(calls.b).matches('active'), 'both calls active');
+  await waitFor(() => snap(calls.a).matches({ peerRunning: 'active' }) && snap(calls.b).matches({ peerRunning: 'active' }), 'both calls active');
   await waitFor(() => peerConnected(calls.a) && peerConnected(calls.b), 'both peers connected');
   await waitFor(() => chatOpen(calls.a) && chatOpen(calls.b), 'the chat channel open on both sides');
 }
@@ -124,7 +124,7 @@ describe('two call machines over the fake network', () => {
     const calls = startCalls();
     const { a, b } = calls;
     a.actor.send({ type: 'CALL' });
-    expect(snap(a).value).toBe('outgoing');
+    expect(snap(a).matches({ peerRunning: 'outgoing' })).toBe(true);
     await waitFor(() => snap(b).matches('incoming'), 'B ringing');
     expect(snap(b).context.session).toBe(snap(a).context.session);
     expect(b.ports).toHaveLength(0); // no connection while ringing
@@ -172,7 +172,7 @@ describe('two call machines over the fake network', () => {
     const peerB = peerOf(b)!;
 
     a.actor.send({ type: 'HANGUP' });
-    expect(snap(a).value).toBe('ended');
+    expect(snap(a).matches('ended')).toBe(true);
     expect(snap(a).context).toMatchObject({ reason: 'hangup', endedBy: 'local', remoteReason: null });
     expect(a.ports[0]!.signalingState).toBe('closed');
     expect(peerA.getSnapshot().status).toBe('stopped');
@@ -192,6 +192,43 @@ describe('two call machines over the fake network', () => {
     expect(snap(b).context.reason).toBe('remote-hangup');
   });
 
+  it('the caller’s offer and candidates, sent while the invite rings, wait at the callee and are answered on ACCEPT', async () => {
+    const calls = startCalls();
+    const { a, b } = calls;
+    a.actor.send({ type: 'CALL' });
+    await waitFor(() => snap(b).matches('incoming'), 'B ringing');
+    const negotiationOf = (sent: readonly PeerMessage[]) => sent.filter((message) => message.kind === 'description' || message.kind === 'candidate');
+    // A negotiates while it rings: its offer and candidates reach B, which holds them.
+    await waitFor(() => snap(b).context.earlySignals.some((message) => message.kind === 'description'), 'the offer held at B');
+    await waitFor(() => snap(b).context.earlySignals.length === negotiationOf(a.signaling.sent).length, 'everything A sent held at B');
+    expect(a.ports).toHaveLength(1);
+    expect(a.ports[0]!.signalingState).toBe('have-local-offer');
+    expect(b.ports).toHaveLength(0);
+    expect(negotiationOf(b.signaling.sent)).toEqual([]);
+
+    b.actor.send({ type: 'ACCEPT' });
+    await bothActiveAndConnected(calls);
+    await negotiated(calls);
+    // A made one offer, the early one: B's peer answered it from what was held. (B then offers
+    // its own audio, which the fake never pairs with A's offered transceiver.)
+    const descriptions = (sent: readonly PeerMessage[]) => sent.flatMap((message) => (message.kind === 'description' ? [message.description.type] : []));
+    expect(descriptions(a.signaling.sent)).toEqual(['offer', 'answer']);
+    expect(descriptions(b.signaling.sent)).toEqual(['answer', 'offer']);
+    await chat(a, b, 'no round trip after accept');
+  });
+
+  it('a declined call closes the caller’s early connection, and the callee never built one', async () => {
+    const calls = startCalls();
+    const { a, b } = calls;
+    a.actor.send({ type: 'CALL' });
+    await waitFor(() => snap(b).context.earlySignals.length > 0, 'A’s offer held at B');
+    b.actor.send({ type: 'REJECT' });
+    await waitFor(() => snap(a).matches('ended'), 'A ended');
+    expect(snap(a).context.reason).toBe('rejected');
+    expect(a.ports[0]!.connectionState).toBe('closed');
+    expect(b.ports).toHaveLength(0);
+  });
+
   it('crossing invites resolve to one call, with one caller and one callee, and nobody clicks ACCEPT', async () => {
     // 'session-a' < 'session-b': A's invite wins on both sides.
     const calls = startCalls({ sessions: { a: 'session-a', b: 'session-b' } });
@@ -204,18 +241,21 @@ describe('two call machines over the fake network', () => {
     expect(snap(b).context).toMatchObject({ session: 'session-a', role: 'callee' });
     expect(peerOf(a)!.getSnapshot().context.polite).toBe(false);
     expect(peerOf(b)!.getSnapshot().context.polite).toBe(true);
-    // One connection per side, one negotiated session.
+    // B started a caller's connection with its own invite; A's winning invite closed it, and B
+    // answers A's call on a new one. One negotiated session.
     expect(a.ports).toHaveLength(1);
-    expect(b.ports).toHaveLength(1);
-    expect(calls.network.ports).toHaveLength(2);
+    expect(b.ports).toHaveLength(2);
+    expect(b.ports[0]!.connectionState).toBe('closed');
     expect(kinds(a.signaling.sent)).toEqual(['invite']);
     expect(kinds(b.signaling.sent)).toEqual(['invite', 'accept']);
-    expect(b.signaling.sent.find((message) => message.kind === 'accept')?.session).toBe('session-a');
-    for (const side of [a, b]) {
-      const negotiation = side.signaling.sent.filter((message) => message.kind === 'description' || message.kind === 'candidate');
-      expect(negotiation.length).toBeGreaterThan(0);
-      expect(negotiation.every((message) => message.session === 'session-a')).toBe(true);
-    }
+    const accepted = b.signaling.sent.findIndex((message) => message.kind === 'accept');
+    expect(b.signaling.sent[accepted]?.session).toBe('session-a');
+    const negotiationOf = (sent: readonly PeerMessage[]) => sent.filter((message) => message.kind === 'description' || message.kind === 'candidate');
+    expect(negotiationOf(a.signaling.sent).every((message) => message.session === 'session-a')).toBe(true);
+    // What B's closed caller peer sent before the accept was for its own session (A drops it).
+    expect(negotiationOf(b.signaling.sent.slice(0, accepted)).every((message) => message.session === 'session-b')).toBe(true);
+    expect(negotiationOf(b.signaling.sent.slice(accepted)).length).toBeGreaterThan(0);
+    expect(negotiationOf(b.signaling.sent.slice(accepted)).every((message) => message.session === 'session-a')).toBe(true);
     await chat(b, a, 'we both called');
   });
 

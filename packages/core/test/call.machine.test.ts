@@ -3,7 +3,8 @@ import fc from 'fast-check';
 import { Subject } from 'rxjs';
 import { createActor, fromPromise } from 'xstate';
 import type { AnyActorLogic } from 'xstate';
-import { callMachine, randomSessionId } from '../src/machines/call.machine.js';
+import { MAX_EARLY_SIGNALS, callMachine, randomSessionId } from '../src/machines/call.machine.js';
+import { callStateOf } from '../src/create-call.js';
 import type { CallEndReason, CallInput } from '../src/machines/call.machine.js';
 import type { PeerInput, PeerOutput } from '../src/machines/peer.types.js';
 import type { RtcPort } from '../src/ports/rtc.js';
@@ -133,7 +134,7 @@ function createSide(signaling: SignalingPort, options: SideOptions = {}) {
     actor,
     rtcs,
     peers,
-    state: () => actor.getSnapshot().value,
+    state: () => callStateOf(actor.getSnapshot().value),
     context: () => actor.getSnapshot().context,
     hasPeer: () => actor.getSnapshot().children.peer !== undefined,
   };
@@ -180,7 +181,7 @@ afterEach(() => {
 });
 
 describe('call machine: accept and hang up', () => {
-  it('rings the callee, and on ACCEPT runs the peer as impolite caller and polite callee', async () => {
+  it('rings the callee with the caller’s peer already running, and on ACCEPT runs the callee’s: impolite caller, polite callee', async () => {
     const { wire, a, b } = createPair({ media: { audio: true, video: true } });
     expect(a.state()).toBe('idle');
     a.actor.send({ type: 'CALL', media: { audio: true, video: false } });
@@ -191,7 +192,9 @@ describe('call machine: accept and hang up', () => {
     expect(b.context()).toMatchObject({ session: 'a1', role: 'callee', media: { audio: true, video: false } });
     expect(a.context()).toMatchObject({ session: 'a1', role: 'caller' });
     expect(wire.sentByA).toEqual([{ kind: 'invite', session: 'a1', media: { audio: true, video: false } }]);
-    expect(a.rtcs).toHaveLength(0);
+    // The caller negotiates while its invite rings; the callee builds nothing before ACCEPT.
+    expect(a.rtcs).toHaveLength(1);
+    expect(a.peers).toHaveLength(1);
     expect(b.rtcs).toHaveLength(0);
 
     b.actor.send({ type: 'ACCEPT' });
@@ -200,6 +203,7 @@ describe('call machine: accept and hang up', () => {
 
     expect(a.state()).toBe('active');
     expect(wire.sentByB).toEqual([{ kind: 'accept', session: 'a1' }]);
+    // The same caller peer runs on into active.
     expect(a.rtcs).toHaveLength(1);
     expect(b.rtcs).toHaveLength(1);
     expect(a.peers).toHaveLength(1);
@@ -268,7 +272,9 @@ describe('call machine: reject, busy, cancel', () => {
     expect(a.context().remoteReason).toBe('declined');
     expect(wire.sentByB).toEqual([{ kind: 'reject', session: 'a1', reason: 'declined' }]);
     expect(wire.sentByA).toEqual([{ kind: 'invite', session: 'a1' }]);
-    expect(a.rtcs).toHaveLength(0);
+    // The caller's peer, started with the invite, is closed; the callee never built one.
+    expect(a.rtcs).toEqual([{ closed: true }]);
+    expect(a.hasPeer()).toBe(false);
     expect(b.rtcs).toHaveLength(0);
   });
 
@@ -333,11 +339,50 @@ describe('call machine: reject, busy, cancel', () => {
     expectEnded(a, 'cancelled', 'local'); // the late accept is ignored in ended
     expectEnded(b, 'missed', 'remote');
     expect(b.rtcs[0]!.closed).toBe(true);
-    expect(a.rtcs).toHaveLength(0);
+    expect(a.rtcs).toEqual([{ closed: true }]);
     expect(wire.sentByA).toEqual([
       { kind: 'invite', session: 'a1' },
       { kind: 'cancel', session: 'a1', reason: 'cancelled' },
     ]);
+  });
+});
+
+describe('call machine: the caller’s early offer and candidates', () => {
+  const candidate = (session: string, n: number): PeerMessage => ({
+    kind: 'candidate',
+    session,
+    candidate: { candidate: `candidate:${n} 1 udp 1 127.0.0.1 ${1000 + n} typ host`, sdpMid: '0', sdpMLineIndex: 0 },
+  });
+
+  it('are held while ringing (this session only, at most MAX_EARLY_SIGNALS) and given to the callee’s peer first', async () => {
+    const { wire, a, b } = createPair();
+    a.actor.send({ type: 'CALL' });
+    await settle();
+    expect(b.state()).toBe('incoming');
+    for (let n = 0; n < MAX_EARLY_SIGNALS + 10; n += 1) wire.injectToB(candidate('a1', n));
+    wire.injectToB(candidate('other-session', 0));
+    expect(b.context().earlySignals).toHaveLength(MAX_EARLY_SIGNALS);
+    expect(b.context().earlySignals.every((message) => message.session === 'a1')).toBe(true);
+
+    b.actor.send({ type: 'ACCEPT' });
+    const seen: PeerMessage[] = [];
+    const subscription = b.peers[0]!.input.signaling.messages$.subscribe((message) => seen.push(message));
+    wire.injectToB(candidate('a1', 9999));
+    subscription.unsubscribe();
+    expect(seen).toEqual([...b.context().earlySignals, candidate('a1', 9999)]);
+  });
+
+  it('are forgotten when the call ends without ACCEPT', async () => {
+    const { wire, a, b } = createPair();
+    a.actor.send({ type: 'CALL' });
+    await settle();
+    wire.injectToB(candidate('a1', 1));
+    b.actor.send({ type: 'REJECT' });
+    await settle();
+    a.actor.send({ type: 'CALL' });
+    await settle();
+    expect(b.state()).toBe('incoming');
+    expect(b.context().earlySignals).toEqual([]);
   });
 });
 
@@ -352,7 +397,7 @@ describe('call machine: the remote left the room (REMOTE.LEFT)', () => {
     expect(a.context().detail).toBe('the callee left the room');
     await vi.advanceTimersByTimeAsync(RING + SETTLE);
     expect(wire.sentByA).toEqual([{ kind: 'invite', session: 'a1' }]);
-    expect(a.rtcs).toHaveLength(0);
+    expect(a.rtcs).toEqual([{ closed: true }]);
   });
 
   it('ends a ringing incoming call at once as missed, sending no reject', async () => {
@@ -574,8 +619,12 @@ describe('call machine: sessions', () => {
     await settle();
     expect(a.state()).toBe('active');
     expect(b.state()).toBe('active');
-    expect(a.peers[0]!.input).toMatchObject({ polite: true, session: 'b1' });
-    expect(b.peers[0]!.input).toMatchObject({ polite: false, session: 'b1' });
+    // A's first peer was its own (declined) call's; the second is the callee's of B's call.
+    expect(a.peers.map((p) => [p.input.polite, p.input.session])).toEqual([
+      [false, 'a1'],
+      [true, 'b1'],
+    ]);
+    expect(b.peers.map((p) => [p.input.polite, p.input.session])).toEqual([[false, 'b1']]);
     expect(wire.sentByB).toEqual([
       { kind: 'reject', session: 'a1', reason: 'declined' },
       { kind: 'invite', session: 'b1' },
@@ -645,7 +694,13 @@ describe('call machine: crossing invites', () => {
             expect(caller.context().role).toBe('caller');
             expect(callee.context().role).toBe('callee');
             expect(caller.peers.map((p) => [p.input.polite, p.input.session])).toEqual([[false, winner]]);
-            expect(callee.peers.map((p) => [p.input.polite, p.input.session])).toEqual([[true, winner]]);
+            // The side whose invite lost started a caller peer with it; that one is closed.
+            const loser = winner === idA ? idB : idA;
+            expect(callee.peers.map((p) => [p.input.polite, p.input.session])).toEqual([
+              [false, loser],
+              [true, winner],
+            ]);
+            expect(callee.rtcs.map((rtc) => rtc.closed)).toEqual([true, false]);
             // Exactly one accept, from the side whose invite lost, for the winning session.
             expect(callerSent).toEqual([{ kind: 'invite', session: winner }]);
             expect(calleeSent).toEqual([

@@ -1,6 +1,6 @@
 import { createActor } from 'xstate';
 import type { ActorRefFrom, Subscription } from 'xstate';
-import { callMachine } from '@parley/core';
+import { callMachine, callStateOf } from '@parley/core';
 import type { CallPeerOptions, DataChannelActor, PeerActor, PeerEmitted, SignalingPort } from '@parley/core';
 import { createRealPort } from './wrtc.js';
 import type { RealScenarioPort } from './wrtc.js';
@@ -55,7 +55,7 @@ export function startRealCall(options: RealCallOptions): RealCallSide {
   let peerSubscription: Subscription | undefined;
   const peerOf = (): PeerActor | undefined => call.getSnapshot().children['peer'];
   const snapshots = call.subscribe((snapshot) => {
-    const value = typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value);
+    const value = callStateOf(snapshot.value);
     if (states[states.length - 1] !== value) states.push(value);
     if (options.autoAccept === true && snapshot.matches('incoming')) call.send({ type: 'ACCEPT' });
     const peer = peerOf();

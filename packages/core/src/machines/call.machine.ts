@@ -1,5 +1,5 @@
-import { filter, map } from 'rxjs';
-import { assign, fromEventObservable, not, setup } from 'xstate';
+import { Observable, filter, map } from 'rxjs';
+import { assign, fromEventObservable, not, setup, stateIn } from 'xstate';
 import type { RtcPort } from '../ports/rtc.js';
 import type { SignalingPort } from '../ports/signaling.js';
 import type {
@@ -11,6 +11,7 @@ import type {
   CancelReason,
   InviteMedia,
   InviteMessage,
+  NegotiationMessage,
   PeerMessage,
   RejectMessage,
   RejectReason,
@@ -21,7 +22,13 @@ import type { PeerFailureReason, PeerInput, PeerOutput } from './peer.types.js';
 // Session control between a caller and a callee over ONE signaling port (one remote peer):
 // idle -> outgoing | incoming (ringing) -> active -> ended, and again from ended.
 // The call machine reads only call-control messages (invite, accept, reject, cancel, bye); the
-// peer machine it runs in `active` reads descriptions and candidates from the same port.
+// peer machine it runs reads descriptions and candidates from the same port.
+//
+// The caller's peer starts with the invite (`peerRunning.outgoing`): its offer and candidates
+// follow the invite while it rings, so connecting does not wait for a round trip after accept.
+// The callee holds them while it rings (`incoming`) and hands them to its peer on accept; a
+// declined, cancelled or unanswered call closes the caller's peer, and nothing reaches a callee
+// that never accepted. The same peer runs on into `active`.
 
 /** Why a call ended, as this side sees it. */
 export type CallEndReason =
@@ -57,7 +64,10 @@ export type CallPeerOptions = Omit<PeerInput, 'rtc' | 'signaling' | 'polite' | '
 export interface CallInput {
   /** The pipe to the one remote peer this call actor talks to. */
   readonly signaling: SignalingPort;
-  /** Called on entering `active`: the app builds its RTCPeerConnection, adds tracks, wraps it. */
+  /**
+   * Called when this side's peer starts (the caller's on CALL, the callee's on ACCEPT): the app
+   * builds its RTCPeerConnection, adds tracks, wraps it. The peer closes it when the call ends.
+   */
   readonly createRtc: () => RtcPort;
   readonly peer?: CallPeerOptions;
   /** Media asked for in invites when `CALL` names none. */
@@ -89,7 +99,12 @@ export interface CallContext {
   readonly detail: string | null;
   /** Why the peer connection failed, when the call ended `connection-failed` because of it. */
   readonly connectionFailure: PeerFailureReason | null;
+  /** The caller's offer and candidates that arrived while the call rang here, for our peer. */
+  readonly earlySignals: readonly NegotiationMessage[];
 }
+
+/** At most this many early offer/candidate messages are held while a call rings; later ones are dropped. */
+export const MAX_EARLY_SIGNALS = 256;
 
 /** What the user (or app) asks for. */
 export type CallUserEvent =
@@ -114,7 +129,10 @@ export type CallRemoteEvent =
  */
 export type CallPresenceEvent = { readonly type: 'REMOTE.LEFT' };
 
-export type CallEvent = CallUserEvent | CallRemoteEvent | CallPresenceEvent;
+/** The caller's offer or candidate, come while its invite rings here (held for our peer). */
+export type CallEarlySignalEvent = { readonly type: 'REMOTE.EARLY_SIGNAL'; readonly message: NegotiationMessage };
+
+export type CallEvent = CallUserEvent | CallRemoteEvent | CallPresenceEvent | CallEarlySignalEvent;
 
 /** The fields of a remote invite the machine keeps. */
 interface RemoteInvite {
@@ -170,6 +188,30 @@ const remoteCallControl = fromEventObservable<CallRemoteEvent, { readonly signal
 );
 
 
+/** The ringing call's negotiation messages (the caller's early offer and candidates), as events. */
+const earlySignals = fromEventObservable<CallEarlySignalEvent, { readonly signaling: SignalingPort; readonly session: string }>(
+  ({ input }) =>
+    input.signaling.messages$.pipe(
+      filter((message): message is NegotiationMessage => !isCallControlMessage(message) && message.session === input.session),
+      map((message) => ({ type: 'REMOTE.EARLY_SIGNAL' as const, message })),
+    ),
+);
+
+/**
+ * The port the callee's peer reads: the messages held while the call rang first, then the live
+ * ones. Replayed on subscription, in order, before any later message (the port is hot).
+ */
+function withEarlySignals(signaling: SignalingPort, early: readonly NegotiationMessage[]): SignalingPort {
+  if (early.length === 0) return signaling;
+  return {
+    send: (message) => signaling.send(message),
+    messages$: new Observable<PeerMessage>((subscriber) => {
+      for (const message of early) subscriber.next(message);
+      return signaling.messages$.subscribe(subscriber);
+    }),
+  };
+}
+
 function endOfRemoteReject(reason: RejectReason): CallEnd {
   const byReason = { declined: 'rejected', busy: 'busy', unavailable: 'unavailable' } as const;
   return { reason: byReason[reason], endedBy: 'remote', remoteReason: reason };
@@ -185,9 +227,11 @@ export const callMachine = setup({
     context: {} as CallContext,
     events: {} as CallEvent,
     input: {} as CallInput,
+    children: {} as { peer: 'peer'; earlySignals: 'earlySignals'; remoteCallControl: 'remoteCallControl' },
   },
   actors: {
     remoteCallControl,
+    earlySignals,
     peer: peerMachine,
   },
   actions: {
@@ -195,6 +239,7 @@ export const callMachine = setup({
       session: context.createSessionId(),
       role: 'caller' as const,
       media: params.media ?? context.defaultMedia,
+      earlySignals: [],
       reason: null,
       endedBy: null,
       remoteReason: null,
@@ -206,12 +251,16 @@ export const callMachine = setup({
       session: invite.session,
       role: 'callee' as const,
       media: invite.media ?? null,
+      earlySignals: [],
       reason: null,
       endedBy: null,
       remoteReason: null,
       detail: null,
       connectionFailure: null,
     })),
+    holdEarlySignal: assign(({ context }, message: NegotiationMessage) =>
+      context.earlySignals.length < MAX_EARLY_SIGNALS ? { earlySignals: [...context.earlySignals, message] } : {},
+    ),
     endCall: assign((_, end: CallEnd) => ({
       reason: end.reason,
       endedBy: end.endedBy,
@@ -272,6 +321,7 @@ export const callMachine = setup({
     remoteReason: null,
     detail: null,
     connectionFailure: null,
+    earlySignals: [],
   }),
   invoke: {
     id: 'remoteCallControl',
@@ -284,7 +334,7 @@ export const callMachine = setup({
       description: 'No call yet. CALL starts one; a remote invite rings, unless the app is busy.',
       on: {
         CALL: {
-          target: 'outgoing',
+          target: 'peerRunning.outgoing',
           actions: [{ type: 'startOutgoingCall', params: ({ event }) => ({ media: event.media }) }, 'sendInvite'],
         },
         'REMOTE.INVITE': [
@@ -293,45 +343,13 @@ export const callMachine = setup({
         ],
       },
     },
-    outgoing: {
-      description: 'Our invite is ringing at the remote peer; waiting for accept or reject.',
-      after: {
-        ringTimeout: {
-          target: 'ended',
-          actions: [
-            { type: 'sendCancel', params: { reason: 'timeout' } },
-            { type: 'endCall', params: { reason: 'no-answer', endedBy: 'local' } },
-          ],
-        },
-      },
-      on: {
-        'REMOTE.ACCEPT': { guard: 'isForCurrentSession', target: 'active' },
-        'REMOTE.REJECT': {
-          guard: 'isForCurrentSession',
-          target: 'ended',
-          actions: { type: 'endCall', params: ({ event }) => endOfRemoteReject(event.message.reason) },
-        },
-        'REMOTE.INVITE': {
-          guard: 'doesRemoteInviteWin',
-          target: 'active',
-          actions: [{ type: 'startIncomingCall', params: ({ event }) => event.message }, 'sendAccept'],
-        },
-        // Nobody is left to answer: no cancel is sent (the server would refuse it as unknown-peer).
-        'REMOTE.LEFT': {
-          target: 'ended',
-          actions: { type: 'endCall', params: { reason: 'unavailable', endedBy: 'remote', detail: 'the callee left the room' } },
-        },
-        CANCEL: {
-          target: 'ended',
-          actions: [
-            { type: 'sendCancel', params: { reason: 'cancelled' } },
-            { type: 'endCall', params: { reason: 'cancelled', endedBy: 'local' } },
-          ],
-        },
-      },
-    },
     incoming: {
-      description: 'A remote invite is ringing here; waiting for the user to ACCEPT or REJECT.',
+      description: 'A remote invite is ringing here; waiting for the user to ACCEPT or REJECT. The caller’s early offer and candidates are held for our peer.',
+      invoke: {
+        id: 'earlySignals',
+        src: 'earlySignals',
+        input: ({ context }) => ({ signaling: context.signaling, session: sessionOf(context) }),
+      },
       after: {
         incomingTimeout: {
           target: 'ended',
@@ -342,7 +360,8 @@ export const callMachine = setup({
         },
       },
       on: {
-        ACCEPT: { target: 'active', actions: 'sendAccept' },
+        'REMOTE.EARLY_SIGNAL': { actions: { type: 'holdEarlySignal', params: ({ event }) => event.message } },
+        ACCEPT: { target: 'peerRunning.active', actions: 'sendAccept' },
         REJECT: {
           target: 'ended',
           actions: [
@@ -365,24 +384,40 @@ export const callMachine = setup({
         'REMOTE.INVITE': { guard: not('isForCurrentSession'), actions: { type: 'replyBusy', params: ({ event }) => event.message } },
       },
     },
-    active: {
-      // REMOTE.LEFT is not handled here: media can flow without signaling, and a remote that is
-      // really gone is noticed by the connection (it fails, and the call ends connection-failed).
-      description: 'Both sides agreed; the peer connection runs (caller impolite, callee polite).',
+    peerRunning: {
+      description: 'This side’s peer connection runs: the caller’s from its invite on (it negotiates while the invite rings), the callee’s from ACCEPT. Caller impolite, callee polite.',
       invoke: {
         id: 'peer',
         src: 'peer',
         input: ({ context }) => ({
           ...context.peerOptions,
           rtc: context.createRtc(),
-          signaling: context.signaling,
+          // The callee's peer reads the caller's offer and candidates that came while it rang.
+          signaling: withEarlySignals(context.signaling, context.earlySignals),
           polite: context.role === 'callee',
-          // The caller offers once the call is accepted; the callee's tracks, added in
-          // createRtc before that offer arrives, wait for it instead of colliding with it.
+          // The callee's tracks, added in createRtc, wait for the caller's offer instead of
+          // colliding with it.
           awaitRemoteOffer: context.role === 'callee',
           session: sessionOf(context),
         }),
         onDone: [
+          {
+            // Still ringing: the callee has no call to hang up; the invite is withdrawn.
+            guard: stateIn('#call.peerRunning.outgoing'),
+            target: 'ended',
+            actions: [
+              { type: 'sendCancel', params: { reason: 'cancelled' } },
+              {
+                type: 'endCall',
+                params: ({ event }) => ({
+                  reason: 'connection-failed',
+                  endedBy: 'local',
+                  detail: event.output.detail ?? event.output.reason,
+                  ...(event.output.reason !== 'closed' ? { connectionFailure: event.output.reason } : {}),
+                }),
+              },
+            ],
+          },
           {
             guard: { type: 'didPeerFail', params: ({ event }) => event.output },
             target: 'ended',
@@ -408,54 +443,120 @@ export const callMachine = setup({
             ],
           },
         ],
-        onError: {
-          target: 'ended',
-          actions: [
-            { type: 'sendBye', params: { reason: 'error' } },
-            {
-              type: 'endCall',
-              params: ({ event }) => ({
-                reason: 'connection-failed',
-                endedBy: 'local',
-                detail: event.error instanceof Error ? event.error.message : String(event.error),
-              }),
+        onError: [
+          {
+            guard: stateIn('#call.peerRunning.outgoing'),
+            target: 'ended',
+            actions: [
+              { type: 'sendCancel', params: { reason: 'cancelled' } },
+              {
+                type: 'endCall',
+                params: ({ event }) => ({
+                  reason: 'connection-failed',
+                  endedBy: 'local',
+                  detail: event.error instanceof Error ? event.error.message : String(event.error),
+                }),
+              },
+            ],
+          },
+          {
+            target: 'ended',
+            actions: [
+              { type: 'sendBye', params: { reason: 'error' } },
+              {
+                type: 'endCall',
+                params: ({ event }) => ({
+                  reason: 'connection-failed',
+                  endedBy: 'local',
+                  detail: event.error instanceof Error ? event.error.message : String(event.error),
+                }),
+              },
+            ],
+          },
+        ],
+      },
+      initial: 'active',
+      states: {
+        outgoing: {
+          description: 'Our invite is ringing at the remote peer, our offer right behind it; waiting for accept or reject.',
+          after: {
+            ringTimeout: {
+              target: '#call.ended',
+              actions: [
+                { type: 'sendCancel', params: { reason: 'timeout' } },
+                { type: 'endCall', params: { reason: 'no-answer', endedBy: 'local' } },
+              ],
             },
-          ],
-        },
-      },
-      on: {
-        HANGUP: {
-          target: 'ended',
-          actions: [
-            { type: 'sendBye', params: { reason: 'hangup' } },
-            { type: 'endCall', params: { reason: 'hangup', endedBy: 'local' } },
-          ],
-        },
-        'REMOTE.BYE': {
-          guard: 'isForCurrentSession',
-          target: 'ended',
-          actions: {
-            type: 'endCall',
-            params: ({ event }) => ({ reason: 'remote-hangup', endedBy: 'remote', remoteReason: event.message.reason }),
+          },
+          on: {
+            'REMOTE.ACCEPT': { guard: 'isForCurrentSession', target: 'active' },
+            'REMOTE.REJECT': {
+              guard: 'isForCurrentSession',
+              target: '#call.ended',
+              actions: { type: 'endCall', params: ({ event }) => endOfRemoteReject(event.message.reason) },
+            },
+            'REMOTE.INVITE': {
+              guard: 'doesRemoteInviteWin',
+              target: '#call.answeringCrossedInvite',
+              actions: [{ type: 'startIncomingCall', params: ({ event }) => event.message }, 'sendAccept'],
+            },
+            // Nobody is left to answer: no cancel is sent (the server would refuse it as unknown-peer).
+            'REMOTE.LEFT': {
+              target: '#call.ended',
+              actions: { type: 'endCall', params: { reason: 'unavailable', endedBy: 'remote', detail: 'the callee left the room' } },
+            },
+            CANCEL: {
+              target: '#call.ended',
+              actions: [
+                { type: 'sendCancel', params: { reason: 'cancelled' } },
+                { type: 'endCall', params: { reason: 'cancelled', endedBy: 'local' } },
+              ],
+            },
           },
         },
-        // Our accept crossed the caller's cancel (its ring timeout or CANCEL): it gave up first.
-        'REMOTE.CANCEL': {
-          guard: 'isForCurrentSession',
-          target: 'ended',
-          actions: {
-            type: 'endCall',
-            params: ({ event }) => ({ reason: 'missed', endedBy: 'remote', remoteReason: event.message.reason }),
+        active: {
+          // REMOTE.LEFT is not handled here: media can flow without signaling, and a remote that is
+          // really gone is noticed by the connection (it fails, and the call ends connection-failed).
+          description: 'Both sides agreed; the peer connection runs on.',
+          on: {
+            HANGUP: {
+              target: '#call.ended',
+              actions: [
+                { type: 'sendBye', params: { reason: 'hangup' } },
+                { type: 'endCall', params: { reason: 'hangup', endedBy: 'local' } },
+              ],
+            },
+            'REMOTE.BYE': {
+              guard: 'isForCurrentSession',
+              target: '#call.ended',
+              actions: {
+                type: 'endCall',
+                params: ({ event }) => ({ reason: 'remote-hangup', endedBy: 'remote', remoteReason: event.message.reason }),
+              },
+            },
+            // Our accept crossed the caller's cancel (its ring timeout or CANCEL): it gave up first.
+            'REMOTE.CANCEL': {
+              guard: 'isForCurrentSession',
+              target: '#call.ended',
+              actions: {
+                type: 'endCall',
+                params: ({ event }) => ({ reason: 'missed', endedBy: 'remote', remoteReason: event.message.reason }),
+              },
+            },
+            'REMOTE.INVITE': { guard: not('isForCurrentSession'), actions: { type: 'replyBusy', params: ({ event }) => event.message } },
           },
         },
-        'REMOTE.INVITE': { guard: not('isForCurrentSession'), actions: { type: 'replyBusy', params: ({ event }) => event.message } },
       },
+    },
+    answeringCrossedInvite: {
+      description: 'Our invite lost to a crossing one: the peer we started as the caller is closed, and one starts as the callee of their call.',
+      always: { target: 'peerRunning.active' },
     },
     ended: {
       description: 'The last call is over (see reason); CALL or a remote invite starts a new one.',
       on: {
         CALL: {
-          target: 'outgoing',
+          target: 'peerRunning.outgoing',
           actions: [{ type: 'startOutgoingCall', params: ({ event }) => ({ media: event.media }) }, 'sendInvite'],
         },
         'REMOTE.INVITE': [
