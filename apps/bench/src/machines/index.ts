@@ -1,8 +1,189 @@
-import type { Benchmark } from '../types.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { formatNumber } from '../report.js';
+import { percentile, round, summarize } from '../stats.js';
+import type { Summary } from '../stats.js';
+import type { BenchOptions, BenchResult, Benchmark } from '../types.js';
+import { SUBJECTS } from './negotiate.js';
+import type { Subject } from './negotiate.js';
+import type { MemoryOutput, ThroughputOutput } from './worker.js';
+
+// Machines: complete negotiations per second on one core, Parley's peer machines against the
+// W3C perfect-negotiation loop written by hand, over the same fake RTC port and in-memory
+// signaling (negotiate.ts); and the heap held by one idle peer (memory.ts). Both run in child
+// processes (worker.ts) pinned to one CPU with taskset when it is installed.
+
+export const GOAL_NEGOTIATIONS_PER_SECOND = 2000;
+
+export interface MachinesSettings {
+  /** Negotiations per measured run, the same for both subjects. */
+  readonly negotiationsPerRun: number;
+  /** Measured runs per subject, alternating the subjects (warm-ups not counted). */
+  readonly runs: number;
+  readonly warmupRuns: number;
+  /** Idle peers created per memory measurement, and how many measurements per subject. */
+  readonly idlePeers: number;
+  readonly memoryRepetitions: number;
+}
+
+export const FULL: MachinesSettings = { negotiationsPerRun: 1000, runs: 9, warmupRuns: 2, idlePeers: 5000, memoryRepetitions: 3 };
+export const QUICK: MachinesSettings = { negotiationsPerRun: 200, runs: 5, warmupRuns: 1, idlePeers: 2000, memoryRepetitions: 2 };
+
+/** What `node --cpu-prof` of the Parley subject showed (apps/bench/src/machines/worker.ts). */
+export const PROFILE_NOTE =
+  'Profile (node --cpu-prof, Parley subject): per negotiation the two peers create 24 xstate actors (2 × peer, rtcEvents, signalingMessages, negotiation, iceGathering and connection, plus 12 promise actors, one per RTC call) and process about 120 events (each RTC state change, candidate and signaling message goes through the peer and on to a child). Almost all of the time is xstate itself: actor construction and start (about a quarter: createPeer and close), macrostep/microstep with snapshot cloning and assign, and garbage collection (10–20%); Parley’s own guards and actions are a few percent. Fixed in @parley/core: the negotiation machine read (and the fake port re-rendered) the remote description up to five times per remote candidate, now once per turn; the peer no longer forwards ICE.GATHERING_COMPLETE to a trickle negotiation that ignores it. Both were a few percent; the rest is the per-actor and per-event cost of the statechart design.';
+
+const SUBJECT_LABEL: Readonly<Record<Subject, string>> = {
+  parley: 'Parley peer machines (createPeer)',
+  handWritten: 'hand-written perfect negotiation',
+};
+
+/** Whether `taskset -c 0` works here (util-linux; absent on macOS and in some containers). */
+export function tasksetAvailable(): boolean {
+  const probe = spawnSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
+  return probe.status === 0;
+}
+
+/** Runs worker.js in a child process (on CPU 0 when `pinned`) and parses its JSON line. */
+function runWorker<T>(args: readonly string[], pinned: boolean, log: (line: string) => void): Promise<T> {
+  const worker = fileURLToPath(new URL('./worker.js', import.meta.url));
+  const node = [process.execPath, '--expose-gc', worker, ...args];
+  const [command, ...commandArgs] = pinned ? ['taskset', '-c', '0', ...node] : node;
+  return new Promise<T>((resolve, reject) => {
+    const child = spawn(command!, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+      let newline: number;
+      while ((newline = stderr.indexOf('\n')) >= 0) {
+        log(stderr.slice(0, newline));
+        stderr = stderr.slice(newline + 1);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`machines worker ${args.join(' ')} exited with ${code}${stderr ? `: ${stderr}` : ''}`));
+      try {
+        resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as T);
+      } catch (error) {
+        reject(new Error(`machines worker ${args.join(' ')} printed no result: ${String(error)}`));
+      }
+    });
+  });
+}
+
+function summaryJson(summary: Summary): Record<string, number> {
+  return { median: round(summary.median), p90: round(summary.p90), min: round(summary.min), max: round(summary.max), runs: summary.n };
+}
+
+function medianOf(samples: readonly number[]): number {
+  return percentile(samples, 50);
+}
+
+/** The result from the children's outputs: a pure function, unit-tested. */
+export function machinesResult(
+  throughput: ThroughputOutput,
+  memory: Readonly<Record<Subject, MemoryOutput>>,
+  settings: MachinesSettings,
+  pinned: boolean,
+  extraNotes: readonly string[] = [],
+): BenchResult {
+  const rate = { parley: summarize(throughput.rates.parley), handWritten: summarize(throughput.rates.handWritten) };
+  const wall = { parley: summarize(throughput.wallRates.parley), handWritten: summarize(throughput.wallRates.handWritten) };
+  const bytes = { parley: medianOf(memory.parley.bytesPerPeer), handWritten: medianOf(memory.handWritten.bytesPerPeer) };
+  const negotiationsPerSecond = round(rate.parley.median);
+  const overHandWritten = round(rate.parley.median / rate.handWritten.median);
+  // Ratio of each round's pair (they ran back to back), as a check on the ratio of medians.
+  const roundRatios = throughput.rates.parley.map((r, i) => r / throughput.rates.handWritten[i]!);
+
+  const notes: string[] = [
+    `One negotiation: fresh fake network and in-memory signaling pair (@parley/core/testing, every step a microtask); the impolite side has an audio transceiver, so it offers; answer and trickled candidates (2 + end-of-candidates each way) cross; done when both ports report connected and both ends received end-of-candidates; then both sides close. Runs are ${settings.negotiationsPerRun} negotiations in a row, checked (offers, answers, candidates, connected on both sides, no illegal RTC call), ${settings.warmupRuns} warm-up run(s) per subject discarded, then ${settings.runs} runs per subject alternating.`,
+    'The hand-written subject is the W3C webrtc-pc perfect-negotiation example written against the same RTC port: a class with the three flags, createOffer/createAnswer before setLocalDescription and an explicit rollback (the port models @roamhq/wrtc), its negotiation work serialized on one promise chain. It does not do what Parley also does: duplicate/stale description and early-candidate handling, ICE restart and connection recovery with timers, state mirrors, typed events for the app, inspection.',
+    pinned
+      ? 'Measured in a child process pinned to CPU 0 (taskset -c 0). Rates are negotiations per CPU second of that process (user + system time), so time other processes take on the CPU is not counted against a subject; wall-clock rates are in the JSON and the table. On a shared machine both drift; the ratio much less.'
+      : 'taskset is not available here: the child process was not pinned to one CPU. Rates are negotiations per CPU second of the child process; wall-clock rates are in the JSON and the table.',
+    `Ratio per round (Parley / hand-written, back-to-back runs): median ${formatNumber(medianOf(roundRatios))}, range ${formatNumber(Math.min(...roundRatios))}–${formatNumber(Math.max(...roundRatios))}.`,
+    `Memory per idle started peer (heap after a full GC, ${settings.idlePeers} peers, median of ${settings.memoryRepetitions}; its port and signaling end not counted): Parley ${formatNumber(bytes.parley / 1024)} KiB, hand-written ${formatNumber(bytes.handWritten / 1024)} KiB.`,
+    PROFILE_NOTE,
+    ...extraNotes,
+  ];
+  if (negotiationsPerSecond < GOAL_NEGOTIATIONS_PER_SECOND) {
+    notes.push(
+      `Goal missed: ${formatNumber(negotiationsPerSecond)} negotiations/s is ${formatNumber(negotiationsPerSecond / GOAL_NEGOTIATIONS_PER_SECOND)} of the ${GOAL_NEGOTIATIONS_PER_SECOND}/s goal here (${formatNumber(GOAL_NEGOTIATIONS_PER_SECOND / negotiationsPerSecond)}× short). What limits it: xstate's cost per actor and per event (see the profile note); even the hand-written loop, which creates no actor, reaches ${formatNumber(rate.handWritten.median)}/s on this machine.`,
+    );
+  }
+
+  const row = (subject: Subject): string[] => [
+    SUBJECT_LABEL[subject],
+    formatNumber(rate[subject].median),
+    formatNumber(rate[subject].p90),
+    formatNumber(rate[subject].min),
+    formatNumber(wall[subject].median),
+    formatNumber(1e6 / rate[subject].median),
+    formatNumber(bytes[subject] / 1024),
+    subject === 'parley' ? formatNumber(overHandWritten) : '1',
+  ];
+
+  return {
+    name: 'machines',
+    title: `Machines: complete negotiations per second on one core, fake RTC port + in-memory signaling (${settings.runs} runs × ${settings.negotiationsPerRun} negotiations per subject)`,
+    json: {
+      negotiationsPerSecond,
+      overHandWritten,
+      handWrittenNegotiationsPerSecond: round(rate.handWritten.median),
+      rateBasis: 'negotiations per CPU second of the pinned child process',
+      parley: {
+        negotiationsPerSecond: summaryJson(rate.parley),
+        samples: throughput.rates.parley.map((r) => round(r)),
+        wallClockNegotiationsPerSecond: summaryJson(wall.parley),
+        idlePeerBytes: Math.round(bytes.parley),
+      },
+      handWritten: {
+        negotiationsPerSecond: summaryJson(rate.handWritten),
+        samples: throughput.rates.handWritten.map((r) => round(r)),
+        wallClockNegotiationsPerSecond: summaryJson(wall.handWritten),
+        idlePeerBytes: Math.round(bytes.handWritten),
+      },
+      wallClockOverHandWritten: round(wall.parley.median / wall.handWritten.median),
+      roundRatios: roundRatios.map((r) => round(r)),
+      memoryBytesPerIdlePeer: { parley: memory.parley.bytesPerPeer.map(Math.round), handWritten: memory.handWritten.bytesPerPeer.map(Math.round) },
+      settings: { ...settings, pinnedToOneCpu: pinned },
+    },
+    table: {
+      columns: ['subject', 'negotiations/CPU s (median)', 'p90', 'min', 'per wall-clock s', 'CPU µs per negotiation', 'KiB per idle peer', '/ hand-written'],
+      rows: SUBJECTS.map(row),
+    },
+    goals: [
+      {
+        key: 'machines.negotiationsPerSecond',
+        label: 'negotiations per second, Parley (median)',
+        value: negotiationsPerSecond,
+        goal: GOAL_NEGOTIATIONS_PER_SECOND,
+        kind: 'at-least',
+      },
+    ],
+    notes,
+  };
+}
 
 export const benchmark: Benchmark = {
   name: 'machines',
-  run() {
-    return Promise.reject(new Error('machines: not written yet'));
+  async run(options: BenchOptions): Promise<BenchResult> {
+    const settings = options.quick ? QUICK : FULL;
+    const pinned = tasksetAvailable();
+    options.log(`${pinned ? 'pinned to CPU 0' : 'taskset not found, not pinned'}; ${settings.runs} runs × ${settings.negotiationsPerRun} negotiations per subject`);
+    const throughput = await runWorker<ThroughputOutput>(
+      ['throughput', String(settings.negotiationsPerRun), String(settings.runs), String(settings.warmupRuns)],
+      pinned,
+      options.log,
+    );
+    const memory = {} as Record<Subject, MemoryOutput>;
+    for (const subject of SUBJECTS) {
+      options.log(`memory: ${settings.idlePeers} idle ${subject} peers`);
+      memory[subject] = await runWorker<MemoryOutput>(['memory', subject, String(settings.idlePeers), String(settings.memoryRepetitions)], pinned, options.log);
+    }
+    return machinesResult(throughput, memory, settings, pinned);
   },
 };
