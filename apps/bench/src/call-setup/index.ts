@@ -1,8 +1,190 @@
-import type { Benchmark } from '../types.js';
+import { launchChromium } from '../chromium.js';
+import { startPageServer } from '../page-server.js';
+import { alternate, round } from '../stats.js';
+import type { BenchOptions, BenchResult, Benchmark, GoalRatio } from '../types.js';
+import { medianMarks, medianRatio, summarizeCalls } from './measure.js';
+import type { CallDurations, DurationKey } from './measure.js';
+import { runCall } from './trial.js';
+import type { CallSubjectPage } from './trial.js';
+
+// Issue 6, "call set-up": two headless Chromium pages call each other through a real
+// parley-signaling on loopback, (a) hand-written seed-guide code, (b) Parley, (c) simple-peer,
+// plus experiments as extra rows. Every subject: the same fake camera and microphone opened
+// before "call", `iceServers: []`, loopback candidates only, one data channel opened by the
+// caller, the callee accepting automatically. Subjects alternate call by call.
+//
+// Experiment "media at call" (not a goal): the camera and microphone are opened by each subject
+// when it calls or is called, the way it naturally would: raw and simple-peer await getUserMedia
+// and then make the connection with the tracks; Parley's createRtc starts the transport at once
+// (sendrecv transceivers) and attaches the tracks with replaceTrack when they open.
+
+export type CallSubject = 'raw' | 'parley' | 'simplePeer' | 'rawMediaAtCall' | 'parleyMediaAtCall' | 'simplePeerMediaAtCall';
+
+interface SubjectInfo {
+  readonly label: string;
+  readonly page: CallSubjectPage;
+  /** An experiment (not part of the goals). */
+  readonly experiment: boolean;
+  /** The raw subject with the same media timing: the table's and JSON's `overRaw`. */
+  readonly raw: CallSubject;
+}
+
+export const SUBJECTS: Readonly<Record<CallSubject, SubjectInfo>> = {
+  raw: { label: 'raw (seed guides)', page: { page: 'raw' }, experiment: false, raw: 'raw' },
+  parley: { label: 'Parley', page: { page: 'parley' }, experiment: false, raw: 'raw' },
+  simplePeer: { label: 'simple-peer 9.11', page: { page: 'simple-peer' }, experiment: false, raw: 'raw' },
+  rawMediaAtCall: { label: 'raw, media at call (experiment)', page: { page: 'raw', media: 'at-call' }, experiment: true, raw: 'rawMediaAtCall' },
+  parleyMediaAtCall: { label: 'Parley, media at call, early transport (experiment)', page: { page: 'parley', media: 'at-call' }, experiment: true, raw: 'rawMediaAtCall' },
+  simplePeerMediaAtCall: { label: 'simple-peer, media at call (experiment)', page: { page: 'simple-peer', media: 'at-call' }, experiment: true, raw: 'rawMediaAtCall' },
+};
+
+const GOAL_SUBJECTS: readonly CallSubject[] = ['raw', 'parley', 'simplePeer'];
+const MEDIA_AT_CALL_SUBJECTS: readonly CallSubject[] = ['rawMediaAtCall', 'parleyMediaAtCall', 'simplePeerMediaAtCall'];
+
+export interface CallSetupSettings {
+  /** Counted calls per subject. */
+  readonly calls: number;
+  /** Rounds of one call per subject before counting (not counted). */
+  readonly warmupRounds: number;
+  readonly subjects: readonly CallSubject[];
+}
+
+export function settingsFor(quick: boolean): CallSetupSettings {
+  return {
+    calls: quick ? 8 : 30,
+    warmupRounds: 1,
+    subjects: [...GOAL_SUBJECTS, ...MEDIA_AT_CALL_SUBJECTS],
+  };
+}
+
+const ms = (value: number): string => String(round(value));
+
+export async function runCallSetup(options: BenchOptions, settings: CallSetupSettings): Promise<BenchResult> {
+  const browser = await launchChromium();
+  try {
+    const server = await startPageServer();
+    try {
+      let trial = 0;
+      const call = async (subject: CallSubject): Promise<CallDurations> =>
+        runCall({ browser, origin: server.origin, signalingUrl: server.signalingUrl, subject: SUBJECTS[subject].page, room: `call-${trial++}` });
+
+      options.log(`${settings.warmupRounds} warm-up round(s), then ${settings.calls} calls per subject (${settings.subjects.join(', ')})`);
+      for (let r = 0; r < settings.warmupRounds; r++) for (const subject of settings.subjects) await call(subject);
+
+      const calls = Object.fromEntries(settings.subjects.map((s) => [s, [] as CallDurations[]])) as Record<CallSubject, CallDurations[]>;
+      await alternate(settings.subjects, settings.calls, async (subject, round) => {
+        const result = await call(subject);
+        calls[subject].push(result);
+        if (subject === settings.subjects[0] && (round + 1) % 5 === 0) options.log(`round ${round + 1}/${settings.calls}`);
+        return result.connected;
+      });
+      return report(settings, calls);
+    } finally {
+      await server.close();
+    }
+  } finally {
+    await browser.close();
+  }
+}
+
+export function report(settings: CallSetupSettings, calls: Record<CallSubject, CallDurations[]>): BenchResult {
+  const has = (subject: CallSubject): boolean => settings.subjects.includes(subject) && calls[subject].length > 0;
+  const summaries = Object.fromEntries(settings.subjects.map((s) => [s, summarizeCalls(calls[s])]));
+  const parleyOverRaw = medianRatio(calls.parley, calls.raw);
+  const parleyOverSimplePeer = medianRatio(calls.parley, calls.simplePeer);
+  const experiments = {
+    mediaAtCall: MEDIA_AT_CALL_SUBJECTS.every(has)
+      ? {
+          label: 'media opened at "call" (callee: when called); Parley starts its transport before the media is open',
+          parleyOverRaw: medianRatio(calls.parleyMediaAtCall, calls.rawMediaAtCall),
+          parleyOverSimplePeer: medianRatio(calls.parleyMediaAtCall, calls.simplePeerMediaAtCall),
+          parleyOverRawFirstFrame: medianRatio(calls.parleyMediaAtCall, calls.rawMediaAtCall, 'firstFrame'),
+          parleyOverSimplePeerFirstFrame: medianRatio(calls.parleyMediaAtCall, calls.simplePeerMediaAtCall, 'firstFrame'),
+          /** Each subject's media-at-call connected time over its media-before-call one. */
+          overMediaBeforeCall: {
+            raw: medianRatio(calls.rawMediaAtCall, calls.raw),
+            parley: medianRatio(calls.parleyMediaAtCall, calls.parley),
+            simplePeer: medianRatio(calls.simplePeerMediaAtCall, calls.simplePeer),
+          },
+        }
+      : { measured: false },
+  };
+  const goals: GoalRatio[] = [
+    { key: 'callSetup.parleyOverRaw', label: 'call set-up to connected, Parley / raw (median)', value: parleyOverRaw, goal: 1.1, kind: 'at-most' },
+    {
+      key: 'callSetup.parleyOverSimplePeer',
+      label: 'call set-up to connected, Parley / simple-peer (median)',
+      value: parleyOverSimplePeer,
+      goal: 1.0,
+      kind: 'at-most',
+    },
+  ];
+  const rows = settings.subjects.map((s) => {
+    const sum = summaries[s]!;
+    return [
+      SUBJECTS[s].label,
+      String(calls[s].length),
+      ms(sum.connected.median),
+      ms(sum.connected.p90),
+      ms(sum.callerConnected.median),
+      ms(sum.calleeConnected.median),
+      ms(sum.firstFrame.median),
+      ms(sum.firstFrame.p90),
+      String(medianRatio(calls[s], calls[SUBJECTS[s].raw])),
+    ];
+  });
+  return {
+    name: 'callSetup',
+    title: `Call set-up in headless Chromium through parley-signaling on loopback (${settings.calls} calls per subject, ms from "call")`,
+    json: {
+      parleyOverRaw,
+      parleyOverSimplePeer,
+      parleyOverRawFirstFrame: medianRatio(calls.parley, calls.raw, 'firstFrame'),
+      parleyOverSimplePeerFirstFrame: medianRatio(calls.parley, calls.simplePeer, 'firstFrame'),
+      definitions: {
+        t0: "the caller page's call() (raw: new RTCPeerConnection + offer; Parley: call.call(); simple-peer: new SimplePeer({ initiator: true }); with media at call, getUserMedia first or alongside)",
+        overRaw: 'connected over that of the raw subject with the same media timing (raw, or rawMediaAtCall for the media-at-call rows)',
+        connected: 'the later of the two pages reaching RTCPeerConnection.connectionState "connected", in ms from t0 (the ratios use this)',
+        callerConnected: "the caller page's connected, ms from t0",
+        calleeConnected: "the callee page's connected, ms from t0",
+        firstFrame: 'the later of the two pages presenting its first remote video frame (requestVideoFrameCallback), ms from t0',
+      },
+      callsPerSubject: settings.calls,
+      warmupRounds: settings.warmupRounds,
+      subjects: Object.fromEntries(
+        settings.subjects.map((s) => [s, { label: SUBJECTS[s].label, calls: calls[s].length, ...summaries[s], overRaw: medianRatio(calls[s], calls[SUBJECTS[s].raw]) }]),
+      ),
+      experiments,
+      profile: Object.fromEntries(settings.subjects.map((s) => [s, { caller: medianMarks(calls[s], 'caller'), callee: medianMarks(calls[s], 'callee') }])),
+    },
+    table: {
+      columns: ['subject', 'calls', 'connected med', 'p90', 'caller med', 'callee med', 'first frame med', 'p90', 'conn / raw (same media)'],
+      rows,
+    },
+    goals,
+    notes: notes(settings, calls),
+  };
+}
+
+function notes(settings: CallSetupSettings, calls: Record<CallSubject, CallDurations[]>): string[] {
+  const lines = [
+    '"connected" is the later of the two sides reaching connectionState connected, from the caller\'s "call"; "first frame" the later of the two sides presenting a remote video frame.',
+    'Same work for all: fake camera+mic opened before the call (in the media-at-call rows, at the call), iceServers [] with loopback candidates only, one data channel from the caller, the callee accepting at once.',
+    'Parley sends its invite and right after it the offer and candidates while the call rings; the callee holds them and answers on accept, so accepting adds no signaling round trip.',
+  ];
+  if (MEDIA_AT_CALL_SUBJECTS.every((s) => settings.subjects.includes(s) && calls[s].length > 0)) {
+    const r = (numerator: CallSubject, denominator: CallSubject, key: DurationKey): string => String(medianRatio(calls[numerator], calls[denominator], key));
+    lines.push(
+      'Experiment "media at call" (camera and mic opened at "call" and on being called; raw and simple-peer await getUserMedia and then connect, ' +
+        'Parley starts its transport at once and attaches the tracks with replaceTrack when they open): ' +
+        `Parley / raw ${r('parleyMediaAtCall', 'rawMediaAtCall', 'connected')} to connected and ${r('parleyMediaAtCall', 'rawMediaAtCall', 'firstFrame')} to first frame, ` +
+        `Parley / simple-peer ${r('parleyMediaAtCall', 'simplePeerMediaAtCall', 'connected')} and ${r('parleyMediaAtCall', 'simplePeerMediaAtCall', 'firstFrame')}.`,
+    );
+  }
+  return lines;
+}
 
 export const benchmark: Benchmark = {
   name: 'callSetup',
-  run() {
-    return Promise.reject(new Error('callSetup: not written yet'));
-  },
+  run: (options) => runCallSetup(options, settingsFor(options.quick)),
 };

@@ -1,0 +1,97 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { callDurations } from './measure.js';
+import type { CallDurations, SideTimes } from './measure.js';
+
+// One call between two fresh pages of a subject, each in its own browser context (two people's
+// browsers): both pages load, join the room and open their media first (not timed; with
+// `media: 'at-call'` the subject opens it itself, timed), then the caller's "call" is t0 and each
+// page reports its own times.
+
+/** A page of `pages/call-<subject>.html`, and when it opens the camera and microphone. */
+export interface CallSubjectPage {
+  readonly page: 'raw' | 'parley' | 'simple-peer';
+  /** `before-call` (default): opened while the page sets up; `at-call`: on "call" / when called. */
+  readonly media?: 'before-call' | 'at-call';
+}
+
+export interface TrialOptions {
+  readonly browser: Browser;
+  /** `http://127.0.0.1:PORT/` of the page server. */
+  readonly origin: string;
+  readonly signalingUrl: string;
+  readonly subject: CallSubjectPage;
+  /** A room of its own for this call. */
+  readonly room: string;
+  /** How long the call may take to connect and show video on both sides (default 15 s). */
+  readonly timeoutMs?: number;
+}
+
+interface BenchWindow {
+  readonly bench?: {
+    readonly ready: Promise<void>;
+    call(): number;
+    result(): Promise<SideTimes>;
+    problems(): readonly string[];
+    steps(): Readonly<Record<string, number>>;
+  };
+}
+
+function pageUrl(options: TrialOptions, role: 'caller' | 'callee'): string {
+  const query = new URLSearchParams({ role, room: options.room, signal: options.signalingUrl });
+  if (options.subject.media !== undefined) query.set('media', options.subject.media);
+  return `${options.origin}call-${options.subject.page}.html?${query.toString()}`;
+}
+
+async function openSide(context: BrowserContext, url: string, errors: string[]): Promise<Page> {
+  const page = await context.newPage();
+  page.on('pageerror', (error) => errors.push(`${url}: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`${url}: ${message.text()}`);
+  });
+  await page.goto(url, { waitUntil: 'load' });
+  return page;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(what())), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+export async function runCall(options: TrialOptions): Promise<CallDurations> {
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const errors: string[] = [];
+  const contexts = await Promise.all([options.browser.newContext(), options.browser.newContext()]);
+  try {
+    const [calleeContext, callerContext] = contexts;
+    const [callee, caller] = await Promise.all([
+      openSide(calleeContext, pageUrl(options, 'callee'), errors),
+      openSide(callerContext, pageUrl(options, 'caller'), errors),
+    ]);
+    const describe = (what: string) => () => `${options.subject.page}${options.subject.media ? ` (media ${options.subject.media})` : ''}: ${what} within ${timeoutMs} ms; ${errors.join('; ') || 'no page errors'}`;
+    await withTimeout(
+      Promise.all([callee.evaluate(() => (window as BenchWindow).bench!.ready), caller.evaluate(() => (window as BenchWindow).bench!.ready)]),
+      timeoutMs,
+      describe('pages not ready'),
+    );
+    const calleeResult = callee.evaluate(() => (window as BenchWindow).bench!.result());
+    const callerResult = caller.evaluate(() => (window as BenchWindow).bench!.result());
+    // Awaited below; if "call" itself fails they reject when the pages close, unobserved otherwise.
+    for (const pending of [calleeResult, callerResult]) pending.catch(() => undefined);
+    await caller.evaluate(() => (window as BenchWindow).bench!.call());
+    try {
+      const [callerTimes, calleeTimes] = await withTimeout(Promise.all([callerResult, calleeResult]), timeoutMs, describe('no connection and first frame on both sides'));
+      return callDurations(callerTimes, calleeTimes);
+    } catch (error) {
+      const state = async (page: Page): Promise<string> =>
+        page.evaluate(() => JSON.stringify({ steps: (window as BenchWindow).bench!.steps(), problems: (window as BenchWindow).bench!.problems() })).catch(() => 'unknown');
+      throw new Error(`${error instanceof Error ? error.message : String(error)}; caller ${await state(caller)}; callee ${await state(callee)}`);
+    }
+  } finally {
+    await Promise.all(contexts.map((context) => context.close().catch(() => undefined)));
+  }
+}
