@@ -130,6 +130,27 @@ describe('relay', () => {
     expect(Object.keys(frame).sort()).toEqual(['data', 'from', 'type']);
   });
 
+  it('relays the client’s own data text only when that keeps from and data as checked (the fast path)', async () => {
+    const a = await joined('fast', 'a');
+    const b = await joined('fast', 'b');
+    await a.socket.next('peer-joined');
+    const frames = [
+      `{"type":"signal","to":"${b.id}","data":{"n":1}}`,
+      // Keys after data: a forged from makes four keys (the slow path); duplicates keep the last.
+      `{"type":"signal","to":"${b.id}","data":{"n":2},"from":"forged"}`,
+      `{"type":"signal","to":"${b.id}","data":{"n":"first"},"data":{"n":3}}`,
+      `{"type":"signal","to":"${b.id}","data":{"n":4},"to":"${b.id}"}`,
+      `{ "type": "signal", "to": "${b.id}", "data": { "n": 5 } }`,
+      `{"to":"${b.id}","type":"signal","data":{"n":6,"from":"inner"}}`,
+      `{"type":"signal","to":"${b.id}","data":{"n":7}} `,
+    ];
+    for (const frame of frames) a.socket.sendRaw(frame);
+    const received = [];
+    for (let i = 0; i < frames.length; i += 1) received.push(await b.socket.next('signal'));
+    expect(received.map((frame) => frame['from'])).toEqual(Array(frames.length).fill(a.id));
+    expect(received.map((frame) => frame['data'])).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }, { n: 5 }, { n: 6, from: 'inner' }, { n: 7 }]);
+  });
+
   it('keeps rooms isolated: a known id in another room is unknown-peer, and nothing arrives', async () => {
     const a = await joined('iso-1', 'a');
     const b = await joined('iso-2', 'b');

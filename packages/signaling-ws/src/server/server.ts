@@ -160,6 +160,42 @@ function positiveInteger(name: string, value: number | undefined, fallback: numb
   return value;
 }
 
+/** How a client that serializes `{type, to, data}` in that order (as ours does) starts a signal. */
+const SIGNAL_HEAD = '{"type":"signal","to":"';
+const SIGNAL_DATA = '","data":';
+const CLOSE_BRACE = 0x7d;
+
+/**
+ * The text of `data` as the client sent it, when the frame (already parsed to `frame`, a valid
+ * signal to `to`) is `{"type":"signal","to":"<to>","data":` + that text + `}` and has no keys
+ * but these three; otherwise undefined (the server then serializes `data` again). Relaying the
+ * client's own text saves a JSON.stringify of up to `maxPayload` bytes per signal.
+ *
+ * Why the relayed frame is still what the server checked: a top-level key after `data` in the
+ * text can only repeat `type`, `to` or `data` (there are three keys), and JSON.parse keeps the
+ * last of each, which is what the server validated: `type` "signal", `to` this very id (the
+ * text starts with it), `data` an object. The frame relayed is `{"type":"signal","from":"<id>",
+ * "data":` + the text + `}`: its only top-level `from` is the server's, whichever duplicate a
+ * receiver's parser keeps; `data` stays opaque, as it always was.
+ */
+function sentDataText(text: string, to: string, frame: Record<string, unknown>): string | undefined {
+  const toAt = SIGNAL_HEAD.length;
+  const dataAt = toAt + to.length + SIGNAL_DATA.length;
+  if (
+    text.charCodeAt(text.length - 1) !== CLOSE_BRACE ||
+    !text.startsWith(SIGNAL_HEAD) ||
+    !text.startsWith(to, toAt) ||
+    !text.startsWith(SIGNAL_DATA, toAt + to.length)
+  ) {
+    return undefined;
+  }
+  let keys = 0;
+  for (const key in frame) {
+    if (Object.hasOwn(frame, key) && ++keys > 3) return undefined;
+  }
+  return text.slice(dataAt, -1);
+}
+
 function when<T>(value: MaybePromise<T>, onValue: (value: T) => void, onError: (error: unknown) => void): void {
   if (value instanceof Promise) value.then(onValue, onError);
   else onValue(value);
@@ -175,9 +211,13 @@ class Connection {
   /** The server has started closing it (abuse, shutdown, replaced): later frames are ignored. */
   closing = false;
   closed = false;
+  /** The socket is corked: frames sent in this turn of the event loop go out in one write. */
+  corked = false;
 
   constructor(
     readonly ws: WebSocket,
+    /** The TCP socket under `ws` (the one its upgrade came on): corked to coalesce writes. */
+    readonly socket: Duplex,
     readonly cid: number,
     readonly ip: string,
     readonly limiter: RateLimiter,
@@ -272,12 +312,40 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
 
   // ---- sending ----
 
+  // Write coalescing: the first frame sent to a socket corks it, and every corked socket is
+  // uncorked in a microtask, once the callback that is running (one read from one socket, a
+  // broker answer) has handled all its frames. A burst for one peer (several signals read from
+  // its partner's socket at once, as trickle ICE sends them; a welcome and what was held for it)
+  // then costs one writev instead of one per frame; a lone frame waits for nothing. Write
+  // syscalls are most of the server's CPU under load (apps/bench, signaling benchmark).
+  let corkedConnections: Connection[] = [];
+  let flushScheduled = false;
+
+  function flushCorked(): void {
+    flushScheduled = false;
+    const list = corkedConnections;
+    corkedConnections = [];
+    for (const conn of list) {
+      conn.corked = false;
+      conn.socket.uncork();
+    }
+  }
+
   function send(conn: Connection, frame: string): void {
     const ws = conn.ws;
     if (ws.readyState !== WebSocket.OPEN) return;
     if (ws.bufferedAmount > maxBufferedBytes) {
       closeConnection(conn, CLOSE_CODES.policyViolation, 'slow consumer: too much unsent data');
       return;
+    }
+    if (!conn.corked) {
+      conn.corked = true;
+      conn.socket.cork();
+      corkedConnections.push(conn);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        queueMicrotask(flushCorked);
+      }
     }
     ws.send(frame);
   }
@@ -585,10 +653,10 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     removeSession(session, 'leave');
   }
 
-  function relay(conn: Connection, session: Session, to: string, data: Record<string, unknown>, frameBytes: number): void {
+  function relay(conn: Connection, session: Session, to: string, data: Record<string, unknown>, frameBytes: number, dataText?: string): void {
     let frame: string;
     try {
-      frame = session.signalPrefix + JSON.stringify(data) + '}';
+      frame = session.signalPrefix + (dataText ?? JSON.stringify(data)) + '}';
     } catch {
       sendError(conn, 'bad-message', 'data cannot be relayed');
       return;
@@ -615,8 +683,9 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
 
   function handleText(conn: Connection, bytes: Buffer): void {
     let value: unknown;
+    const text = bytes.toString('utf8');
     try {
-      value = JSON.parse(bytes.toString('utf8'));
+      value = JSON.parse(text);
     } catch {
       sendError(conn, 'bad-json', 'frame is not valid JSON');
       return;
@@ -627,7 +696,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       const to = value['to'];
       const data = value['data'];
       if (typeof to === 'string' && ID_PATTERN.test(to) && isPlainObject(data)) {
-        relay(conn, session, to, data, bytes.length);
+        relay(conn, session, to, data, bytes.length, sentDataText(text, to, value));
         return;
       }
     }
@@ -718,8 +787,8 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     if (session !== undefined && session.conn === conn) detach(session);
   }
 
-  function onConnection(ws: WebSocket, ip: string, origin: string | undefined): void {
-    const conn = new Connection(ws, nextCid++, ip, new RateLimiter(messagesPerSecond, burst, rateLimitCloseAfter, now()));
+  function onConnection(ws: WebSocket, socket: Duplex, ip: string, origin: string | undefined): void {
+    const conn = new Connection(ws, socket, nextCid++, ip, new RateLimiter(messagesPerSecond, burst, rateLimitCloseAfter, now()));
     connections.add(conn);
     log({ level: 'info', event: 'connect', conn: conn.cid, ip, origin });
     ws.on('error', (error) => log({ level: 'warn', event: 'socket-error', conn: conn.cid, message: errorMessage(error) }));
@@ -786,7 +855,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       });
       wss.handleUpgrade(req, socket, head, (ws) => {
         upgraded = true;
-        onConnection(ws, ip, origin);
+        onConnection(ws, socket, ip, origin);
       });
     } catch (error) {
       log({ level: 'error', event: 'upgrade-error', message: errorMessage(error) });
