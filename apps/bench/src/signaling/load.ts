@@ -1,0 +1,431 @@
+// The load generator: `ws` clients in pairs (caller `a`, callee `b`), both ends of a pair in this
+// process, so a message's latency is measured on one clock (the sender's stamp in the data,
+// `performance.now()` at the receiver). A pair relays the negotiation mix (mix.ts) over and over:
+//
+// - closed loop: each pair keeps `window` messages in flight; a received message sends the next
+//   step of its pair's negotiation (from whichever side that step belongs to);
+// - open loop: messages go out at a fixed total rate, round-robin over the pairs, whatever the
+//   server does (latency under a given offered load).
+//
+// Every message is accounted for: a run ends only when all that were sent have arrived, or fails.
+
+import { WebSocket } from 'ws';
+import type { RawData } from 'ws';
+import { negotiation, readStamp, STAMP_DIGITS, STAMP_MARKER, STAMP_ZERO, stampNow } from './mix.js';
+import type { MixStep, Side } from './mix.js';
+import { PROTOCOLS } from './protocols.js';
+import type { ClientProtocol, Subject } from './protocols.js';
+
+export interface GroupOptions {
+  readonly subject: Subject;
+  /** The server's base WebSocket URL, ending with `/`. */
+  readonly url: string;
+  /** Prefix of client-chosen ids and room names, unique per group (e.g. the load process index). */
+  readonly tag: string;
+  /** Parse and check every received signal (sender, target, data bytes); otherwise 1 in 64. */
+  readonly verifyAll?: boolean;
+  /** Source addresses for the client sockets, round-robin (e.g. 127.0.0.2..): more ephemeral ports. */
+  readonly localAddresses?: readonly string[];
+  /** Pairs joining at once. Default 100. */
+  readonly connectConcurrency?: number;
+}
+
+export interface RunOptions {
+  readonly warmupMs: number;
+  readonly measureMs: number;
+  /** Most latencies kept (the first ones of the measured window). Default 400 000. */
+  readonly maxSamples?: number;
+  /** How long to wait, after the last send, for every message to arrive. Default 15 s. */
+  readonly drainTimeoutMs?: number;
+}
+
+export interface RunResult {
+  /** Signals received within the measured window. */
+  readonly messages: number;
+  /** Bytes of those frames (as received, envelope included). */
+  readonly bytes: number;
+  /** The measured window, seconds. */
+  readonly seconds: number;
+  /** Latencies (ms) of the signals received within the window, in arrival order. */
+  readonly latenciesMs: Float64Array;
+  /** The whole run, warm-up and drain included: every sent signal was received. */
+  readonly sent: number;
+  readonly received: number;
+  /** Received signals parsed and checked in full. */
+  readonly verified: number;
+}
+
+const VERIFY_EVERY = 64;
+const HANDSHAKE_TIMEOUT_MS = 20_000;
+const DRAIN_TIMEOUT_MS = 15_000;
+
+class Pair {
+  a: WebSocket | undefined;
+  b: WebSocket | undefined;
+  aId = '';
+  bId = '';
+  /** Per step of the mix: the frame text before the stamp digits and after them. */
+  heads: string[] = [];
+  tails: string[] = [];
+  next = 0;
+
+  constructor(readonly index: number) {}
+
+  prepare(protocol: ClientProtocol, steps: readonly MixStep[]): void {
+    this.heads = [];
+    this.tails = [];
+    for (const step of steps) {
+      const to = step.from === 'a' ? this.bId : this.aId;
+      const head = protocol.signalHead(step.kind, to);
+      const at = step.data.indexOf(STAMP_ZERO);
+      this.heads.push(head + step.data.slice(0, at));
+      this.tails.push(`${step.data.slice(at + STAMP_DIGITS)}}`);
+    }
+  }
+
+  /** Sends the next step of the negotiation; false when its socket is not open. */
+  sendNext(steps: readonly MixStep[]): boolean {
+    const step = this.next;
+    this.next = step + 1 === steps.length ? 0 : step + 1;
+    const ws = steps[step]!.from === 'a' ? this.a : this.b;
+    if (ws === undefined || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(this.heads[step]! + stampNow() + this.tails[step]!);
+    return true;
+  }
+}
+
+/** Frames that arrive on a socket before its handshake is done, and waiters for them. */
+class Inbox {
+  private readonly frames: Record<string, unknown>[] = [];
+  private waiter: { match: (f: Record<string, unknown>) => boolean; resolve: (f: Record<string, unknown>) => void } | undefined;
+
+  push(frame: Record<string, unknown>): void {
+    if (this.waiter?.match(frame)) {
+      const { resolve } = this.waiter;
+      this.waiter = undefined;
+      resolve(frame);
+    } else this.frames.push(frame);
+  }
+
+  next(what: string, match: (f: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+    const at = this.frames.findIndex(match);
+    if (at >= 0) return Promise.resolve(this.frames.splice(at, 1)[0]!);
+    return withTimeout(
+      new Promise((resolve) => {
+        this.waiter = { match, resolve };
+      }),
+      `waiting for ${what}; got ${JSON.stringify(this.frames).slice(0, 300)}`,
+    );
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, what: string, ms = HANDSHAKE_TIMEOUT_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms ${what}`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** Text frames arrive as one Buffer (no fragments are sent, `binaryType` is the default). */
+function frameText(data: RawData): string {
+  return Buffer.isBuffer(data) ? data.toString() : Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.from(data).toString();
+}
+
+function parseObject(data: RawData): Record<string, unknown> {
+  const text = frameText(data);
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : { invalid: text };
+  } catch {
+    return { invalid: text.slice(0, 200) };
+  }
+}
+
+/** A set of pairs against one server, grown by `connect` and driven by `runClosed`/`runOpen`. */
+export class LoadGroup {
+  readonly steps = negotiation();
+  private readonly protocol: ClientProtocol;
+  private readonly pairs: Pair[] = [];
+  private readonly sockets = new Set<WebSocket>();
+  /** The data texts (stamp zeroed) that each side sends: what a verified frame must carry. */
+  private readonly dataBySide: Record<Side, Set<string>>;
+  private sent = 0;
+  private received = 0;
+  private verified = 0;
+  private readonly errors: string[] = [];
+  private running: 'closed' | 'open' | undefined;
+  private measuring = false;
+  private windowMessages = 0;
+  private windowBytes = 0;
+  private samples = new Float64Array(0);
+  private sampleCount = 0;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private keepaliveCursor = 0;
+  private socketCounter = 0;
+  private closed = false;
+
+  constructor(private readonly options: GroupOptions) {
+    this.protocol = PROTOCOLS[options.subject];
+    this.dataBySide = { a: new Set(), b: new Set() };
+    for (const step of this.steps) this.dataBySide[step.from].add(step.data);
+    const keepalive = this.protocol.keepalive;
+    if (keepalive !== undefined) {
+      // Spread the keepalives over the interval, as independent clients would.
+      const tickMs = 250;
+      this.keepaliveTimer = setInterval(() => {
+        const sockets = [...this.sockets];
+        if (sockets.length === 0) return;
+        const slice = Math.ceil((sockets.length * tickMs) / keepalive.intervalMs);
+        for (let i = 0; i < slice; i++) {
+          const ws = sockets[(this.keepaliveCursor + i) % sockets.length]!;
+          if (ws.readyState === WebSocket.OPEN) ws.send(keepalive.frame);
+        }
+        this.keepaliveCursor = (this.keepaliveCursor + slice) % sockets.length;
+      }, tickMs);
+      this.keepaliveTimer.unref();
+    }
+  }
+
+  get size(): number {
+    return this.pairs.length;
+  }
+
+  /** Connects and joins `count` more pairs. */
+  async connect(count: number): Promise<void> {
+    const concurrency = this.options.connectConcurrency ?? 100;
+    const first = this.pairs.length;
+    let nextIndex = first;
+    const worker = async (): Promise<void> => {
+      while (nextIndex < first + count) {
+        const pair = new Pair(nextIndex++);
+        await this.join(pair);
+        this.pairs.push(pair);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  }
+
+  private open(id: string): Promise<{ ws: WebSocket; inbox: Inbox }> {
+    const addresses = this.options.localAddresses;
+    const localAddress = addresses && addresses.length > 0 ? addresses[this.socketCounter++ % addresses.length] : undefined;
+    const ws = new WebSocket(this.protocol.url(this.options.url, id), {
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+      ...(localAddress !== undefined ? { localAddress } : {}),
+    });
+    // Errors are handled below (before open: the connect fails; after: the run fails); this one
+    // keeps an error during a terminate from being unhandled.
+    ws.on('error', () => undefined);
+    const inbox = new Inbox();
+    const onHandshakeFrame = (data: RawData): void => inbox.push(parseObject(data));
+    ws.on('message', onHandshakeFrame);
+    this.sockets.add(ws);
+    ws.on('close', () => this.sockets.delete(ws));
+    return withTimeout(
+      new Promise<{ ws: WebSocket; inbox: Inbox }>((resolve, reject) => {
+        ws.once('open', () => {
+          ws.off('error', reject);
+          ws.on('error', (error) => this.fail(`socket error: ${error.message}`));
+          resolve({ ws, inbox });
+        });
+        ws.once('error', reject);
+        ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused with HTTP ${res.statusCode}`)));
+      }),
+      `connecting to ${this.options.subject}`,
+    ).catch((error: unknown) => {
+      ws.terminate();
+      throw new Error(`${this.options.subject}: client ${id} could not connect: ${error instanceof Error ? error.message : String(error)}`);
+    });
+  }
+
+  private async join(pair: Pair): Promise<void> {
+    const tag = `${this.options.tag}p${String(pair.index).padStart(6, '0')}`;
+    if (this.protocol.join === 'room') {
+      // Parley: a room per pair; the server assigns ids, learnt from welcome and peer-joined.
+      const a = await this.open(`${tag}a`);
+      a.ws.send(JSON.stringify({ type: 'join', room: tag, name: 'a' }));
+      const welcomeA = await a.inbox.next('welcome (a)', (f) => f['type'] === 'welcome' || f['type'] === 'error');
+      if (welcomeA['type'] !== 'welcome') throw new Error(`parley: join refused: ${JSON.stringify(welcomeA)}`);
+      pair.aId = String(welcomeA['id']);
+      const b = await this.open(`${tag}b`);
+      b.ws.send(JSON.stringify({ type: 'join', room: tag, name: 'b' }));
+      const welcomeB = await b.inbox.next('welcome (b)', (f) => f['type'] === 'welcome' || f['type'] === 'error');
+      if (welcomeB['type'] !== 'welcome') throw new Error(`parley: join refused: ${JSON.stringify(welcomeB)}`);
+      pair.bId = String(welcomeB['id']);
+      const peers = welcomeB['peers'] as { id: string }[];
+      if (peers.length !== 1 || peers[0]!.id !== pair.aId) throw new Error(`parley: b's welcome lists ${JSON.stringify(peers)}, not a`);
+      const joined = await a.inbox.next('peer-joined', (f) => f['type'] === 'peer-joined');
+      if ((joined['peer'] as { id: string }).id !== pair.bId) throw new Error('parley: a was told of another peer than b');
+      this.attach(pair, 'a', a.ws);
+      this.attach(pair, 'b', b.ws);
+    } else {
+      pair.aId = `${tag}a`;
+      pair.bId = `${tag}b`;
+      const [a, b] = await Promise.all([this.open(pair.aId), this.open(pair.bId)]);
+      if (this.options.subject === 'peerjs') {
+        for (const end of [a, b]) {
+          const open = await end.inbox.next('OPEN', (f) => f['type'] === 'OPEN' || f['type'] === 'ERROR' || f['type'] === 'ID-TAKEN');
+          if (open['type'] !== 'OPEN') throw new Error(`peerjs: registration refused: ${JSON.stringify(open)}`);
+        }
+      }
+      this.attach(pair, 'a', a.ws);
+      this.attach(pair, 'b', b.ws);
+    }
+    pair.prepare(this.protocol, this.steps);
+  }
+
+  private attach(pair: Pair, side: Side, ws: WebSocket): void {
+    ws.removeAllListeners('message');
+    if (side === 'a') pair.a = ws;
+    else pair.b = ws;
+    ws.on('message', (data: Buffer) => this.onFrame(pair, side, data));
+    ws.on('close', (code: number, reason: Buffer) => {
+      if (!this.closed) this.fail(`${side} of pair ${pair.index} closed by the server (${code} ${reason.toString()})`);
+    });
+  }
+
+  private fail(message: string): void {
+    if (this.errors.length < 5) this.errors.push(`${this.options.subject}: ${message}`);
+  }
+
+  private onFrame(pair: Pair, side: Side, data: Buffer): void {
+    const stamp = readStamp(data);
+    if (stamp < 0) {
+      this.onControl(data);
+      return;
+    }
+    this.received += 1;
+    if (this.measuring) {
+      this.windowMessages += 1;
+      this.windowBytes += data.length;
+      if (this.sampleCount < this.samples.length) this.samples[this.sampleCount++] = performance.now() - stamp / 1000;
+    }
+    if (this.options.verifyAll === true || this.received % VERIFY_EVERY === 0) this.verify(pair, side, data);
+    if (this.running === 'closed' && pair.sendNext(this.steps)) this.sent += 1;
+  }
+
+  /** Frames other than relayed signals: pongs are fine; errors, expiries and leaves are not. */
+  private onControl(data: Buffer): void {
+    const text = data.toString();
+    if (text === '{"type":"pong"}') return;
+    this.fail(`unexpected frame ${text.slice(0, 200)}`);
+  }
+
+  /** Parses a received signal in full: from the partner, to this client, the data unchanged. */
+  private verify(pair: Pair, side: Side, data: Buffer): void {
+    const frame = parseObject(data);
+    const from = frame[this.protocol.fromKey];
+    const partner = side === 'a' ? 'b' : 'a';
+    if (from !== (side === 'a' ? pair.bId : pair.aId)) {
+      this.fail(`pair ${pair.index} ${side} got a signal from ${JSON.stringify(from)}`);
+      return;
+    }
+    if (this.options.subject === 'peerjs' && frame['dst'] !== (side === 'a' ? pair.aId : pair.bId)) {
+      this.fail(`pair ${pair.index} ${side} got a signal for ${JSON.stringify(frame['dst'])}`);
+      return;
+    }
+    const text = JSON.stringify(frame[this.protocol.dataKey]);
+    const zeroed = STAMP_MARKER + STAMP_ZERO + text.slice(STAMP_MARKER.length + STAMP_DIGITS);
+    if (!text.startsWith(STAMP_MARKER) || !this.dataBySide[partner].has(zeroed)) {
+      this.fail(`pair ${pair.index} ${side} got altered data ${text.slice(0, 120)}`);
+      return;
+    }
+    this.verified += 1;
+  }
+
+  private startRun(mode: 'closed' | 'open', options: RunOptions): void {
+    if (this.running !== undefined) throw new Error('a run is already under way');
+    if (this.pairs.length === 0) throw new Error('no pairs connected');
+    // Errors are kept from earlier: a socket the server closed between runs fails this one too.
+    if (this.errors.length > 0) throw new Error(this.errors.join('; '));
+    this.running = mode;
+    this.sent = 0;
+    this.received = 0;
+    this.verified = 0;
+    this.windowMessages = 0;
+    this.windowBytes = 0;
+    this.sampleCount = 0;
+    const max = options.maxSamples ?? 400_000;
+    if (this.samples.length !== max) this.samples = new Float64Array(max);
+  }
+
+  /** Warm-up, then the measured window, then stops sending and waits for every message. */
+  private async timeline(options: RunOptions, stop: () => void): Promise<RunResult> {
+    await sleep(options.warmupMs);
+    this.measuring = true;
+    const t0 = performance.now();
+    await sleep(options.measureMs);
+    this.measuring = false;
+    const seconds = (performance.now() - t0) / 1000;
+    stop();
+    this.running = undefined;
+    const drainMs = options.drainTimeoutMs ?? DRAIN_TIMEOUT_MS;
+    const deadline = performance.now() + drainMs;
+    while (this.received < this.sent && this.errors.length === 0 && performance.now() < deadline) await sleep(5);
+    if (this.errors.length > 0) throw new Error(this.errors.join('; '));
+    if (this.received !== this.sent) {
+      throw new Error(`${this.options.subject}: ${this.sent - this.received} of ${this.sent} messages never arrived (waited ${drainMs} ms)`);
+    }
+    return {
+      messages: this.windowMessages,
+      bytes: this.windowBytes,
+      seconds,
+      latenciesMs: this.samples.slice(0, this.sampleCount),
+      sent: this.sent,
+      received: this.received,
+      verified: this.verified,
+    };
+  }
+
+  /** Closed loop: every pair keeps `window` messages in flight. */
+  async runClosed(options: RunOptions & { readonly window: number }): Promise<RunResult> {
+    this.startRun('closed', options);
+    for (const pair of this.pairs) {
+      for (let i = 0; i < options.window; i++) if (pair.sendNext(this.steps)) this.sent += 1;
+    }
+    return this.timeline(options, () => undefined);
+  }
+
+  /** Open loop: `rate` messages per second in total, round-robin over the pairs. */
+  async runOpen(options: RunOptions & { readonly rate: number }): Promise<RunResult> {
+    this.startRun('open', options);
+    const start = performance.now();
+    let issued = 0;
+    let cursor = 0;
+    const tick = (): void => {
+      const due = Math.floor(((performance.now() - start) * options.rate) / 1000) - issued;
+      for (let i = 0; i < due; i++) {
+        if (this.pairs[cursor]!.sendNext(this.steps)) this.sent += 1;
+        cursor = cursor + 1 === this.pairs.length ? 0 : cursor + 1;
+      }
+      issued += Math.max(0, due);
+    };
+    const timer = setInterval(tick, 1);
+    return this.timeline(options, () => clearInterval(timer));
+  }
+
+  /** Closes every socket of the group (client side first). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.keepaliveTimer);
+    const sockets = [...this.sockets];
+    await Promise.all(
+      sockets.map(
+        (ws) =>
+          new Promise<void>((resolve) => {
+            if (ws.readyState === WebSocket.CLOSED) return resolve();
+            ws.once('close', () => resolve());
+            ws.terminate();
+          }),
+      ),
+    );
+    this.pairs.length = 0;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
