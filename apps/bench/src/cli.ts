@@ -92,7 +92,7 @@ async function main(): Promise<number> {
   const complete = !options.quick && options.only.length === BENCH_NAMES.length && Object.keys(failures).length === 0;
   if (complete) {
     const date = started.toISOString().slice(0, 10);
-    await writeFile(join(RESULTS_DIR, 'ratios.svg'), ratiosSvg(goals, `Parley / baseline, ${date} (green: goal met; tick: the goal)`));
+    await writeFile(join(RESULTS_DIR, 'ratios.svg'), ratiosSvg(goals, `Parley's goals, ${date} (each row on its own scale; tick: the goal; green: met)`));
     const readme = await readFile(README, 'utf8');
     await writeFile(README, replaceReadmeSection(readme, readmeSection(results, describeMachine(machine), date, 'apps/bench/results/ratios.svg')));
     log('wrote results/ratios.svg and the README Performance section');

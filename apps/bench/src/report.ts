@@ -56,34 +56,32 @@ function escapeXml(text: string): string {
 }
 
 /**
- * A horizontal bar per ratio, with its goal as a tick. "Better" is drawn the same way for both
- * kinds: a bar is green when the goal is met. The scale is linear from 0 and shared by all bars.
+ * A horizontal bar per goal, with the goal as a tick on the same row. Each row has its own linear
+ * scale from 0 (goals mix ratios with rates and milliseconds), so a bar is read against its own
+ * tick: green when the goal is met, red when not, for both kinds of goal.
  */
 export function ratiosSvg(goals: readonly GoalRatio[], caption: string): string {
   const labelWidth = 330;
-  const barWidth = 360;
+  const barWidth = 300;
   const rowHeight = 30;
   const top = 40;
-  const width = labelWidth + barWidth + 90;
-  const height = top + goals.length * rowHeight + 40;
-  const max = Math.max(1.2, ...goals.flatMap((g) => [g.value, g.goal])) * 1.1;
-  const x = (value: number): number => labelWidth + (Math.min(value, max) / max) * barWidth;
+  const width = labelWidth + barWidth + 170;
+  const height = top + goals.length * rowHeight + 16;
   const rows = goals.map((g, i) => {
     const y = top + i * rowHeight;
+    const max = Math.max(g.value, g.goal) * 1.25;
+    const x = (value: number): string => (labelWidth + (Math.max(0, value) / max) * barWidth).toFixed(1);
     const color = goalMet(g) ? '#2e7d32' : '#c62828';
     return [
       `<text x="${labelWidth - 8}" y="${y + 17}" text-anchor="end">${escapeXml(g.label)}</text>`,
-      `<rect x="${labelWidth}" y="${y + 5}" width="${(x(g.value) - labelWidth).toFixed(1)}" height="18" fill="${color}"/>`,
-      `<line x1="${x(g.goal).toFixed(1)}" x2="${x(g.goal).toFixed(1)}" y1="${y + 1}" y2="${y + 27}" stroke="#111" stroke-width="2"/>`,
-      `<text x="${(x(g.value) + 6).toFixed(1)}" y="${y + 18}">${escapeXml(formatNumber(g.value))} (goal ${escapeXml(goalText(g))})</text>`,
+      `<rect x="${labelWidth}" y="${y + 5}" width="${(Number(x(g.value)) - labelWidth).toFixed(1)}" height="18" fill="${color}"/>`,
+      `<line x1="${x(g.goal)}" x2="${x(g.goal)}" y1="${y + 1}" y2="${y + 27}" stroke="#111" stroke-width="2"/>`,
+      `<text x="${labelWidth + barWidth + 8}" y="${y + 18}">${escapeXml(formatNumber(g.value))} (goal ${escapeXml(goalText(g))})</text>`,
     ].join('\n  ');
   });
-  const one = x(1).toFixed(1);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">
   <rect width="100%" height="100%" fill="#fff"/>
   <text x="12" y="22" font-size="14" font-weight="bold">${escapeXml(caption)}</text>
-  <line x1="${one}" x2="${one}" y1="${top}" y2="${height - 30}" stroke="#999" stroke-dasharray="4 3"/>
-  <text x="${one}" y="${height - 14}" text-anchor="middle" fill="#555">1.0 (same as the baseline)</text>
   ${rows.join('\n  ')}
 </svg>
 `;

@@ -60,6 +60,17 @@ describe('the SVG chart', () => {
     expect(svg).toContain('a &lt; b &amp; c');
     expect(svg.startsWith('<svg')).toBe(true);
   });
+
+  it('scales each row to its own goal, so a rate and a ratio are both readable', () => {
+    const rate: GoalRatio = { key: 'machines.negotiationsPerSecond', label: 'rate', value: 360, goal: 2000, kind: 'at-least' };
+    const svg = ratiosSvg([rate, goals[0]!], 'caption');
+    const widths = [...svg.matchAll(/<rect x="330" y="[\d.]+" width="([\d.]+)"/g)].map((m) => Number(m[1]));
+    const ticks = [...svg.matchAll(/<line x1="([\d.]+)"/g)].map((m) => Number(m[1]) - 330);
+    // 360 of 2000 is 18% of the goal's length; 1.04 of 1.1 is 95% of it.
+    expect(widths[0]! / ticks[0]!).toBeCloseTo(0.18, 2);
+    expect(widths[1]! / ticks[1]!).toBeCloseTo(1.04 / 1.1, 2);
+    expect(Math.max(...widths, ...ticks)).toBeLessThanOrEqual(300);
+  });
 });
 
 describe('the README section', () => {
