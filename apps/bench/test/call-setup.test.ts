@@ -96,6 +96,21 @@ describe('call set-up measures', () => {
     expect(result.notes.some((line) => line.includes('media at call'))).toBe(false);
   });
 
+  it('says at which steps Parley falls behind when a goal is missed, and only then', () => {
+    const settings = { ...settingsFor(true), subjects: ['raw', 'parley', 'simplePeer'] as CallSubject[] };
+    const withOffer = (connected: number, offerAt: number): CallDurations =>
+      callDurations(
+        side('caller', 1000, 1000 + connected, 1100, { 'signaling-have-local-offer': 1000 + offerAt }),
+        side('callee', null, 1000 + connected, 1105),
+      );
+    const missed = report(settings, { raw: [withOffer(100, 20)], parley: [withOffer(150, 60)], simplePeer: [withOffer(120, 25)] } as Record<CallSubject, CallDurations[]>);
+    const note = missed.notes.find((line) => line.startsWith('Goal missed'));
+    expect(note).toContain('Parley / raw 1.5');
+    expect(note).toContain("caller's offer set 60 vs 20");
+    const met = report(settings, { raw: [withOffer(100, 20)], parley: [withOffer(100, 20)], simplePeer: [withOffer(120, 25)] } as Record<CallSubject, CallDurations[]>);
+    expect(met.notes.some((line) => line.startsWith('Goal missed'))).toBe(false);
+  });
+
   it('runs at least 30 calls per subject in the full run and 8 in the quick one', () => {
     expect(settingsFor(false).calls).toBeGreaterThanOrEqual(30);
     expect(settingsFor(true).calls).toBe(8);

@@ -172,6 +172,8 @@ function notes(settings: CallSetupSettings, calls: Record<CallSubject, CallDurat
     'Same work for all: fake camera+mic opened before the call (in the media-at-call rows, at the call), iceServers [] with loopback candidates only, one data channel from the caller, the callee accepting at once.',
     'Parley sends its invite and right after it the offer and candidates while the call rings; the callee holds them and answers on accept, so accepting adds no signaling round trip.',
   ];
+  const parleyOverRaw = medianRatio(calls.parley, calls.raw);
+  if (parleyOverRaw > 1.1 || medianRatio(calls.parley, calls.simplePeer) > 1) lines.push(whereParleyLoses(calls, parleyOverRaw));
   if (MEDIA_AT_CALL_SUBJECTS.every((s) => settings.subjects.includes(s) && calls[s].length > 0)) {
     const r = (numerator: CallSubject, denominator: CallSubject, key: DurationKey): string => String(medianRatio(calls[numerator], calls[denominator], key));
     lines.push(
@@ -182,6 +184,22 @@ function notes(settings: CallSetupSettings, calls: Record<CallSubject, CallDurat
     );
   }
   return lines;
+}
+
+/** The steps at which Parley falls behind the raw code (medians, ms from "call"), for a missed goal. */
+export function whereParleyLoses(calls: Record<CallSubject, CallDurations[]>, parleyOverRaw: number): string {
+  const step = (subject: CallSubject, side: 'caller' | 'callee', mark: string): string => {
+    const value = medianMarks(calls[subject], side)[mark];
+    return value === undefined ? '?' : String(value);
+  };
+  const both = (side: 'caller' | 'callee', mark: string): string => `${step('parley', side, mark)} vs ${step('raw', side, mark)}`;
+  return (
+    `Goal missed (Parley / raw ${String(parleyOverRaw)}): no round trip is left to cut, so the gap is in the steps themselves (medians, ms from "call", Parley vs raw): ` +
+    `caller's offer set ${both('caller', 'signaling-have-local-offer')} (Parley's caller builds its peer's actors, waits for the engine's negotiationneeded, then createOffer and setLocalDescription; the raw code calls createOffer at once), ` +
+    `callee has the offer ${both('callee', 'signaling-have-remote-offer')}, callee's answer set ${both('callee', 'signaling-stable')}, ` +
+    `caller connected ${both('caller', 'connection-connected')}, callee connected ${both('callee', 'connection-connected')}. ` +
+    'In CPU profiles of both pages (CDP Profiler) the machines’ JavaScript is a few ms per call; the rest is waiting on the engine between steps, which a loaded 2-core machine stretches for every subject,; the spread between calls (the p90 column) is as large as the gap.'
+  );
 }
 
 export const benchmark: Benchmark = {
