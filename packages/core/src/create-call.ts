@@ -26,7 +26,7 @@ export interface CallDelays {
 }
 
 export interface CreateCallOptions extends CallInput {
-  /** The call's delays and those of the peer it runs in `active`. */
+  /** The call's delays and those of the peer it runs (the caller's from its invite, the callee's from accept). */
   readonly delays?: Partial<CallDelays & PeerDelays>;
   /** Passed to xstate's createActor: the Stately inspector sees the call, its peer and every child. */
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
@@ -34,7 +34,7 @@ export interface CreateCallOptions extends CallInput {
   readonly clock?: ActorOptions<typeof callMachine>['clock'];
 }
 
-/** The call machine's top-level states. */
+/** The call's states as an app sees them (`callStateOf` maps the machine's nested value). */
 export type CallState = 'idle' | 'outgoing' | 'incoming' | 'active' | 'ended';
 
 /** The peer connection's states, as the peer machine last saw them. */
