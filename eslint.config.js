@@ -10,7 +10,7 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         projectService: {
-          allowDefaultProject: ['*.ts'],
+          allowDefaultProject: ['*.ts', 'apps/bench/vite.config.ts'],
         },
         tsconfigRootDir: import.meta.dirname,
       },
