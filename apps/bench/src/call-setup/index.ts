@@ -198,7 +198,7 @@ export function whereParleyLoses(calls: Record<CallSubject, CallDurations[]>, pa
     `caller's offer set ${both('caller', 'signaling-have-local-offer')} (Parley's caller builds its peer's actors, waits for the engine's negotiationneeded, then createOffer and setLocalDescription; the raw code calls createOffer at once), ` +
     `callee has the offer ${both('callee', 'signaling-have-remote-offer')}, callee's answer set ${both('callee', 'signaling-stable')}, ` +
     `caller connected ${both('caller', 'connection-connected')}, callee connected ${both('callee', 'connection-connected')}. ` +
-    'In CPU profiles of both pages (CDP Profiler) the machines’ JavaScript is a few ms per call; the rest is waiting on the engine between steps, which a loaded 2-core machine stretches for every subject,; the spread between calls (the p90 column) is as large as the gap.'
+    'In CPU profiles of both pages (CDP Profiler) the machines’ JavaScript is a few ms per call; the rest is waiting on the engine between steps, which a loaded 2-core machine stretches for every subject; the spread between calls (the p90 column) is as large as the gap.'
   );
 }
 
