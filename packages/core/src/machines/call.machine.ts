@@ -217,6 +217,21 @@ function endOfRemoteReject(reason: RejectReason): CallEnd {
   return { reason: byReason[reason], endedBy: 'remote', remoteReason: reason };
 }
 
+/** How a call ends when its peer reached a final state that was not a plain close. */
+function endOfPeer(output: PeerOutput): CallEnd {
+  return {
+    reason: 'connection-failed',
+    endedBy: 'local',
+    detail: output.detail ?? output.reason,
+    ...(output.reason !== 'closed' ? { connectionFailure: output.reason } : {}),
+  };
+}
+
+/** How a call ends when its peer actor threw. */
+function endOfPeerError(error: unknown): CallEnd {
+  return { reason: 'connection-failed', endedBy: 'local', detail: error instanceof Error ? error.message : String(error) };
+}
+
 function sessionOf(context: CallContext): string {
   if (context.session === null) throw new Error('call machine: no current session');
   return context.session;
@@ -409,12 +424,7 @@ export const callMachine = setup({
               { type: 'sendCancel', params: { reason: 'cancelled' } },
               {
                 type: 'endCall',
-                params: ({ event }) => ({
-                  reason: 'connection-failed',
-                  endedBy: 'local',
-                  detail: event.output.detail ?? event.output.reason,
-                  ...(event.output.reason !== 'closed' ? { connectionFailure: event.output.reason } : {}),
-                }),
+                params: ({ event }) => endOfPeer(event.output),
               },
             ],
           },
@@ -425,12 +435,7 @@ export const callMachine = setup({
               { type: 'sendBye', params: { reason: 'connection-failed' } },
               {
                 type: 'endCall',
-                params: ({ event }) => ({
-                  reason: 'connection-failed',
-                  endedBy: 'local',
-                  detail: event.output.detail ?? event.output.reason,
-                  ...(event.output.reason !== 'closed' ? { connectionFailure: event.output.reason } : {}),
-                }),
+                params: ({ event }) => endOfPeer(event.output),
               },
             ],
           },
@@ -451,11 +456,7 @@ export const callMachine = setup({
               { type: 'sendCancel', params: { reason: 'cancelled' } },
               {
                 type: 'endCall',
-                params: ({ event }) => ({
-                  reason: 'connection-failed',
-                  endedBy: 'local',
-                  detail: event.error instanceof Error ? event.error.message : String(event.error),
-                }),
+                params: ({ event }) => endOfPeerError(event.error),
               },
             ],
           },
@@ -465,11 +466,7 @@ export const callMachine = setup({
               { type: 'sendBye', params: { reason: 'error' } },
               {
                 type: 'endCall',
-                params: ({ event }) => ({
-                  reason: 'connection-failed',
-                  endedBy: 'local',
-                  detail: event.error instanceof Error ? event.error.message : String(event.error),
-                }),
+                params: ({ event }) => endOfPeerError(event.error),
               },
             ],
           },
