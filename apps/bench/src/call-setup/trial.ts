@@ -1,4 +1,5 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { withTimeout } from '../timing.js';
 import { callDurations } from './measure.js';
 import type { CallDurations, SideTimes } from './measure.js';
 
@@ -52,16 +53,6 @@ async function openSide(context: BrowserContext, url: string, errors: string[]):
   return page;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(what())), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
 export async function runCall(options: TrialOptions): Promise<CallDurations> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const errors: string[] = [];
@@ -72,7 +63,7 @@ export async function runCall(options: TrialOptions): Promise<CallDurations> {
       openSide(calleeContext, pageUrl(options, 'callee'), errors),
       openSide(callerContext, pageUrl(options, 'caller'), errors),
     ]);
-    const describe = (what: string) => () => `${options.subject.page}${options.subject.media ? ` (media ${options.subject.media})` : ''}: ${what} within ${timeoutMs} ms; ${errors.join('; ') || 'no page errors'}`;
+    const describe = (what: string) => () => new Error(`${options.subject.page}${options.subject.media ? ` (media ${options.subject.media})` : ''}: ${what} within ${timeoutMs} ms; ${errors.join('; ') || 'no page errors'}`);
     await withTimeout(
       Promise.all([callee.evaluate(() => (window as BenchWindow).bench!.ready), caller.evaluate(() => (window as BenchWindow).bench!.ready)]),
       timeoutMs,

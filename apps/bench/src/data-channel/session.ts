@@ -1,6 +1,7 @@
 import type { Browser, BrowserContext, CDPSession, Page } from 'playwright-core';
 import { launchChromium } from '../chromium.js';
 import { startPageServer } from '../page-server.js';
+import { withTimeout } from '../timing.js';
 import type { PageServer } from '../page-server.js';
 import type { SignalingServerOptions } from '@parley/signaling-ws/server';
 import { transferResult } from './plan.js';
@@ -30,16 +31,6 @@ export interface DataChannelSession {
   readonly senderPage: Page;
   readonly senderCdp: CDPSession;
   close(): Promise<void>;
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} took more than ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 let rooms = 0;
@@ -72,12 +63,12 @@ export async function openSession(serverOptions: Partial<SignalingServerOptions>
         await withTimeout(
           senderPage.evaluate((o) => (window as unknown as BenchWindow).dataChannelBench.connect(o), options('sender')),
           15_000,
-          `${subject}: connecting`,
+          () => new Error(`${subject}: connecting took more than 15000 ms`),
         );
         await senderCdp.send('HeapProfiler.collectGarbage');
         const received = receiverPage.evaluate(() => (window as unknown as BenchWindow).dataChannelBench.received());
         const sent = senderPage.evaluate(() => (window as unknown as BenchWindow).dataChannelBench.transfer());
-        const [sender, receiver] = await withTimeout(Promise.all([sent, received]), timeoutMs, `${subject}: transfer of ${plan.totalBytes} bytes`);
+        const [sender, receiver] = await withTimeout(Promise.all([sent, received]), timeoutMs, () => new Error(`${subject}: transfer of ${plan.totalBytes} bytes took more than ${timeoutMs} ms`));
         return transferResult(subject, plan, sender, receiver);
       } catch (error) {
         if (errors.length > 0) throw new Error(`${error instanceof Error ? error.message : String(error)}; page errors: ${errors.join('; ')}`, { cause: error });

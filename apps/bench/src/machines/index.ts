@@ -1,7 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { formatNumber } from '../report.js';
-import { percentile, round, summarize } from '../stats.js';
+import { median, round, summarize } from '../stats.js';
 import type { Summary } from '../stats.js';
 import type { BenchOptions, BenchResult, Benchmark } from '../types.js';
 import { SUBJECTS } from './negotiate.js';
@@ -78,10 +78,6 @@ function summaryJson(summary: Summary): Record<string, number> {
   return { median: round(summary.median), p90: round(summary.p90), min: round(summary.min), max: round(summary.max), runs: summary.n };
 }
 
-function medianOf(samples: readonly number[]): number {
-  return percentile(samples, 50);
-}
-
 /** The result from the children's outputs: a pure function, unit-tested. */
 export function machinesResult(
   throughput: ThroughputOutput,
@@ -92,7 +88,7 @@ export function machinesResult(
 ): BenchResult {
   const rate = { parley: summarize(throughput.rates.parley), handWritten: summarize(throughput.rates.handWritten) };
   const wall = { parley: summarize(throughput.wallRates.parley), handWritten: summarize(throughput.wallRates.handWritten) };
-  const bytes = { parley: medianOf(memory.parley.bytesPerPeer), handWritten: medianOf(memory.handWritten.bytesPerPeer) };
+  const bytes = { parley: median(memory.parley.bytesPerPeer), handWritten: median(memory.handWritten.bytesPerPeer) };
   const negotiationsPerSecond = round(rate.parley.median);
   const overHandWritten = round(rate.parley.median / rate.handWritten.median);
   // Ratio of each round's pair (they ran back to back), as a check on the ratio of medians.
@@ -104,7 +100,7 @@ export function machinesResult(
     pinned
       ? 'Measured in a child process pinned to CPU 0 (taskset -c 0). Rates are negotiations per CPU second of that process (user + system time), so time other processes take on the CPU is not counted against a subject; wall-clock rates are in the JSON and the table. On a shared machine both drift; the ratio much less.'
       : 'taskset is not available here: the child process was not pinned to one CPU. Rates are negotiations per CPU second of the child process; wall-clock rates are in the JSON and the table.',
-    `Ratio per round (Parley / hand-written, back-to-back runs): median ${formatNumber(medianOf(roundRatios))}, range ${formatNumber(Math.min(...roundRatios))}–${formatNumber(Math.max(...roundRatios))}.`,
+    `Ratio per round (Parley / hand-written, back-to-back runs): median ${formatNumber(median(roundRatios))}, range ${formatNumber(Math.min(...roundRatios))}–${formatNumber(Math.max(...roundRatios))}.`,
     `Memory per idle started peer (heap after a full GC, ${settings.idlePeers} peers, median of ${settings.memoryRepetitions}; its port and signaling end not counted): Parley ${formatNumber(bytes.parley / 1024)} KiB, hand-written ${formatNumber(bytes.handWritten / 1024)} KiB.`,
     PROFILE_NOTE,
     ...extraNotes,

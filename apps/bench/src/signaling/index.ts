@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { processMemory } from '../process-memory.js';
 import { alternate, median, percentile, round } from '../stats.js';
+import { sleep } from '../timing.js';
 import type { Benchmark, BenchOptions, BenchResult, GoalRatio } from '../types.js';
 import { Child } from './children.js';
 import type { RunResult } from './load.js';
@@ -102,10 +103,6 @@ async function cpuSeconds(pid: number): Promise<number> {
   // Fields 14 and 15 (utime, stime) in clock ticks (USER_HZ, 100 on Linux); after the command
   // (field 2, in parentheses) they are the 12th and 13th.
   return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Splits `total` into `parts` near-equal whole numbers. */

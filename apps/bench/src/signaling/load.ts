@@ -13,6 +13,7 @@ import { WebSocket } from 'ws';
 import type { RawData } from 'ws';
 import { negotiation, readStamp, STAMP_DIGITS, STAMP_MARKER, STAMP_ZERO, stampNow } from './mix.js';
 import type { MixStep, Side } from './mix.js';
+import { sleep, withTimeout } from '../timing.js';
 import { PROTOCOLS } from './protocols.js';
 import type { ClientProtocol, Subject } from './protocols.js';
 
@@ -110,23 +111,15 @@ class Inbox {
   next(what: string, match: (f: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
     const at = this.frames.findIndex(match);
     if (at >= 0) return Promise.resolve(this.frames.splice(at, 1)[0]!);
+    const waiting = `waiting for ${what}; got ${JSON.stringify(this.frames).slice(0, 300)}`;
     return withTimeout(
       new Promise((resolve) => {
         this.waiter = { match, resolve };
       }),
-      `waiting for ${what}; got ${JSON.stringify(this.frames).slice(0, 300)}`,
+      HANDSHAKE_TIMEOUT_MS,
+      () => new Error(`timed out after ${HANDSHAKE_TIMEOUT_MS} ms ${waiting}`),
     );
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, what: string, ms = HANDSHAKE_TIMEOUT_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms ${what}`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** Text frames arrive as one Buffer (no fragments are sent, `binaryType` is the default). */
@@ -234,7 +227,8 @@ export class LoadGroup {
         ws.once('error', reject);
         ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused with HTTP ${res.statusCode}`)));
       }),
-      `connecting to ${this.options.subject}`,
+      HANDSHAKE_TIMEOUT_MS,
+      () => new Error(`timed out after ${HANDSHAKE_TIMEOUT_MS} ms connecting to ${this.options.subject}`),
     ).catch((error: unknown) => {
       ws.terminate();
       throw new Error(`${this.options.subject}: client ${id} could not connect: ${error instanceof Error ? error.message : String(error)}`);
@@ -424,8 +418,4 @@ export class LoadGroup {
     );
     this.pairs.length = 0;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
