@@ -48,7 +48,19 @@ export interface LeaveFrame {
 export interface PingFrame {
   readonly type: 'ping';
 }
-export type ClientFrame<Data extends object = SignalPayload> = JoinFrame | SignalFrame<Data> | LeaveFrame | PingFrame;
+/**
+ * Asks for fresh ICE servers (new TURN REST credentials) before the ones from `welcome` expire.
+ * Answered with an `ice-servers` frame. Only for a joined peer.
+ */
+export interface RefreshIceServersFrame {
+  readonly type: 'refresh-ice-servers';
+}
+export type ClientFrame<Data extends object = SignalPayload> =
+  | JoinFrame
+  | SignalFrame<Data>
+  | LeaveFrame
+  | PingFrame
+  | RefreshIceServersFrame;
 
 // ---- server -> client ----
 
@@ -58,6 +70,18 @@ export interface WelcomeFrame {
   readonly resume: string;
   readonly peers: readonly PeerInfo[];
   readonly iceServers: readonly IceServerConfig[];
+  /**
+   * When the TURN credentials in `iceServers` expire (unix milliseconds); absent when they carry
+   * none. A client sends `refresh-ice-servers` before then.
+   */
+  readonly iceServersExpireAt?: number;
+}
+/** The answer to `refresh-ice-servers`: the ICE servers with fresh TURN credentials. */
+export interface IceServersFrame {
+  readonly type: 'ice-servers';
+  readonly iceServers: readonly IceServerConfig[];
+  /** As in `welcome`: unix milliseconds, absent when there are no TURN credentials. */
+  readonly iceServersExpireAt?: number;
 }
 export interface PeerJoinedFrame {
   readonly type: 'peer-joined';
@@ -86,7 +110,11 @@ export type ErrorCode =
   | 'room-full'
   | 'unauthorized'
   | 'rate-limited'
-  | 'name-taken';
+  | 'name-taken'
+  /** A signal could not be delivered (and is not held for a resume): `to` names its target. */
+  | 'undeliverable'
+  /** The server is draining (shutting down): no new joins; reconnect elsewhere. */
+  | 'draining';
 export const ERROR_CODES: readonly ErrorCode[] = [
   'bad-json',
   'bad-message',
@@ -98,13 +126,24 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'unauthorized',
   'rate-limited',
   'name-taken',
+  'undeliverable',
+  'draining',
 ];
 export interface ErrorFrame {
   readonly type: 'error';
   readonly code: ErrorCode;
   readonly message: string;
+  /** With `undeliverable` (and `unknown-peer`): the peer id the signal was addressed to. */
+  readonly to?: string;
 }
-export type ServerFrame = WelcomeFrame | PeerJoinedFrame | PeerLeftFrame | RelayedSignalFrame | PongFrame | ErrorFrame;
+export type ServerFrame =
+  | WelcomeFrame
+  | IceServersFrame
+  | PeerJoinedFrame
+  | PeerLeftFrame
+  | RelayedSignalFrame
+  | PongFrame
+  | ErrorFrame;
 
 /**
  * The server's default per-connection rate limit: a token bucket of `burst` messages refilled at
@@ -122,6 +161,8 @@ export const CLOSE_CODES = {
   policyViolation: 1008,
   messageTooBig: 1009,
   internalError: 1011,
+  /** The server is restarting or draining: reconnect (to another instance) at once and resume. */
+  serviceRestart: 1012,
   /** Private range: this socket was replaced by a connection that resumed its session (and only then). */
   replaced: 4000,
   /** Private range: too many messages per second. */
@@ -195,9 +236,16 @@ export function validateClientFrame(value: unknown): WireParseResult<ClientFrame
       return { ok: true, frame: { type: 'leave' } };
     case 'ping':
       return { ok: true, frame: { type: 'ping' } };
+    case 'refresh-ice-servers':
+      return { ok: true, frame: { type: 'refresh-ice-servers' } };
     default:
       return bad('unknown frame type');
   }
+}
+
+function expiryOf(value: unknown): WireParseResult<number | undefined> {
+  if (value === undefined) return { ok: true, frame: undefined };
+  return typeof value === 'number' && Number.isFinite(value) ? { ok: true, frame: value } : bad('iceServersExpireAt must be a number');
 }
 
 /**
@@ -220,7 +268,33 @@ export function parseServerFrame(text: string): WireParseResult<ServerFrame> {
       if (typeof id !== 'string' || typeof resume !== 'string') return bad('welcome needs id and resume');
       if (!Array.isArray(peers) || !peers.every(isPeer)) return bad('welcome.peers must be a list of {id, name}');
       if (!Array.isArray(iceServers)) return bad('welcome.iceServers must be a list');
-      return { ok: true, frame: { type: 'welcome', id, resume, peers, iceServers: iceServers as IceServerConfig[] } };
+      const expiry = expiryOf(value['iceServersExpireAt']);
+      if (!expiry.ok) return bad(expiry.message);
+      return {
+        ok: true,
+        frame: {
+          type: 'welcome',
+          id,
+          resume,
+          peers,
+          iceServers: iceServers as IceServerConfig[],
+          ...(expiry.frame !== undefined ? { iceServersExpireAt: expiry.frame } : {}),
+        },
+      };
+    }
+    case 'ice-servers': {
+      const { iceServers } = value;
+      if (!Array.isArray(iceServers)) return bad('ice-servers.iceServers must be a list');
+      const expiry = expiryOf(value['iceServersExpireAt']);
+      if (!expiry.ok) return bad(expiry.message);
+      return {
+        ok: true,
+        frame: {
+          type: 'ice-servers',
+          iceServers: iceServers as IceServerConfig[],
+          ...(expiry.frame !== undefined ? { iceServersExpireAt: expiry.frame } : {}),
+        },
+      };
     }
     case 'peer-joined':
       return isPeer(value['peer']) ? { ok: true, frame: { type: 'peer-joined', peer: value['peer'] } } : bad('peer-joined needs peer');
@@ -234,11 +308,12 @@ export function parseServerFrame(text: string): WireParseResult<ServerFrame> {
     case 'pong':
       return { ok: true, frame: { type: 'pong' } };
     case 'error': {
-      const { code, message } = value;
+      const { code, message, to } = value;
       if (typeof code !== 'string' || !(ERROR_CODES as readonly string[]).includes(code) || typeof message !== 'string') {
         return bad('error needs a known code and a message');
       }
-      return { ok: true, frame: { type: 'error', code: code as ErrorCode, message } };
+      if (to !== undefined && typeof to !== 'string') return bad('error.to must be a peer id');
+      return { ok: true, frame: { type: 'error', code: code as ErrorCode, message, ...(to !== undefined ? { to } : {}) } };
     }
     default:
       return bad('unknown frame type');

@@ -48,6 +48,7 @@ export type SocketEvent =
   /** `send` was called while the socket was closing: the frame never left, the machine re-queues it. */
   | { readonly type: 'SOCKET.SEND_FAILED'; readonly frame: ClientFrame<PeerMessage> }
   | { readonly type: 'SERVER.WELCOME'; readonly frame: Extract<ServerFrame, { type: 'welcome' }> }
+  | { readonly type: 'SERVER.ICE_SERVERS'; readonly frame: Extract<ServerFrame, { type: 'ice-servers' }> }
   | { readonly type: 'SERVER.PEER_JOINED'; readonly frame: Extract<ServerFrame, { type: 'peer-joined' }> }
   | { readonly type: 'SERVER.PEER_LEFT'; readonly frame: Extract<ServerFrame, { type: 'peer-left' }> }
   | { readonly type: 'SERVER.SIGNAL'; readonly frame: Extract<ServerFrame, { type: 'signal' }> }
@@ -64,6 +65,8 @@ export function serverFrameEvent(data: unknown): SocketEvent {
   switch (frame.type) {
     case 'welcome':
       return { type: 'SERVER.WELCOME', frame };
+    case 'ice-servers':
+      return { type: 'SERVER.ICE_SERVERS', frame };
     case 'peer-joined':
       return { type: 'SERVER.PEER_JOINED', frame };
     case 'peer-left':
