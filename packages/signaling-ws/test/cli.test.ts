@@ -1,5 +1,5 @@
 // The `parley-signaling` CLI as a real process: help, bad options (exit 2), environment
-// variables, serving, SIGTERM (clients see 1001, exit 0).
+// variables, serving, SIGTERM (clients see 1012, exit 0).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -173,7 +173,7 @@ describe('parley-signaling', () => {
     expect(parseCliOptions([], {})).toEqual({ kind: 'run', options: { port: 1337, host: '127.0.0.1' } });
   });
 
-  it('starts, serves WebSocket and static files, and exits 0 on SIGTERM with clients seeing 1001', async () => {
+  it('starts, serves WebSocket and static files, and exits 0 on SIGTERM with clients seeing 1012', async () => {
     const port = await freePort();
     const server = await start(['--static', www, '--stun-url', 'stun:s.example', '--turn-url', 'turn:t.example', '--turn-ttl', '120'], {
       PORT: String(port),
@@ -190,7 +190,7 @@ describe('parley-signaling', () => {
     expect(ice[0]).toEqual({ urls: ['stun:s.example'] });
     expect(ice[1]!.username).toMatch(new RegExp(`^\\d+:${id}$`));
     server.child.kill('SIGTERM');
-    expect(await socket.closed).toEqual({ code: 1001, reason: 'server shutting down' });
+    expect(await socket.closed).toEqual({ code: 1012, reason: 'server restarting: reconnect' });
     expect(await server.exited).toBe(0);
     const events = server.stdout.map((line) => (JSON.parse(line) as { event: string }).event);
     expect(events).toEqual(expect.arrayContaining(['listening', 'connect', 'join', 'signal', 'closed']));

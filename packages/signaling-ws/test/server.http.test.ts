@@ -148,7 +148,7 @@ describe('attached to an existing http.Server', () => {
     expect((await get(port, '/anything')).body).toBe('app');
     expect(signaling.stats()).toMatchObject({ connections: 1, peers: 1, rooms: 1 });
     await signaling.close();
-    expect((await socket.closed).code).toBe(1001);
+    expect((await socket.closed).code).toBe(1012);
     expect(app.listening).toBe(true);
     expect((await get(port, '/')).body).toBe('app');
     await new Promise<void>((resolve) => app.close(() => resolve()));
@@ -198,7 +198,7 @@ describe('ICE servers in welcome', () => {
 });
 
 describe('graceful shutdown', () => {
-  it('closes every socket with 1001, resolves, and refuses new connections', async () => {
+  it('closes every socket with 1012 (service restart), resolves, and refuses new connections', async () => {
     srv = await startServer({ resumeGraceMs: 5000 });
     const a = await TestSocket.joined(srv.url, 'bye', 'a');
     const b = await TestSocket.joined(srv.url, 'bye', 'b');
@@ -207,7 +207,7 @@ describe('graceful shutdown', () => {
     const started = Date.now();
     await srv.close();
     expect(Date.now() - started).toBeLessThan(1500);
-    for (const s of [a.socket, b.socket, idle]) expect(await s.closed).toEqual({ code: 1001, reason: 'server shutting down' });
+    for (const s of [a.socket, b.socket, idle]) expect(await s.closed).toEqual({ code: 1012, reason: 'server restarting: reconnect' });
     expect(srv.server.stats()).toMatchObject({ connections: 0, peers: 0, rooms: 0 });
     await expect(TestSocket.open(srv.url)).rejects.toThrow();
     await srv.close(); // idempotent

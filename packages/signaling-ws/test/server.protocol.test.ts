@@ -155,7 +155,7 @@ describe('relay', () => {
     const a = await joined('iso-1', 'a');
     const b = await joined('iso-2', 'b');
     a.socket.signal(b.id, { kind: 'invite', session: 's' });
-    expect(await a.socket.next('error')).toEqual({ type: 'error', code: 'unknown-peer', message: expect.any(String) as unknown });
+    expect(await a.socket.next('error')).toEqual({ type: 'error', code: 'unknown-peer', message: expect.any(String) as unknown, to: b.id });
     // the same answer as for an id that never existed: nothing reveals the other room
     a.socket.signal('AAAAAAAAAAAAAAAAAAAAAA', { kind: 'invite', session: 's' });
     const unknown = await a.socket.next('error');

@@ -68,7 +68,7 @@ describe('resume tokens (format)', () => {
     const [payload, mac] = token.split('.') as [string, string];
     const raw = Buffer.from(payload, 'base64url');
     expect(createHmac('sha256', SECRET).update(raw).digest('base64url')).toBe(mac);
-    expect(raw.toString('utf8')).toMatch(new RegExp(`^pr1:proc1:r{64}:n{64}:i{64}:${now / 1000}:[A-Za-z0-9_-]{22}$`));
+    expect(raw.toString('utf8')).toMatch(new RegExp(`^pr2:proc1:r{64}:n{64}:i{64}:${now / 1000}:0:[A-Za-z0-9_-]{22}$`));
     expect(createResumeToken(SECRET, claims, now)).not.toBe(token); // random nonce
     expect(verifyResumeToken(SECRET, token, now, 60)).toMatchObject({ ok: true, claims: { ...claims, issuedAt: now / 1000 } });
     expect(verifyResumeToken('another-secret', token, now, 60)).toEqual({ ok: false, reason: 'bad-signature' });

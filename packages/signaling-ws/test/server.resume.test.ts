@@ -204,8 +204,14 @@ class GatedBroker implements Broker {
     const gate = this.gate;
     return gate === undefined ? this.inner.members(room) : gate.then(() => this.inner.members(room));
   }
-  publish(room: string, to: string, frame: string): boolean {
-    return this.inner.publish(room, to, frame);
+  publish(room: string, to: string, frame: string, from?: string): boolean {
+    return this.inner.publish(room, to, frame, from);
+  }
+  revoke(key: string, untilMs: number, nowMs: number): boolean {
+    return this.inner.revoke(key, untilMs, nowMs);
+  }
+  isRevoked(key: string, nowMs: number): boolean {
+    return this.inner.isRevoked(key, nowMs);
   }
   broadcast(room: string, frame: string, except?: string): void {
     this.inner.broadcast(room, frame, except);

@@ -58,3 +58,9 @@ export function verifyJoinToken(
   if (expiry * 1000 <= nowMs) return 'expired';
   return 'ok';
 }
+
+/** The expiry (unix seconds) written in a join token, or undefined when it has none. Checks no signature. */
+export function joinTokenExpiresAt(token: string): number | undefined {
+  const expiryText = token.slice(token.lastIndexOf('.') + 1);
+  return EXPIRY_PATTERN.test(expiryText) ? Number(expiryText) : undefined;
+}

@@ -1,16 +1,24 @@
-// Rooms and presence. The server keeps sockets; a broker keeps who is in which room and carries
+// Rooms, presence and revocations. The server keeps sockets; a broker keeps who is in which room and carries
 // already-serialized frames to members. The in-memory broker serves one process; a Redis broker
 // (keys with TTLs for membership, pub/sub channels per member and per room) can implement the
 // same interface so that peers on different server processes share rooms. Methods may return a
 // value or a promise (`MaybePromise`): the in-memory broker answers synchronously, so the relay
 // hot path allocates no promise.
+//
+// Revocations are what every process sharing a resume secret must agree on: a session that ended
+// by `leave` or a clean close is revoked (its resume tokens restore nothing, anywhere), and each
+// resume token restores an id once. A Redis broker keeps them as keys with a TTL (`SET NX PX`).
 
 import type { PeerInfo } from '../protocol.js';
 
 export type MaybePromise<T> = T | Promise<T>;
 
-/** Receives frames (serialized JSON text) published to one member. Must not throw. */
-export type Deliver = (frame: string) => void;
+/**
+ * Receives frames (serialized JSON text) published to one member, with the id of the member that
+ * sent it when it is a relayed signal (the receiver tells that sender `undeliverable` if it can
+ * neither send nor hold the frame). Must not throw.
+ */
+export type Deliver = (frame: string, from?: string) => void;
 
 export type BrokerJoinResult =
   | { readonly ok: true; /** The other members, in join order. */ readonly peers: readonly PeerInfo[] }
@@ -28,10 +36,22 @@ export interface Broker {
   leave(room: string, id: string): MaybePromise<void>;
   /** The members of `room` (empty when it does not exist). */
   members(room: string): MaybePromise<readonly PeerInfo[]>;
-  /** Delivers `frame` to member `to` of `room` only; false when `to` is not a member of `room`. */
-  publish(room: string, to: string, frame: string): MaybePromise<boolean>;
+  /**
+   * Delivers `frame` to member `to` of `room` only (its `deliver` gets `from` along); false when
+   * `to` is not a member of `room`.
+   */
+  publish(room: string, to: string, frame: string, from?: string): MaybePromise<boolean>;
   /** Delivers `frame` to every member of `room` except `except`. */
   broadcast(room: string, frame: string, except?: string): MaybePromise<void>;
+  /**
+   * Records `key` as revoked until `untilMs` (unix ms, on the clock that gives `nowMs`), for
+   * every process sharing this broker;
+   * true when it was not revoked yet (atomically: of two processes revoking the same key at
+   * once, one gets true), false when it already was.
+   */
+  revoke(key: string, untilMs: number, nowMs: number): MaybePromise<boolean>;
+  /** Whether `key` is revoked (and its revocation has not run out) at `nowMs`. */
+  isRevoked(key: string, nowMs: number): MaybePromise<boolean>;
   /** Counts for health checks and benchmarks. */
   stats(): MaybePromise<{ readonly rooms: number; readonly members: number }>;
   /** Releases resources (connections to a backing store). */
@@ -43,10 +63,18 @@ interface Member {
   readonly deliver: Deliver;
 }
 
-/** The default broker: rooms in a Map, for one server process. */
+/** Revocations kept by the in-memory broker; past this many, the oldest are forgotten. */
+const REVOCATIONS_LIMIT = 100_000;
+
+/**
+ * The default broker: rooms and revocations in Maps, for the server processes of one Node
+ * process (servers given the same instance share them, as processes will share a Redis broker).
+ */
 export class InMemoryBroker implements Broker {
   private readonly rooms = new Map<string, Map<string, Member>>();
   private memberCount = 0;
+  /** Revoked key -> until when (ms); insertion order is roughly age order. */
+  private readonly revocations = new Map<string, number>();
 
   join(room: string, member: PeerInfo, maxPeers: number, deliver: Deliver): BrokerJoinResult {
     let members = this.rooms.get(room);
@@ -78,11 +106,26 @@ export class InMemoryBroker implements Broker {
     return members === undefined ? [] : Array.from(members.values(), (m) => m.info);
   }
 
-  publish(room: string, to: string, frame: string): boolean {
+  publish(room: string, to: string, frame: string, from?: string): boolean {
     const member = this.rooms.get(room)?.get(to);
     if (member === undefined) return false;
-    member.deliver(frame);
+    member.deliver(frame, from);
     return true;
+  }
+
+  revoke(key: string, untilMs: number, now: number): boolean {
+    if (this.isRevoked(key, now)) return false;
+    for (const [old, until] of this.revocations) {
+      if (until > now && this.revocations.size < REVOCATIONS_LIMIT) break;
+      this.revocations.delete(old);
+    }
+    this.revocations.set(key, untilMs);
+    return true;
+  }
+
+  isRevoked(key: string, nowMs: number): boolean {
+    const until = this.revocations.get(key);
+    return until !== undefined && until > nowMs;
   }
 
   broadcast(room: string, frame: string, except?: string): void {
@@ -99,6 +142,7 @@ export class InMemoryBroker implements Broker {
 
   close(): void {
     this.rooms.clear();
+    this.revocations.clear();
     this.memberCount = 0;
   }
 }

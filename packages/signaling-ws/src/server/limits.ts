@@ -40,7 +40,7 @@ export class RateLimiter {
   }
 }
 
-/** Counts open connections per client address. */
+/** Counts slots (open connections, upgrades under way, sessions in grace) per client address. */
 export class ConnectionCounter {
   private readonly counts = new Map<string, number>();
 
@@ -54,6 +54,12 @@ export class ConnectionCounter {
     return true;
   }
 
+  /** Takes a slot for `key` even past the maximum (a session that keeps its client's slot in grace). */
+  add(key: string): void {
+    this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+  }
+
+  /** Gives a slot of `key` back. */
   release(key: string): void {
     const count = this.counts.get(key) ?? 0;
     if (count <= 1) this.counts.delete(key);

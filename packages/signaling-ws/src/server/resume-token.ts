@@ -1,22 +1,24 @@
 // Resume tokens: self-verifying, so that a peer keeps its id across a server restart (and, with a
 // shared broker, across instances that share the resume secret).
 //
-//   payload = `pr1:${issuer}:${room}:${name}:${id}:${issuedAt}:${nonce}`
+//   payload = `pr2:${issuer}:${room}:${name}:${id}:${issuedAt}:${joinExpiresAt}:${nonce}`
 //   token   = base64url(payload) + "." + base64url(HMAC-SHA256(resumeSecret, payload))
 //
-// `pr1` tells this payload apart from anything else signed with the same secret (a join token's
+// `pr2` tells this payload apart from anything else signed with the same secret (a join token's
 // payload is `room:name:expiry`). `issuer` is a random id of the server process that issued the
 // token: a process treats its own tokens as it always has (single use, valid while their session
 // lives) and only verifies the signature of tokens from another process. Room, name, id, issuer
 // and nonce match patterns without ':', so the payload is unambiguous; `issuedAt` is unix
-// seconds; the nonce (16 random bytes) makes every token unguessable and distinct. base64url is
+// seconds; `joinExpiresAt` is the expiry (unix seconds) of the join token that admitted the peer,
+// 0 when the server needs none: a restore is refused after it, so that a resume never grants more
+// than a join would (every token of a session carries the expiry of its first join); the nonce (16 random bytes) makes every token unguessable and distinct. base64url is
 // RFC 4648 §5 without padding. Tokens are at most RESUME_TOKEN_MAX_LENGTH characters; anything
 // longer or malformed is refused before a MAC is computed. Never log a token.
 
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { ID_PATTERN, NAME_PATTERN } from '../protocol.js';
 
-const VERSION = 'pr1';
+const VERSION = 'pr2';
 const MAC_BYTES = 32;
 const NONCE_BYTES = 16;
 /** Longest possible token: a 64-character room, name and id make it about 350 characters. */
@@ -34,6 +36,8 @@ export interface ResumeClaims {
   readonly id: string;
   /** Unix seconds. */
   readonly issuedAt: number;
+  /** Expiry of the join token that admitted the peer (unix seconds); 0 when joins need no token. */
+  readonly joinExpiresAt: number;
   readonly nonce: string;
 }
 
@@ -48,12 +52,13 @@ function mac(secret: string, payload: Buffer): Buffer {
 /** Creates a resume token for a peer, issued at `nowMs`. */
 export function createResumeToken(
   secret: string,
-  claims: Omit<ResumeClaims, 'issuedAt' | 'nonce'>,
+  claims: Omit<ResumeClaims, 'issuedAt' | 'nonce' | 'joinExpiresAt'> & { readonly joinExpiresAt?: number },
   nowMs: number,
 ): string {
   const issuedAt = Math.floor(nowMs / 1000);
+  const joinExpiresAt = claims.joinExpiresAt ?? 0;
   const nonce = randomBytes(NONCE_BYTES).toString('base64url');
-  const payload = Buffer.from(`${VERSION}:${claims.issuer}:${claims.room}:${claims.name}:${claims.id}:${issuedAt}:${nonce}`, 'utf8');
+  const payload = Buffer.from(`${VERSION}:${claims.issuer}:${claims.room}:${claims.name}:${claims.id}:${issuedAt}:${joinExpiresAt}:${nonce}`, 'utf8');
   return `${payload.toString('base64url')}.${mac(secret, payload).toString('base64url')}`;
 }
 
@@ -78,8 +83,10 @@ export function verifyResumeToken(secret: string, token: string, nowMs: number, 
   // Signed by a server with this secret: the fields were written by createResumeToken, but are
   // still checked (a secret shared with an older or different writer must not get us confused).
   const fields = payload.toString('utf8').split(':');
-  if (fields.length !== 7) return { ok: false, reason: 'malformed' };
-  const [version, issuer, room, name, id, issuedAtText, nonce] = fields as [string, string, string, string, string, string, string];
+  if (fields.length !== 8) return { ok: false, reason: 'malformed' };
+  const [version, issuer, room, name, id, issuedAtText, joinExpiresAtText, nonce] = fields as [
+    string, string, string, string, string, string, string, string,
+  ];
   if (
     version !== VERSION ||
     !ID_PATTERN.test(issuer) ||
@@ -87,6 +94,7 @@ export function verifyResumeToken(secret: string, token: string, nowMs: number, 
     !NAME_PATTERN.test(name) ||
     !ID_PATTERN.test(id) ||
     !ISSUED_AT_PATTERN.test(issuedAtText) ||
+    !ISSUED_AT_PATTERN.test(joinExpiresAtText) ||
     !ID_PATTERN.test(nonce)
   ) {
     return { ok: false, reason: 'malformed' };
@@ -94,5 +102,5 @@ export function verifyResumeToken(secret: string, token: string, nowMs: number, 
   const issuedAt = Number(issuedAtText);
   const age = nowMs / 1000 - issuedAt;
   if (age > ttlSeconds || age < -MAX_CLOCK_SKEW_SECONDS) return { ok: false, reason: 'expired' };
-  return { ok: true, claims: { issuer, room, name, id, issuedAt, nonce } };
+  return { ok: true, claims: { issuer, room, name, id, issuedAt, joinExpiresAt: Number(joinExpiresAtText), nonce } };
 }

@@ -36,9 +36,16 @@ export function turnCredentials(
   return { username, credential, expiresAt };
 }
 
+/** The ICE servers for one peer, and when their TURN credentials expire (unix ms; none without TURN). */
+export interface PeerIceServers {
+  readonly iceServers: IceServerConfig[];
+  readonly expiresAtMs: number | undefined;
+}
+
+/** Builds the ICE servers of a `welcome` or `ice-servers` frame. */
 export interface IceServerSource {
-  /** The list for one peer's `welcome`. */
-  forPeer(peerId: string, nowMs: number): IceServerConfig[];
+  /** The list for one peer, with fresh TURN credentials if there is TURN. */
+  forPeer(peerId: string, nowMs: number): PeerIceServers;
 }
 
 /**
@@ -64,7 +71,7 @@ export function createIceServerSource(options: {
     fixed.push({ urls: typeof server.urls === 'string' ? server.urls : [...server.urls] });
   }
   const turn = options.turn;
-  if (turn === undefined) return { forPeer: () => fixed };
+  if (turn === undefined) return { forPeer: () => ({ iceServers: fixed, expiresAtMs: undefined }) };
   if (turn.urls.length === 0) throw new TypeError('turn.urls must not be empty');
   for (const url of turn.urls) {
     if (!TURN_URL.test(url)) throw new TypeError(`not a turn: URL: ${url}`);
@@ -75,8 +82,8 @@ export function createIceServerSource(options: {
   const urls = [...turn.urls];
   return {
     forPeer(peerId, nowMs) {
-      const { username, credential } = turnCredentials(turn.secret, peerId, nowMs, ttl);
-      return [...fixed, { urls, username, credential }];
+      const { username, credential, expiresAt } = turnCredentials(turn.secret, peerId, nowMs, ttl);
+      return { iceServers: [...fixed, { urls, username, credential }], expiresAtMs: expiresAt * 1000 };
     },
   };
 }

@@ -1,0 +1,73 @@
+// Sending frames to connections, with write coalescing, and closing them.
+//
+// Write coalescing: the first frame sent to a socket corks it, and every corked socket is
+// uncorked in a microtask, once the callback that is running (one read from one socket, a
+// broker answer) has handled all its frames. A burst for one peer (several signals read from
+// its partner's socket at once, as trickle ICE sends them; a welcome and what was held for it)
+// then costs one writev instead of one per frame; a lone frame waits for nothing. Write
+// syscalls are most of the server's CPU under load (apps/bench, signaling benchmark).
+
+import { WebSocket } from 'ws';
+import { CLOSE_CODES, type ErrorCode } from '../protocol.js';
+import type { Connection } from './connection.js';
+import { errorMessage, type Logger } from './log.js';
+
+/** Sends frames to connections and closes them. */
+export interface Outbox {
+  /** Sends one serialized frame; a socket past `maxBufferedBytes` is closed as a slow consumer instead. */
+  readonly send: (conn: Connection, frame: string) => void;
+  /** Sends an `error` frame (with `to`, the target of a signal, when given). */
+  readonly sendError: (conn: Connection, code: ErrorCode, message: string, to?: string) => void;
+  /** Starts the close handshake (RFC 6455 §7.1.2) with `code`; the connection becomes `closing`. */
+  readonly close: (conn: Connection, code: number, reason: string) => void;
+}
+
+/**
+ * Creates the outbox. `onServerClose` runs when the server starts closing a connection (before
+ * its state becomes `closing`), so that its session can leave the socket at once.
+ */
+export function createOutbox(maxBufferedBytes: number, log: Logger, onServerClose: (conn: Connection, code: number) => void): Outbox {
+  let corked = new Set<Connection>();
+
+  function flushCorked(): void {
+    const list = corked;
+    corked = new Set();
+    for (const conn of list) conn.socket.uncork();
+  }
+
+  function send(conn: Connection, frame: string): void {
+    const ws = conn.ws;
+    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.bufferedAmount > maxBufferedBytes) {
+      close(conn, CLOSE_CODES.policyViolation, 'slow consumer: too much unsent data');
+      return;
+    }
+    if (!corked.has(conn)) {
+      if (corked.size === 0) queueMicrotask(flushCorked);
+      corked.add(conn);
+      conn.socket.cork();
+    }
+    ws.send(frame);
+  }
+
+  function sendError(conn: Connection, code: ErrorCode, message: string, to?: string): void {
+    log({ level: 'warn', event: 'frame-error', conn: conn.cid, peer: conn.session?.id, code });
+    send(conn, JSON.stringify(to === undefined ? { type: 'error', code, message } : { type: 'error', code, message, to }));
+  }
+
+  function close(conn: Connection, code: number, reason: string): void {
+    if (conn.isClosingOrClosed) return;
+    onServerClose(conn, code);
+    conn.state = { kind: 'closing' };
+    const routine = code === CLOSE_CODES.goingAway || code === CLOSE_CODES.serviceRestart;
+    log({ level: routine ? 'info' : 'warn', event: 'closing', conn: conn.cid, code, reason });
+    try {
+      conn.ws.close(code, reason);
+    } catch (error) {
+      log({ level: 'error', event: 'close-failed', conn: conn.cid, message: errorMessage(error) });
+      conn.ws.terminate();
+    }
+  }
+
+  return { send, sendError, close };
+}
