@@ -1,10 +1,12 @@
 // Static file serving for a built page on the signaling port (GET and HEAD only). The request
 // path is decoded once and refused when it could leave the root: `..` or `.` segments (also
 // percent-encoded), backslashes, NUL, malformed escapes; dot-files are not served. The resolved
-// real path (symlinks followed) must stay inside the real root.
+// real path (symlinks followed) must stay inside the real root. Files are streamed with
+// `stream.pipeline`, which closes the file when the client goes away mid-download.
 
 import { createReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
 
@@ -101,9 +103,9 @@ export function createStaticHandler(root: string): StaticHandler {
         res.end();
         return;
       }
-      const stream = createReadStream(file);
-      stream.on('error', () => res.destroy());
-      stream.pipe(res);
+      // pipeline, not pipe: an aborted download (res closed early) destroys the file stream too,
+      // so its file descriptor is closed; a read error destroys the response.
+      pipeline(createReadStream(file), res).catch(() => undefined);
     } catch {
       // ENOENT, ENOTDIR, EACCES, a symlink loop: all look the same from outside.
       plain(res, 404, 'not found\n');
