@@ -2,7 +2,7 @@
 // variables, serving, SIGTERM (clients see 1012, exit 0).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -102,6 +102,10 @@ describe('parley-signaling', () => {
       '--max-payload', '--redis', 'PARLEY_PORT', 'PORT', 'PARLEY_HOST', 'PARLEY_STATIC', 'PARLEY_AUTH_SECRET', 'PARLEY_TURN_URL',
       'PARLEY_TURN_SECRET', 'PARLEY_TURN_TTL', 'PARLEY_STUN_URL', 'PARLEY_ORIGIN', '1337', '127.0.0.1',
       '--resume-secret', 'PARLEY_RESUME_SECRET', '--resume-token-ttl', 'PARLEY_RESUME_TOKEN_TTL',
+      '--trust-proxy N', 'PARLEY_TRUST_PROXY', '--max-connections N', 'PARLEY_MAX_CONNECTIONS', '--headers-timeout',
+      'PARLEY_HEADERS_TIMEOUT', '--request-timeout', 'PARLEY_REQUEST_TIMEOUT', '--max-held-frames', 'PARLEY_MAX_HELD_FRAMES',
+      '--max-held-bytes-per-peer', 'PARLEY_MAX_HELD_BYTES_PER_PEER', '--max-held-bytes', 'PARLEY_MAX_HELD_BYTES',
+      '--drain-timeout', 'PARLEY_DRAIN_TIMEOUT', '/readyz', '1012',
     ]) {
       expect(stdout).toContain(word);
     }
@@ -122,6 +126,8 @@ describe('parley-signaling', () => {
     ['an empty resume secret', ['--resume-secret', ''], {}, /--resume-secret must not be empty/],
     ['a resume token ttl of 0', [], { PARLEY_RESUME_TOKEN_TTL: '0' }, /--resume-token-ttl must be between 1 and/],
     ['a missing value', ['--port'], {}, /argument missing|requires/i],
+    ['a trust-proxy that is not a hop count', ['--trust-proxy', 'yes'], {}, /--trust-proxy must be a whole number/],
+    ['a max-connections of 0', [], { PARLEY_MAX_CONNECTIONS: '0' }, /--max-connections must be between 1 and/],
   ];
   for (const [what, args, env, message] of bad) {
     it(`exits 2 with a clear message on ${what}`, () => {
@@ -171,6 +177,58 @@ describe('parley-signaling', () => {
       options: { allowedOrigins: ['https://a.example', 'https://b.example', 'https://c.example'] },
     });
     expect(parseCliOptions([], {})).toEqual({ kind: 'run', options: { port: 1337, host: '127.0.0.1' } });
+  });
+
+  it('reads the limits of issue 12: proxy hops, connection cap, HTTP timeouts, held frames, drain timeout', () => {
+    const args = ['--trust-proxy', '2', '--max-connections', '5', '--headers-timeout', '1000', '--request-timeout', '2000'];
+    args.push('--max-held-frames', '8', '--max-held-bytes-per-peer', '4096', '--max-held-bytes', '65536', '--drain-timeout', '500');
+    expect(parseCliOptions(args, {})).toEqual({
+      kind: 'run',
+      options: {
+        port: 1337,
+        host: '127.0.0.1',
+        trustProxy: 2,
+        maxConnections: 5,
+        headersTimeoutMs: 1000,
+        requestTimeoutMs: 2000,
+        resumeQueueLimit: 8,
+        maxHeldBytesPerPeer: 4096,
+        maxHeldBytes: 65536,
+        drainTimeoutMs: 500,
+      },
+    });
+    expect(parseCliOptions([], { PARLEY_TRUST_PROXY: '1', PARLEY_DRAIN_TIMEOUT: '0' })).toMatchObject({ options: { trustProxy: 1, drainTimeoutMs: 0 } });
+    expect(parseCliOptions(['--trust-proxy', '0'], {})).toEqual({ kind: 'run', options: { port: 1337, host: '127.0.0.1' } });
+  });
+
+  it('the committed launcher (the package bin) runs the built CLI, and says how to build when dist is missing', () => {
+    const launcher = join(pkg, 'bin', 'parley-signaling.js');
+    const help = spawnSync(process.execPath, [launcher, '--help'], { encoding: 'utf8', timeout: 10_000 });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: parley-signaling/);
+    const unbuilt = mkdtempSync(join(tmpdir(), 'parley-unbuilt-'));
+    try {
+      mkdirSync(join(unbuilt, 'bin'));
+      copyFileSync(launcher, join(unbuilt, 'bin', 'parley-signaling.js'));
+      writeFileSync(join(unbuilt, 'package.json'), '{"type":"module"}');
+      const result = spawnSync(process.execPath, [join(unbuilt, 'bin', 'parley-signaling.js'), '--help'], { encoding: 'utf8', timeout: 10_000 });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(/not built yet .*\nRun `npm run build`/s);
+    } finally {
+      rmSync(unbuilt, { recursive: true, force: true });
+    }
+  });
+
+  it('drains on SIGTERM: /readyz 503 and /healthz 200 while a client holds on, exit 0 once it is gone', async () => {
+    const server = await start(['--port', '0', '--drain-timeout', '60000']);
+    const stuck = await TestSocket.joined(`ws://127.0.0.1:${server.port}/`, 'r', 'stuck');
+    (stuck.socket.ws as unknown as { _socket: { pause(): void } })._socket.pause(); // never answers the close
+    server.child.kill('SIGTERM');
+    await waitUntil(() => server.stdout.some((line) => line.includes('"draining"')));
+    expect((await fetch(`http://127.0.0.1:${server.port}/readyz`)).status).toBe(503);
+    expect((await fetch(`http://127.0.0.1:${server.port}/healthz`)).status).toBe(200);
+    stuck.socket.terminate();
+    expect(await server.exited).toBe(0);
   });
 
   it('starts, serves WebSocket and static files, and exits 0 on SIGTERM with clients seeing 1012', async () => {

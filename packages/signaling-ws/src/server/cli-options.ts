@@ -25,6 +25,11 @@ variable shown; a flag wins over its variable. Prefer variables for secrets (fla
   --max-payload BYTES      largest frame; larger closes with 1009   PARLEY_MAX_PAYLOAD  [65536]
   --max-peers N            peers per room                           PARLEY_MAX_PEERS    [16]
   --max-connections-per-ip N                                        PARLEY_MAX_CONNECTIONS_PER_IP [32]
+                           WebSockets + upgrades under way + peers in resume grace (and,
+                           without --trust-proxy, TCP connections still sending a request)
+  --max-connections N      WebSockets on this server (past it: 503)  PARLEY_MAX_CONNECTIONS [10000]
+  --headers-timeout MS     time to send the HTTP request headers     PARLEY_HEADERS_TIMEOUT [10000]
+  --request-timeout MS     time to send a whole HTTP request         PARLEY_REQUEST_TIMEOUT [30000]
   --rate N                 messages per second per connection       PARLEY_RATE         [50]
   --heartbeat MS           ping interval; silent sockets dropped    PARLEY_HEARTBEAT    [15000]
   --resume-grace MS        how long a dropped peer can resume       PARLEY_RESUME_GRACE [10000]
@@ -32,12 +37,20 @@ variable shown; a flag wins over its variable. Prefer variables for secrets (fla
                            (same S on every instance and restart: peers keep their ids)
   --resume-token-ttl SECONDS                                        PARLEY_RESUME_TOKEN_TTL [86400]
                            oldest resume token that restores an id after a restart
-  --trust-proxy            client address from X-Forwarded-For      PARLEY_TRUST_PROXY=1
+  --max-held-frames N      frames held for one peer in resume grace  PARLEY_MAX_HELD_FRAMES [64]
+  --max-held-bytes-per-peer BYTES                                   PARLEY_MAX_HELD_BYTES_PER_PEER [262144]
+  --max-held-bytes BYTES   held for all peers in resume grace        PARLEY_MAX_HELD_BYTES [67108864]
+                           (past a bound the sender gets error undeliverable)
+  --trust-proxy N          behind N proxies: the client address is   PARLEY_TRUST_PROXY  [0]
+                           the Nth X-Forwarded-For entry from the right
+  --drain-timeout MS       on SIGTERM, wait this long for sockets    PARLEY_DRAIN_TIMEOUT [10000]
   --redis URL              Redis broker (not available yet: exits 2) PARLEY_REDIS
   -h, --help               show this help
 
-Logs are one JSON object per line on stdout. SIGTERM or SIGINT closes every socket with 1001
-and exits 0. Bad options exit 2.`;
+Logs are one JSON object per line on stdout. SIGTERM or SIGINT drains: no new WebSockets,
+/readyz answers 503 (/healthz stays 200), every socket is closed with 1012 (clients reconnect
+elsewhere and resume), and the process exits 0 once all are closed or --drain-timeout passed; a
+second signal exits 1 at once. Bad options exit 2.`;
 
 export type CliParse =
   | { readonly kind: 'help' }
@@ -93,7 +106,14 @@ export function parseCliOptions(argv: readonly string[], env: Env): CliParse {
         'resume-grace': { type: 'string' },
         'resume-secret': { type: 'string' },
         'resume-token-ttl': { type: 'string' },
-        'trust-proxy': { type: 'boolean' },
+        'trust-proxy': { type: 'string' },
+        'max-connections': { type: 'string' },
+        'headers-timeout': { type: 'string' },
+        'request-timeout': { type: 'string' },
+        'max-held-frames': { type: 'string' },
+        'max-held-bytes-per-peer': { type: 'string' },
+        'max-held-bytes': { type: 'string' },
+        'drain-timeout': { type: 'string' },
         redis: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -142,7 +162,18 @@ export function parseCliOptions(argv: readonly string[], env: Env): CliParse {
     for (const origin of origins ?? []) {
       if (!/^https?:\/\/[^/\s]+$/i.test(origin)) throw new OptionError(`--origin: "${origin}" is not an origin like https://example.com`);
     }
-    const trustProxy = values['trust-proxy'] === true || env['PARLEY_TRUST_PROXY'] === '1' || env['PARLEY_TRUST_PROXY'] === 'true';
+    const trustProxy = integer('--trust-proxy', text(values['trust-proxy'], env['PARLEY_TRUST_PROXY']), 0, 16);
+    const maxConnections = integer('--max-connections', text(values['max-connections'], env['PARLEY_MAX_CONNECTIONS']), 1);
+    const headersTimeoutMs = integer('--headers-timeout', text(values['headers-timeout'], env['PARLEY_HEADERS_TIMEOUT']), 1);
+    const requestTimeoutMs = integer('--request-timeout', text(values['request-timeout'], env['PARLEY_REQUEST_TIMEOUT']), 1);
+    const resumeQueueLimit = integer('--max-held-frames', text(values['max-held-frames'], env['PARLEY_MAX_HELD_FRAMES']), 0);
+    const maxHeldBytesPerPeer = integer(
+      '--max-held-bytes-per-peer',
+      text(values['max-held-bytes-per-peer'], env['PARLEY_MAX_HELD_BYTES_PER_PEER']),
+      0,
+    );
+    const maxHeldBytes = integer('--max-held-bytes', text(values['max-held-bytes'], env['PARLEY_MAX_HELD_BYTES']), 0);
+    const drainTimeoutMs = integer('--drain-timeout', text(values['drain-timeout'], env['PARLEY_DRAIN_TIMEOUT']), 0);
 
     const maxPayload = integer('--max-payload', text(values['max-payload'], env['PARLEY_MAX_PAYLOAD']), 256, 16 * 1024 * 1024);
     const maxPeersPerRoom = integer('--max-peers', text(values['max-peers'], env['PARLEY_MAX_PEERS']), 1);
@@ -169,7 +200,14 @@ export function parseCliOptions(argv: readonly string[], env: Env): CliParse {
         : {}),
       ...(stunUrls !== undefined ? { stunUrls } : {}),
       ...(origins !== undefined ? { allowedOrigins: origins } : {}),
-      ...(trustProxy ? { trustProxy } : {}),
+      ...(trustProxy !== undefined && trustProxy > 0 ? { trustProxy } : {}),
+      ...(maxConnections !== undefined ? { maxConnections } : {}),
+      ...(headersTimeoutMs !== undefined ? { headersTimeoutMs } : {}),
+      ...(requestTimeoutMs !== undefined ? { requestTimeoutMs } : {}),
+      ...(resumeQueueLimit !== undefined ? { resumeQueueLimit } : {}),
+      ...(maxHeldBytesPerPeer !== undefined ? { maxHeldBytesPerPeer } : {}),
+      ...(maxHeldBytes !== undefined ? { maxHeldBytes } : {}),
+      ...(drainTimeoutMs !== undefined ? { drainTimeoutMs } : {}),
       ...(maxPayload !== undefined ? { maxPayload } : {}),
       ...(maxPeersPerRoom !== undefined ? { maxPeersPerRoom } : {}),
       ...(maxConnectionsPerIp !== undefined ? { maxConnectionsPerIp } : {}),
