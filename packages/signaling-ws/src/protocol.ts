@@ -1,6 +1,29 @@
 // Wire protocol version 1 between a signaling client and the server (DESIGN.md, "Wire protocol").
 // One JSON object per WebSocket text frame. The server treats `signal.data` as opaque JSON: only
 // its size is bounded here; the peers validate it with core's `parsePeerMessage`.
+//
+// Frames. Client -> server: `join` (room, name, optional join `token` and `resume` token),
+// `signal` (to, data), `leave`, `ping`, `refresh-ice-servers`. Server -> client: `welcome` (id,
+// resume token, peers, iceServers, `iceServersExpireAt` with TURN), `ice-servers` (the answer to
+// `refresh-ice-servers`), `peer-joined`, `peer-left`, `signal` (from, data), `pong`, `error`
+// (code, message, `to` for `unknown-peer` and `undeliverable`).
+//
+// Server behaviour (packages/signaling-ws/src/server):
+// - A `join` with a resume token within the resume grace period gets the same id back with the
+//   frames held meanwhile, and the room hears nothing. A token signed by another process sharing
+//   the resume secret restores the id (`peer-joined` to the room), but never more than a join
+//   would: not after the join token that admitted the peer has expired, not for a session that
+//   ended by `leave` or a clean close, and each token once. A refused restore is a join under the
+//   rules of any join: with an auth secret and no valid join token, `error unauthorized` + 4001.
+// - `leave` or a clean close (1000, 1001) ends the session: `peer-left` to the room at once. Any
+//   other close (1006, heartbeat, 1008 slow consumer, 1009, 4029) keeps it for the grace period.
+// - Frames for a peer in its grace period are held, bounded per peer (count, bytes) and per
+//   server (bytes). A signal that cannot be delivered or held, or that is still held when the
+//   grace ends, is answered to its sender with `error undeliverable` naming the target in `to`.
+// - A client sends `refresh-ice-servers` before `iceServersExpireAt`; the server answers with
+//   `ice-servers` carrying fresh TURN REST credentials and their new expiry.
+// - Draining (SIGTERM): `join` gets `error draining`, new upgrades HTTP 503, and every socket is
+//   closed with 1012: reconnect (to another instance) at once and resume there.
 
 export const WIRE_PROTOCOL_VERSION = 1;
 
@@ -152,14 +175,23 @@ export type ServerFrame =
  */
 export const DEFAULT_RATE_LIMIT = { messagesPerSecond: 50, burst: 200 } as const;
 
-/** WebSocket close codes the server uses (RFC 6455 §7.4.1 and the private range). */
+/**
+ * WebSocket close codes the server uses (RFC 6455 §7.4.1 and the private range). A client that
+ * closes with `normal` or `goingAway` has left (the room is told `peer-left` at once and its
+ * resume tokens are revoked); any other close keeps its session for the resume grace period.
+ */
 export const CLOSE_CODES = {
+  /** From a client: it left for good (like `leave`). */
   normal: 1000,
+  /** From a client: it left for good (a closed tab sends this). */
   goingAway: 1001,
   protocolError: 1002,
   unsupportedData: 1003,
+  /** A slow consumer (too much unsent data): its session stays in grace, frames are held for it. */
   policyViolation: 1008,
+  /** A frame larger than the server's maximum payload. */
   messageTooBig: 1009,
+  /** The broker failed during a join or resume. */
   internalError: 1011,
   /** The server is restarting or draining: reconnect (to another instance) at once and resume. */
   serviceRestart: 1012,
