@@ -119,7 +119,8 @@ describe('a slow consumer', () => {
     const big = padding(60_000);
     const slowClosed = () => srv!.logs.some((e) => e.event === 'closing' && e['code'] === 1008);
     // One signal at a time (each relayed before the next), so that few follow the close.
-    for (let i = 0; i < 2000 && !slowClosed(); i++) {
+    let sent = 0;
+    for (let i = 0; i < 2000 && !slowClosed(); i++, sent++) {
       const relayed = srv.server.stats().relayed;
       a.socket.signal(b.id, { i, big });
       await until(() => srv!.server.stats().relayed > relayed, 'the relay');
@@ -132,5 +133,13 @@ describe('a slow consumer', () => {
     const marker = await back.socket.waitFor((f) => f.type === 'signal' && (f['data'] as { marker?: boolean }).marker === true, 3000, 'the marker');
     expect(marker['from']).toBe(a.id);
     expect(a.socket.all.filter((f) => f.type === 'error')).toEqual([]);
+    // Every signal arrived once: on the old socket before the close, or held for the resume (the
+    // one whose send found the socket backed up included).
+    (b.socket.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    await b.socket.closed;
+    const numbers = [...b.socket.all, ...back.socket.all]
+      .filter((f) => f.type === 'signal' && typeof (f['data'] as { i?: number }).i === 'number')
+      .map((f) => (f['data'] as { i: number }).i);
+    expect(numbers).toEqual(Array.from({ length: sent }, (_, i) => i));
   });
 });

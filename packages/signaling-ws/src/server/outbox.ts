@@ -14,8 +14,11 @@ import { errorMessage, type Logger } from './log.js';
 
 /** Sends frames to connections and closes them. */
 export interface Outbox {
-  /** Sends one serialized frame; a socket past `maxBufferedBytes` is closed as a slow consumer instead. */
-  readonly send: (conn: Connection, frame: string) => void;
+  /**
+   * Sends one serialized frame; false when it was not sent: the socket is not open, or it is
+   * past `maxBufferedBytes` and is closed as a slow consumer instead (its session then holds it).
+   */
+  readonly send: (conn: Connection, frame: string) => boolean;
   /** Sends an `error` frame (with `to`, the target of a signal, when given). */
   readonly sendError: (conn: Connection, code: ErrorCode, message: string, to?: string) => void;
   /** Starts the close handshake (RFC 6455 §7.1.2) with `code`; the connection becomes `closing`. */
@@ -35,12 +38,12 @@ export function createOutbox(maxBufferedBytes: number, log: Logger, onServerClos
     for (const conn of list) conn.socket.uncork();
   }
 
-  function send(conn: Connection, frame: string): void {
+  function send(conn: Connection, frame: string): boolean {
     const ws = conn.ws;
-    if (ws.readyState !== WebSocket.OPEN) return;
+    if (ws.readyState !== WebSocket.OPEN) return false;
     if (ws.bufferedAmount > maxBufferedBytes) {
       close(conn, CLOSE_CODES.policyViolation, 'slow consumer: too much unsent data');
-      return;
+      return false;
     }
     if (!corked.has(conn)) {
       if (corked.size === 0) queueMicrotask(flushCorked);
@@ -48,6 +51,7 @@ export function createOutbox(maxBufferedBytes: number, log: Logger, onServerClos
       conn.socket.cork();
     }
     ws.send(frame);
+    return true;
   }
 
   function sendError(conn: Connection, code: ErrorCode, message: string, to?: string): void {

@@ -99,7 +99,9 @@ export function createSessions(ctx: ServerContext, handleFrame: (conn: Connectio
     const state = session.state;
     switch (state.kind) {
       case 'connected':
-        outbox.send(state.conn, frame);
+        // Not sent because the socket was just closed as a slow consumer: the session is in
+        // grace now, so the frame is held (or its sender told).
+        if (!outbox.send(state.conn, frame) && session.state.kind !== 'connected') deliver(session, frame, from);
         return;
       case 'resuming':
         if (state.previous !== undefined) outbox.send(state.previous, frame);
