@@ -348,6 +348,28 @@ describe('resume races (the session ends while the broker answers the resume)', 
     expect(b2.closeInfo).toBeUndefined();
     expect(srv!.logs.filter((event) => event['code'] === 4000)).toHaveLength(1);
   });
+
+  it('a signal that finds the socket being replaced backed up (1008) is held for the resume, not lost', async () => {
+    const { a, b, b2 } = await pendingResume({ maxBufferedBytes: 256 * 1024, messagesPerSecond: 100_000, resumeGraceMs: 60_000 });
+    // b's old socket stops reading while its resume waits for the broker: frames still go to it.
+    (b.socket.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    const big = 'x'.repeat(60_000);
+    const slowClosed = (): boolean => srv!.logs.some((e) => e.event === 'closing' && e['code'] === 1008);
+    let sent = 0;
+    for (; sent < 2000 && !slowClosed(); sent++) {
+      const relayed = srv!.server.stats().relayed;
+      a.socket.signal(b.id, { i: sent, big });
+      await until(() => srv!.server.stats().relayed > relayed, 5000);
+    }
+    broker.release();
+    const welcome = await b2.next('welcome');
+    expect(welcome['id']).toBe(b.id);
+    (b.socket.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    await b.socket.closed;
+    await until(() => b2.all.filter((f) => f.type === 'signal').length + b.socket.all.filter((f) => f.type === 'signal').length >= sent, 5000);
+    const numbers = [...b.socket.all, ...b2.all].filter((f) => f.type === 'signal').map((f) => (f['data'] as { i: number }).i);
+    expect(numbers).toEqual(Array.from({ length: sent }, (_, i) => i));
+  });
 });
 
 describe('expired and superseded resume tokens (synchronous broker)', () => {

@@ -104,8 +104,8 @@ export function createSessions(ctx: ServerContext, handleFrame: (conn: Connectio
         if (!outbox.send(state.conn, frame) && session.state.kind !== 'connected') deliver(session, frame, from);
         return;
       case 'resuming':
-        if (state.previous !== undefined) outbox.send(state.previous, frame);
-        else hold(session, state, frame, from);
+        // To the socket being replaced while it still takes frames; otherwise for the resume.
+        if (state.previous === undefined || !outbox.send(state.previous, frame)) hold(session, state, frame, from);
         return;
       case 'in-grace':
         hold(session, state, frame, from);
