@@ -420,7 +420,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
         id: session.id,
         resume: session.resumeToken,
         peers: others,
-        iceServers: iceServers.forPeer(session.id, now()),
+        ...iceServers.forPeer(session.id, now()), // iceServers, iceServersExpireAt (TURN refresh)
       }),
     );
     const held = session.held;
@@ -719,6 +719,10 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
         return;
       case 'ping':
         send(conn, '{"type":"pong"}');
+        return;
+      case 'refresh-ice-servers': // TURN credential refresh: fresh credentials from the same source as welcome's
+        if (session === undefined) sendError(conn, 'not-joined', 'join a room before asking for ICE servers');
+        else send(conn, JSON.stringify({ type: 'ice-servers', ...iceServers.forPeer(session.id, now()) }));
         return;
     }
   }

@@ -36,9 +36,16 @@ export function turnCredentials(
   return { username, credential, expiresAt };
 }
 
+/** The ICE fields of a `welcome` or `ice-servers` frame for one peer. */
+export interface IssuedIceServers {
+  readonly iceServers: IceServerConfig[];
+  /** When the TURN credentials in `iceServers` expire (unix ms); absent without `turn`. */
+  readonly iceServersExpireAt?: number;
+}
+
 export interface IceServerSource {
-  /** The list for one peer's `welcome`. */
-  forPeer(peerId: string, nowMs: number): IceServerConfig[];
+  /** The list for one peer's `welcome` or `ice-servers`, with fresh TURN credentials. */
+  forPeer(peerId: string, nowMs: number): IssuedIceServers;
 }
 
 /**
@@ -64,7 +71,7 @@ export function createIceServerSource(options: {
     fixed.push({ urls: typeof server.urls === 'string' ? server.urls : [...server.urls] });
   }
   const turn = options.turn;
-  if (turn === undefined) return { forPeer: () => fixed };
+  if (turn === undefined) return { forPeer: () => ({ iceServers: fixed }) };
   if (turn.urls.length === 0) throw new TypeError('turn.urls must not be empty');
   for (const url of turn.urls) {
     if (!TURN_URL.test(url)) throw new TypeError(`not a turn: URL: ${url}`);
@@ -75,8 +82,8 @@ export function createIceServerSource(options: {
   const urls = [...turn.urls];
   return {
     forPeer(peerId, nowMs) {
-      const { username, credential } = turnCredentials(turn.secret, peerId, nowMs, ttl);
-      return [...fixed, { urls, username, credential }];
+      const { username, credential, expiresAt } = turnCredentials(turn.secret, peerId, nowMs, ttl);
+      return { iceServers: [...fixed, { urls, username, credential }], iceServersExpireAt: expiresAt * 1000 };
     },
   };
 }
