@@ -5,7 +5,9 @@ import type {
   IceCandidate,
   IceConnectionState,
   IceGatheringState,
+  IceServer,
   PeerConnectionState,
+  RtcConfiguration,
   RtcPort,
   RtcPortEvent,
   SessionDescription,
@@ -55,6 +57,15 @@ function plainCandidate(candidate: RTCIceCandidate): IceCandidate {
     sdpMid: candidate.sdpMid ?? null,
     sdpMLineIndex: candidate.sdpMLineIndex ?? null,
     usernameFragment: candidate.usernameFragment ?? null,
+  };
+}
+
+/** webrtc-pc §4.2.1 RTCIceServer from core's readonly one (the DOM type wants mutable lists). */
+function rtcIceServer(server: IceServer): RTCIceServer {
+  return {
+    urls: typeof server.urls === 'string' ? server.urls : [...server.urls],
+    ...(server.username !== undefined ? { username: server.username } : {}),
+    ...(server.credential !== undefined ? { credential: server.credential } : {}),
   };
 }
 
@@ -210,6 +221,13 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
       // Engines before webrtc-pc 1.0 lack restartIce; the machines' next offer asks for the
       // restart itself (createOffer({ iceRestart: true })), so nothing is lost there.
       if (typeof (pc as Partial<RTCPeerConnection>).restartIce === 'function') pc.restartIce();
+    },
+    setConfiguration(configuration: RtcConfiguration) {
+      if (closed) throw invalidState('setConfiguration');
+      // webrtc-pc §4.4.1.6 setConfiguration replaces the whole configuration, and engines refuse
+      // a change of bundlePolicy, rtcpMuxPolicy or certificates (InvalidModificationError): the
+      // connection's own configuration is carried over and only its iceServers are replaced.
+      pc.setConfiguration({ ...pc.getConfiguration(), iceServers: configuration.iceServers.map(rtcIceServer) });
     },
     createDataChannel(label: string, init?: DataChannelInit): DataChannelPort {
       if (closed) throw invalidState('createDataChannel');
