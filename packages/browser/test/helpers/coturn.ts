@@ -115,6 +115,8 @@ export interface TurnServerOptions {
   readonly secret?: string;
   /** Default: a free port (UDP and TCP) on 127.0.0.1, below the kernel's ephemeral range. */
   readonly port?: number;
+  /** More turnserver flags, after the defaults (e.g. `--max-allocate-lifetime=6`). */
+  readonly extraArgs?: readonly string[];
 }
 
 /**
@@ -268,6 +270,7 @@ export async function startTurnServer(options: TurnServerOptions = {}): Promise<
     '--simple-log',
     `--pidfile=${join(directory, 'turnserver.pid')}`,
     `--userdb=${join(directory, 'turndb.sqlite')}`,
+    ...(options.extraArgs ?? []),
   ];
 
   let logs = '';
