@@ -68,6 +68,8 @@ interface Side {
   call: Call | null;
   readonly events: CallAppEvent[];
   port: BrowserRtcPort | null;
+  /** How many lists had come when the connection was created (it was created with the last of them). */
+  listsAtCreation: number;
   /** Calls of pc.setConfiguration (counted on their way to the real one). */
   setConfigurationCalls: number;
   channel: DataChannelActor | null;
@@ -87,7 +89,7 @@ async function join(name: string): Promise<Side> {
   let id: string | undefined;
   client.self$.subscribe((self) => (id = self?.id ?? id));
   await waitFor(() => id !== undefined && lists.length > 0, `${name}'s welcome`);
-  return { name, client, id: id!, lists, call: null, events: [], port: null, setConfigurationCalls: 0, channel: null, received: [] };
+  return { name, client, id: id!, lists, call: null, events: [], port: null, listsAtCreation: 0, setConfigurationCalls: 0, channel: null, received: [] };
 }
 
 /** The call line to `remote`, relay only, fed the client's iceServers$; records its events and channel. */
@@ -97,6 +99,7 @@ function openLine(side: Side, remote: Side, dataChannels: readonly { label: stri
     createRtc: () => {
       // The latest credentials now; the fresh ones come through iceServers$.
       const port = createRealPort({ iceServers: toRtcIceServers(side.lists.at(-1)!), iceTransportPolicy: 'relay' });
+      side.listsAtCreation = side.lists.length;
       const real = port.pc.setConfiguration.bind(port.pc);
       port.pc.setConfiguration = (configuration?: RTCConfiguration) => {
         side.setConfigurationCalls += 1;
@@ -223,6 +226,27 @@ describeWithTurnServer('TURN credential refresh through coturn (real libwebrtc p
       expect(refreshes.every((refresh) => refresh.answer === 'success'), JSON.stringify(refreshes)).toBe(true);
       // No authenticated request was refused (the 401 of each first, unauthenticated ALLOCATE is the challenge).
       expect(turn!.logs.slice(logFrom)).not.toMatch(/user <[^>]+>: incoming packet \w+ processed, error/);
+
+      // An ICE restart now, as the connection machine's recovery does for a failed connection,
+      // gathers with what setConfiguration set last: each side gets a new allocation from coturn
+      // under a username that came after the connection was created (the one it was created
+      // with expired long ago: it would get 401).
+      const restartFrom = turn!.logs.length;
+      const allocatedAs = (side: Side): string[] =>
+        [...turn!.logs.slice(restartFrom).matchAll(/user <([^>]+)>: incoming packet ALLOCATE processed, success/g)]
+          .map((match) => match[1]!)
+          .filter((username) => username.endsWith(`:${side.id}`));
+      caller.restartIce();
+      await waitFor(() => alice.events.some((event) => event.type === 'negotiated' && event.iceRestart), 'an ICE-restart negotiation');
+      await waitFor(() => allocatedAs(alice).length > 0 && allocatedAs(bob).length > 0, 'new allocations for both sides');
+      for (const side of [alice, bob]) {
+        const applied = side.lists.slice(side.listsAtCreation).map(turnUsername);
+        expect(applied, `${side.name}'s usernames applied with setConfiguration`).toEqual(expect.arrayContaining(allocatedAs(side)));
+      }
+      expect(turn!.logs.slice(restartFrom)).not.toMatch(/user <[^>]+>: incoming packet \w+ processed, error/);
+      alice.channel!.send({ type: 'SEND', data: 'after the restart' });
+      bob.channel!.send({ type: 'SEND', data: 'and back' });
+      await waitFor(() => bob.received.at(-1) === 'after the restart' && alice.received.at(-1) === 'and back', 'a message each way after the restart');
     },
     90_000,
   );
