@@ -60,13 +60,17 @@ function plainCandidate(candidate: RTCIceCandidate): IceCandidate {
   };
 }
 
-/** webrtc-pc §4.2.1 RTCIceServer from core's readonly one (the DOM type wants mutable lists). */
-function rtcIceServer(server: IceServer): RTCIceServer {
-  return {
+/**
+ * webrtc-pc §4.2.1 RTCIceServer objects from readonly ones (core's IceServer, or a signaling
+ * server's `welcome.iceServers`), for `new RTCPeerConnection({ iceServers })`: the DOM type
+ * wants mutable lists.
+ */
+export function toRtcIceServers(servers: readonly IceServer[]): RTCIceServer[] {
+  return servers.map((server) => ({
     urls: typeof server.urls === 'string' ? server.urls : [...server.urls],
     ...(server.username !== undefined ? { username: server.username } : {}),
     ...(server.credential !== undefined ? { credential: server.credential } : {}),
-  };
+  }));
 }
 
 /** The connection's `connectionState`; engines older than webrtc-pc 1.0 lack it, so it is
@@ -227,7 +231,7 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
       // webrtc-pc §4.4.1.6 setConfiguration replaces the whole configuration, and engines refuse
       // a change of bundlePolicy, rtcpMuxPolicy or certificates (InvalidModificationError): the
       // connection's own configuration is carried over and only its iceServers are replaced.
-      pc.setConfiguration({ ...pc.getConfiguration(), iceServers: configuration.iceServers.map(rtcIceServer) });
+      pc.setConfiguration({ ...pc.getConfiguration(), iceServers: toRtcIceServers(configuration.iceServers) });
     },
     createDataChannel(label: string, init?: DataChannelInit): DataChannelPort {
       if (closed) throw invalidState('createDataChannel');
