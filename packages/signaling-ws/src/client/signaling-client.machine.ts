@@ -597,6 +597,7 @@ export const signalingClientMachine = setup({
               },
               states: {
                 checking: {
+                  description: 'Just received: do these credentials expire?',
                   always: [{ guard: 'hasExpiringIceServers', target: 'valid' }, { target: 'lasting' }],
                 },
                 lasting: {
