@@ -5,7 +5,9 @@ import type {
   IceCandidate,
   IceConnectionState,
   IceGatheringState,
+  IceServer,
   PeerConnectionState,
+  RtcConfiguration,
   RtcPort,
   RtcPortEvent,
   SessionDescription,
@@ -56,6 +58,19 @@ function plainCandidate(candidate: RTCIceCandidate): IceCandidate {
     sdpMLineIndex: candidate.sdpMLineIndex ?? null,
     usernameFragment: candidate.usernameFragment ?? null,
   };
+}
+
+/**
+ * webrtc-pc §4.2.1 RTCIceServer objects from readonly ones (core's IceServer, or a signaling
+ * server's `welcome.iceServers`), for `new RTCPeerConnection({ iceServers })`: the DOM type
+ * wants mutable lists.
+ */
+export function toRtcIceServers(servers: readonly IceServer[]): RTCIceServer[] {
+  return servers.map((server) => ({
+    urls: typeof server.urls === 'string' ? server.urls : [...server.urls],
+    ...(server.username !== undefined ? { username: server.username } : {}),
+    ...(server.credential !== undefined ? { credential: server.credential } : {}),
+  }));
 }
 
 /** The connection's `connectionState`; engines older than webrtc-pc 1.0 lack it, so it is
@@ -210,6 +225,13 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
       // Engines before webrtc-pc 1.0 lack restartIce; the machines' next offer asks for the
       // restart itself (createOffer({ iceRestart: true })), so nothing is lost there.
       if (typeof (pc as Partial<RTCPeerConnection>).restartIce === 'function') pc.restartIce();
+    },
+    setConfiguration(configuration: RtcConfiguration) {
+      if (closed) throw invalidState('setConfiguration');
+      // webrtc-pc §4.4.1.6 setConfiguration replaces the whole configuration, and engines refuse
+      // a change of bundlePolicy, rtcpMuxPolicy or certificates (InvalidModificationError): the
+      // connection's own configuration is carried over and only its iceServers are replaced.
+      pc.setConfiguration({ ...pc.getConfiguration(), iceServers: toRtcIceServers(configuration.iceServers) });
     },
     createDataChannel(label: string, init?: DataChannelInit): DataChannelPort {
       if (closed) throw invalidState('createDataChannel');

@@ -182,6 +182,13 @@ describe('createRtcPort: after close (RtcPort contract, webrtc-pc §4.4.1.9)', (
     }
     expect(isInvalidStateError(thrown)).toBe(true);
     expect(() => b.restartIce()).not.toThrow();
+    let refusedConfiguration: unknown;
+    try {
+      b.setConfiguration({ iceServers: [] });
+    } catch (error) {
+      refusedConfiguration = error;
+    }
+    expect(isInvalidStateError(refusedConfiguration)).toBe(true);
 
     // libwebrtc resolves a createOffer pending at close and reports `closed` states afterwards;
     // the port drops both. The remote side notices through its own engine only.
@@ -189,6 +196,27 @@ describe('createRtcPort: after close (RtcPort contract, webrtc-pc §4.4.1.9)', (
     expect(settled).toBe(false);
     expect(eventsB.length).toBe(countB);
     expect(eventsA.length).toBeGreaterThanOrEqual(countA);
+  });
+});
+
+describe('createRtcPort: setConfiguration (webrtc-pc §4.4.1.6, ICE servers only)', () => {
+  it('replaces the ICE servers and keeps every other field the connection was created with', () => {
+    const port = newPort({
+      iceServers: [{ urls: 'turn:127.0.0.1:3478', username: 'old', credential: 'old-secret' }],
+      iceTransportPolicy: 'relay',
+      bundlePolicy: 'max-bundle',
+    });
+    // The engine refuses a configuration that changes bundlePolicy (here: back to its default).
+    expect(() => port.pc.setConfiguration({ iceServers: [] })).toThrow(expect.objectContaining({ name: 'InvalidModificationError' }) as Error);
+    port.setConfiguration({ iceServers: [{ urls: ['turn:127.0.0.1:3478'], username: 'new', credential: 'new-secret' }] });
+    const configuration = port.pc.getConfiguration();
+    expect(configuration.iceServers).toEqual([expect.objectContaining({ urls: ['turn:127.0.0.1:3478'], username: 'new', credential: 'new-secret' })]);
+    expect(configuration).toMatchObject({ iceTransportPolicy: 'relay', bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
+  });
+
+  it('passes on what the engine throws for a malformed list (a TURN URL without credentials)', () => {
+    const port = newPort();
+    expect(() => port.setConfiguration({ iceServers: [{ urls: 'turn:127.0.0.1:3478' }] })).toThrow(expect.objectContaining({ name: 'InvalidAccessError' }) as Error);
   });
 });
 

@@ -2,14 +2,14 @@ import { BehaviorSubject, Subject } from 'rxjs';
 import type { Observable, Subscription } from 'rxjs';
 import { createActor } from 'xstate';
 import type { ActorOptions, InspectionEvent, Observer, StateValue, Subscription as ActorSubscription } from 'xstate';
-import type { DataChannelInit, IceConnectionState, IceGatheringState, PeerConnectionState, SignalingState } from './ports/rtc.js';
+import type { DataChannelInit, IceConnectionState, IceGatheringState, IceServer, PeerConnectionState, RtcPort, SignalingState } from './ports/rtc.js';
 import type { InviteMedia } from './protocol/peer-message.js';
 import { callMachine } from './machines/call.machine.js';
-import type { CallEndReason, CallEndedBy, CallInput, CallRole, RemoteEndReason } from './machines/call.machine.js';
+import type { CallEndReason, CallEndedBy, CallInput, CallPeerOptions, CallRole, RemoteEndReason } from './machines/call.machine.js';
 import type { DataChannelActor, PeerActor } from './machines/peer.machine.js';
 import type { PeerFailureReason } from './machines/peer.types.js';
-import { createDataChannelOn, forwardPeerEvents, peerMachineWithDelays } from './create-peer.js';
-import type { PeerAppEvent, PeerDelays } from './create-peer.js';
+import { createDataChannelOn, forwardPeerEvents, peerMachineWithDelays, setIceServers } from './create-peer.js';
+import type { LivePeerOptions, PeerAppEvent, PeerDelays } from './create-peer.js';
 
 // An app's handle on one call line to one remote peer: the call machine started, its state and
 // the state of the peer connection it runs flattened into one stream for a UI, and what the
@@ -26,6 +26,11 @@ export interface CallDelays {
 }
 
 export interface CreateCallOptions extends CallInput {
+  /**
+   * Options of each call's peer; `iceServers$` (fresh TURN credentials) is applied to the RTC
+   * port of the call in progress, and the latest list to each new port right after `createRtc`.
+   */
+  readonly peer?: CallPeerOptions & LivePeerOptions;
   /** The call's delays and those of the peer it runs (the caller's from its invite, the callee's from accept). */
   readonly delays?: Partial<CallDelays & PeerDelays>;
   /** Passed to xstate's createActor: the Stately inspector sees the call, its peer and every child. */
@@ -179,7 +184,8 @@ function invalidState(message: string): Error {
  * line exists is not replayed (the signaling port is hot).
  */
 export function createCall(options: CreateCallOptions): Call {
-  const { delays, inspect, clock, ...input } = options;
+  const { delays, inspect, clock, peer: peerOptions, ...callInput } = options;
+  const { iceServers$, ...peer } = peerOptions ?? {};
   const { ringTimeout, incomingTimeout, ...peerDelays } = delays ?? {};
   const callDelays = {
     ...(ringTimeout !== undefined ? { ringTimeout } : {}),
@@ -216,7 +222,29 @@ export function createCall(options: CreateCallOptions): Call {
     if (typeof inspect === 'function') inspect(event);
     else inspect?.next?.(event);
   };
+  // The port of the call in progress and the latest ICE servers, for `iceServers$`.
+  let rtc: RtcPort | undefined;
+  let latestIceServers: readonly IceServer[] | undefined;
+  const refusedIceServers = (error: Error): void => {
+    events.next({ type: 'error', operation: 'setConfiguration', error, session: actor.getSnapshot().context.session ?? '' });
+  };
+  const input: CallInput = {
+    ...callInput,
+    peer,
+    createRtc: () => {
+      rtc = callInput.createRtc();
+      if (latestIceServers !== undefined) setIceServers(rtc, latestIceServers, refusedIceServers);
+      return rtc;
+    },
+  };
   const actor = createActor(machine, { input, inspect: onInspection, ...(clock ? { clock } : {}) });
+  const iceServersApplied = iceServers$?.subscribe({
+    next: (iceServers) => {
+      latestIceServers = iceServers;
+      setIceServers(rtc, iceServers, refusedIceServers);
+    },
+    error: (error: unknown) => refusedIceServers(error instanceof Error ? error : new Error(String(error))),
+  });
 
   const currentPeer = (): PeerActor | undefined => {
     const snapshot = actor.getSnapshot();
@@ -268,6 +296,7 @@ export function createCall(options: CreateCallOptions): Call {
       }
       stopped = true;
       unwatch();
+      iceServersApplied?.unsubscribe();
       actor.stop();
       status.complete();
       events.complete();

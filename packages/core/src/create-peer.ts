@@ -1,8 +1,9 @@
-import type { Observable} from 'rxjs';
+import type { Observable } from 'rxjs';
 import { Subscription } from 'rxjs';
 import { createActor } from 'xstate';
 import type { ActorOptions, InspectionEvent, Observer, SnapshotFrom } from 'xstate';
-import type { DataChannelInit } from './ports/rtc.js';
+import { isInvalidStateError } from './ports/rtc.js';
+import type { DataChannelInit, IceServer, RtcPort } from './ports/rtc.js';
 import { connectionMachine } from './machines/connection.machine.js';
 import { negotiationMachine } from './machines/negotiation.machine.js';
 import { peerMachine } from './machines/peer.machine.js';
@@ -24,7 +25,19 @@ export interface PeerDelays {
   readonly firstOfferTimeout: number;
 }
 
-export interface CreatePeerOptions extends PeerInput {
+/** Options of a running peer that the app may feed while it runs. */
+export interface LivePeerOptions {
+  /**
+   * Fresh ICE servers for the running connection, e.g. a signaling client's `iceServers$`
+   * (TURN credentials refreshed before they expire). Each list, the current one on subscription
+   * included, is applied with `rtc.setConfiguration` (ICE servers only, see RtcConfiguration):
+   * the allocation in use is kept, and when the connection fails the recovery's ICE restart
+   * gathers with these credentials.
+   */
+  readonly iceServers$?: Observable<readonly IceServer[]>;
+}
+
+export interface CreatePeerOptions extends PeerInput, LivePeerOptions {
   readonly delays?: Partial<PeerDelays>;
   /** Passed to xstate's createActor: the Stately inspector sees the peer and every child. */
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
@@ -32,10 +45,12 @@ export interface CreatePeerOptions extends PeerInput {
   readonly clock?: ActorOptions<typeof peerMachine>['clock'];
 }
 
-/** Everything a peer reports, plus data-channel messages. */
+/** Everything a peer reports, plus data-channel messages and refused ICE server lists. */
 export type PeerAppEvent =
   | PeerEmitted
-  | { readonly type: 'message'; readonly label: string; readonly data: string | ArrayBuffer; readonly channel: DataChannelActor };
+  | { readonly type: 'message'; readonly label: string; readonly data: string | ArrayBuffer; readonly channel: DataChannelActor }
+  /** The RTC port refused a list from `iceServers$` (e.g. a TURN URL without credentials); the old list stays. */
+  | { readonly type: 'error'; readonly operation: 'setConfiguration'; readonly error: Error };
 
 export interface Peer {
   /** The started peer actor (send it CREATE_DATA_CHANNEL, RESTART_ICE, CLOSE; read snapshots). */
@@ -96,6 +111,21 @@ export function createDataChannelOn(actor: PeerActor, label: string, init?: Data
 }
 
 /**
+ * Applies one list of `iceServers$` to a running peer's port (webrtc-pc §4.4.1.6
+ * setConfiguration, ICE servers only). A port that is closed, or none yet, is skipped; a list
+ * the port refuses goes to `refused`.
+ */
+export function setIceServers(port: RtcPort | undefined, iceServers: readonly IceServer[], refused: (error: Error) => void): void {
+  if (port === undefined || port.connectionState === 'closed') return;
+  try {
+    port.setConfiguration({ iceServers });
+  } catch (error) {
+    // Closed meanwhile (the adapter's own check): nothing to configure any more.
+    if (!isInvalidStateError(error)) refused(error instanceof Error ? error : new Error(String(error)));
+  }
+}
+
+/**
  * The peer machine with its named delays replaced. `createPeer` takes `delays` directly; a call
  * runs its peer as a child, so give the call machine this one:
  * `callMachine.provide({ actors: { peer: peerMachineWithDelays({ connectTimeout: 5000 }) } })`.
@@ -120,7 +150,7 @@ export function peerMachineWithDelays(delays: Partial<PeerDelays> | undefined): 
  * and the connection recovery policy. The peer owns the port: `close()` closes it.
  */
 export function createPeer(options: CreatePeerOptions): Peer {
-  const { delays, inspect, clock, ...input } = options;
+  const { delays, inspect, clock, iceServers$, ...input } = options;
   const actor = createActor(peerMachineWithDelays(delays), {
     input,
     ...(inspect ? { inspect } : {}),
@@ -128,14 +158,23 @@ export function createPeer(options: CreatePeerOptions): Peer {
   });
 
   const events = new BufferUntilSubscribed<PeerAppEvent>();
-  const channelSubscriptions = forwardPeerEvents(actor, (event) => events.next(event));
+  const subscriptions = forwardPeerEvents(actor, (event) => events.next(event));
+  if (iceServers$ !== undefined) {
+    const refused = (error: Error): void => events.next({ type: 'error', operation: 'setConfiguration', error });
+    subscriptions.add(
+      iceServers$.subscribe({
+        next: (iceServers) => setIceServers(input.rtc, iceServers, refused),
+        error: (error: unknown) => refused(error instanceof Error ? error : new Error(String(error))),
+      }),
+    );
+  }
   const done = actor.subscribe({
     complete: () => {
-      channelSubscriptions.unsubscribe();
+      subscriptions.unsubscribe();
       events.complete();
     },
     error: () => {
-      channelSubscriptions.unsubscribe();
+      subscriptions.unsubscribe();
       events.complete();
     },
   });
@@ -153,7 +192,7 @@ export function createPeer(options: CreatePeerOptions): Peer {
     close() {
       if (actor.getSnapshot().status === 'active') actor.send({ type: 'CLOSE' });
       done.unsubscribe();
-      channelSubscriptions.unsubscribe();
+      subscriptions.unsubscribe();
       events.complete();
     },
   };

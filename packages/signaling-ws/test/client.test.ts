@@ -1,6 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { PeerMessage } from '@parley/core';
-import { createSignalingClient, DEFAULT_SEND_BURST, DEFAULT_SEND_RATE, fullJitterBackoff, SignalingError } from '../src/client/index.js';
+import {
+  createSignalingClient,
+  DEFAULT_SEND_BURST,
+  DEFAULT_SEND_RATE,
+  fullJitterBackoff,
+  ICE_SERVERS_REFRESH_FLOOR_MS,
+  ICE_SERVERS_RETRY_MS,
+  iceServersRefreshDelay,
+  SignalingError,
+} from '../src/client/index.js';
 import type { PeerInfo, SignalingClient, SignalingClientOptions, SignalingClientStatus } from '../src/client/index.js';
 import { DEFAULT_RATE_LIMIT } from '../src/protocol.js';
 import type { ClientFrame, ServerFrame } from '../src/protocol.js';
@@ -764,5 +773,109 @@ describe('signalingClient: pacing under the server rate limit', () => {
     const base = { url: 'ws://x', room: 'r', name: 'n', webSocket: Constructor };
     for (const sendRate of [0, -1, Number.NaN, Infinity]) expect(() => createSignalingClient({ ...base, sendRate })).toThrow(/sendRate/);
     for (const sendBurst of [0, 1.5, -3, Number.NaN]) expect(() => createSignalingClient({ ...base, sendBurst })).toThrow(/sendBurst/);
+  });
+});
+
+describe('signalingClient: TURN credential refresh', () => {
+  /** A TURN entry whose credential says which issue it is; expiring `ttlMs` from now. */
+  const turnList = (issue: number) => [{ urls: 'stun:stun.example.org' }, { urls: ['turn:turn.example.org'], username: `u${issue}`, credential: `c${issue}` }];
+  const turnWelcome = (ttlMs: number, issue = 1): ServerFrame => ({ ...welcome(ALICE.id), iceServers: turnList(issue), iceServersExpireAt: Date.now() + ttlMs } as ServerFrame);
+  const iceServersFrame = (ttlMs: number, issue: number): ServerFrame => ({ type: 'ice-servers', iceServers: turnList(issue), iceServersExpireAt: Date.now() + ttlMs });
+  const refreshes = (socket: FakeSocket) => socket.frames().filter((frame) => frame.type === 'refresh-ice-servers').length;
+  const usernames = (lists: readonly (readonly { username?: string }[])[]) => lists.map((list) => list.find((ice) => ice.username !== undefined)?.username ?? null);
+
+  it('computes the refresh from the lifetime: 80 %, a minute before expiry at the latest, not before half, never under the floor', () => {
+    expect(iceServersRefreshDelay(86_400_000)).toBe(69_120_000); // one day: 80 %
+    expect(iceServersRefreshDelay(600_000)).toBe(480_000); // 10 min: 80 % (2 min before)
+    expect(iceServersRefreshDelay(120_000)).toBe(60_000); // 2 min: a minute before expiry
+    expect(iceServersRefreshDelay(100_000)).toBe(50_000); // under 2 min: half the lifetime
+    expect(iceServersRefreshDelay(5000)).toBe(2500);
+    expect(iceServersRefreshDelay(1500)).toBe(ICE_SERVERS_REFRESH_FLOOR_MS);
+    expect(iceServersRefreshDelay(-60_000)).toBe(ICE_SERVERS_REFRESH_FLOOR_MS); // already expired (or a skewed clock)
+    expect(iceServersRefreshDelay(100 * 365 * 86_400_000)).toBe(2 ** 31 - 1); // longer than a timer can wait
+  });
+
+  it('asks for fresh credentials before they expire and fires iceServers$ with each new list', () => {
+    const { client, joinWith, errors } = harness();
+    const seen: (readonly { username?: string }[])[] = [];
+    client.iceServers$.subscribe((list) => seen.push(list));
+    const socket = joinWith(turnWelcome(5000));
+    expect(usernames(seen)).toEqual([null, 'u1']);
+
+    vi.advanceTimersByTime(2499);
+    expect(refreshes(socket)).toBe(0);
+    vi.advanceTimersByTime(1);
+    expect(refreshes(socket)).toBe(1);
+    expect(socket.frames().at(-1)).toEqual({ type: 'refresh-ice-servers' });
+    socket.receive(iceServersFrame(5000, 2));
+    expect(usernames(seen)).toEqual([null, 'u1', 'u2']);
+    expect(lastValue(client.iceServers$)).toEqual(turnList(2));
+
+    // Each answer starts the next timer from its own expiry.
+    for (let issue = 3; issue <= 6; issue++) {
+      vi.advanceTimersByTime(2500);
+      expect(refreshes(socket)).toBe(issue - 1);
+      socket.receive(iceServersFrame(5000, issue));
+    }
+    expect(usernames(seen).slice(-5)).toEqual(['u2', 'u3', 'u4', 'u5', 'u6']);
+    expect(errors).toEqual([]);
+    expect(lastValue(client.state$)).toBe('joined');
+  });
+
+  it('never asks when the ICE servers carry no expiry', () => {
+    const { joinWith } = harness();
+    const socket = joinWith(welcome(ALICE.id));
+    vi.advanceTimersByTime(7 * 86_400_000);
+    expect(refreshes(socket)).toBe(0);
+  });
+
+  it('asks again after iceServersRetry while no answer comes, and no sooner', () => {
+    const { joinWith } = harness();
+    const socket = joinWith(turnWelcome(600_000));
+    vi.advanceTimersByTime(480_000);
+    expect(refreshes(socket)).toBe(1);
+    vi.advanceTimersByTime(ICE_SERVERS_RETRY_MS - 1);
+    expect(refreshes(socket)).toBe(1);
+    vi.advanceTimersByTime(1);
+    expect(refreshes(socket)).toBe(2);
+    socket.receive(iceServersFrame(600_000, 2));
+    vi.advanceTimersByTime(479_999);
+    expect(refreshes(socket)).toBe(2);
+  });
+
+  it('does not spin on credentials that are already expired: one ask per floor at most', () => {
+    const { joinWith } = harness();
+    const socket = joinWith(turnWelcome(-30_000));
+    vi.advanceTimersByTime(ICE_SERVERS_REFRESH_FLOOR_MS - 1);
+    expect(refreshes(socket)).toBe(0);
+    for (let issue = 2; issue <= 11; issue++) {
+      vi.advanceTimersByTime(ICE_SERVERS_REFRESH_FLOOR_MS);
+      socket.receive(iceServersFrame(-30_000, issue)); // the server's clock is far behind ours
+    }
+    expect(refreshes(socket)).toBe(10);
+  });
+
+  it('takes the fresh list of each welcome after a reconnect, and restarts the timer from it', () => {
+    const { client, sockets, joinWith } = harness();
+    const first = joinWith(turnWelcome(5000, 1));
+    vi.advanceTimersByTime(2000);
+    first.drop(1006);
+    vi.advanceTimersByTime(125);
+    const second = joinWith(turnWelcome(10_000, 2));
+    expect(sockets.instances).toHaveLength(2);
+    expect(lastValue(client.iceServers$)).toEqual(turnList(2));
+    vi.advanceTimersByTime(4999); // the old timer (due 500 ms after the reconnect) is gone
+    expect(refreshes(first) + refreshes(second)).toBe(0);
+    vi.advanceTimersByTime(1);
+    expect(refreshes(second)).toBe(1);
+  });
+
+  it('takes a fixed iceServersRefresh delay when given one', () => {
+    const { joinWith } = harness({ delays: { iceServersRefresh: 700 } });
+    const socket = joinWith(turnWelcome(86_400_000));
+    vi.advanceTimersByTime(699);
+    expect(refreshes(socket)).toBe(0);
+    vi.advanceTimersByTime(1);
+    expect(refreshes(socket)).toBe(1);
   });
 });

@@ -115,6 +115,8 @@ export interface TurnServerOptions {
   readonly secret?: string;
   /** Default: a free port (UDP and TCP) on 127.0.0.1, below the kernel's ephemeral range. */
   readonly port?: number;
+  /** More turnserver flags, after the defaults (e.g. `--max-allocate-lifetime=6`). */
+  readonly extraArgs?: readonly string[];
 }
 
 /**
@@ -268,6 +270,7 @@ export async function startTurnServer(options: TurnServerOptions = {}): Promise<
     '--simple-log',
     `--pidfile=${join(directory, 'turnserver.pid')}`,
     `--userdb=${join(directory, 'turndb.sqlite')}`,
+    ...(options.extraArgs ?? []),
   ];
 
   let logs = '';
@@ -342,15 +345,7 @@ export async function startTurnServer(options: TurnServerOptions = {}): Promise<
 }
 
 /** ICE servers as handed out in `welcome.iceServers` (readonly) as an RTCConfiguration wants them. */
-export function toRtcIceServers(
-  servers: readonly { readonly urls: string | readonly string[]; readonly username?: string; readonly credential?: string }[],
-): RTCIceServer[] {
-  return servers.map((server) => ({
-    urls: typeof server.urls === 'string' ? server.urls : [...server.urls],
-    ...(server.username !== undefined ? { username: server.username } : {}),
-    ...(server.credential !== undefined ? { credential: server.credential } : {}),
-  }));
-}
+export { toRtcIceServers } from '../../src/index.js';
 
 /** One end of a candidate pair, from its `local-candidate` / `remote-candidate` stats. */
 export interface CandidateEnd {

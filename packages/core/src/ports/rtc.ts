@@ -102,6 +102,27 @@ export interface DataChannelPort {
   close(): void;
 }
 
+/**
+ * webrtc-pc §4.2.1 RTCIceServer, structurally (core uses no DOM types): a STUN or TURN server,
+ * with the TURN credential (e.g. TURN REST credentials from a signaling server's `welcome`).
+ */
+export interface IceServer {
+  readonly urls: string | readonly string[];
+  readonly username?: string;
+  readonly credential?: string;
+}
+
+/**
+ * The part of webrtc-pc §4.2.1 RTCConfiguration that `setConfiguration` changes on a running
+ * connection: its ICE servers, nothing else. bundlePolicy, rtcpMuxPolicy, certificates,
+ * iceTransportPolicy and iceCandidatePoolSize stay as the connection was created (engines
+ * reject a change of the first three with InvalidModificationError, §4.4.1.6 "set a
+ * configuration"; the port never asks for one).
+ */
+export interface RtcConfiguration {
+  readonly iceServers: readonly IceServer[];
+}
+
 /** Opaque media handles: core passes them through, the app and the browser adapter use them. */
 export type MediaTrackHandle = unknown;
 export type MediaStreamHandle = unknown;
@@ -152,6 +173,14 @@ export interface RtcPort {
   /** `null` signals end-of-candidates for the current remote description. */
   addIceCandidate(candidate: IceCandidate | null): Promise<void>;
   restartIce(): void;
+  /**
+   * webrtc-pc §4.4.1.6 setConfiguration, for the ICE servers only: the ICE agent uses
+   * `configuration.iceServers` from its next gathering on (an ICE restart, e.g. the connection
+   * machine's recovery, allocates with the new TURN credentials); the transport in use is kept.
+   * Synchronous, as in webrtc-pc. Throws InvalidStateError after `close()`, or what the engine
+   * throws for a malformed list (e.g. a TURN URL without credentials: InvalidAccessError).
+   */
+  setConfiguration(configuration: RtcConfiguration): void;
   createDataChannel(label: string, init?: DataChannelInit): DataChannelPort;
   close(): void;
 }

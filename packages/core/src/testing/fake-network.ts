@@ -6,6 +6,7 @@ import type {
   IceConnectionState,
   IceGatheringState,
   PeerConnectionState,
+  RtcConfiguration,
   RtcPort,
   RtcPortEvent,
   SdpType,
@@ -114,6 +115,8 @@ export interface FakeRtcPort extends RtcPort {
   readonly operations: readonly string[];
   /** webrtc-pc [[NegotiationNeeded]]. */
   readonly negotiationNeeded: boolean;
+  /** Every configuration given to `setConfiguration`, in order (the fake gathers no relay candidates: it only records them). */
+  readonly configurations: readonly RtcConfiguration[];
   addTransceiver(kind: MediaKind, init?: { readonly direction?: RtpTransceiverDirection }): FakeTransceiver;
   getTransceivers(): readonly FakeTransceiver[];
   /** Every channel of this port: created locally or announced by the remote. */
@@ -502,6 +505,7 @@ class PortImpl implements FakeRtcPort {
   readonly events$: Observable<RtcPortEvent> = this.stream.observable;
   readonly illegalCalls: IllegalCall[] = [];
   readonly operations: string[] = [];
+  readonly configurations: RtcConfiguration[] = [];
 
   private readonly transceivers: TransceiverImpl[] = [];
   private readonly channels: FakeDataChannelImpl[] = [];
@@ -659,6 +663,28 @@ class PortImpl implements FakeRtcPort {
       if (applied && applied.model.ufrag !== '') this.credentialsToReplace.add(applied.model.ufrag);
     }
     this.updateNegotiationNeeded();
+  }
+
+  /** webrtc-pc §4.4.1.6 setConfiguration (ICE servers only, see RtcConfiguration). */
+  setConfiguration(configuration: RtcConfiguration): void {
+    this.operations.push(`setConfiguration(${configuration.iceServers.length} ICE server(s))`);
+    // "set a configuration" step 1: [[IsClosed]] -> InvalidStateError.
+    if (this.closed) {
+      this.recordIllegal('setConfiguration', 'called after close()');
+      throw rtcError('InvalidStateError', 'setConfiguration: the connection is closed');
+    }
+    // "validate the ICE server" (webrtc-pc §4.4.1.6): a URL of another scheme is a SyntaxError,
+    // a turn:/turns: URL without username and credential an InvalidAccessError.
+    for (const server of configuration.iceServers) {
+      for (const url of typeof server.urls === 'string' ? [server.urls] : server.urls) {
+        const scheme = /^(stuns?|turns?):/i.exec(url)?.[1]?.toLowerCase();
+        if (scheme === undefined) throw rtcError('SyntaxError', `setConfiguration: not a stun: or turn: URL: ${url}`);
+        if (scheme.startsWith('turn') && (server.username === undefined || server.credential === undefined)) {
+          throw rtcError('InvalidAccessError', `setConfiguration: ${url} needs a username and a credential`);
+        }
+      }
+    }
+    this.configurations.push(configuration);
   }
 
   createDataChannel(label: string, init?: DataChannelInit): FakeDataChannel {

@@ -22,6 +22,13 @@ export interface SignalingClientDelays {
   readonly keepaliveTimeout?: number;
   /** After a server restart, how long messages wait for their peer to rejoin (default 30 s). */
   readonly rejoinGrace?: number;
+  /**
+   * After TURN credentials arrive, when to ask for fresh ones (`refresh-ice-servers`); by
+   * default from their lifetime, see `iceServersRefreshDelay` (80 % of it, at least 1 s).
+   */
+  readonly iceServersRefresh?: number;
+  /** How long a `refresh-ice-servers` waits for its answer before it is sent again (default 10 s). */
+  readonly iceServersRetry?: number;
 }
 
 export interface SignalingClientOptions {
@@ -73,7 +80,12 @@ export interface SignalingClient {
   readonly self$: Observable<SelfInfo | null>;
   /** The other members of the room; the last known list is kept while reconnecting. */
   readonly peers$: Observable<readonly PeerInfo[]>;
-  /** `welcome.iceServers` (TURN credentials are time-limited: read the latest). */
+  /**
+   * The ICE servers to use now: `welcome.iceServers`, then each fresh list the client asked for
+   * before the TURN credentials expired (`refresh-ice-servers`), and the list of each new
+   * `welcome` after a reconnect. Hand it to a running peer (`createPeer({ iceServers$ })`), which
+   * applies each list with `setConfiguration`.
+   */
   readonly iceServers$: Observable<readonly IceServerConfig[]>;
   /** Every error: server error frames, refused or invalid messages, fatal close reasons. */
   readonly errors$: Observable<SignalingError>;

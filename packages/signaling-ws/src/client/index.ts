@@ -15,11 +15,16 @@ export {
   DEFAULT_SEND_BURST,
   DEFAULT_SEND_RATE,
   fullJitterBackoff,
+  ICE_SERVERS_REFRESH_FLOOR_MS,
+  ICE_SERVERS_REFRESH_MARGIN_MS,
+  ICE_SERVERS_RETRY_MS,
+  iceServersRefreshDelay,
   planFlush,
   resolveTarget,
   signalingClientMachine,
 } from './signaling-client.machine.js';
 export type {
+  IceServersExpiry,
   QueuedSignal,
   SelfInfo,
   SignalData,

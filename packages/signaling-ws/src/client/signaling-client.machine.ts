@@ -43,6 +43,14 @@ export interface SignalingClientInput {
   readonly sendBurst?: number;
 }
 
+/** The lifetime of the TURN credentials last received (see `iceServersRefreshDelay`). */
+export interface IceServersExpiry {
+  /** `iceServersExpireAt` of the `welcome` or `ice-servers` frame: the server's unix ms. */
+  readonly expireAt: number;
+  /** `Date.now()` when the frame arrived. */
+  readonly receivedAt: number;
+}
+
 export interface SignalingClientContext {
   readonly url: string;
   readonly room: string;
@@ -66,6 +74,11 @@ export interface SignalingClientContext {
   /** The other members of the room (never includes self). */
   readonly peers: readonly PeerInfo[];
   readonly iceServers: readonly IceServerConfig[];
+  /**
+   * When the TURN credentials in `iceServers` expire (the server's unix ms), and when they
+   * arrived (our clock); `null` when they carry none (nothing to refresh).
+   */
+  readonly iceServersExpiry: IceServersExpiry | null;
   /**
    * Signals not sent yet, in order: waiting for a `welcome`, for a token, or (after a server
    * restart) for their peer to come back.
@@ -112,6 +125,28 @@ export const DEFAULT_SEND_RATE = (DEFAULT_RATE_LIMIT.messagesPerSecond * 4) / 5;
  * delivers closer together than they were sent.
  */
 export const DEFAULT_SEND_BURST = (DEFAULT_RATE_LIMIT.burst * 3) / 4;
+/** The longest `setTimeout` delay (2^31 - 1 ms, html §8.6 timers clamp to a signed 32-bit int). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Fresh TURN credentials are asked for no later than this before the old ones expire. */
+export const ICE_SERVERS_REFRESH_MARGIN_MS = 60_000;
+/** Never ask for fresh credentials sooner than this after the last ones came (a tiny TTL cannot make the client spin). */
+export const ICE_SERVERS_REFRESH_FLOOR_MS = 1000;
+/** A `refresh-ice-servers` left unanswered (e.g. dropped by the server's rate limit) is sent again after this. */
+export const ICE_SERVERS_RETRY_MS = 10_000;
+
+/**
+ * When to ask for fresh TURN credentials, counted from their arrival, for credentials that live
+ * `lifetimeMs` from then: at 80 % of the lifetime or `ICE_SERVERS_REFRESH_MARGIN_MS` before
+ * expiry, whichever is sooner, but not before half the lifetime (a short TTL would otherwise
+ * put the margin before the arrival) and never sooner than `ICE_SERVERS_REFRESH_FLOOR_MS`.
+ * A lifetime of one day refreshes after 19.2 h, one of 2 min after 1 min, one of 5 s after 2.5 s.
+ * Capped at the longest timer JavaScript keeps (a longer one would fire at once).
+ */
+export function iceServersRefreshDelay(lifetimeMs: number): number {
+  const due = Math.min(lifetimeMs * 0.8, lifetimeMs - ICE_SERVERS_REFRESH_MARGIN_MS);
+  return Math.min(MAX_TIMER_MS, Math.max(ICE_SERVERS_REFRESH_FLOOR_MS, Math.floor(Math.max(due, lifetimeMs / 2))));
+}
+
 export const BACKOFF_BASE_MS = 250;
 export const BACKOFF_CAP_MS = 10_000;
 
@@ -197,6 +232,11 @@ function takeReady(context: SignalingClientContext, queue: readonly QueuedSignal
   return { ready, queue: waiting, tokens: context.tokens - ready.length, requeued };
 }
 
+/** The expiry a `welcome` or `ice-servers` frame announces, stamped with our clock. */
+function expiryOf(expireAt: number | undefined): IceServersExpiry | null {
+  return expireAt === undefined ? null : { expireAt, receivedAt: Date.now() };
+}
+
 function sendCommand(...frames: ClientFrame<PeerMessage>[]): SocketCommand {
   return { type: 'SOCKET.SEND', frames };
 }
@@ -236,6 +276,12 @@ export const signalingClientMachine = setup({
     keepaliveInterval: 25_000,
     keepaliveTimeout: 10_000,
     rejoinGrace: 30_000,
+    /** Until `refresh-ice-servers` goes out: see `iceServersRefreshDelay`. */
+    iceServersRefresh: ({ context }) => {
+      const expiry = context.iceServersExpiry;
+      return iceServersRefreshDelay(expiry === null ? Infinity : expiry.expireAt - expiry.receivedAt);
+    },
+    iceServersRetry: ICE_SERVERS_RETRY_MS,
     /** One token back; whole milliseconds rounded up, so timer granularity never speeds it up. */
     tokenInterval: ({ context }) => Math.ceil(1000 / context.sendRate),
   },
@@ -244,6 +290,7 @@ export const signalingClientMachine = setup({
     isRefusedByServer: ({ event }) => event.type === 'SOCKET.CLOSED' && event.code === CLOSE_CODES.unauthorized,
     isReplacedByAnotherConnection: ({ event }) => event.type === 'SOCKET.CLOSED' && event.code === CLOSE_CODES.replaced,
     isKeepaliveEnabled: ({ context }) => context.keepalive,
+    hasExpiringIceServers: ({ context }) => context.iceServersExpiry !== null,
     isAwaitedPeer: ({ context, event }) => event.type === 'SERVER.PEER_JOINED' && context.awaitingNames.includes(event.frame.peer.name),
     isAwaitingPeers: ({ context }) => context.awaitingNames.length > 0,
     isAwaitedPeerGone: ({ context, event }) =>
@@ -270,6 +317,12 @@ export const signalingClientMachine = setup({
     }),
     sendLeave: sendTo('socket', sendCommand({ type: 'leave' })),
     sendPing: sendTo('socket', sendCommand({ type: 'ping' })),
+    sendRefreshIceServers: sendTo('socket', sendCommand({ type: 'refresh-ice-servers' })),
+    /** Fresh TURN credentials (the answer to `refresh-ice-servers`): `iceServers$` fires with them. */
+    storeIceServers: assign(({ event }) => {
+      if (event.type !== 'SERVER.ICE_SERVERS') return {};
+      return { iceServers: event.frame.iceServers, iceServersExpiry: expiryOf(event.frame.iceServersExpireAt) };
+    }),
 
     storeWelcome: assign(({ context, event }) => {
       if (event.type !== 'SERVER.WELCOME') return {};
@@ -290,6 +343,7 @@ export const signalingClientMachine = setup({
         resume: welcome.resume,
         peers: welcome.peers,
         iceServers: welcome.iceServers,
+        iceServersExpiry: expiryOf(welcome.iceServersExpireAt),
         formerPeers: missing.length > 0 ? [...context.formerPeers, ...missing] : context.formerPeers,
         awaitingNames: [...new Set(awaited)].filter((name) => !present.has(name)),
         attempt: 0,
@@ -434,6 +488,7 @@ export const signalingClientMachine = setup({
     resume: null,
     peers: [],
     iceServers: [],
+    iceServersExpiry: null,
     queue: [],
     formerPeers: [],
     awaitingNames: [],
@@ -530,6 +585,32 @@ export const signalingClientMachine = setup({
                   description: 'ping sent; no pong within keepaliveTimeout means the connection is dead.',
                   on: { 'SERVER.PONG': { target: 'live' } },
                   after: { keepaliveTimeout: { target: '#signalingClient.reconnecting', actions: 'reportKeepaliveTimeout' } },
+                },
+              },
+            },
+            iceServers: {
+              description: 'TURN credentials expire (welcome.iceServersExpireAt): fresh ones are asked for in time.',
+              initial: 'checking',
+              on: {
+                // The answer, or a later one after a retry: the timer starts again from the new expiry.
+                'SERVER.ICE_SERVERS': { target: '.checking', actions: 'storeIceServers' },
+              },
+              states: {
+                checking: {
+                  description: 'Just received: do these credentials expire?',
+                  always: [{ guard: 'hasExpiringIceServers', target: 'valid' }, { target: 'lasting' }],
+                },
+                lasting: {
+                  description: 'No TURN credentials, or none that expire: nothing to refresh.',
+                },
+                valid: {
+                  description: 'Credentials valid; refresh-ice-servers goes out after iceServersRefresh (before they expire).',
+                  after: { iceServersRefresh: { target: 'refreshing' } },
+                },
+                refreshing: {
+                  description: 'refresh-ice-servers sent; waiting for ice-servers, asking again after iceServersRetry.',
+                  entry: 'sendRefreshIceServers',
+                  after: { iceServersRetry: { target: 'refreshing', reenter: true } },
                 },
               },
             },
