@@ -201,6 +201,11 @@ export const CLOSE_CODES = {
   rateLimited: 4029,
   /** Private range: join refused (auth or origin). */
   unauthorized: 4001,
+  /**
+   * Private range, sent by a client: it gave this socket up to reconnect (a keepalive timeout)
+   * and will resume. Not a clean close: the server keeps the session for the resume grace.
+   */
+  reconnecting: 4002,
 } as const;
 
 export type WireParseResult<T> =

@@ -503,7 +503,7 @@ export const signalingClientMachine = setup({
   },
   states: {
     online: {
-      description: 'A socket exists; leaving this state closes it (code 1000).',
+      description: 'A socket exists; leaving this state closes it (1000, or 4002 to resume).',
       invoke: { id: 'socket', src: 'webSocket', input: ({ context }) => ({ url: context.url }) },
       initial: 'connecting',
       on: {

@@ -1,6 +1,6 @@
 import { fromCallback } from 'xstate';
 import type { PeerMessage } from '@parley/core';
-import { parseServerFrame } from '../protocol.js';
+import { CLOSE_CODES, parseServerFrame } from '../protocol.js';
 import type { ClientFrame, ServerFrame } from '../protocol.js';
 
 // The W3C WebSocket surface the client needs (html §9.3), which browsers and `ws` both implement.
@@ -84,7 +84,9 @@ const ignore = (): void => {};
 
 /**
  * One WebSocket connection as a callback actor: opens on start, forwards lifecycle and frames as
- * events, sends `SOCKET.SEND` frames, and closes with 1000 when the invoking state is left.
+ * events, sends `SOCKET.SEND` frames, and closes when the invoking state is left: with 4002
+ * `reconnecting` when it holds a session (welcomed, no `leave` sent), so the server keeps the
+ * session for the resume (a clean 1000 would end it at once); else with 1000 (RFC 6455 §7.4.1).
  * Handlers are detached first, so a socket that was given up can never talk to the machine again.
  */
 export function webSocketActor(WebSocketImpl: WebSocketConstructorLike | undefined) {
@@ -103,15 +105,22 @@ export function webSocketActor(WebSocketImpl: WebSocketConstructorLike | undefin
       return undefined;
     }
     socket.onopen = () => send({ type: 'SOCKET.OPENED' });
-    socket.onmessage = (event: MessageEventLike) => send(serverFrameEvent(event.data));
+    let holdsSession = false;
+    socket.onmessage = (event: MessageEventLike) => {
+      const frameEvent = serverFrameEvent(event.data);
+      if (frameEvent.type === 'SERVER.WELCOME') holdsSession = true;
+      send(frameEvent);
+    };
     // An `error` is always followed by `close` (html §9.3.4), which is what the machine acts on.
     socket.onerror = ignore;
     socket.onclose = (event: CloseEventLike) => send({ type: 'SOCKET.CLOSED', code: event.code, reason: event.reason });
 
     receive((command) => {
       for (const frame of command.frames) {
-        if (socket.readyState === READY_STATE.open) socket.send(JSON.stringify(frame));
-        else send({ type: 'SOCKET.SEND_FAILED', frame });
+        if (socket.readyState === READY_STATE.open) {
+          socket.send(JSON.stringify(frame));
+          if (frame.type === 'leave') holdsSession = false;
+        } else send({ type: 'SOCKET.SEND_FAILED', frame });
       }
     });
 
@@ -121,7 +130,8 @@ export function webSocketActor(WebSocketImpl: WebSocketConstructorLike | undefin
       socket.onclose = ignore;
       socket.onerror = ignore; // `ws` throws on an `error` event without a listener
       if (socket.readyState === READY_STATE.connecting || socket.readyState === READY_STATE.open) {
-        socket.close(1000, 'client closing');
+        if (holdsSession) socket.close(CLOSE_CODES.reconnecting, 'client reconnecting');
+        else socket.close(CLOSE_CODES.normal, 'client closing');
       }
     };
   });
