@@ -49,6 +49,7 @@ class MachineCard {
   /** Shows the actor as it is now: where it sits, its status, its lit states and its events. */
   update(actor: InspectedActor, path: string, running: readonly InspectedActor[]): void {
     this.path.textContent = path;
+    this.element.dataset['path'] = path;
     this.element.dataset['status'] = actor.status;
     this.status.textContent = actor.status === 'active' ? `${actor.eventCount} events` : `${actor.status} · ${actor.eventCount} events`;
     this.states.textContent = actor.states.length > 0 ? actor.states.join(' + ') : '…';
@@ -171,11 +172,13 @@ export class MachineView {
 
   open(): void {
     this.element.hidden = false;
+    document.body.classList.add('machine-view-open');
     this.render();
   }
 
   close(): void {
     this.element.hidden = true;
+    document.body.classList.remove('machine-view-open');
   }
 
   toggle(): void {
