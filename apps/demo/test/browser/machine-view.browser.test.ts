@@ -80,6 +80,8 @@ describeInChromium('demo page: the live machine view', () => {
     expect(stream.some((line) => line.startsWith('peer: ') || line.startsWith('negotiation: ') || line.startsWith('call with bob: '))).toBe(true);
 
     await alice.page.screenshot({ path: resolve(ARTIFACTS, 'machine-view-alice.png') });
+    await alice.page.locator('[data-testid="machine-card"][data-path="call with bob › peer"]').evaluate((card) => card.scrollIntoView());
+    await alice.page.screenshot({ path: resolve(ARTIFACTS, 'machine-view-alice-peer.png') });
 
     // Hang up: the call leaves `active`, the peer's machines are drawn as stopped.
     await alice.page.getByTestId('hangup').click();
