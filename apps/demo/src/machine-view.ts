@@ -108,15 +108,22 @@ function transitionItem(transition: ChartTransition, source: ChartState, states:
   return h('li', { 'data-event-type': transition.eventType }, transition.label, h('span', { class: 'mv-arrow' }, ' → '), name);
 }
 
-/** One listed event: `#seq actor EVENT ← sender → states`. */
+/** xstate's outcome of a child (`xstate.done.actor.0.negotiation.addingCandidate`): named by the child. */
+const CHILD_OUTCOME = /^xstate\.(done|error)\.actor\./;
+
+/**
+ * One listed event: `#seq actor EVENT ← sender → states`. A child's outcome reads as the
+ * diagrams write it, `done: addIceCandidate`; the element keeps the exact type in `data-event-type`.
+ */
 function eventItem(event: SeenEvent, withActor: boolean): HTMLLIElement {
+  const outcome = event.from === null ? null : CHILD_OUTCOME.exec(event.type);
   return h(
     'li',
-    { 'data-testid': 'machine-event', 'data-event-type': event.type, 'data-actor': event.actor },
+    { 'data-testid': 'machine-event', 'data-event-type': event.type, 'data-actor': event.actor, title: event.type },
     h('span', { class: 'mv-seq' }, `#${event.seq}`),
     withActor ? h('span', { class: 'mv-event-actor' }, event.actor) : null,
-    h('code', { class: 'mv-event-type' }, event.type),
-    event.from !== null ? h('span', { class: 'mv-from muted' }, `← ${event.from}`) : null,
+    h('code', { class: 'mv-event-type' }, outcome ? `${outcome[1]}: ${event.from}` : event.type),
+    event.from !== null && !outcome ? h('span', { class: 'mv-from muted' }, `← ${event.from}`) : null,
     event.to !== null ? h('span', { class: 'mv-to' }, `→ ${event.to}`) : null,
   );
 }
@@ -151,7 +158,7 @@ export class MachineView {
         'header',
         { class: 'mv-head' },
         h('h2', {}, 'Machines, live'),
-        h('span', { class: 'muted small' }, 'drawn from the machine definitions and xstate’s inspection events; no network'),
+        h('span', { class: 'muted small mv-subtitle' }, 'from the definitions and xstate’s inspection events · no network'),
         this.count,
         h('label', { class: 'small mv-toggle' }, allTransitions, ' all transitions'),
         h('button', { type: 'button', class: 'button ghost small', 'data-testid': 'machine-view-close', onclick: () => this.close() }, 'Close'),
