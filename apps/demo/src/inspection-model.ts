@@ -43,6 +43,11 @@ export interface InspectedActor {
   readonly states: readonly string[];
   /** The last events it received, oldest first (at most `maxEventsPerActor`). */
   readonly events: readonly SeenEvent[];
+  /**
+   * The last events that changed its states, oldest first (at most `maxEventsPerActor`): what
+   * moved the machine, which a flood of events that move nothing does not push out.
+   */
+  readonly changes: readonly SeenEvent[];
   /** How many events it received in all. */
   readonly eventCount: number;
 }
@@ -79,9 +84,10 @@ interface ActorRecord extends InspectedActor {
   lit: ReadonlySet<string>;
   states: readonly string[];
   events: SeenEvent[];
+  changes: SeenEvent[];
   eventCount: number;
   /** The event it received last, to name the states that event led to. */
-  lastReceived: { readonly event: object; readonly entry: { to: string | null } } | null;
+  lastReceived: { readonly event: object; readonly entry: { -readonly [K in keyof SeenEvent]: SeenEvent[K] } } | null;
   /** The order in which it ended among all actors, for dropping the oldest ended machines first. */
   endedAt: number | null;
 }
@@ -242,6 +248,7 @@ export class InspectionModel {
       lit: new Set(),
       states: [],
       events: [],
+      changes: [],
       eventCount: 0,
       lastReceived: null,
       endedAt: null,
@@ -289,7 +296,10 @@ export class InspectionModel {
       const changed = states.join() !== record.states.join();
       record.lit = lit;
       record.states = states;
-      if (changed && record.lastReceived?.event === cause) record.lastReceived.entry.to = states.join(', ');
+      if (changed && record.lastReceived?.event === cause) {
+        record.lastReceived.entry.to = states.join(', ');
+        pushBounded(record.changes, record.lastReceived.entry, this.maxEventsPerActor);
+      }
     }
     if (record.status !== 'active' && record.endedAt === null) {
       record.endedAt = ++this.ends;

@@ -18,8 +18,10 @@ class MachineCard {
   private readonly states: HTMLElement;
   private readonly invoked: HTMLElement;
   private readonly events: HTMLOListElement;
+  private readonly changes: HTMLOListElement;
   private lit: ReadonlySet<string> = new Set();
   private lastEventSeq = 0;
+  private lastChangeSeq = 0;
 
   constructor(
     readonly key: number,
@@ -31,6 +33,7 @@ class MachineCard {
     this.states = h('code', { class: 'mv-now', 'data-testid': 'machine-states' });
     this.invoked = h('p', { class: 'mv-invoked muted small', 'data-testid': 'machine-invoked' });
     this.events = h('ol', { class: 'mv-events', 'data-testid': 'machine-events' });
+    this.changes = h('ol', { class: 'mv-changes', 'data-testid': 'machine-changes', 'aria-label': 'last events that changed its states, newest first' });
     const bySource = groupBySource(chart.transitions);
     const states = new Map<string, ChartState>([chart.root, ...chartDescendants(chart.root)].map((state) => [state.id, state]));
     const fromAnyState = (bySource.get(chart.root.id) ?? []).map((transition) => transitionItem(transition, chart.root, states));
@@ -42,6 +45,7 @@ class MachineCard {
       this.drawChildren(chart.root, bySource, states),
       fromAnyState.length > 0 ? h('div', { class: 'mv-any' }, h('span', { class: 'muted small' }, 'from any state'), h('ul', { class: 'mv-transitions' }, ...fromAnyState)) : null,
       this.invoked,
+      this.changes,
       h('details', { class: 'mv-received' }, h('summary', { class: 'muted small' }, 'last events received'), this.events),
     );
   }
@@ -58,6 +62,13 @@ class MachineCard {
     this.lit = actor.lit;
     const invoked = running.map((child) => child.label);
     this.invoked.textContent = invoked.length > 0 ? `running ${invoked.join(', ')}` : '';
+    const newestChange = actor.changes.at(-1)?.seq ?? 0;
+    if (newestChange !== this.lastChangeSeq) {
+      this.lastChangeSeq = newestChange;
+      this.changes.replaceChildren(
+        ...[...actor.changes].reverse().map((change) => h('li', { 'data-event-type': change.type }, h('code', { class: 'mv-event-type' }, change.type), h('span', { class: 'mv-to' }, ` → ${change.to ?? ''}`))),
+      );
+    }
     const newest = actor.events.at(-1)?.seq ?? 0;
     if (newest !== this.lastEventSeq) {
       this.lastEventSeq = newest;

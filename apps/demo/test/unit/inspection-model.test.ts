@@ -105,6 +105,10 @@ describe('InspectionModel', () => {
       ['FLIP', null, null],
       ['UNKNOWN', null, null],
     ]);
+    expect(actorCalled(model, 'the room').changes.map((event) => [event.type, event.to])).toEqual([
+      ['xstate.init', 'empty'],
+      ['ENTER', 'occupied.door.open, occupied.blinds.up'],
+    ]);
     const lamp = actorCalled(model, 'lamp').events.map((event) => [event.type, event.from, event.to]);
     expect(lamp).toEqual([
       ['xstate.init', 'the room', 'off'],
@@ -126,6 +130,12 @@ describe('InspectionModel', () => {
 
     const inspected = actorCalled(model, 'light');
     expect(inspected.events.map((event) => event.type)).toEqual(['SWITCH', 'SWITCH', 'NOISE']);
+    // The events that moved it: the last three SWITCHes (NOISE moved nothing).
+    expect(inspected.changes.map((event) => [event.type, event.to])).toEqual([
+      ['SWITCH', 'off'],
+      ['SWITCH', 'on'],
+      ['SWITCH', 'off'],
+    ]);
     expect(inspected.eventCount).toBe(12); // xstate.init, ten SWITCH, NOISE
     expect(model.events()).toHaveLength(5);
     expect(model.events()[0]?.type).toBe('NOISE');
