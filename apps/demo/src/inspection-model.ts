@@ -86,8 +86,8 @@ interface ActorRecord extends InspectedActor {
   events: SeenEvent[];
   changes: SeenEvent[];
   eventCount: number;
-  /** The event it received last, to name the states that event led to. */
-  lastReceived: { readonly event: object; readonly entry: { -readonly [K in keyof SeenEvent]: SeenEvent[K] } } | null;
+  /** The entries of the events it received, by event, to name the states each one led to. */
+  received: WeakMap<object, { -readonly [K in keyof SeenEvent]: SeenEvent[K] }>;
   /** The order in which it ended among all actors, for dropping the oldest ended machines first. */
   endedAt: number | null;
 }
@@ -250,7 +250,7 @@ export class InspectionModel {
       events: [],
       changes: [],
       eventCount: 0,
-      lastReceived: null,
+      received: new WeakMap(),
       endedAt: null,
     };
     this.records.set(ref, record);
@@ -282,7 +282,7 @@ export class InspectionModel {
       to: null,
     };
     record.eventCount += 1;
-    record.lastReceived = { event, entry };
+    record.received.set(event, entry);
     pushBounded(record.events, entry, this.maxEventsPerActor);
     pushBounded(this.stream, entry, this.maxEvents);
   }
@@ -296,9 +296,10 @@ export class InspectionModel {
       const changed = states.join() !== record.states.join();
       record.lit = lit;
       record.states = states;
-      if (changed && record.lastReceived?.event === cause) {
-        record.lastReceived.entry.to = states.join(', ');
-        pushBounded(record.changes, record.lastReceived.entry, this.maxEventsPerActor);
+      const entry = record.received.get(cause);
+      if (changed && entry) {
+        entry.to = states.join(', ');
+        pushBounded(record.changes, entry, this.maxEventsPerActor);
       }
     }
     if (record.status !== 'active' && record.endedAt === null) {

@@ -182,6 +182,26 @@ describe('InspectionModel', () => {
     actor.stop();
   });
 
+  it('names the states an event led to even when other events arrived before its snapshot', () => {
+    // The child greets its parent while the parent is still starting: the parent receives HELLO
+    // before the snapshot of its own xstate.init.
+    const child = setup({}).createMachine({ id: 'child', entry: sendParent({ type: 'HELLO' }) });
+    const parent = setup({ actors: { child } }).createMachine({
+      id: 'parent',
+      initial: 'waiting',
+      invoke: { src: 'child' },
+      states: { waiting: { on: { HELLO: 'greeted' } }, greeted: {} },
+    });
+    const model = new InspectionModel();
+    const actor = createActor(parent, { inspect: model.inspector() }).start();
+    const changes = actorCalled(model, 'parent').changes.map((event) => [event.type, event.to]);
+    expect(changes).toEqual([
+      ['xstate.init', 'waiting'],
+      ['HELLO', 'greeted'],
+    ]);
+    actor.stop();
+  });
+
   it('tells its subscribers after each change', () => {
     const model = new InspectionModel();
     let changes = 0;
