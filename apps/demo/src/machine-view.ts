@@ -23,11 +23,7 @@ class MachineCard {
   private lastEventSeq = 0;
   private lastChangeSeq = 0;
 
-  constructor(
-    readonly key: number,
-    chart: MachineChart,
-    actor: InspectedActor,
-  ) {
+  constructor(chart: MachineChart, actor: InspectedActor) {
     this.path = h('span', { class: 'mv-path' });
     this.status = h('span', { class: 'mv-status', 'data-testid': 'machine-status' });
     this.states = h('code', { class: 'mv-now', 'data-testid': 'machine-states' });
@@ -184,21 +180,25 @@ export class MachineView {
     model.subscribe(() => this.schedule());
   }
 
+  /** Whether the panel is shown. */
   get isOpen(): boolean {
     return !this.element.hidden;
   }
 
+  /** Shows the panel beside the page (which moves over) and draws it. */
   open(): void {
     this.element.hidden = false;
     document.body.classList.add('machine-view-open');
     this.render();
   }
 
+  /** Hides the panel; the model keeps recording meanwhile. */
   close(): void {
     this.element.hidden = true;
     document.body.classList.remove('machine-view-open');
   }
 
+  /** Opens the panel when closed, closes it when open (the state panel's button). */
   toggle(): void {
     if (this.isOpen) this.close();
     else this.open();
@@ -215,19 +215,19 @@ export class MachineView {
   /** Brings the cards and the event list up to date with the model. */
   render(): void {
     const tree = this.model.actors();
-    const labels = new Map<number, InspectedActor>(tree.map(({ actor }) => [actor.key, actor]));
+    const byKey = new Map<number, InspectedActor>(tree.map(({ actor }) => [actor.key, actor]));
     const machines = tree.filter((entry): entry is ActorInTree & { actor: InspectedActor & { chart: MachineChart } } => entry.actor.chart !== null);
     const seen = new Set<number>();
     machines.forEach(({ actor, depth }, index) => {
       seen.add(actor.key);
       let card = this.cards.get(actor.key);
       if (!card) {
-        card = new MachineCard(actor.key, actor.chart, actor);
+        card = new MachineCard(actor.chart, actor);
         this.cards.set(actor.key, card);
       }
       card.element.style.setProperty('--depth', String(depth));
       const running = tree.filter(({ actor: child }) => child.parentKey === actor.key && child.chart === null && child.status === 'active').map(({ actor: child }) => child);
-      card.update(actor, pathOf(actor, labels), running);
+      card.update(actor, pathOf(actor, byKey), running);
       if (this.actorList.children[index] !== card.element) this.actorList.insertBefore(card.element, this.actorList.children[index] ?? null);
     });
     for (const [key, card] of this.cards) {
