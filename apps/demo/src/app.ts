@@ -166,7 +166,8 @@ export class RoomPage {
     private readonly settings: PageSettings,
     private readonly join: { readonly room: string; readonly name: string },
     private readonly media: LocalMedia,
-    private readonly inspect: Inspect | undefined,
+    /** The `inspect` function for one actor system, named `label` in the live machine view. */
+    private readonly inspectorFor: (label: string) => Inspect,
     /** The page's one banner area (the address's problems may already stand in it). */
     private readonly notices: Notices,
   ) {}
@@ -190,7 +191,7 @@ export class RoomPage {
       url: signalingUrl(new URL(location.href)),
       room: join.room,
       name: join.name,
-      ...(this.inspect ? { inspect: this.inspect } : {}),
+      inspect: this.inspectorFor('signaling client'),
     });
     this.client = client;
     this.subscriptions.add(
@@ -278,7 +279,7 @@ export class RoomPage {
         media: { audio: true, video: true },
         // One call at a time: a second caller hears "busy".
         isBusy: () => [...this.lines.values()].some((other) => other.peer.id !== peer.id && isBusyState(other.call.status().state)),
-        ...(this.inspect ? { inspect: this.inspect } : {}),
+        inspect: this.inspectorFor(`call with ${peer.name}`),
       }),
     };
     this.lines.set(peer.id, line);

@@ -3,6 +3,8 @@
 import type { InspectionEvent } from 'xstate';
 import { RoomPage } from './app.js';
 import { byTestId, show } from './dom.js';
+import { InspectionModel } from './inspection-model.js';
+import { MachineView } from './machine-view.js';
 import { LocalMedia } from './local-media.js';
 import { nameProblem, readSettings, roomUrl, suggestRoomName } from './settings.js';
 import type { PageSettings } from './settings.js';
@@ -44,13 +46,33 @@ function showJoinForm(settings: PageSettings): void {
 
 const notices = new Notices(byTestId('notices'));
 
+/**
+ * Every machine of the page reports to the live machine view (it draws only while open), and to
+ * the Stately inspector as well when `?inspect=1` loaded it.
+ */
+function inspectorsFor(model: InspectionModel, stately: ((event: InspectionEvent) => void) | undefined): (label: string) => (event: InspectionEvent) => void {
+  return (label) => {
+    const local = model.inspector(label);
+    if (!stately) return local;
+    return (event) => {
+      local(event);
+      stately(event);
+    };
+  };
+}
+
 async function enterRoom(settings: PageSettings): Promise<void> {
   const join = settings.join;
   if (!join) return;
   show(byTestId('room-view'), true);
+  const model = new InspectionModel();
+  const view = new MachineView(model);
+  document.body.append(view.element);
+  byTestId('open-machine-view').addEventListener('click', () => view.toggle());
+  if (settings.machineView) view.open();
   const media = new LocalMedia();
-  const [inspect] = await Promise.all([settings.inspect ? loadInspector() : Promise.resolve(undefined), media.open()]);
-  new RoomPage(settings, join, media, inspect, notices).start();
+  const [stately] = await Promise.all([settings.inspect ? loadInspector() : Promise.resolve(undefined), media.open()]);
+  new RoomPage(settings, join, media, inspectorsFor(model, stately), notices).start();
 }
 
 const settings = readSettings(new URL(location.href));

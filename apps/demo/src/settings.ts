@@ -16,8 +16,10 @@ export interface PageSettings {
   /** What the form starts with: the address's values even when invalid, so they can be fixed. */
   readonly draft: { readonly room: string; readonly name: string };
   readonly ice: IceMode;
-  /** `?inspect=1`: attach the Stately browser inspector. */
+  /** `?inspect=1`: attach the Stately browser inspector (it needs the internet). */
   readonly inspect: boolean;
+  /** `?inspect=local`: open the live machine view (no network needed) when the page starts. */
+  readonly machineView: boolean;
   /** Problems with the address worth telling the person (an unknown `ice` value, a bad name). */
   readonly problems: readonly string[];
 }
@@ -56,7 +58,8 @@ export function readSettings(url: URL): PageSettings {
   if (nameProblemText) problems.push(nameProblemText);
   const join = room !== '' && name !== '' && roomProblem === null && nameProblemText === null ? { room, name } : null;
   const inspect = params.get('inspect') === '1' || params.get('inspect') === 'true';
-  return { join, draft: { room, name }, ice, inspect, problems };
+  const machineView = params.get('inspect') === 'local';
+  return { join, draft: { room, name }, ice, inspect, machineView, problems };
 }
 
 /** The page's address for `room` as `name`, keeping the other options of `current`. */

@@ -5,6 +5,9 @@ import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xst
 // state-node tree (`machine.root`), so a diagram can never disagree with the definition.
 // `npm run diagrams` renders docs/machines.md with `renderMachinesDocument`.
 //
+// The tree is walked once, by `machineChart`: states, initial states and labelled transitions as
+// plain data. `toMermaid` renders that chart, and so does the demo's live machine view.
+//
 // Mermaid puts a state into the first block in which it is mentioned, so every state is declared
 // inside its parent's block first, and every transition is written after all declarations.
 
@@ -23,15 +26,53 @@ export interface MachineDocumentEntry {
   readonly machine: AnyStateMachine;
 }
 
-/**
- * One transition towards one target. When `from` is a composite state and `to` lies inside it
- * (or is `from` itself), the transition leaves whichever of its states is active: Mermaid cannot
- * draw an arrow from a block into its own inside, so those become notes on the target.
- */
-interface Edge {
-  readonly from: AnyStateNode;
-  readonly to: AnyStateNode;
+/** One state of a {@link MachineChart}, with its children. */
+export interface ChartState {
+  /** The state node's id, unique in its machine (`call.peerRunning.active`); the root's is the machine id. */
+  readonly id: string;
+  /** The state's key in its parent (`active`); the root's is the machine id. */
+  readonly key: string;
+  /** The keys from the root down to this state (`['peerRunning', 'active']`); empty for the root. */
+  readonly path: readonly string[];
+  /** What a reader sees: the key, and for a history state which kind it is. */
   readonly label: string;
+  readonly type: 'atomic' | 'compound' | 'parallel' | 'final' | 'history';
+  /** The ids of the children a compound state starts in (none for other types). */
+  readonly initial: readonly string[];
+  /** Child states in declaration order. */
+  readonly children: readonly ChartState[];
+  /** The state's `description`, when it has one. */
+  readonly description: string | undefined;
+}
+
+/**
+ * One transition towards one target. `enclosed`: the transition is declared on the root or on a
+ * composite state and its target lies inside that state (or is the state itself), so it leaves
+ * whichever of the state's children is active. Mermaid cannot draw an arrow from a block into its
+ * own inside, so `toMermaid` writes those as notes on the target.
+ */
+export interface ChartTransition {
+  /** Id of the state that declares the transition. */
+  readonly source: string;
+  /** Id of the target state. */
+  readonly target: string;
+  /** xstate's event type (`REMOTE.ACCEPT`, `xstate.done.actor.…`); empty for `always`. */
+  readonly eventType: string;
+  /** The event for a reader, then the guard in brackets: `done: createOffer [isTrickle]`. */
+  readonly label: string;
+  readonly enclosed: boolean;
+}
+
+/**
+ * A machine's statechart as plain data, read from its state-node tree: what `toMermaid` draws.
+ * Transitions that only run actions (no target) are left out; order follows the definition.
+ */
+export interface MachineChart {
+  /** The machine's id (also its root state's id). */
+  readonly id: string;
+  readonly root: ChartState;
+  /** Every transition with a target, state by state depth first, in declaration order. */
+  readonly transitions: readonly ChartTransition[];
 }
 
 const INDENT = '  ';
@@ -69,40 +110,89 @@ function combinatorOf(guard: GuardCombinator): CombinatorKind | undefined {
 }
 
 /**
+ * The statechart of a machine as plain data (see {@link MachineChart}): the one walk of the
+ * state-node tree that `toMermaid`, `renderMachinesDocument` and the demo's live view share.
+ */
+export function machineChart(machine: AnyStateMachine): MachineChart {
+  const transitions: ChartTransition[] = [];
+  const chartOf = (node: AnyStateNode): ChartState => {
+    const definitions: AnyTransitionDefinition[] = [...[...node.transitions.values()].flat(), ...(node.always ?? [])];
+    for (const transition of definitions) {
+      const label = transitionLabel(node, transition);
+      for (const target of transition.target ?? []) {
+        const enclosed = node === machine.root || (node.type !== 'atomic' && node.type !== 'final' && isAncestorOrSelf(node, target));
+        transitions.push({ source: node.id, target: target.id, eventType: String(transition.eventType), label, enclosed });
+      }
+    }
+    // Children after the node's own transitions: depth first, in declaration order.
+    const children = childrenOf(node).map(chartOf);
+    return {
+      id: node.id,
+      key: node.key,
+      path: node.path,
+      label: stateLabel(node),
+      type: node.type,
+      initial: node.type === 'compound' ? node.initial.target.map((initial) => initial.id) : [],
+      children,
+      description: node.description,
+    };
+  };
+  const root = chartOf(machine.root);
+  return { id: machine.id, root, transitions };
+}
+
+/** All states of a chart below `state`, depth first, in declaration order. */
+export function* chartDescendants(state: ChartState): Generator<ChartState> {
+  for (const child of state.children) {
+    yield child;
+    yield* chartDescendants(child);
+  }
+}
+
+/**
  * Mermaid `stateDiagram-v2` source for a machine: composite states as blocks (`[*] -->` their
  * initial state), parallel regions separated by `--`, final states `--> [*]`, one arrow per
  * transition target labelled with its event and `[guard]`. Transitions without a target only
  * run actions and are left out. Order follows the definition, so the output is deterministic.
  */
 export function toMermaid(machine: AnyStateMachine, options: MermaidOptions = {}): string {
-  const ids = assignIds(machine.root);
-  const idOf = (node: AnyStateNode): string => {
-    const id = ids.get(node);
-    if (id === undefined) throw new Error(`state node ${node.id} is not part of machine ${machine.id}`);
+  const chart = machineChart(machine);
+  const root = chart.root;
+  const states = new Map<string, ChartState>([root, ...chartDescendants(root)].map((state) => [state.id, state]));
+  const stateOf = (id: string): ChartState => {
+    const state = states.get(id);
+    if (state === undefined) throw new Error(`state node ${id} is not part of machine ${machine.id}`);
+    return state;
+  };
+  const ids = assignIds(root);
+  const idOf = (state: ChartState): string => {
+    const id = ids.get(state);
+    if (id === undefined) throw new Error(`state node ${state.id} is not part of machine ${machine.id}`);
     return id;
   };
 
-  const root = machine.root;
   const lines: string[] = ['stateDiagram-v2'];
   if (options.direction) lines.push(`${INDENT}direction ${options.direction}`);
   if (root.type === 'parallel') {
     // Mermaid accepts the region separator `--` only inside a block: draw the root as one.
-    lines.push(`${INDENT}state "${quoteSafe(root.id)}" as ${idOf(root)} {`, ...declareChildren(root, idOf, 2), `${INDENT}}`);
+    lines.push(`${INDENT}state "${quoteSafe(root.id)}" as ${idOf(root)} {`, ...declareChildren(root, stateOf, idOf, 2), `${INDENT}}`);
   } else {
-    lines.push(...declareChildren(root, idOf, 1));
+    lines.push(...declareChildren(root, stateOf, idOf, 1));
   }
 
-  const { edges, enclosed } = collectEdges(machine.root);
   // One arrow per pair of states, its transitions one per line: parallel arrows only add clutter.
   const arrows = new Map<string, string[]>();
-  for (const edge of edges) {
-    const arrow = `${idOf(edge.from)} --> ${idOf(edge.to)}`;
-    arrows.set(arrow, [...(arrows.get(arrow) ?? []), edge.label]);
+  for (const edge of chart.transitions.filter((transition) => !transition.enclosed)) {
+    const arrow = `${idOf(stateOf(edge.source))} --> ${idOf(stateOf(edge.target))}`;
+    arrows.set(arrow, [...(arrows.get(arrow) ?? []), labelSafe(edge.label)]);
   }
   for (const [arrow, labels] of arrows) lines.push(`${INDENT}${arrow} : ${labels.join('<br/>')}`);
-  for (const [target, inbound] of groupByTarget(enclosed)) {
-    const sources = inbound.map((edge) => `${edge.label} (from any state${edge.from.parent ? ` in ${displayPath(edge.from)}` : ''})`);
-    lines.push(`${INDENT}note left of ${idOf(target)}`, ...sources.map((text) => `${INDENT}${INDENT}${text}`), `${INDENT}end note`);
+  for (const [target, inbound] of groupByTarget(chart.transitions.filter((transition) => transition.enclosed))) {
+    const sources = inbound.map((edge) => {
+      const from = stateOf(edge.source);
+      return `${labelSafe(edge.label)} (from any state${from === root ? '' : ` in ${displayPath(from)}`})`;
+    });
+    lines.push(`${INDENT}note left of ${idOf(stateOf(target))}`, ...sources.map((text) => `${INDENT}${INDENT}${text}`), `${INDENT}end note`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -130,37 +220,29 @@ export function renderMachinesDocument(entries: readonly MachineDocumentEntry[])
   for (const entry of entries) {
     out.push('', `## ${entry.title}`, '', `\`${entry.name}\` (id \`${entry.machine.id}\`). ${entry.summary.trim()}`, '');
     out.push('```mermaid', toMermaid(entry.machine).trimEnd(), '```');
-    const rows = describedStates(entry.machine.root);
+    const rows = describedStates(machineChart(entry.machine).root);
     if (rows.length > 0) {
       out.push('', '| State | What it means |', '|---|---|');
-      for (const node of rows) out.push(`| \`${displayPath(node)}\` | ${tableCell(node.description ?? '')} |`);
+      for (const state of rows) out.push(`| \`${displayPath(state)}\` | ${tableCell(state.description ?? '')} |`);
     }
   }
   return `${out.join('\n')}\n`;
 }
 
 /** Mermaid ids: the state's path joined with `_` (a drawn root: its id), made safe and unique. */
-function assignIds(root: AnyStateNode): Map<AnyStateNode, string> {
-  const ids = new Map<AnyStateNode, string>();
+function assignIds(root: ChartState): Map<ChartState, string> {
+  const ids = new Map<ChartState, string>();
   const used = new Set<string>();
-  const drawn = root.type === 'parallel' ? [root, ...descendants(root)] : [...descendants(root)];
-  for (const node of drawn) {
-    let id = (node === root ? root.id : node.path.join('_')).replace(/[^A-Za-z0-9_]/g, '_');
+  const drawn = root.type === 'parallel' ? [root, ...chartDescendants(root)] : [...chartDescendants(root)];
+  for (const state of drawn) {
+    let id = (state === root ? root.id : state.path.join('_')).replace(/[^A-Za-z0-9_]/g, '_');
     if (/^[0-9]/.test(id) || RESERVED_IDS.has(id)) id = `s_${id}`;
     let unique = id;
     for (let n = 2; used.has(unique); n++) unique = `${id}_${n}`;
     used.add(unique);
-    ids.set(node, unique);
+    ids.set(state, unique);
   }
   return ids;
-}
-
-/** All state nodes below `node`, depth first, in declaration order. */
-function* descendants(node: AnyStateNode): Generator<AnyStateNode> {
-  for (const child of childrenOf(node)) {
-    yield child;
-    yield* descendants(child);
-  }
 }
 
 function childrenOf(node: AnyStateNode): AnyStateNode[] {
@@ -168,23 +250,20 @@ function childrenOf(node: AnyStateNode): AnyStateNode[] {
 }
 
 /** The declarations of `parent`'s children, nested blocks included, at `depth` indents. */
-function declareChildren(parent: AnyStateNode, idOf: (node: AnyStateNode) => string, depth: number): string[] {
+function declareChildren(parent: ChartState, stateOf: (id: string) => ChartState, idOf: (state: ChartState) => string, depth: number): string[] {
   const pad = INDENT.repeat(depth);
   const lines: string[] = [];
-  const children = childrenOf(parent);
-  children.forEach((child, index) => {
+  parent.children.forEach((child, index) => {
     if (parent.type === 'parallel' && index > 0) lines.push(`${pad}--`);
-    const declaration = `${pad}state "${quoteSafe(stateLabel(child))}" as ${idOf(child)}`;
+    const declaration = `${pad}state "${quoteSafe(child.label)}" as ${idOf(child)}`;
     if (child.type === 'compound' || child.type === 'parallel') {
-      lines.push(`${declaration} {`, ...declareChildren(child, idOf, depth + 1), `${pad}}`);
+      lines.push(`${declaration} {`, ...declareChildren(child, stateOf, idOf, depth + 1), `${pad}}`);
     } else {
       lines.push(declaration);
     }
   });
-  if (parent.type === 'compound') {
-    for (const initial of parent.initial.target) lines.push(`${pad}[*] --> ${idOf(initial)}`);
-  }
-  for (const child of children) {
+  for (const initial of parent.initial) lines.push(`${pad}[*] --> ${idOf(stateOf(initial))}`);
+  for (const child of parent.children) {
     if (child.type === 'final') lines.push(`${pad}${idOf(child)} --> [*]`);
   }
   return lines;
@@ -196,32 +275,14 @@ function stateLabel(node: AnyStateNode): string {
   return `${node.key} (${node.history === 'deep' ? 'deep ' : ''}history)`;
 }
 
-/** Every transition with a target, in declaration order: state by state, depth first. */
-function collectEdges(root: AnyStateNode): { edges: Edge[]; enclosed: Edge[] } {
-  const edges: Edge[] = [];
-  const enclosed: Edge[] = [];
-  for (const node of [root, ...descendants(root)]) {
-    const transitions: AnyTransitionDefinition[] = [...[...node.transitions.values()].flat(), ...(node.always ?? [])];
-    for (const transition of transitions) {
-      const label = transitionLabel(node, transition);
-      for (const target of transition.target ?? []) {
-        const edge = { from: node, to: target, label };
-        const isEnclosed = node === root || (node.type !== 'atomic' && node.type !== 'final' && isAncestorOrSelf(node, target));
-        (isEnclosed ? enclosed : edges).push(edge);
-      }
-    }
-  }
-  return { edges, enclosed };
-}
-
 function isAncestorOrSelf(ancestor: AnyStateNode, node: AnyStateNode | undefined): boolean {
   for (let current = node; current; current = current.parent) if (current === ancestor) return true;
   return false;
 }
 
-function groupByTarget(edges: readonly Edge[]): Map<AnyStateNode, Edge[]> {
-  const groups = new Map<AnyStateNode, Edge[]>();
-  for (const edge of edges) groups.set(edge.to, [...(groups.get(edge.to) ?? []), edge]);
+function groupByTarget(edges: readonly ChartTransition[]): Map<string, ChartTransition[]> {
+  const groups = new Map<string, ChartTransition[]>();
+  for (const edge of edges) groups.set(edge.target, [...(groups.get(edge.target) ?? []), edge]);
   return groups;
 }
 
@@ -229,7 +290,7 @@ function groupByTarget(edges: readonly Edge[]): Map<AnyStateNode, Edge[]> {
 function transitionLabel(source: AnyStateNode, transition: AnyTransitionDefinition): string {
   const event = eventLabel(source, transition);
   const guard = transition.guard === undefined ? '' : ` [${guardLabel(transition.guard, false)}]`;
-  return labelSafe(`${event}${guard}`);
+  return `${event}${guard}`;
 }
 
 function eventLabel(source: AnyStateNode, transition: AnyTransitionDefinition): string {
@@ -284,12 +345,12 @@ function guardLabel(guard: unknown, nested: boolean): string {
 }
 
 /** `parent.child` for tables and notes. */
-function displayPath(node: AnyStateNode): string {
-  return node.path.length > 0 ? node.path.join('.') : node.id;
+function displayPath(state: ChartState): string {
+  return state.path.length > 0 ? state.path.join('.') : state.id;
 }
 
-function describedStates(root: AnyStateNode): AnyStateNode[] {
-  return [...descendants(root)].filter((node) => node.description !== undefined && node.description.trim() !== '');
+function describedStates(root: ChartState): ChartState[] {
+  return [...chartDescendants(root)].filter((state) => state.description !== undefined && state.description.trim() !== '');
 }
 
 /** Mermaid reads `;` as a statement end and `#` as an entity start; `:` opens a label. */

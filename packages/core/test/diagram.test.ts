@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { and, fromPromise, not, or, setup, stateIn } from 'xstate';
-import { renderMachinesDocument, toMermaid } from '../src/diagram.js';
+import { chartDescendants, machineChart, renderMachinesDocument, toMermaid } from '../src/diagram.js';
 import type { MachineDocumentEntry } from '../src/diagram.js';
 
 // The list `npm run diagrams` draws (plain JS run by node, so imported by URL: TypeScript would
@@ -258,6 +258,54 @@ describe('toMermaid', () => {
       's_end --> a_b : GO#59;NOW',
       'a_b --> a_b_2 : NEXT',
     ]);
+  });
+});
+
+describe('machineChart', () => {
+  const machine = setup({ guards: { isReady: () => true } }).createMachine({
+    id: 'door',
+    initial: 'closed',
+    on: { BREAK: '.broken' },
+    states: {
+      closed: { on: { 'OPEN#1': { guard: 'isReady', target: 'open' }, KNOCK: { actions: () => undefined } } },
+      open: {
+        type: 'parallel',
+        on: { RESET: '.light.off' },
+        states: {
+          light: { initial: 'off', states: { off: { on: { SWITCH: 'on' } }, on: {} } },
+          fan: { initial: 'still', states: { still: {} } },
+        },
+      },
+      broken: { type: 'final', description: 'Beyond repair.' },
+    },
+  });
+
+  it('lists the states as a tree with ids, keys, paths, types, initial states and descriptions', () => {
+    const chart = machineChart(machine);
+    expect(chart.id).toBe('door');
+    expect(chart.root).toMatchObject({ id: 'door', type: 'compound', initial: ['door.closed'], path: [] });
+    expect([...chartDescendants(chart.root)].map((state) => [state.id, state.type, state.path.join('.'), state.initial])).toEqual([
+      ['door.closed', 'atomic', 'closed', []],
+      ['door.open', 'parallel', 'open', []],
+      ['door.open.light', 'compound', 'open.light', ['door.open.light.off']],
+      ['door.open.light.off', 'atomic', 'open.light.off', []],
+      ['door.open.light.on', 'atomic', 'open.light.on', []],
+      ['door.open.fan', 'compound', 'open.fan', ['door.open.fan.still']],
+      ['door.open.fan.still', 'atomic', 'open.fan.still', []],
+      ['door.broken', 'final', 'broken', []],
+    ]);
+    expect(chart.root.children.find((state) => state.key === 'broken')?.description).toBe('Beyond repair.');
+  });
+
+  it('lists the transitions with targets in declaration order, labels unescaped, enclosed ones marked', () => {
+    expect(machineChart(machine).transitions).toEqual([
+      { source: 'door', target: 'door.broken', eventType: 'BREAK', label: 'BREAK', enclosed: true },
+      { source: 'door.closed', target: 'door.open', eventType: 'OPEN#1', label: 'OPEN#1 [isReady]', enclosed: false },
+      { source: 'door.open', target: 'door.open.light.off', eventType: 'RESET', label: 'RESET', enclosed: true },
+      { source: 'door.open.light.off', target: 'door.open.light.on', eventType: 'SWITCH', label: 'SWITCH', enclosed: false },
+    ]);
+    // toMermaid draws the same chart, escaped for Mermaid.
+    expect(linesOf(toMermaid(machine))).toContain('closed --> open : OPEN#35;1 [isReady]');
   });
 });
 

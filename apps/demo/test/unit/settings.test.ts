@@ -18,6 +18,7 @@ describe('readSettings', () => {
       draft: { room: 'lobby', name: 'alice' },
       ice: 'default',
       inspect: false,
+      machineView: false,
       problems: [],
     });
   });
@@ -36,17 +37,18 @@ describe('readSettings', () => {
   });
 
   it.each([
-    ['1', true],
-    ['true', true],
-    ['0', false],
-    ['false', false],
-    ['', false],
-  ])('reads inspect=%j as %s', (value, inspect) => {
-    expect(readSettings(page(`?room=lobby&name=alice&inspect=${value}`)).inspect).toBe(inspect);
+    ['1', true, false],
+    ['true', true, false],
+    ['local', false, true],
+    ['0', false, false],
+    ['false', false, false],
+    ['', false, false],
+  ])('reads inspect=%j as Stately inspector %s, live machine view %s', (value, inspect, machineView) => {
+    expect(readSettings(page(`?room=lobby&name=alice&inspect=${value}`))).toMatchObject({ inspect, machineView });
   });
 
   it('has no inspector when inspect is absent', () => {
-    expect(readSettings(page('?room=lobby&name=alice')).inspect).toBe(false);
+    expect(readSettings(page('?room=lobby&name=alice'))).toMatchObject({ inspect: false, machineView: false });
   });
 
   it.each([
