@@ -6,7 +6,9 @@ import type { DataChannelInit, IceConnectionState, IceGatheringState, PeerConnec
 import type { InviteMedia } from './protocol/peer-message.js';
 import { callMachine } from './machines/call.machine.js';
 import type { CallEndReason, CallEndedBy, CallInput, CallRole, RemoteEndReason } from './machines/call.machine.js';
-import type { DataChannelActor, PeerActor } from './machines/peer.machine.js';
+import type { PeerActor } from './machines/peer.machine.js';
+import { dataChannelOf } from './data-channel.js';
+import type { DataChannel } from './data-channel.js';
 import type { PeerFailureReason } from './machines/peer.types.js';
 import { createDataChannelOn, forwardPeerEvents, peerMachineWithDelays } from './create-peer.js';
 import type { PeerAppEvent, PeerDelays } from './create-peer.js';
@@ -97,7 +99,7 @@ export interface Call {
   remoteLeft(): void;
   /** Opens a data channel on the active call; it also arrives on events$ as `datachannel`.
    * Throws an InvalidStateError when no call is active, or what the RTC port throws. */
-  createDataChannel(label: string, init?: DataChannelInit): DataChannelActor;
+  createDataChannel(label: string, init?: DataChannelInit): DataChannel;
   /** Asks the active call's peer for an ICE restart. */
   restartIce(): void;
   /**
@@ -251,7 +253,7 @@ export function createCall(options: CreateCallOptions): Call {
     createDataChannel(label, init) {
       const peer = currentPeer();
       if (peer === undefined) throw invalidState(`cannot create data channel "${label}": no call is active`);
-      return createDataChannelOn(peer, label, init);
+      return dataChannelOf(createDataChannelOn(peer, label, init));
     },
     restartIce: () => {
       const peer = currentPeer();
