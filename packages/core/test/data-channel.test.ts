@@ -173,6 +173,36 @@ describe('DataChannel, the handle', () => {
     expect(received.values.every((chunk, i) => new Uint8Array(chunk as ArrayBuffer)[SIZE - 1] === i % 251)).toBe(true);
   }, 15_000);
 
+  // Issue 14: an xstate event costs about 5 KB of garbage; a sender pushing 16 KiB chunks made
+  // one per chunk. The handle adds to the machine's queue itself and wakes the machine only
+  // when something stays queued.
+  it('sends what fits with no event to the machine, and one FLUSH when the channel buffer is full', async () => {
+    const { a, b } = startPair();
+    const local = a.peer.createDataChannel('quiet');
+    const remote = await remoteOf(b, 'quiet');
+    await waitFor(() => local.readyState === 'open', 'open');
+    const received = collect<string | ArrayBuffer>((next) => remote.message$.subscribe(next));
+    const events: string[] = [];
+    const watching = local.actor.system.inspect({
+      next: (inspection) => {
+        if (inspection.type === '@xstate.event' && inspection.actorRef === local.actor) events.push(inspection.event.type);
+      },
+    });
+    const SIZE = 16 * KIB;
+    for (let i = 0; i < 64; i++) local.send(new Uint8Array(SIZE).fill(i)); // 1 MiB: exactly the mark
+    expect(events).toEqual([]);
+    expect(local.actor.getSnapshot().value).toEqual({ open: 'flowing' });
+    local.send(new Uint8Array(SIZE).fill(64)); // does not fit
+    expect(events).toEqual(['FLUSH']);
+    expect(local.actor.getSnapshot().value).toEqual({ open: 'backpressured' });
+    local.send(new Uint8Array(SIZE).fill(65)); // queued behind it, no event
+    expect(events).toEqual(['FLUSH']);
+    await waitFor(() => received.values.length === 66, '66 chunks on B', 10_000);
+    watching.unsubscribe();
+    expect(received.values.map((chunk) => new Uint8Array(chunk as ArrayBuffer)[0])).toEqual(Array.from({ length: 66 }, (_, i) => i));
+    expect(local.actor.getSnapshot().context.queue.sentBytes).toBe(66 * SIZE);
+  }, 15_000);
+
   it('state$ says connecting, open, closing, closed in that order and completes; close() is idempotent', async () => {
     const { a, b } = startPair();
     const local = a.peer.createDataChannel('states');

@@ -9,7 +9,9 @@ import type { DataChannelEvent, DataChannelPayload, DataChannelPort, DataChannel
 //
 // Memory (issue 14): a SEND while the channel keeps up is one event and one targetless
 // transition; the queue changes in place (SendQueue) rather than being copied per event, the
-// payload is handed to the channel as given, and nothing allocates per send but the event.
+// payload is handed to the channel as given, and nothing allocates per send but the event. The
+// DataChannel handle spares even that: it adds to the queue itself and sends FLUSH only when the
+// machine has to act (see data-channel.ts).
 
 export interface DataChannelMachineInput {
   readonly channel: DataChannelPort;
@@ -22,6 +24,11 @@ export interface DataChannelMachineInput {
 /** What users send to the machine. */
 export type DataChannelCommand =
   | { readonly type: 'SEND'; readonly data: DataChannelPayload }
+  /**
+   * Payloads were added to `context.queue` directly (the DataChannel handle does, to spare an
+   * event per send): hand on what fits, or report it unsent once closing.
+   */
+  | { readonly type: 'FLUSH' }
   | { readonly type: 'CLOSE' };
 
 /** The channel's own events (webrtc-pc §6.2), as the machine receives them. */
@@ -379,6 +386,7 @@ export const dataChannelMachine = setup({
           entry: 'transmitQueue',
           on: {
             SEND: { actions: ['enqueuePayload', 'transmitQueue'] },
+            FLUSH: { actions: 'transmitQueue' },
             'CHANNEL.BUFFERED_AMOUNT_LOW': { actions: 'emitBufferedAmountLow' },
           },
           always: [
@@ -402,6 +410,7 @@ export const dataChannelMachine = setup({
       entry: 'failQueued',
       on: {
         SEND: { actions: 'reportSendFailed' },
+        FLUSH: { actions: 'failQueued' },
         'CHANNEL.CLOSE': 'closed',
       },
     },
