@@ -1,6 +1,6 @@
 import { filter, firstValueFrom, map } from 'rxjs';
 import { createPeer } from '@parley/core';
-import type { DataChannelActor, Peer } from '@parley/core';
+import type { DataChannel, Peer } from '@parley/core';
 import { createRtcPort, keepLoopbackCandidates } from '@parley/browser';
 import { createSignalingClient } from '@parley/signaling-ws/client';
 import type { SignalingClient } from '@parley/signaling-ws/client';
@@ -11,8 +11,8 @@ import type { ReceiverSide, SenderSide } from './data-channel-sides.js';
 
 // The Parley subjects, written as an app would: the signaling client joins the room, createPeer
 // runs perfect negotiation over a createRtcPort port, and every chunk goes through the data
-// channel actor's SEND (its send queue and bufferedamountlow backpressure, high 1 MiB and low
-// 256 KiB by default: the same marks the raw subject uses).
+// channel handle's send() (the machine's send queue and bufferedamountlow backpressure, high
+// 1 MiB and low 256 KiB by default: the same marks the raw subject uses).
 
 /** Joins the room; resolves once joined (signaling set-up is not timed). */
 async function join(options: ConnectOptions, name: string): Promise<SignalingClient> {
@@ -39,31 +39,30 @@ async function peerWith(client: SignalingClient, name: string, other: string): P
   return { peer, pc };
 }
 
-/** Sends through the actor, the app pacing itself on the actor's pending bytes (as the demo's file transfer). */
-function paced(channel: DataChannelActor, options: ConnectOptions, onHandedOver: () => void): void {
+/**
+ * Sends through the handle, the app pacing itself on its bufferedAmount (the machine's queue plus
+ * the channel's buffer) and resuming on bufferedAmountLow$: the raw loop's shape.
+ */
+function paced(channel: DataChannel, options: ConnectOptions, onHandedOver: () => void): void {
   const { plan } = options;
   const count = chunkCount(plan);
   let next = 0;
-  const pending = (): number => {
-    const { queuedBytes, bufferedAmount } = channel.getSnapshot().context;
-    return queuedBytes + bufferedAmount;
-  };
   const pump = (): void => {
-    while (next < count && pending() <= plan.highWaterMark) channel.send({ type: 'SEND', data: makeChunk(plan, next++) });
+    while (next < count && channel.bufferedAmount <= plan.highWaterMark) channel.send(makeChunk(plan, next++));
     if (next === count) {
       subscription.unsubscribe();
       onHandedOver();
     }
   };
-  const subscription = channel.subscribe(pump);
+  const subscription = channel.bufferedAmountLow$.subscribe(pump);
   pump();
 }
 
-/** Hands every chunk to the actor at once: its queue holds them and its backpressure paces the channel. */
-function queuedAtOnce(channel: DataChannelActor, options: ConnectOptions, onHandedOver: () => void): void {
+/** Hands every chunk to the handle at once: the machine's queue holds them and its backpressure paces the channel. */
+function queuedAtOnce(channel: DataChannel, options: ConnectOptions, onHandedOver: () => void): void {
   const { plan } = options;
   const count = chunkCount(plan);
-  for (let i = 0; i < count; i++) channel.send({ type: 'SEND', data: makeChunk(plan, i) });
+  for (let i = 0; i < count; i++) channel.send(makeChunk(plan, i));
   onHandedOver();
 }
 
@@ -82,23 +81,16 @@ export async function parleySender(options: ConnectOptions): Promise<SenderSide>
   const rtcChannel = created[0];
   if (!rtcChannel) throw new Error('parley sender: the peer created no RTCDataChannel');
   const probe = probeSender(rtcChannel);
-  // createPeer's channels run with the actor's default marks: the plan must name those.
-  const { highWaterMark, lowWaterMark } = channel.getSnapshot().context;
+  // createPeer's channels run with the machine's default marks: the plan must name those.
+  const { highWaterMark, lowWaterMark } = channel.actor.getSnapshot().context;
   if (highWaterMark !== options.plan.highWaterMark || lowWaterMark !== options.plan.lowWaterMark) {
     throw new Error(`parley sender: the actor's water marks are ${highWaterMark}/${lowWaterMark}, the plan's ${options.plan.highWaterMark}/${options.plan.lowWaterMark}`);
   }
-  if (!channel.getSnapshot().matches('open')) {
-    await new Promise<void>((resolve) => {
-      const subscription = channel.on('open', () => {
-        subscription.unsubscribe();
-        resolve();
-      });
-    });
-  }
+  await firstValueFrom(channel.state$.pipe(filter((state) => state === 'open')));
   return {
     transfer() {
       return new Promise<SenderReport>((resolve) => {
-        const done = channel.on('message', () => {
+        const done = channel.message$.subscribe(() => {
           done.unsubscribe();
           resolve(probe.finish());
         });
@@ -128,7 +120,7 @@ export async function parleyReceiver(options: ConnectOptions): Promise<ReceiverS
           const count = chunkCount(plan);
           let bytes = 0;
           let messages = 0;
-          channel.on('message', ({ data }) => {
+          channel.message$.subscribe((data) => {
             if (typeof data === 'string') return reject(new Error('parley receiver: a text message arrived'));
             const problem = checkChunk(plan, messages, data);
             if (problem !== null) return reject(new Error(`parley receiver: ${problem}`));
@@ -136,7 +128,7 @@ export async function parleyReceiver(options: ConnectOptions): Promise<ReceiverS
             messages += 1;
             if (messages === count) {
               const completedAt = now();
-              channel.send({ type: 'SEND', data: 'done' });
+              channel.send('done');
               resolve({ completedAt, bytes, messages });
             }
           });

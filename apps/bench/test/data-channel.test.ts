@@ -15,6 +15,7 @@ import {
   chunkCount,
   chunkSize,
   makeChunk,
+  heapRatio,
   mibPerSecond,
   throughputRatio,
   transferResult,
@@ -67,6 +68,11 @@ describe('data channel plan', () => {
     expect(() => throughputRatio(1, 0)).toThrow(RangeError);
   });
 
+  it('computes the sender peak heap ratio, Parley over raw', () => {
+    expect(heapRatio(42 * MIB, 28 * MIB)).toBeCloseTo(1.5);
+    expect(() => heapRatio(MIB, 0)).toThrow(RangeError);
+  });
+
   it('times a transfer from the first send to the last byte, and refuses an incomplete one', () => {
     const received: ReceiverReport = { completedAt: 1500, bytes: plan.totalBytes, messages: 7 };
     const result = transferResult('raw', plan, sender(1000), received);
@@ -77,7 +83,7 @@ describe('data channel plan', () => {
     expect(() => transferResult('parley', plan, sender(1000), { ...received, messages: 6 })).toThrow(/messages/);
   });
 
-  it('uses the actor\'s default water marks for every subject, and the issue\'s 64 MiB in a full run', () => {
+  it('uses the machine\'s default water marks for every subject, and the issue\'s 64 MiB in a full run', () => {
     expect(HIGH_WATER_MARK).toBe(DEFAULT_HIGH_WATER_MARK);
     expect(LOW_WATER_MARK).toBe(DEFAULT_LOW_WATER_MARK);
     expect(settingsFor(false).plan.totalBytes).toBe(64 * MIB);
@@ -90,7 +96,7 @@ describe('data channel plan', () => {
 
 describeWhenInstalled('data channel transfer in Chromium (every subject, small)', 'Chromium', chromiumProblem(), () => {
   let session: DataChannelSession | undefined;
-  // The actor's default marks: createPeer's data channels run with those.
+  // The machine's default marks: createPeer's data channels run with those.
   const small: TransferPlan = { totalBytes: 2 * MIB + 123, chunkBytes: 16 * KIB, highWaterMark: DEFAULT_HIGH_WATER_MARK, lowWaterMark: DEFAULT_LOW_WATER_MARK };
 
   beforeAll(async () => {
@@ -116,7 +122,7 @@ describeWhenInstalled('data channel transfer in Chromium (every subject, small)'
     }, 25_000);
   }
 
-  it('refuses a plan whose marks the Parley actor would not follow', async () => {
+  it('refuses a plan whose marks the Parley data channel would not follow', async () => {
     await expect(session!.transfer('parley', { ...small, highWaterMark: 2 * MIB }, 20_000)).rejects.toThrow(/water marks/);
   }, 25_000);
 });

@@ -2,9 +2,9 @@
 // files, state panel). Everything the page shows is rendered from the packages' streams:
 // the signaling client's presence and status, each line's `status$`, and the current call's
 // peer events.
-import { Subscription } from 'rxjs';
-import { createCall } from '@parley/core';
-import type { Call, CallAppEvent, CallEnd, CallState, CallStatus, DataChannelActor } from '@parley/core';
+import { Subscription, filter } from 'rxjs';
+import { DataChannelClosedError, createCall } from '@parley/core';
+import type { Call, CallAppEvent, CallEnd, CallState, CallStatus, DataChannel } from '@parley/core';
 import { attachStream, createRtcPort, detachStream, keepLoopbackCandidates, loopbackOnly, stats$ } from '@parley/browser';
 import { createSignalingClient } from '@parley/signaling-ws/client';
 import type { IceServerConfig, PeerInfo, SignalingClient, SignalingClientStatus } from '@parley/signaling-ws/client';
@@ -39,7 +39,7 @@ interface ActiveCall {
   readonly line: Line;
   readonly session: string;
   readonly remoteStream: MediaStream;
-  chat: DataChannelActor | null;
+  chat: DataChannel | null;
   files: FileSender | null;
   readonly receiver: FileReceiver;
   readonly incoming: Map<string, TransferRow>;
@@ -443,15 +443,14 @@ export class RoomPage {
     }
   }
 
-  private onDataChannel(active: ActiveCall, label: string, channel: DataChannelActor): void {
+  private onDataChannel(active: ActiveCall, label: string, channel: DataChannel): void {
     if (label === 'chat') {
       active.chat = channel;
-      const announce = (): void => this.sendMediaState();
-      active.subscriptions.add(channel.on('open', announce));
-      if (channel.getSnapshot().matches('open')) announce();
+      // state$ starts with the current state: a channel that is open already announces at once.
+      active.subscriptions.add(channel.state$.pipe(filter((state) => state === 'open')).subscribe(() => this.sendMediaState()));
     } else if (label === 'files') {
       active.files = createFileSender(fileChannelOf(channel));
-      active.subscriptions.add(channel.on('close', () => active.receiver.close()));
+      active.subscriptions.add(channel.state$.pipe(filter((state) => state === 'closed')).subscribe(() => active.receiver.close()));
     }
   }
 
@@ -468,8 +467,9 @@ export class RoomPage {
   /** Tells the other side what we send, so it can say "muted" or "camera off". */
   private sendMediaState(): void {
     const chat = this.active?.chat;
-    if (!chat) return;
-    chat.send({ type: 'SEND', data: encodeChatFrame({ type: 'media', ...this.media.sending() }) });
+    // A chat channel that is closing or closed has no one to tell.
+    if (chat?.readyState !== 'open' && chat?.readyState !== 'connecting') return;
+    chat.send(encodeChatFrame({ type: 'media', ...this.media.sending() }));
   }
 
   private onIncomingFile(active: ActiveCall, event: IncomingFileEvent): void {
@@ -535,7 +535,13 @@ export class RoomPage {
       const text = ui.chatInput.value.trim();
       const active = this.active;
       if (text === '' || !active?.chat) return;
-      active.chat.send({ type: 'SEND', data: encodeChatFrame({ type: 'chat', text }) });
+      try {
+        active.chat.send(encodeChatFrame({ type: 'chat', text }));
+      } catch (error) {
+        if (!(error instanceof DataChannelClosedError)) throw error;
+        this.notices.set('chat', { tone: 'warning', text: 'The chat channel is closed: the message was not sent.' });
+        return;
+      }
       appendChatLine(ui.chatLog, 'me', 'You', text);
       ui.chatInput.value = '';
     });

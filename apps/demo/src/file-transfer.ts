@@ -1,6 +1,7 @@
-import { ReplaySubject, Subject } from 'rxjs';
+import { ReplaySubject, Subject, merge } from 'rxjs';
 import type { Observable } from 'rxjs';
-import type { DataChannelActor } from '@parley/core';
+import { DataChannelClosedError } from '@parley/core';
+import type { DataChannel } from '@parley/core';
 
 // Files over the `files` data channel (ordered, reliable), one transfer at a time per direction:
 //
@@ -68,44 +69,32 @@ export interface FileChannel {
 }
 
 /**
- * A FileChannel over core's data channel actor, whose send queue already holds back what does not
- * fit under its own high-water mark. Its `bufferedAmount` is refreshed only on a send or a
- * `bufferedamountlow` (webrtc-pc §6.2: fired when the buffer drains *across* the threshold, the
- * actor's low-water mark, 256 KiB by default), so a sender must not pause below that mark or it
- * could wait for an event that never comes; the default 1 MiB is well above it.
+ * A FileChannel over core's data channel handle, whose send queue already holds back what does not
+ * fit under the machine's high-water mark. Pending bytes are the handle's `bufferedAmount` (its
+ * queue + the channel's own buffer). The sender is woken on `bufferedAmountLow$` (webrtc-pc §6.2:
+ * fired when the buffer drains *across* the threshold, the machine's low-water mark, 256 KiB by
+ * default) and on every readyState change, so a sender must not pause below that mark or it could
+ * wait for an event that never comes; the default 1 MiB is well above it.
  */
-export function fileChannelOf(channel: DataChannelActor): FileChannel {
-  const isGone = (): boolean => {
-    const snapshot = channel.getSnapshot();
-    return snapshot.status !== 'active' || snapshot.matches('closing');
-  };
-  // A closing or closed channel has dropped its queue (each payload reported as send-failed),
-  // so nothing is pending: a paused sender wakes, sends, and learns that the channel is gone.
-  const pendingBytes = (): number => {
-    if (isGone()) return 0;
-    const { queuedBytes, bufferedAmount } = channel.getSnapshot().context;
-    return queuedBytes + bufferedAmount;
-  };
+export function fileChannelOf(channel: DataChannel): FileChannel {
+  const isGone = (): boolean => channel.readyState === 'closing' || channel.readyState === 'closed';
   return {
     send(data) {
-      // The actor would only report `send-failed` (or warn, once stopped): the sender needs to know.
-      if (isGone()) throw new FileTransferError('channel-closed', `the "${channel.getSnapshot().context.label}" data channel is closed`);
-      channel.send({ type: 'SEND', data });
+      try {
+        channel.send(data);
+      } catch (error) {
+        // The sender needs to know the channel is gone, as a transfer error.
+        if (error instanceof DataChannelClosedError) {
+          throw new FileTransferError('channel-closed', `the "${channel.label}" data channel is closed`, null, { cause: error });
+        }
+        throw error;
+      }
     },
-    pendingBytes,
+    // A closing or closed channel has dropped its queue (each payload reported on unsent$), so
+    // nothing is pending: a paused sender wakes, sends, and learns that the channel is gone.
+    pendingBytes: () => (isGone() ? 0 : channel.bufferedAmount),
     onPendingChange(listener) {
-      // Every message received on the channel is a snapshot too; only a change in bytes matters.
-      let last = pendingBytes();
-      const subscription = channel.subscribe({
-        next: () => {
-          const now = pendingBytes();
-          if (now === last) return;
-          last = now;
-          listener();
-        },
-        error: listener,
-        complete: listener,
-      });
+      const subscription = merge(channel.bufferedAmountLow$, channel.state$).subscribe({ next: () => listener(), complete: listener });
       return () => subscription.unsubscribe();
     },
   };

@@ -98,9 +98,9 @@ describe('createCall on the real stack (libwebrtc, parley-signaling)', () => {
       const event = side.events.find((candidate) => candidate.type === 'datachannel' && candidate.label === 'chat');
       return event?.type === 'datachannel' ? event.channel : undefined;
     };
-    await waitFor(() => [alice, bob].every((side) => channelOf(side)?.getSnapshot().matches('open') === true), 'chat open on both sides');
-    channelOf(alice)!.send({ type: 'SEND', data: 'hi bob' });
-    channelOf(bob)!.send({ type: 'SEND', data: new Uint8Array([1, 2, 3]) });
+    await waitFor(() => [alice, bob].every((side) => channelOf(side)?.readyState === 'open'), 'chat open on both sides');
+    channelOf(alice)!.send('hi bob');
+    channelOf(bob)!.send(new Uint8Array([1, 2, 3]));
     const received = (side: Side) => side.events.flatMap((event) => (event.type === 'message' ? [event.data] : []));
     await waitFor(() => received(alice).length === 1 && received(bob).length === 1, 'a message on each side');
     expect(received(bob)).toEqual(['hi bob']);

@@ -5,7 +5,8 @@ import { WebSocket } from 'ws';
 import { createActor } from 'xstate';
 import type { Actor, SnapshotFrom } from 'xstate';
 import { callMachine, candidateAddress } from '@parley/core';
-import type { DataChannelActor, IceCandidate, PeerActor } from '@parley/core';
+import { dataChannelOf } from '@parley/core';
+import type { DataChannel, IceCandidate, PeerActor } from '@parley/core';
 import { createSignalingClient } from '@parley/signaling-ws/client';
 import type { SignalingClient } from '@parley/signaling-ws/client';
 import { createSignalingServer } from '@parley/signaling-ws/server';
@@ -106,13 +107,15 @@ const snap = (side: CallSide): CallSnapshot => side.actor.getSnapshot();
 const peerOf = (side: CallSide): PeerActor | undefined => snap(side).children.peer;
 const peerConnected = (side: CallSide): boolean => peerOf(side)?.getSnapshot().context.connectionState === 'connected';
 
-function chatOf(side: CallSide): DataChannelActor | undefined {
-  return peerOf(side)
+/** The handle of the peer's chat channel, once it exists. */
+function chatOf(side: CallSide): DataChannel | undefined {
+  const actor = peerOf(side)
     ?.getSnapshot()
     .context.channels.find((channel) => channel.getSnapshot().context.label === 'chat');
+  return actor && dataChannelOf(actor);
 }
 
-const chatOpen = (side: CallSide): boolean => chatOf(side)?.getSnapshot().matches('open') ?? false;
+const chatOpen = (side: CallSide): boolean => chatOf(side)?.readyState === 'open';
 
 /** `alice` calls `bob`, `bob` accepts; both active, connected, with the chat channel open. */
 async function establish(alice: CallSide, bob: CallSide): Promise<void> {
@@ -129,9 +132,9 @@ async function establish(alice: CallSide, bob: CallSide): Promise<void> {
 /** Sends `data` on `from`'s chat channel and returns the first message `to`'s chat receives. */
 async function chat(from: CallSide, to: CallSide, data: string | ArrayBuffer): Promise<string | ArrayBuffer> {
   const received: (string | ArrayBuffer)[] = [];
-  const subscription = chatOf(to)!.on('message', (event) => received.push(event.data));
+  const subscription = chatOf(to)!.message$.subscribe((data) => received.push(data));
   try {
-    chatOf(from)!.send({ type: 'SEND', data });
+    chatOf(from)!.send(data);
     await waitFor(() => received.length > 0, `a message from ${from.name} at ${to.name}`);
     return received[0]!;
   } finally {

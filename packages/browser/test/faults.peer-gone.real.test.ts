@@ -141,7 +141,7 @@ describe('the remote peer disappears without a bye (real libwebrtc, real signali
     const callee = startRealCall({ signaling: bob.client.portFor(alice.id()!), logic: callWithShortRecovery, peer: PEER_OPTIONS, autoAccept: true });
     calls.push(caller, callee);
     caller.call.send({ type: 'CALL' });
-    await waitFor(() => [caller, callee].every((side) => side.channel('chat')?.getSnapshot().matches('open') === true), 'the chat channel open on both sides', 10_000);
+    await waitFor(() => [caller, callee].every((side) => side.channel('chat')?.readyState === 'open'), 'the chat channel open on both sides', 10_000);
     const chat = caller.channel('chat')!;
 
     // Stopping an actor runs no transition actions: the callee sends no bye. Its peer's port is
@@ -154,7 +154,7 @@ describe('the remote peer disappears without a bye (real libwebrtc, real signali
 
     // The data channel learns at once (the remote tore down its SCTP association and DTLS
     // session, RFC 8261), the connection does not: ICE still sees a selected pair.
-    await waitFor(() => chat.getSnapshot().matches('closed'), 'our end of the chat channel to close', 2000);
+    await waitFor(() => chat.readyState === 'closed', 'our end of the chat channel to close', 2000);
     expect(caller.call.getSnapshot().matches({ peerRunning: 'active' })).toBe(true);
 
     await expectEndedByRecovery(caller, goneAt);

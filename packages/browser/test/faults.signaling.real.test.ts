@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { DataChannelActor } from '@parley/core';
+import type { DataChannel } from '@parley/core';
 import type { SignalingClient } from '@parley/signaling-ws/client';
 import { keepLoopbackCandidates } from '../src/index.js';
 import { killAllChildren } from './helpers/child-process.js';
@@ -55,13 +55,13 @@ interface Stream {
   readonly received: { readonly n: number; readonly at: number }[];
 }
 
-function streamBetween(from: DataChannelActor, to: DataChannelActor): Stream {
+function streamBetween(from: DataChannel, to: DataChannel): Stream {
   const stream: Stream = { sentAt: [], received: [] };
-  to.on('message', (message) => stream.received.push({ n: Number(message.data), at: Date.now() }));
+  to.message$.subscribe((data) => stream.received.push({ n: Number(data), at: Date.now() }));
   timers.push(
     setInterval(() => {
       stream.sentAt.push(Date.now());
-      from.send({ type: 'SEND', data: String(stream.sentAt.length) });
+      from.send(String(stream.sentAt.length));
     }, MESSAGE_INTERVAL_MS),
   );
   return stream;
@@ -87,9 +87,9 @@ describe('signaling server killed mid-call (real libwebrtc, real parley-signalin
     calls.push(caller, callee);
     caller.call.send({ type: 'CALL' });
 
-    const openChat = (side: RealCallSide): DataChannelActor | undefined => {
+    const openChat = (side: RealCallSide): DataChannel | undefined => {
       const channel = side.channel('chat');
-      return channel?.getSnapshot().matches('open') === true ? channel : undefined;
+      return channel?.readyState === 'open' ? channel : undefined;
     };
     await waitFor(
       () =>

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { createPeer } from '@parley/core';
-import type { DataChannelActor, Peer, PeerAppEvent, PeerDelays } from '@parley/core';
+import type { DataChannel, Peer, PeerAppEvent, PeerDelays } from '@parley/core';
 import { createSignalingPair } from '@parley/core/testing';
 import { keepLoopbackCandidates } from '../src/index.js';
 import type { BrowserRtcPort } from '../src/index.js';
@@ -41,7 +41,7 @@ interface RelayedPeer {
   readonly peer: Peer;
   readonly port: BrowserRtcPort;
   readonly events: PeerAppEvent[];
-  readonly channels: DataChannelActor[];
+  readonly channels: DataChannel[];
   readonly received: unknown[];
   /** Labels of this side's channels that closed (a channel emits `close` on reaching closed). */
   readonly closedChannels: string[];
@@ -95,7 +95,7 @@ function startRelayedPair(server: TurnServer, options: PairOptions): [RelayedPee
       relayed.events.push(event);
       if (event.type === 'datachannel') {
         relayed.channels.push(event.channel);
-        event.channel.on('close', () => relayed.closedChannels.push(event.label));
+        event.channel.state$.subscribe((state) => state === 'closed' && relayed.closedChannels.push(event.label));
       }
       if (event.type === 'message') relayed.received.push(event.data);
     });
@@ -110,13 +110,13 @@ const connectionStatesOf = (relayed: RelayedPeer, since = 0): string[] =>
 const iceRestartsOf = (relayed: RelayedPeer, since = 0): number =>
   relayed.events.slice(since).filter((event) => event.type === 'negotiated' && event.iceRestart).length;
 const isConnected = (relayed: RelayedPeer): boolean => relayed.peer.actor.getSnapshot().context.connectionState === 'connected';
-const isOpen = (channel: DataChannelActor | undefined): boolean => channel?.getSnapshot().matches('open') === true;
+const isOpen = (channel: DataChannel | undefined): boolean => channel?.readyState === 'open';
 
 async function connectAndTalk(alice: RelayedPeer, bob: RelayedPeer): Promise<void> {
   await waitFor(() => isConnected(alice) && isConnected(bob), 'both peers connected through the relay');
   await waitFor(() => isOpen(alice.channels[0]) && isOpen(bob.channels[0]), "the 'chat' channel open on both sides");
-  alice.channels[0]!.send({ type: 'SEND', data: 'before, from alice' });
-  bob.channels[0]!.send({ type: 'SEND', data: 'before, from bob' });
+  alice.channels[0]!.send('before, from alice');
+  bob.channels[0]!.send('before, from bob');
   await waitFor(() => alice.received.length === 1 && bob.received.length === 1, 'one message each way');
 }
 
@@ -161,8 +161,8 @@ describeWithTurnServer('TURN server outage under a relayed connection (real libw
       expect(relayed.closedChannels).toEqual([]);
       expect(isOpen(relayed.channels[0])).toBe(true);
     }
-    alice.channels[0]!.send({ type: 'SEND', data: 'after, from alice' });
-    bob.channels[0]!.send({ type: 'SEND', data: 'after, from bob' });
+    alice.channels[0]!.send('after, from alice');
+    bob.channels[0]!.send('after, from bob');
     await waitFor(() => alice.received.length === 2 && bob.received.length === 2, 'one more message each way');
     expect(bob.received).toEqual(['before, from alice', 'after, from alice']);
     expect(alice.received).toEqual(['before, from bob', 'after, from bob']);

@@ -10,7 +10,7 @@ describe('smoke', () => {
     const a = createPeer({ rtc: createRealPort(), signaling: sa, polite: false, candidateFilter: keepLoopbackCandidates, dataChannels: [{ label: 'chat' }] });
     const b = createPeer({ rtc: createRealPort(), signaling: sb, polite: true, candidateFilter: keepLoopbackCandidates, dataChannels: [{ label: 'chat' }] });
     const got = new Promise<unknown>((resolve) => b.events$.subscribe((e) => { if (e.type === 'message') resolve(e.data); }));
-    let sent = false; a.events$.subscribe((e) => { if (e.type === 'datachannel') e.channel.subscribe((s) => { if (!sent && s.matches('open')) { sent = true; e.channel.send({ type: 'SEND', data: 'hello' }); } }); });
+    let sent = false; a.events$.subscribe((e) => { if (e.type === 'datachannel') e.channel.state$.subscribe((s) => { if (!sent && s === 'open') { sent = true; e.channel.send('hello'); } }); });
     expect(await got).toBe('hello');
     a.close(); b.close();
   });

@@ -1,5 +1,5 @@
 import { createPeer } from '@parley/core';
-import type { DataChannelActor, Peer } from '@parley/core';
+import type { DataChannel, Peer } from '@parley/core';
 import { createSignalingPair } from '@parley/core/testing';
 import { afterEach, describe, expect, expectTypeOf, it, vi } from 'vitest';
 import { candidatePairTypeOf, keepLoopbackCandidates, stats$, summarizeStats } from '../src/index.js';
@@ -393,13 +393,13 @@ describe('stats$ over two real libwebrtc peers on loopback', () => {
       peers.push(createPeer({ rtc: portA, signaling: signalingA, polite: false, candidateFilter: keepLoopbackCandidates, dataChannels: [{ label: 'bulk' }] }));
       peers.push(createPeer({ rtc: portB, signaling: signalingB, polite: true, candidateFilter: keepLoopbackCandidates, dataChannels: [{ label: 'bulk' }] }));
       const [peerA, peerB] = peers as [Peer, Peer];
-      let channel: DataChannelActor | undefined;
+      let channel: DataChannel | undefined;
       let open = false;
       subscriptions.push(
         peerA.events$.subscribe((event) => {
           if (event.type !== 'datachannel') return;
           channel = event.channel;
-          subscriptions.push(event.channel.subscribe((snapshot) => (open ||= snapshot.matches('open'))));
+          subscriptions.push(event.channel.state$.subscribe((state) => (open ||= state === 'open')));
         }),
       );
       let bytesDelivered = 0;
@@ -423,7 +423,7 @@ describe('stats$ over two real libwebrtc peers on loopback', () => {
       // A steady flow, so that whole sampling intervals fall inside it.
       let bytesPushed = 0;
       pusher = setInterval(() => {
-        channel!.send({ type: 'SEND', data: new Uint8Array(CHUNK_BYTES) });
+        channel!.send(new Uint8Array(CHUNK_BYTES));
         bytesPushed += CHUNK_BYTES;
       }, 10);
       // An interval whose bitrate accounts for at least one whole chunk: keepalives (STUN

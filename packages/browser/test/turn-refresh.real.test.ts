@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { createCall } from '@parley/core';
-import type { Call, CallAppEvent, DataChannelActor, IceServer } from '@parley/core';
+import type { Call, CallAppEvent, DataChannel, IceServer } from '@parley/core';
 import { createSignalingClient } from '@parley/signaling-ws/client';
 import type { SignalingClient } from '@parley/signaling-ws/client';
 import { createSignalingServer } from '@parley/signaling-ws/server';
@@ -72,7 +72,7 @@ interface Side {
   listsAtCreation: number;
   /** Calls of pc.setConfiguration (counted on their way to the real one). */
   setConfigurationCalls: number;
-  channel: DataChannelActor | null;
+  channel: DataChannel | null;
   readonly received: string[];
 }
 
@@ -191,8 +191,8 @@ describeWithTurnServer('TURN credential refresh through coturn (real libwebrtc p
       await new Promise<void>((resolve) => {
         const timer = setInterval(() => {
           readLog();
-          alice.channel!.send({ type: 'SEND', data: `a${(sent.alice += 1)}` });
-          bob.channel!.send({ type: 'SEND', data: `b${(sent.bob += 1)}` });
+          alice.channel!.send(`a${(sent.alice += 1)}`);
+          bob.channel!.send(`b${(sent.bob += 1)}`);
           if (Date.now() - started >= CALL_MS) {
             clearInterval(timer);
             resolve();
@@ -244,12 +244,12 @@ describeWithTurnServer('TURN credential refresh through coturn (real libwebrtc p
         expect(applied, `${side.name}'s usernames applied with setConfiguration`).toEqual(expect.arrayContaining(allocatedAs(side)));
       }
       expect(turn!.logs.slice(restartFrom)).not.toMatch(/user <[^>]+>: incoming packet \w+ processed, error/);
-      alice.channel!.send({ type: 'SEND', data: 'after the restart' });
-      bob.channel!.send({ type: 'SEND', data: 'and back' });
+      alice.channel!.send('after the restart');
+      bob.channel!.send('and back');
       await waitFor(() => bob.received.at(-1) === 'after the restart' && alice.received.at(-1) === 'and back', 'a message each way after the restart');
     },
     90_000,
   );
 });
 
-const isOpen = (channel: DataChannelActor | null): boolean => channel?.getSnapshot().matches('open') === true;
+const isOpen = (channel: DataChannel | null): boolean => channel?.readyState === 'open';

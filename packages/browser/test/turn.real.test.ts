@@ -5,7 +5,8 @@ import { WebSocket } from 'ws';
 import { createActor } from 'xstate';
 import type { SnapshotFrom } from 'xstate';
 import { callMachine, peerMachineWithDelays } from '@parley/core';
-import type { CallPeerOptions, DataChannelActor, PeerActor, PeerEmitted } from '@parley/core';
+import { dataChannelOf } from '@parley/core';
+import type { CallPeerOptions, DataChannel, DataChannelActor, PeerActor, PeerEmitted } from '@parley/core';
 import { createSignalingClient } from '@parley/signaling-ws/client';
 import type { IceServerConfig, SignalingClient } from '@parley/signaling-ws/client';
 import { createSignalingServer } from '@parley/signaling-ws/server';
@@ -41,7 +42,7 @@ interface CallSide {
   /** The RTC port the call's peer runs on (set when the call goes active). */
   port: BrowserRtcPort | null;
   readonly peerEvents: PeerEmitted[];
-  readonly channels: DataChannelActor[];
+  readonly channels: DataChannel[];
   readonly received: unknown[];
 }
 
@@ -116,11 +117,11 @@ function startCall(side: CallSide, remoteId: string, machine: typeof callMachine
     if (child === undefined || child === watched) return;
     watched = child;
     child.on('*', (event) => side.peerEvents.push(event));
-    const adoptChannels = (channels: readonly DataChannelActor[]): void => {
-      for (const channel of channels) {
+    const adoptChannels = (actors: readonly DataChannelActor[]): void => {
+      for (const channel of actors.map(dataChannelOf)) {
         if (side.channels.includes(channel)) continue;
         side.channels.push(channel);
-        channel.on('message', (message) => side.received.push(message.data));
+        channel.message$.subscribe((data) => side.received.push(data));
       }
     };
     adoptChannels(child.getSnapshot().context.channels);
@@ -132,7 +133,7 @@ function startCall(side: CallSide, remoteId: string, machine: typeof callMachine
 }
 
 const peerOf = (side: CallSide): PeerActor | undefined => side.call?.getSnapshot().children['peer'];
-const isOpen = (channel: DataChannelActor | undefined): boolean => channel?.getSnapshot().matches('open') === true;
+const isOpen = (channel: DataChannel | undefined): boolean => channel?.readyState === 'open';
 
 describeWithTurnServer('TURN relay through coturn (real libwebrtc peers)', () => {
   beforeAll(async () => {
@@ -169,8 +170,8 @@ describeWithTurnServer('TURN relay through coturn (real libwebrtc peers)', () =>
       'both peers connected through the relay',
     );
     await waitFor(() => isOpen(alice.channels[0]) && isOpen(bob.channels[0]), "the 'chat' channel open on both sides");
-    alice.channels[0]!.send({ type: 'SEND', data: 'hello over TURN' });
-    bob.channels[0]!.send({ type: 'SEND', data: 'and back' });
+    alice.channels[0]!.send('hello over TURN');
+    bob.channels[0]!.send('and back');
     await waitFor(() => bob.received.length === 1 && alice.received.length === 1, 'one message each way');
     expect(bob.received).toEqual(['hello over TURN']);
     expect(alice.received).toEqual(['and back']);

@@ -6,7 +6,9 @@ import type { DataChannelInit, IceConnectionState, IceGatheringState, IceServer,
 import type { InviteMedia } from './protocol/peer-message.js';
 import { callMachine } from './machines/call.machine.js';
 import type { CallEndReason, CallEndedBy, CallInput, CallPeerOptions, CallRole, RemoteEndReason } from './machines/call.machine.js';
-import type { DataChannelActor, PeerActor } from './machines/peer.machine.js';
+import type { PeerActor } from './machines/peer.machine.js';
+import { dataChannelOf } from './data-channel.js';
+import type { DataChannel } from './data-channel.js';
 import type { PeerFailureReason } from './machines/peer.types.js';
 import { createDataChannelOn, forwardPeerEvents, peerMachineWithDelays, setIceServers } from './create-peer.js';
 import type { LivePeerOptions, PeerAppEvent, PeerDelays } from './create-peer.js';
@@ -102,7 +104,7 @@ export interface Call {
   remoteLeft(): void;
   /** Opens a data channel on the active call; it also arrives on events$ as `datachannel`.
    * Throws an InvalidStateError when no call is active, or what the RTC port throws. */
-  createDataChannel(label: string, init?: DataChannelInit): DataChannelActor;
+  createDataChannel(label: string, init?: DataChannelInit): DataChannel;
   /** Asks the active call's peer for an ICE restart. */
   restartIce(): void;
   /**
@@ -279,7 +281,7 @@ export function createCall(options: CreateCallOptions): Call {
     createDataChannel(label, init) {
       const peer = currentPeer();
       if (peer === undefined) throw invalidState(`cannot create data channel "${label}": no call is active`);
-      return createDataChannelOn(peer, label, init);
+      return dataChannelOf(createDataChannelOn(peer, label, init));
     },
     restartIce: () => {
       const peer = currentPeer();

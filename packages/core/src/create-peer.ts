@@ -8,6 +8,8 @@ import { connectionMachine } from './machines/connection.machine.js';
 import { negotiationMachine } from './machines/negotiation.machine.js';
 import { peerMachine } from './machines/peer.machine.js';
 import type { DataChannelActor, PeerActor, PeerEmitted } from './machines/peer.machine.js';
+import { dataChannelOf, withDataChannelHandle } from './data-channel.js';
+import type { DataChannel, WithDataChannelHandle } from './data-channel.js';
 import type { PeerInput } from './machines/peer.types.js';
 import { BufferUntilSubscribed, snapshots$ } from './rx.js';
 
@@ -45,10 +47,15 @@ export interface CreatePeerOptions extends PeerInput, LivePeerOptions {
   readonly clock?: ActorOptions<typeof peerMachine>['clock'];
 }
 
-/** Everything a peer reports, plus data-channel messages and refused ICE server lists. */
+/**
+ * Everything a peer reports, plus data-channel messages and refused ICE server lists. A
+ * `datachannel` event carries the channel's handle (`DataChannel`; its machine at
+ * `channel.actor`), not the actor the peer emits.
+ */
 export type PeerAppEvent =
-  | PeerEmitted
-  | { readonly type: 'message'; readonly label: string; readonly data: string | ArrayBuffer; readonly channel: DataChannelActor }
+  | Exclude<PeerEmitted, { readonly type: 'datachannel' }>
+  | WithDataChannelHandle<Extract<PeerEmitted, { readonly type: 'datachannel' }>>
+  | { readonly type: 'message'; readonly label: string; readonly data: string | ArrayBuffer; readonly channel: DataChannel }
   /** The RTC port refused a list from `iceServers$` (e.g. a TURN URL without credentials); the old list stays. */
   | { readonly type: 'error'; readonly operation: 'setConfiguration'; readonly error: Error };
 
@@ -62,7 +69,7 @@ export interface Peer {
   /** Creates a data channel now; it also arrives on events$ as `datachannel` (origin local).
    * Throws what the RTC port throws (e.g. OperationError for a negotiated id in use), or an
    * InvalidStateError once the peer has ended. */
-  createDataChannel(label: string, init?: DataChannelInit): DataChannelActor;
+  createDataChannel(label: string, init?: DataChannelInit): DataChannel;
   /** Asks for an ICE restart (the impolite side offers one). Does nothing once the peer has ended. */
   restartIce(): void;
   /** Closes the peer and its port; the peer ends with reason `closed`. Idempotent. */
@@ -77,11 +84,12 @@ export function forwardPeerEvents(actor: PeerActor, next: (event: PeerAppEvent) 
   const subscriptions = new Subscription();
   subscriptions.add(
     actor.on('*', (event) => {
-      next(event);
-      if (event.type === 'datachannel') {
-        const channel = event.channel;
-        subscriptions.add(channel.on('message', (message) => next({ type: 'message', label: event.label, data: message.data, channel })));
-      }
+      if (event.type !== 'datachannel') return next(event);
+      // The app gets the channel's handle; the peer machine emits its actor.
+      const opened = withDataChannelHandle(event);
+      next(opened);
+      const channel = opened.channel;
+      subscriptions.add(channel.actor.on('message', (message) => next({ type: 'message', label: event.label, data: message.data, channel })));
     }),
   );
   return subscriptions;
@@ -184,7 +192,7 @@ export function createPeer(options: CreatePeerOptions): Peer {
     actor,
     state$: snapshots$(actor),
     events$: events.observable,
-    createDataChannel: (label, init) => createDataChannelOn(actor, label, init),
+    createDataChannel: (label, init) => dataChannelOf(createDataChannelOn(actor, label, init)),
     restartIce() {
       // A stopped actor would only log that the event was dropped.
       if (actor.getSnapshot().status === 'active') actor.send({ type: 'RESTART_ICE' });

@@ -9,6 +9,7 @@ export * from './machines/negotiation.machine.js';
 export * from './machines/ice-gathering.machine.js';
 export * from './machines/connection.machine.js';
 export * from './machines/data-channel.machine.js';
+export * from './data-channel.js';
 export * from './machines/peer.machine.js';
 export * from './machines/call.machine.js';
 export * from './create-peer.js';

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import type { Actor, SnapshotFrom } from 'xstate';
-import { callMachine, peerMachineWithDelays } from '../src/index.js';
-import type { CallEndReason, DataChannelActor, PeerActor, PeerMessage } from '../src/index.js';
+import { callMachine, dataChannelOf, peerMachineWithDelays } from '../src/index.js';
+import type { CallEndReason, DataChannel, PeerActor, PeerMessage } from '../src/index.js';
 import { createFakeNetwork, createSignalingPair } from '../src/testing/index.js';
 import type { FakeNetwork, FakeRtcPort, FakeSignalingPort } from '../src/testing/index.js';
 import { sleep, waitFor } from './helpers/wait-for.js';
@@ -82,13 +82,15 @@ function peerOf(side: Side): PeerActor | undefined {
 
 const peerConnected = (side: Side): boolean => peerOf(side)?.getSnapshot().context.connectionState === 'connected';
 
-function chatOf(side: Side): DataChannelActor | undefined {
-  return peerOf(side)
+/** The chat channel's handle, from the actor the peer machine spawned. */
+function chatOf(side: Side): DataChannel | undefined {
+  const actor = peerOf(side)
     ?.getSnapshot()
     .context.channels.find((channel) => channel.getSnapshot().context.label === 'chat');
+  return actor && dataChannelOf(actor);
 }
 
-const chatOpen = (side: Side): boolean => chatOf(side)?.getSnapshot().matches('open') ?? false;
+const chatOpen = (side: Side): boolean => chatOf(side)?.readyState === 'open';
 
 async function bothActiveAndConnected(calls: Calls): Promise<void> {
   await waitFor(() => snap(calls.a).matches({ peerRunning: 'active' }) && snap(calls.b).matches({ peerRunning: 'active' }), 'both calls active');
@@ -112,8 +114,8 @@ function kinds(messages: readonly PeerMessage[]): string[] {
 /** Sends `text` from one side's chat channel and waits for it on the other's. */
 async function chat(from: Side, to: Side, text: string): Promise<void> {
   const received: (string | ArrayBuffer)[] = [];
-  const subscription = chatOf(to)!.on('message', (event) => received.push(event.data));
-  chatOf(from)!.send({ type: 'SEND', data: text });
+  const subscription = chatOf(to)!.message$.subscribe((data) => received.push(data));
+  chatOf(from)!.send(text);
   await waitFor(() => received.length > 0, `'${text}' from ${from.name} on ${to.name}`);
   subscription.unsubscribe();
   expect(received).toEqual([text]);

@@ -2,7 +2,7 @@ import { Subject, merge } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AnyActorRef, InspectionEvent, SnapshotFrom } from 'xstate';
 import { createPeer } from '../src/index.js';
-import type { CreatePeerOptions, PeerMachine, DataChannelActor, Peer, PeerAppEvent, PeerEmitted, RtcPortEvent } from '../src/index.js';
+import type { CreatePeerOptions, PeerMachine, DataChannel, Peer, PeerAppEvent, RtcPortEvent } from '../src/index.js';
 import { createFakeNetwork, createSignalingPair } from '../src/testing/index.js';
 import type { FakeNetwork, FakeNetworkOptions, FakeRtcPort, FakeSignalingPort, FakeTrackHandle } from '../src/testing/index.js';
 import { sleep, waitFor } from './helpers/wait-for.js';
@@ -87,14 +87,14 @@ function ofType<T extends PeerAppEvent['type']>(events: readonly PeerAppEvent[],
   return events.filter((event): event is Extract<PeerAppEvent, { type: T }> => event.type === type);
 }
 
-function channelEvent(side: Side, label: string): Extract<PeerEmitted, { type: 'datachannel' }> | undefined {
+function channelEvent(side: Side, label: string): Extract<PeerAppEvent, { type: 'datachannel' }> | undefined {
   return ofType(side.events, 'datachannel').find((event) => event.label === label);
 }
 
-const isOpen = (channel: DataChannelActor | undefined): boolean => channel?.getSnapshot().matches('open') ?? false;
+const isOpen = (channel: DataChannel | undefined): boolean => channel?.readyState === 'open';
 
-/** Waits for the `label` channel on both sides and for both channel actors to be open. */
-async function openChannels(pair: Pair, label: string): Promise<{ a: DataChannelActor; b: DataChannelActor }> {
+/** Waits for the `label` channel on both sides and for both to be open. */
+async function openChannels(pair: Pair, label: string): Promise<{ a: DataChannel; b: DataChannel }> {
   await waitFor(
     () => isOpen(channelEvent(pair.a, label)?.channel) && isOpen(channelEvent(pair.b, label)?.channel),
     `data channel '${label}' open on both sides`,
@@ -146,10 +146,10 @@ describe('createPeer', () => {
     expect(snapshots[0]!.status).toBe('active');
     expect(snapshots[0]!.context.rtc).toBe(port);
 
-    // A data channel created through the helper is a spawned actor, in context and returned.
+    // A data channel created through the helper: its handle is returned, its actor spawned in context.
     const channel = peer.createDataChannel('files', { ordered: true });
-    expect(peer.actor.getSnapshot().context.channels).toEqual([channel]);
-    expect(channel.getSnapshot().context.label).toBe('files');
+    expect(peer.actor.getSnapshot().context.channels).toEqual([channel.actor]);
+    expect(channel.label).toBe('files');
     expect(port.getDataChannels().map((c) => c.label)).toEqual(['files']);
     expect(snapshots.length).toBeGreaterThan(1);
 
@@ -194,7 +194,7 @@ describe('createPeer.createDataChannel failures', () => {
     const first = pair.a.peer.actor.getSnapshot().context.channels[0];
     expect(first?.id).toBe('channel-0-chat');
     pair.a.peer.close();
-    let returned: DataChannelActor | undefined;
+    let returned: DataChannel | undefined;
     expect(() => (returned = pair.a.peer.createDataChannel('after-close'))).toThrow(/closed/);
     expect(returned).toBeUndefined();
   });
@@ -247,8 +247,8 @@ describe('two peers over the fake network', () => {
     // The chat channel: created by A (local), announced to B (remote).
     expect(ofType(a.events, 'datachannel').map(({ label, origin }) => ({ label, origin }))).toEqual([{ label: 'chat', origin: 'local' }]);
     expect(ofType(b.events, 'datachannel').map(({ label, origin }) => ({ label, origin }))).toEqual([{ label: 'chat', origin: 'remote' }]);
-    expect(a.peer.actor.getSnapshot().context.channels).toEqual([channelEvent(a, 'chat')!.channel]);
-    expect(b.peer.actor.getSnapshot().context.channels).toEqual([channelEvent(b, 'chat')!.channel]);
+    expect(a.peer.actor.getSnapshot().context.channels).toEqual([channelEvent(a, 'chat')!.channel.actor]);
+    expect(b.peer.actor.getSnapshot().context.channels).toEqual([channelEvent(b, 'chat')!.channel.actor]);
   });
 
   it('a track event reaches A when B adds a transceiver later (renegotiation by the polite side)', async () => {
@@ -267,20 +267,20 @@ describe('two peers over the fake network', () => {
     expect(pair.b.port.getTransceivers()).toHaveLength(2);
   });
 
-  it('carries strings and binary both ways through the channel actors, and a 200 x 16 KiB burst complete and in order', async () => {
+  it('carries strings and binary both ways through the channel handles, and a 200 x 16 KiB burst complete and in order', async () => {
     const pair = startPair({ both: { dataChannels: [{ label: 'chat' }] } });
     await connected(pair);
     const channels = await openChannels(pair, 'chat');
 
-    channels.a.send({ type: 'SEND', data: 'hello B' });
+    channels.a.send('hello B');
     await waitFor(() => messagesOn(pair.b, 'chat').length === 1, 'the string on B');
     const received = ofType(pair.b.events, 'message')[0]!;
     expect(received).toMatchObject({ type: 'message', label: 'chat', data: 'hello B' });
     expect(received.channel).toBe(channels.b);
 
     const bytes = new Uint8Array([1, 2, 3, 250, 255]);
-    channels.b.send({ type: 'SEND', data: bytes.buffer.slice(0) });
-    channels.b.send({ type: 'SEND', data: 'and text' });
+    channels.b.send(bytes.buffer.slice(0));
+    channels.b.send('and text');
     await waitFor(() => messagesOn(pair.a, 'chat').length === 2, 'binary and text on A');
     const [binary, text] = messagesOn(pair.a, 'chat');
     expect(binary).toBeInstanceOf(ArrayBuffer);
@@ -292,7 +292,7 @@ describe('two peers over the fake network', () => {
     const SIZE = 16 * 1024;
     const statesSeen = new Set<string>();
     let maxBuffered = 0;
-    const watch = channels.a.subscribe((snapshot) => {
+    const watch = channels.a.actor.subscribe((snapshot) => {
       statesSeen.add(JSON.stringify(snapshot.value));
       maxBuffered = Math.max(maxBuffered, snapshot.context.channel.bufferedAmount);
     });
@@ -300,9 +300,9 @@ describe('two peers over the fake network', () => {
       const chunk = new Uint8Array(SIZE);
       new DataView(chunk.buffer).setUint32(0, i);
       chunk.fill(i % 251, 4);
-      channels.a.send({ type: 'SEND', data: chunk.buffer });
+      channels.a.send(chunk.buffer);
     }
-    expect(channels.a.getSnapshot().context.queue.length).toBeGreaterThan(0);
+    expect(channels.a.actor.getSnapshot().context.queue.length).toBeGreaterThan(0);
     await waitFor(() => messagesOn(pair.b, 'chat').length === 1 + COUNT, `${COUNT} chunks on B`, 10_000);
     watch.unsubscribe();
     const chunks = messagesOn(pair.b, 'chat').slice(1);
@@ -311,9 +311,9 @@ describe('two peers over the fake network', () => {
     expect(chunks.every((chunk, i) => new Uint8Array(chunk as ArrayBuffer)[SIZE - 1] === i % 251)).toBe(true);
     expect(statesSeen.has(JSON.stringify({ open: 'backpressured' }))).toBe(true);
     expect(maxBuffered).toBeLessThanOrEqual(1024 * 1024);
-    expect(channels.a.getSnapshot().context.queue).toEqual([]);
-    expect(channels.a.getSnapshot().context.sentBytes).toBe(7 + COUNT * SIZE);
-    expect(channels.b.getSnapshot().context.messagesReceived).toBe(1 + COUNT);
+    expect(channels.a.actor.getSnapshot().context.queue.length).toBe(0);
+    expect(channels.a.actor.getSnapshot().context.queue.sentBytes).toBe(7 + COUNT * SIZE);
+    expect(channels.b.actor.getSnapshot().context.messagesReceived).toBe(1 + COUNT);
   }, 15_000);
 
   it('given the same dataChannels list, makes exactly one channel: created by the impolite side, received by the polite one', async () => {
@@ -342,8 +342,8 @@ describe('two peers over the fake network', () => {
       ]);
       expect(side.port.illegalCalls).toEqual([]);
     }
-    channels.b.send({ type: 'SEND', data: 'from B' });
-    channels.a.send({ type: 'SEND', data: 'from A' });
+    channels.b.send('from B');
+    channels.a.send('from A');
     await waitFor(() => messagesOn(pair.a, 'sync').length === 1 && messagesOn(pair.b, 'sync').length === 1, 'a message each way');
     expect(messagesOn(pair.a, 'sync')).toEqual(['from B']);
     expect(messagesOn(pair.b, 'sync')).toEqual(['from A']);
@@ -405,7 +405,7 @@ describe('inspect', () => {
       a: { inspect: (event) => inspected.push(event), dataChannels: [{ label: 'chat' }] },
     });
     await connected(pair);
-    const { a: channel } = await openChannels(pair, 'chat');
+    const channel = (await openChannels(pair, 'chat')).a.actor;
 
     const negotiation = child(pair.a.peer, 'negotiation');
     const iceGathering = child(pair.a.peer, 'iceGathering');
@@ -470,13 +470,14 @@ describe('close()', () => {
     expect(a.port.operations).toContain('close()');
     expect(a.completed.value).toBe(true);
     expect(stateCompleted).toBe(true);
-    expect(channels.a.getSnapshot().status).not.toBe('active');
+    expect(channels.a.actor.getSnapshot().status).not.toBe('active');
+    expect(channels.a.readyState).toBe('closed');
 
     // Commands after close do nothing and raise nothing.
     a.peer.restartIce();
     await waitFor(() => b.port.connectionState !== 'connected', 'B noticing the loss of A');
     await waitFor(() => b.peer.actor.getSnapshot().context.connectionState !== 'connected', "B's peer leaving connected");
-    await waitFor(() => channels.b.getSnapshot().status === 'done', "B's chat channel closed");
+    await waitFor(() => channels.b.actor.getSnapshot().status === 'done', "B's chat channel closed");
     await sleep(100);
     expect(a.events.length).toBe(countAtClose);
     expect(a.port.illegalCalls).toEqual([]);
@@ -518,7 +519,7 @@ describe('connection recovery', () => {
       expect(side.port.illegalCalls).toEqual([]);
     }
     // The data channel survived.
-    channels.a.send({ type: 'SEND', data: 'still there?' });
+    channels.a.send('still there?');
     await waitFor(() => messagesOn(pair.b, 'chat').includes('still there?'), 'a message after recovery');
   });
 

@@ -7,11 +7,12 @@ export const KIB = 1024;
 
 /**
  * The subjects. `raw`: the RTCDataChannel driven by hand, the standard
- * bufferedAmountLowThreshold / `bufferedamountlow` loop. `parley`: core's data channel actor of a
- * `createPeer` peer, the app pacing itself on the actor's pending bytes (queuedBytes +
- * bufferedAmount, as the demo's file transfer does) and the actor's own queue and
- * `bufferedamountlow` backpressure doing the rest. `parleyQueued`: the same actor, every chunk
- * handed to SEND at once (the actor's queue holds the whole transfer).
+ * bufferedAmountLowThreshold / `bufferedamountlow` loop. `parley`: core's data channel handle
+ * (`DataChannel`) of a `createPeer` peer, the app pacing itself on its bufferedAmount (the
+ * machine's queue + the channel's buffer, as the demo's file transfer does) and resuming on its
+ * bufferedAmountLow$, the machine's own queue and backpressure doing the rest. `parleyQueued`:
+ * the same handle, every chunk handed to send() at once (the machine's queue holds the whole
+ * transfer).
  */
 export type Subject = 'raw' | 'parley' | 'parleyQueued';
 export const SUBJECTS: readonly Subject[] = ['raw', 'parley', 'parleyQueued'];
@@ -95,7 +96,7 @@ export interface ConnectOptions {
 export interface SenderReport {
   /** Just before the first send. */
   readonly startedAt: number;
-  /** When the last chunk was handed over (to the channel, or to the actor). */
+  /** When the last chunk was handed over (to the channel, or to the Parley handle). */
   readonly handedOverAt: number;
   /** Largest RTCDataChannel.bufferedAmount read right after any send (both subjects read it alike). */
   readonly maxBufferedAmount: number;
@@ -153,4 +154,10 @@ export function transferResult(subject: Subject, plan: TransferPlan, sender: Sen
 export function throughputRatio(parleyMedian: number, rawMedian: number): number {
   if (!(rawMedian > 0)) throw new RangeError(`raw median throughput must be > 0, got ${rawMedian}`);
   return parleyMedian / rawMedian;
+}
+
+/** Parley's sender peak heap over raw's (medians of the runs' peaks): the goal's ratio (<= 1.5 is the goal). */
+export function heapRatio(parleyPeakBytes: number, rawPeakBytes: number): number {
+  if (!(rawPeakBytes > 0)) throw new RangeError(`raw sender peak heap must be > 0, got ${rawPeakBytes}`);
+  return parleyPeakBytes / rawPeakBytes;
 }

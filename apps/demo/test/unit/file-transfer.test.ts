@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPeer } from '@parley/core';
-import type { DataChannelActor, Peer } from '@parley/core';
+import type { DataChannel, Peer } from '@parley/core';
 import { createFakeNetwork, createSignalingPair } from '@parley/core/testing';
 import {
   DEFAULT_SENDER_HIGH_WATER_MARK,
@@ -666,9 +666,9 @@ describe('receiver validation', () => {
   });
 });
 
-// The adapter over core's real data channel machine, two peers on core's fake network: frames go
+// The adapter over core's data channel handle and its machine, two peers on core's fake network: frames go
 // through the machine's send queue and the fake SCTP association (one message per macrotask).
-describe('fileChannelOf over core data channel actors', () => {
+describe('fileChannelOf over core data channel handles', () => {
   const peers: Peer[] = [];
   afterEach(() => {
     for (const peer of peers.splice(0)) peer.close();
@@ -682,13 +682,13 @@ describe('fileChannelOf over core data channel actors', () => {
     peers.push(a, b);
     const receiver = createFileReceiver();
     const received = collect(receiver);
-    let remote: DataChannelActor | null = null;
+    let remote: DataChannel | null = null;
     b.events$.subscribe((event) => {
       if (event.type === 'datachannel' && event.label === 'files') remote = event.channel;
       if (event.type === 'message' && event.label === 'files') receiver.receive(event.data);
     });
     const local = a.createDataChannel('files', { ordered: true });
-    const isOpen = (channel: DataChannelActor | null): boolean => channel?.getSnapshot().matches('open') ?? false;
+    const isOpen = (channel: DataChannel | null): boolean => channel?.readyState === 'open';
     await until(() => isOpen(local) && isOpen(remote), 'the files channel open on both sides', 20_000);
     return { a, b, local, received };
   }
@@ -719,7 +719,7 @@ describe('fileChannelOf over core data channel actors', () => {
     // The mark held, and was reached: the sender really did wait for the channel to drain.
     expect(maxPending).toBeLessThanOrEqual(highWaterMark + FILE_CHUNK_BYTES);
     expect(maxPending).toBeGreaterThan(highWaterMark);
-    expect(local.getSnapshot().context.sentBytes).toBeGreaterThanOrEqual(data.length);
+    expect(local.actor.getSnapshot().context.queue.sentBytes).toBeGreaterThanOrEqual(data.length);
   });
 
   it('a closed channel fails the transfer with channel-closed instead of waiting forever', async () => {

@@ -1,7 +1,8 @@
 import { createActor } from 'xstate';
 import type { ActorRefFrom, Subscription } from 'xstate';
 import { callMachine, callStateOf } from '@parley/core';
-import type { CallPeerOptions, DataChannelActor, PeerActor, PeerEmitted, SignalingPort } from '@parley/core';
+import { dataChannelOf } from '@parley/core';
+import type { CallPeerOptions, DataChannel, PeerActor, PeerEmitted, SignalingPort } from '@parley/core';
 import { createRealPort } from './wrtc.js';
 import type { RealScenarioPort } from './wrtc.js';
 
@@ -22,8 +23,8 @@ export interface RealCallSide {
   readonly peerEvents: readonly { readonly at: number; readonly event: PeerEmitted }[];
   /** The running peer of the `active` state, if any. */
   peer(): PeerActor | undefined;
-  /** The peer's data channel with this label, once it exists. */
-  channel(label: string): DataChannelActor | undefined;
+  /** The handle of the peer's data channel with this label, once it exists. */
+  channel(label: string): DataChannel | undefined;
   stop(): void;
 }
 
@@ -73,10 +74,12 @@ export function startRealCall(options: RealCallOptions): RealCallSide {
     states,
     peerEvents,
     peer: peerOf,
-    channel: (label) =>
-      peerOf()
+    channel: (label) => {
+      const actor = peerOf()
         ?.getSnapshot()
-        .context.channels.find((channel) => channel.getSnapshot().context.label === label),
+        .context.channels.find((channel) => channel.getSnapshot().context.label === label);
+      return actor && dataChannelOf(actor);
+    },
     stop: () => {
       snapshots.unsubscribe();
       peerSubscription?.unsubscribe();

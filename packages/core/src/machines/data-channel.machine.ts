@@ -6,6 +6,12 @@ import type { DataChannelEvent, DataChannelPayload, DataChannelPort, DataChannel
 // One RTCDataChannel (webrtc-pc §6.2): its lifecycle `connecting -> open -> closing -> closed`,
 // and a send queue with backpressure on `bufferedAmount` so that a fast sender never piles
 // megabytes into the channel's own buffer (which engines cap, and then close the channel).
+//
+// Memory (issue 14): a SEND while the channel keeps up is one event and one targetless
+// transition; the queue changes in place (SendQueue) rather than being copied per event, the
+// payload is handed to the channel as given, and nothing allocates per send but the event. The
+// DataChannel handle spares even that: it adds to the queue itself and sends FLUSH only when the
+// machine has to act (see data-channel.ts).
 
 export interface DataChannelMachineInput {
   readonly channel: DataChannelPort;
@@ -18,37 +24,31 @@ export interface DataChannelMachineInput {
 /** What users send to the machine. */
 export type DataChannelCommand =
   | { readonly type: 'SEND'; readonly data: DataChannelPayload }
+  /**
+   * Payloads were added to `context.queue` directly (the DataChannel handle does, to spare an
+   * event per send): hand on what fits, or report it unsent once closing.
+   */
+  | { readonly type: 'FLUSH' }
   | { readonly type: 'CLOSE' };
 
 /** The channel's own events (webrtc-pc §6.2), as the machine receives them. */
 export type DataChannelSignal =
   | { readonly type: 'CHANNEL.OPEN' }
   | { readonly type: 'CHANNEL.MESSAGE'; readonly data: string | ArrayBuffer }
-  /** `bufferedAmount` is sampled when the event is delivered. */
-  | { readonly type: 'CHANNEL.BUFFERED_AMOUNT_LOW'; readonly bufferedAmount: number }
+  | { readonly type: 'CHANNEL.BUFFERED_AMOUNT_LOW' }
   | { readonly type: 'CHANNEL.CLOSING' }
   | { readonly type: 'CHANNEL.CLOSE' }
   | { readonly type: 'CHANNEL.ERROR'; readonly error: Error };
 
-/** Internal: the outcome of handing queued payloads to `channel.send`, sent by `transmitQueue`. */
-export interface QueueTransmittedEvent {
-  readonly type: 'QUEUE.TRANSMITTED';
-  /** Payloads sent, from the head of the queue. */
-  readonly count: number;
-  readonly bytes: number;
-  /** channel.bufferedAmount after the sends. */
-  readonly bufferedAmount: number;
-  /** Why it stopped: queue handed over, next one does not fit, or `send` threw. */
-  readonly stoppedBy: 'drained' | 'full' | 'error';
-  readonly error?: Error;
-}
-
-export type DataChannelMachineEvent = DataChannelCommand | DataChannelSignal | QueueTransmittedEvent;
+/** Every event the data channel machine takes. */
+export type DataChannelMachineEvent = DataChannelCommand | DataChannelSignal;
 
 /** What users observe, with `actor.on(type, handler)`. Nothing is dropped without a `send-failed`. */
 export type DataChannelEmitted =
   | { readonly type: 'open' }
   | { readonly type: 'message'; readonly data: string | ArrayBuffer }
+  /** The channel drained to its bufferedAmountLowThreshold (webrtc-pc §6.2) and what was queued went on. */
+  | { readonly type: 'bufferedamountlow' }
   | { readonly type: 'close' }
   | { readonly type: 'error'; readonly error: Error }
   | {
@@ -58,33 +58,20 @@ export type DataChannelEmitted =
       readonly data: DataChannelPayload;
     };
 
-export interface DataChannelContext {
-  readonly channel: DataChannelPort;
-  readonly label: string;
-  readonly highWaterMark: number;
-  readonly lowWaterMark: number;
-  /** Payloads not yet handed to the channel, in send order. */
-  readonly queue: readonly DataChannelPayload[];
-  readonly queuedBytes: number;
-  /** channel.bufferedAmount as of the last send or bufferedamountlow. */
-  readonly bufferedAmount: number;
-  /** Bytes handed to channel.send. */
-  readonly sentBytes: number;
-  readonly receivedBytes: number;
-  readonly messagesReceived: number;
-}
-
-export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
-export const DEFAULT_LOW_WATER_MARK = 256 * 1024;
-
 /** Bytes a payload occupies on the wire: UTF-8 for text (webrtc-pc §6.2 send()), byteLength for binary. */
 export function payloadByteLength(data: DataChannelPayload): number {
   if (typeof data !== 'string') return data.byteLength;
+  // UTF-16 code units to UTF-8 bytes without allocating: a surrogate pair is one 4-byte code
+  // point; a lone surrogate becomes U+FFFD (3 bytes), as does any other unit from 0x800 up.
   let bytes = 0;
-  for (const char of data) {
-    // A lone surrogate becomes U+FFFD (3 bytes) in UTF-8, which the 0xffff branch also counts.
-    const codePoint = char.codePointAt(0) ?? 0;
-    bytes += codePoint < 0x80 ? 1 : codePoint < 0x800 ? 2 : codePoint < 0x10000 ? 3 : 4;
+  for (let i = 0; i < data.length; i++) {
+    const unit = data.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && (data.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      bytes += 4;
+      i += 1;
+    } else bytes += 3;
   }
   return bytes;
 }
@@ -107,36 +94,128 @@ export function lowThresholdFor(headSize: number, lowWaterMark: number, highWate
   return Math.max(0, Math.min(lowWaterMark, highWaterMark - headSize));
 }
 
-/** Sends from the head of `queue` while the rule allows; never throws, reports what happened. */
-function transmitFromHead(
-  channel: DataChannelPort,
-  queue: readonly DataChannelPayload[],
-  highWaterMark: number,
-): QueueTransmittedEvent {
-  let count = 0;
-  let bytes = 0;
-  for (const payload of queue) {
-    const size = payloadByteLength(payload);
-    if (!fitsUnderHighWaterMark(channel.bufferedAmount, size, highWaterMark)) {
-      return { type: 'QUEUE.TRANSMITTED', count, bytes, bufferedAmount: channel.bufferedAmount, stoppedBy: 'full' };
-    }
-    try {
-      channel.send(payload);
-    } catch (error: unknown) {
-      return {
-        type: 'QUEUE.TRANSMITTED',
-        count,
-        bytes,
-        bufferedAmount: channel.bufferedAmount,
-        stoppedBy: 'error',
-        error: error instanceof Error ? error : new Error(String(error)),
-      };
-    }
-    count += 1;
-    bytes += size;
-  }
-  return { type: 'QUEUE.TRANSMITTED', count, bytes, bufferedAmount: channel.bufferedAmount, stoppedBy: 'drained' };
+/** A payload the queue gave up on, with its size on the wire. */
+export interface UnsentPayload {
+  readonly data: DataChannelPayload;
+  readonly bytes: number;
 }
+
+/**
+ * The machine's send queue: payloads not yet handed to the channel, in send order, and the bytes
+ * handed over so far. It belongs to the actor, as the channel does, and changes in place: an
+ * immutable queue, copied by `assign` on every SEND, was O(queue) garbage per send (issue 14).
+ * Read it; only the machine's actions change it.
+ */
+export class SendQueue {
+  private payloads: (DataChannelPayload | undefined)[] = [];
+  private sizes: number[] = [];
+  /** Index of the head in `payloads`: taking from the front is O(1), the spent prefix is cut in bulk. */
+  private head = 0;
+  private waitingBytes = 0;
+  private handedOver = 0;
+  private lastFailure: Error | null = null;
+
+  /** Payloads waiting. */
+  get length(): number {
+    return this.payloads.length - this.head;
+  }
+
+  /** Bytes waiting (UTF-8 for text). */
+  get queuedBytes(): number {
+    return this.waitingBytes;
+  }
+
+  /** Bytes handed to `channel.send` so far. */
+  get sentBytes(): number {
+    return this.handedOver;
+  }
+
+  /** What `channel.send` threw in the last transmission, which stopped there; null if it did not throw. */
+  get failure(): Error | null {
+    return this.lastFailure;
+  }
+
+  /** Size of the payload at the head, 0 when empty. */
+  get headSize(): number {
+    return this.length === 0 ? 0 : (this.sizes[this.head] ?? 0);
+  }
+
+  /** The waiting payloads, head first (a copy, for reading). */
+  toArray(): DataChannelPayload[] {
+    return this.payloads.slice(this.head) as DataChannelPayload[];
+  }
+
+  /** Adds a payload at the tail. */
+  push(data: DataChannelPayload): void {
+    const size = payloadByteLength(data);
+    this.payloads.push(data);
+    this.sizes.push(size);
+    this.waitingBytes += size;
+  }
+
+  /**
+   * Hands payloads from the head to `channel.send` while the backpressure rule lets them go. Stops
+   * at the first that does not fit, or that `send` refuses: that one stays at the head and what
+   * `send` threw is `failure`. Never throws.
+   */
+  transmit(channel: DataChannelPort, highWaterMark: number): void {
+    this.lastFailure = null;
+    while (this.head < this.payloads.length) {
+      const size = this.sizes[this.head] ?? 0;
+      if (!fitsUnderHighWaterMark(channel.bufferedAmount, size, highWaterMark)) break;
+      try {
+        channel.send(this.payloads[this.head] as DataChannelPayload);
+      } catch (error: unknown) {
+        this.lastFailure = error instanceof Error ? error : new Error(String(error));
+        break;
+      }
+      this.payloads[this.head] = undefined; // the queue no longer holds the bytes
+      this.head += 1;
+      this.waitingBytes -= size;
+      this.handedOver += size;
+    }
+    this.compact();
+  }
+
+  /** Empties the queue; returns what it held, head first. */
+  takeAll(): UnsentPayload[] {
+    const taken = this.toArray().map((data, i) => ({ data, bytes: this.sizes[this.head + i] ?? 0 }));
+    this.payloads = [];
+    this.sizes = [];
+    this.head = 0;
+    this.waitingBytes = 0;
+    return taken;
+  }
+
+  private compact(): void {
+    if (this.head === this.payloads.length) {
+      this.payloads.length = 0;
+      this.sizes.length = 0;
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.payloads.length) {
+      this.payloads.splice(0, this.head);
+      this.sizes.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/** The data channel machine's context. */
+export interface DataChannelContext {
+  readonly channel: DataChannelPort;
+  readonly label: string;
+  readonly highWaterMark: number;
+  readonly lowWaterMark: number;
+  /** Payloads not yet handed to the channel, and the bytes handed over (changes in place). */
+  readonly queue: SendQueue;
+  readonly receivedBytes: number;
+  readonly messagesReceived: number;
+}
+
+/** Queue rather than send once the channel's bufferedAmount + the payload would exceed this. */
+export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+/** The channel's bufferedAmountLowThreshold: a backpressured queue goes on when it drains to this. */
+export const DEFAULT_LOW_WATER_MARK = 256 * 1024;
 
 /** The channel's current readyState as an event, so that a change between createActor and start is not missed. */
 function readyStateSignal(state: DataChannelState): DataChannelSignal[] {
@@ -152,14 +231,16 @@ function readyStateSignal(state: DataChannelState): DataChannelSignal[] {
   }
 }
 
-function toSignal(event: DataChannelEvent, channel: DataChannelPort): DataChannelSignal {
+const BUFFERED_AMOUNT_LOW: DataChannelSignal = { type: 'CHANNEL.BUFFERED_AMOUNT_LOW' };
+
+function toSignal(event: DataChannelEvent): DataChannelSignal {
   switch (event.type) {
     case 'open':
       return { type: 'CHANNEL.OPEN' };
     case 'message':
       return { type: 'CHANNEL.MESSAGE', data: event.data };
     case 'bufferedamountlow':
-      return { type: 'CHANNEL.BUFFERED_AMOUNT_LOW', bufferedAmount: channel.bufferedAmount };
+      return BUFFERED_AMOUNT_LOW;
     case 'closing':
       return { type: 'CHANNEL.CLOSING' };
     case 'close':
@@ -170,9 +251,7 @@ function toSignal(event: DataChannelEvent, channel: DataChannelPort): DataChanne
 }
 
 function channelSignals(channel: DataChannelPort): Observable<DataChannelSignal> {
-  return defer(() =>
-    concat(of(...readyStateSignal(channel.readyState)), channel.events$.pipe(map((event) => toSignal(event, channel)))),
-  );
+  return defer(() => concat(of(...readyStateSignal(channel.readyState)), channel.events$.pipe(map(toSignal))));
 }
 
 export const dataChannelMachine = setup({
@@ -191,10 +270,8 @@ export const dataChannelMachine = setup({
     isChannelOpen: ({ context }) => context.channel.readyState === 'open',
     isChannelClosing: ({ context }) => context.channel.readyState === 'closing',
     isChannelClosed: ({ context }) => context.channel.readyState === 'closed',
-    didTransmitFail: ({ event }) => event.type === 'QUEUE.TRANSMITTED' && event.stoppedBy === 'error',
-    isChannelBufferFull: ({ event }) => event.type === 'QUEUE.TRANSMITTED' && event.stoppedBy === 'full',
-    /** Were payloads queued while the last batch was being handed over? */
-    hasMoreQueued: ({ context, event }) => event.type === 'QUEUE.TRANSMITTED' && context.queue.length > event.count,
+    didTransmitFail: ({ context }) => context.queue.failure !== null,
+    hasQueued: ({ context }) => context.queue.length > 0,
   },
   actions: {
     /** webrtc-pc §6.2: bufferedamountlow fires when bufferedAmount drains to this threshold. */
@@ -202,44 +279,17 @@ export const dataChannelMachine = setup({
       context.channel.bufferedAmountLowThreshold = context.lowWaterMark;
     },
     armLowThreshold: ({ context }) => {
-      const head = context.queue[0];
-      const headSize = head === undefined ? 0 : payloadByteLength(head);
-      context.channel.bufferedAmountLowThreshold = lowThresholdFor(headSize, context.lowWaterMark, context.highWaterMark);
+      context.channel.bufferedAmountLowThreshold = lowThresholdFor(context.queue.headSize, context.lowWaterMark, context.highWaterMark);
     },
-    enqueuePayload: assign(({ context, event }) => {
+    enqueuePayload: ({ context, event }) => {
       assertEvent(event, 'SEND');
-      return {
-        queue: [...context.queue, event.data],
-        queuedBytes: context.queuedBytes + payloadByteLength(event.data),
-      };
-    }),
-    /** The one place that calls channel.send; its outcome comes back as QUEUE.TRANSMITTED. */
-    transmitQueue: ({ context, self }) => {
-      self.send(transmitFromHead(context.channel, context.queue, context.highWaterMark));
+      context.queue.push(event.data);
     },
-    recordTransmission: assign(({ context, event }) => {
-      assertEvent(event, 'QUEUE.TRANSMITTED');
-      return {
-        queue: context.queue.slice(event.count),
-        queuedBytes: context.queuedBytes - event.bytes,
-        sentBytes: context.sentBytes + event.bytes,
-        bufferedAmount: event.bufferedAmount,
-      };
-    }),
-    emitTransmitError: emit(({ event }) => {
-      assertEvent(event, 'QUEUE.TRANSMITTED');
-      return { type: 'error' as const, error: event.error ?? new Error('send failed') };
-    }),
-    recordBufferedAmount: assign({
-      bufferedAmount: ({ event }) => {
-        assertEvent(event, 'CHANNEL.BUFFERED_AMOUNT_LOW');
-        return event.bufferedAmount;
-      },
-    }),
-    /** `sending` is atomic: an event that would leave it waits behind the pending QUEUE.TRANSMITTED. */
-    deferUntilTransmitted: ({ event, self }) => {
-      self.send(event);
+    /** The one place that calls channel.send: from the head of the queue while it fits. */
+    transmitQueue: ({ context }) => {
+      context.queue.transmit(context.channel, context.highWaterMark);
     },
+    emitTransmitError: emit(({ context }) => ({ type: 'error' as const, error: context.queue.failure ?? new Error('send failed') })),
     closeChannel: ({ context }) => {
       context.channel.close();
     },
@@ -255,6 +305,7 @@ export const dataChannelMachine = setup({
       assertEvent(event, 'CHANNEL.MESSAGE');
       return { type: 'message' as const, data: event.data };
     }),
+    emitBufferedAmountLow: emit({ type: 'bufferedamountlow' as const }),
     emitChannelError: emit(({ event }) => {
       assertEvent(event, 'CHANNEL.ERROR');
       return { type: 'error' as const, error: event.error };
@@ -271,10 +322,9 @@ export const dataChannelMachine = setup({
       };
     }),
     failQueued: enqueueActions(({ context, enqueue }) => {
-      for (const data of context.queue) {
-        enqueue.emit({ type: 'send-failed', reason: 'channel-closed', bytes: payloadByteLength(data), data });
+      for (const { data, bytes } of context.queue.takeAll()) {
+        enqueue.emit({ type: 'send-failed', reason: 'channel-closed', bytes, data });
       }
-      enqueue.assign({ queue: [], queuedBytes: 0 });
     }),
   },
 }).createMachine({
@@ -285,10 +335,7 @@ export const dataChannelMachine = setup({
     label: input.channel.label,
     highWaterMark: input.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
     lowWaterMark: input.lowWaterMark ?? DEFAULT_LOW_WATER_MARK,
-    queue: [],
-    queuedBytes: 0,
-    bufferedAmount: input.channel.bufferedAmount,
-    sentBytes: 0,
+    queue: new SendQueue(),
     receivedBytes: 0,
     messagesReceived: 0,
   }),
@@ -302,7 +349,6 @@ export const dataChannelMachine = setup({
     // webrtc-pc §6.2: messages may still arrive while the channel is closing.
     'CHANNEL.MESSAGE': { actions: ['recordMessage', 'emitMessage'] },
     'CHANNEL.ERROR': { actions: 'emitChannelError' },
-    'CHANNEL.BUFFERED_AMOUNT_LOW': { actions: 'recordBufferedAmount' },
   },
   initial: 'wrapping',
   states: {
@@ -328,34 +374,25 @@ export const dataChannelMachine = setup({
     open: {
       description: 'webrtc-pc "open": data flows; the queue drains as the channel buffer allows.',
       entry: 'emitOpen',
-      initial: 'sending',
+      initial: 'flowing',
       on: {
         'CHANNEL.CLOSING': 'closing',
         'CHANNEL.CLOSE': 'closed',
         CLOSE: { target: 'closing', actions: 'closeChannel' },
       },
       states: {
-        sending: {
-          description: 'Handing queued payloads to channel.send from the head while they fit.',
+        flowing: {
+          description: 'Nothing waits: the queue is flushed on entry, and a SEND goes to the channel at once if it fits.',
           entry: 'transmitQueue',
           on: {
-            SEND: { actions: 'enqueuePayload' },
-            'QUEUE.TRANSMITTED': [
-              { guard: 'didTransmitFail', target: 'backpressured', actions: ['recordTransmission', 'emitTransmitError'] },
-              { guard: 'isChannelBufferFull', target: 'backpressured', actions: 'recordTransmission' },
-              { guard: 'hasMoreQueued', target: 'sending', reenter: true, actions: 'recordTransmission' },
-              { target: 'idle', actions: 'recordTransmission' },
-            ],
-            'CHANNEL.CLOSING': { actions: 'deferUntilTransmitted' },
-            'CHANNEL.CLOSE': { actions: 'deferUntilTransmitted' },
-            CLOSE: { actions: 'deferUntilTransmitted' },
+            SEND: { actions: ['enqueuePayload', 'transmitQueue'] },
+            FLUSH: { actions: 'transmitQueue' },
+            'CHANNEL.BUFFERED_AMOUNT_LOW': { actions: 'emitBufferedAmountLow' },
           },
-        },
-        idle: {
-          description: 'Everything sent so far is in the channel; a SEND goes out at once if it fits.',
-          on: {
-            SEND: { target: 'sending', actions: 'enqueuePayload' },
-          },
+          always: [
+            { guard: 'didTransmitFail', target: 'backpressured', actions: 'emitTransmitError' },
+            { guard: 'hasQueued', target: 'backpressured' },
+          ],
         },
         backpressured: {
           description: 'The head does not fit under the high-water mark (or send threw): wait for bufferedamountlow.',
@@ -363,7 +400,7 @@ export const dataChannelMachine = setup({
           exit: 'applyLowWaterMark',
           on: {
             SEND: { actions: 'enqueuePayload' },
-            'CHANNEL.BUFFERED_AMOUNT_LOW': { target: 'sending', actions: 'recordBufferedAmount' },
+            'CHANNEL.BUFFERED_AMOUNT_LOW': { target: 'flowing', actions: 'emitBufferedAmountLow' },
           },
         },
       },
@@ -373,6 +410,7 @@ export const dataChannelMachine = setup({
       entry: 'failQueued',
       on: {
         SEND: { actions: 'reportSendFailed' },
+        FLUSH: { actions: 'failQueued' },
         'CHANNEL.CLOSE': 'closed',
       },
     },
