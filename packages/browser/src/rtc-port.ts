@@ -58,6 +58,20 @@ function plainCandidate(candidate: RTCIceCandidate): IceCandidate {
   };
 }
 
+/**
+ * The candidate without its null members. webrtc-pc §4.8.1.1 allows `sdpMLineIndex: null` next to
+ * an `sdpMid` (libdatachannel's candidates carry only a mid), but libwebrtc in Node
+ * (@roamhq/wrtc) rejects a null index with "TypeError: Expected a 32-bit integer"; an absent
+ * member means the same to every engine.
+ */
+function presentFields(candidate: IceCandidate): RTCIceCandidateInit {
+  const init: RTCIceCandidateInit = { candidate: candidate.candidate };
+  if (candidate.sdpMid !== null && candidate.sdpMid !== undefined) init.sdpMid = candidate.sdpMid;
+  if (candidate.sdpMLineIndex !== null && candidate.sdpMLineIndex !== undefined) init.sdpMLineIndex = candidate.sdpMLineIndex;
+  if (candidate.usernameFragment !== null && candidate.usernameFragment !== undefined) init.usernameFragment = candidate.usernameFragment;
+  return init;
+}
+
 /** The connection's `connectionState`; engines older than webrtc-pc 1.0 lack it, so it is
  * derived from the ICE state there (webrtc-pc §4.3.3 lists the mapping's ingredients). */
 function connectionStateOf(pc: RTCPeerConnection): PeerConnectionState {
@@ -74,6 +88,38 @@ function connectionStateOf(pc: RTCPeerConnection): PeerConnectionState {
 }
 
 /**
+ * Engines whose W3C API departs from webrtc-pc where the machines rely on it, told apart by
+ * their own extension members (neither says which engine it is otherwise):
+ * - `werift`: after an explicit rollback (webrtc-pc §4.4.1.5, `{ type: 'rollback' }`) it forgets
+ *   the changes its rolled-back offer carried, so it never fires `negotiationneeded` again for
+ *   them (webrtc-pc §4.7.3, "update the negotiation-needed flag" on returning to `stable`): a
+ *   polite peer that loses a glare round would never offer its transceiver. werift's
+ *   `extIdUriMap` marks it.
+ * - `libdatachannel` (node-datachannel's polyfill): never fires `negotiationneeded`, not even for
+ *   the first data channel (webrtc-pc §6.1, createDataChannel: "If channel is the first
+ *   RTCDataChannel created on connection, update the negotiation-needed flag"). Its
+ *   `ext_maxDataChannelId` marks it.
+ */
+type EngineQuirks = 'werift' | 'libdatachannel' | 'w3c';
+
+function quirksOf(pc: RTCPeerConnection): EngineQuirks {
+  if ('extIdUriMap' in pc) return 'werift';
+  if ('ext_maxDataChannelId' in pc) return 'libdatachannel';
+  return 'w3c';
+}
+
+/** webrtc-pc §4.7.3 "check if negotiation is needed", the transceiver part: one not stopped and
+ * not in the current local description (no mid, or werift's rolled-back mid that no `a=mid`
+ * line holds) needs an offer. */
+function hasUnnegotiatedTransceiver(pc: RTCPeerConnection): boolean {
+  const sdp = pc.localDescription?.sdp ?? '';
+  const mids = new Set(sdp.split(/\r?\n/).filter((line) => line.startsWith('a=mid:')).map((line) => line.slice('a=mid:'.length).trim()));
+  return pc
+    .getTransceivers()
+    .some((transceiver) => transceiver.currentDirection !== 'stopped' && transceiver.direction !== 'stopped' && (transceiver.mid === null || !mids.has(transceiver.mid)));
+}
+
+/**
  * Wraps `pc` as a core RtcPort. Call it right after constructing the connection (tracks may be
  * added before or after): events raised before the machines subscribe are held for them.
  *
@@ -87,7 +133,12 @@ function connectionStateOf(pc: RTCPeerConnection): PeerConnectionState {
  */
 export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
   const events = new BufferUntilSubscribed<RtcPortEvent>();
+  const quirks = quirksOf(pc);
   let closed = false;
+  /** werift: an explicit rollback happened, so its next return to stable re-checks negotiation. */
+  let recheckAfterRollback = false;
+  /** libdatachannel: whether a local data channel was created yet (the first one needs an offer). */
+  let hasLocalChannel = false;
   let lastSignaling: SignalingState = pc.signalingState;
   let lastGathering: IceGatheringState = pc.iceGatheringState;
   let lastIce: IceConnectionState = pc.iceConnectionState;
@@ -113,7 +164,14 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
       case 'signalingstatechange':
         if (pc.signalingState === lastSignaling) return;
         lastSignaling = pc.signalingState;
-        return events.next({ type: 'signalingstatechange', state: lastSignaling });
+        events.next({ type: 'signalingstatechange', state: lastSignaling });
+        // werift (see EngineQuirks): the negotiation-needed flag a rollback lost, once stable
+        // again after the remote offer was answered (webrtc-pc §4.7.3).
+        if (recheckAfterRollback && lastSignaling === 'stable' && pc.remoteDescription !== null && pc.localDescription?.type === 'answer') {
+          recheckAfterRollback = false;
+          if (hasUnnegotiatedTransceiver(pc)) events.next({ type: 'negotiationneeded' });
+        }
+        return;
       case 'icegatheringstatechange':
         if (pc.iceGatheringState === lastGathering) return;
         lastGathering = pc.iceGatheringState;
@@ -195,6 +253,7 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
       return guarded('createAnswer', async () => plainDescription(await pc.createAnswer()));
     },
     setLocalDescription(description) {
+      if (quirks === 'werift' && description.type === 'rollback') recheckAfterRollback = true;
       return guarded('setLocalDescription', () => pc.setLocalDescription(description));
     },
     setRemoteDescription(description) {
@@ -203,7 +262,7 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
     addIceCandidate(candidate) {
       // null is end-of-candidates (webrtc-pc §4.4.1.6 step "If candidate.candidate is an empty
       // string"): the empty-string form is the one every engine accepts.
-      return guarded('addIceCandidate', () => pc.addIceCandidate(candidate ?? { candidate: '' }));
+      return guarded('addIceCandidate', () => pc.addIceCandidate(candidate === null ? { candidate: '' } : presentFields(candidate)));
     },
     restartIce() {
       if (closed) return;
@@ -213,7 +272,15 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
     },
     createDataChannel(label: string, init?: DataChannelInit): DataChannelPort {
       if (closed) throw invalidState('createDataChannel');
-      return createDataChannelPort(pc.createDataChannel(label, init));
+      const channel = createDataChannelPort(pc.createDataChannel(label, init));
+      // libdatachannel (see EngineQuirks): the first channel's negotiationneeded, which it never fires.
+      if (quirks === 'libdatachannel' && !hasLocalChannel && pc.remoteDescription === null) {
+        queueMicrotask(() => {
+          if (!closed) events.next({ type: 'negotiationneeded' });
+        });
+      }
+      hasLocalChannel = true;
+      return channel;
     },
     close() {
       if (closed) return;

@@ -57,23 +57,25 @@ export interface Party {
   connected(): Promise<void>;
   /** Sends text on the channel with this label (this side's or the other's). */
   send(label: string, text: string): void;
-  /** Resolves with the texts received on `label` once there is at least one. */
-  received(label: string): Promise<string[]>;
+  /** Resolves with the texts received on `label` once there are `count` (default 1). */
+  received(label: string, count?: number): Promise<string[]>;
   /** Opens a data channel now (a glare round opens one on each side at once). */
   openChannel(label: string): void;
   /** Resolves when a channel with this label is open here. */
   channelOpen(label: string): Promise<void>;
   /** Adds a recvonly video transceiver now, which needs a renegotiation. */
   addTransceiver(): void;
-  /** Resolves when signaling is stable and both descriptions have `sections` m-sections. */
+  /** Resolves when signaling is stable, both descriptions have the same m-sections, at least
+   * `sections`, and every transceiver is in them; resolves with their number. */
   negotiated(sections: number): Promise<number>;
   /** The m-sections of the current local description. */
   sections(): number;
   ufrags(): IceUfrags;
   /** Asks for an ICE restart. */
   restartIce(): void;
-  /** Resolves when both ICE ufrags differ from `before` and the connection is connected again. */
-  restarted(before: IceUfrags): Promise<IceUfrags>;
+  /** Resolves when the ICE ufrags differ from `before` (each one `expect` names; both by
+   * default) and the connection is connected again. */
+  restarted(before: IceUfrags, expect?: { readonly local: boolean; readonly remote: boolean }): Promise<IceUfrags>;
   /** Resolves when the other side's media arrived: decoded frames, or RTP packets. */
   mediaReceived(): Promise<string>;
   /** Problems seen (errors the call reported). */
@@ -83,12 +85,12 @@ export interface Party {
 
 const POLL_MS = 25;
 
-async function until<T>(what: string, probe: () => T | undefined | false, ms = 15_000): Promise<T> {
+async function until<T>(what: string | (() => string), probe: () => T | undefined | false, ms = 15_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const value = probe();
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
@@ -112,6 +114,8 @@ export function createParty(config: PartyConfig, engine: PartyEngine): Party {
   });
   const messages = new Map<string, string[]>();
   const problems: string[] = [];
+  /** The peer's notices (glare, rollbacks ...): normal in a call, shown when a check times out. */
+  const notices: string[] = [];
   let rtpPackets = 0;
   let port: BrowserRtcPort | undefined;
   let call: Call | undefined;
@@ -142,6 +146,20 @@ export function createParty(config: PartyConfig, engine: PartyEngine): Party {
     return port.pc;
   };
 
+  /** The negotiation as it stands, for error messages. */
+  const negotiationNow = (): string => {
+    const connection = port?.pc;
+    if (connection === undefined) return 'no connection';
+    return [
+      `signaling ${connection.signalingState}`,
+      `local ${mSections(connection.localDescription?.sdp)} m-sections`,
+      `remote ${mSections(connection.remoteDescription?.sdp)}`,
+      `transceivers ${connection.getTransceivers().map((t) => `${t.mid ?? '-'}:${t.direction}`).join(',')}`,
+      `problems ${problems.join(' | ')}`,
+      `notices ${notices.join(' | ')}`,
+    ].join(', ');
+  };
+
   return {
     async ready() {
       const self = await until('joining the room', () => selfOf(client));
@@ -163,7 +181,8 @@ export function createParty(config: PartyConfig, engine: PartyEngine): Party {
               list.push(typeof event.data === 'string' ? event.data : `<${event.data.byteLength} bytes>`);
               messages.set(event.label, list);
             }
-            if (event.type === 'error') problems.push(JSON.stringify(event));
+            if (event.type === 'error') problems.push(`${event.operation}: ${String(event.error)}`);
+            if (event.type === 'notice') notices.push(`${event.notice}: ${event.detail}`);
           });
           queueMicrotask(() => subscription.unsubscribe());
           resolve();
@@ -185,7 +204,7 @@ export function createParty(config: PartyConfig, engine: PartyEngine): Party {
       if (actor === undefined) throw new Error(`${config.name}: no channel ${label}`);
       actor.send({ type: 'SEND', data: text });
     },
-    received: (label) => until(`${config.name}: a message on ${label}`, () => messages.get(label)),
+    received: (label, count = 1) => until(`${config.name}: ${count} message(s) on ${label}`, () => (messages.get(label)?.length ?? 0) >= count && messages.get(label)),
     openChannel(label) {
       call?.createDataChannel(label);
     },
@@ -196,23 +215,26 @@ export function createParty(config: PartyConfig, engine: PartyEngine): Party {
       pc().addTransceiver('video', { direction: 'recvonly' });
     },
     negotiated: (sections) =>
-      until(`${config.name}: stable with ${sections} m-sections`, () => {
+      until(() => `${config.name}: stable with ${sections} m-sections (${negotiationNow()})`, () => {
         const connection = pc();
         const local = mSections(connection.localDescription?.sdp);
         const remote = mSections(connection.remoteDescription?.sdp);
-        return connection.signalingState === 'stable' && local >= sections && remote >= sections && local;
+        const sdp = connection.localDescription?.sdp ?? '';
+        const everyTransceiverNegotiated = connection.getTransceivers().every((transceiver) => transceiver.mid !== null && sdp.includes(`a=mid:${transceiver.mid}\r\n`));
+        return connection.signalingState === 'stable' && local === remote && local >= sections && everyTransceiverNegotiated && local;
       }),
     sections: () => mSections(pc().localDescription?.sdp),
     ufrags: () => ({ local: ufragOf(pc().localDescription?.sdp), remote: ufragOf(pc().remoteDescription?.sdp) }),
     restartIce() {
       call?.restartIce();
     },
-    restarted: (before) =>
-      until(`${config.name}: new ICE credentials on both sides, connected`, () => {
+    restarted: (before, expect = { local: true, remote: true }) =>
+      until(() => `${config.name}: new ICE credentials on both sides, connected (before ${JSON.stringify(before)}, now ${JSON.stringify({ local: ufragOf(port?.pc.localDescription?.sdp), remote: ufragOf(port?.pc.remoteDescription?.sdp) })}; ${negotiationNow()})`, () => {
         const connection = pc();
         const now = { local: ufragOf(connection.localDescription?.sdp), remote: ufragOf(connection.remoteDescription?.sdp) };
         const connected = call?.status().connection?.connectionState === 'connected';
-        return now.local !== before.local && now.remote !== before.remote && connection.signalingState === 'stable' && connected && now;
+        const renewed = (now.local !== before.local || !expect.local) && (now.remote !== before.remote || !expect.remote);
+        return renewed && connection.signalingState === 'stable' && connected && now;
       }),
     async mediaReceived() {
       if (config.media === 'receive-rtp') {

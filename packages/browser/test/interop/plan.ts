@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +29,8 @@ interface EngineAbilities {
 
 /** Why an engine lacks an ability, for the table. */
 const LIMITS: Partial<Record<EngineName, string>> = {
-  werift: 'werift has no codecs: it receives media as RTP packets and sends none here',
+  werift:
+    "werift has no codecs: it receives media as RTP packets and sends none here. In a transceiver glare it answers the remote offer's new m-section with the transceiver it added itself (JSEP §5.10 reuses only addTrack's), so the round ends with one new m-section, not two. It answers an ICE restart with its old ufrag and password (RFC 8839 §4.4.1.1.1 wants new ones from both agents); the call stays connected",
   libdatachannel:
     "node-datachannel's polyfill carries data channels only (addTrack/addTransceiver throw) and cannot renegotiate: restartIce throws, createOffer returns its first offer again",
 };
@@ -55,6 +57,8 @@ export interface PairPlan {
   /** Each side's media role (caller, callee). */
   readonly media: readonly [MediaRole, MediaRole];
   readonly transceivers: boolean;
+  /** New m-sections a transceiver glare round ends with: 2, or 1 with werift (see LIMITS). */
+  readonly glareSections: number;
   readonly iceRestart: boolean;
   /** Firefox is in it: the call uses the namespace's veth address, not 127.0.0.1. */
   readonly needsNamespace: boolean;
@@ -79,7 +83,8 @@ export function pairPlan(a: EngineName, b: EngineName): PairPlan {
   if (media[0] === 'sendrecv' && media[1] === 'sendrecv') checks.push('media');
   else if (media.includes('receive-rtp')) checks.push('media-rtp');
   const notCovered = [...new Set([a, b])].flatMap((engine) => (LIMITS[engine] === undefined ? [] : [LIMITS[engine]]));
-  return { checks, media, transceivers, iceRestart, needsNamespace: a === 'firefox' || b === 'firefox', notCovered };
+  const glareSections = a === 'werift' || b === 'werift' ? 1 : 2;
+  return { checks, media, transceivers, glareSections, iceRestart, needsNamespace: a === 'firefox' || b === 'firefox', notCovered };
 }
 
 /** One pair's result. */
@@ -100,7 +105,20 @@ export interface InteropResults {
 }
 
 const require = createRequire(import.meta.url);
-const packageVersion = (name: string): string => (require(`${name}/package.json`) as { version: string }).version;
+
+/** The installed version of a package, from the package.json above its entry point (werift's
+ * `exports` does not list its package.json). */
+function packageVersion(name: string): string {
+  for (let dir = dirname(require.resolve(name)); dir !== dirname(dir); dir = dirname(dir)) {
+    try {
+      const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (manifest.name === name && manifest.version !== undefined) return manifest.version;
+    } catch {
+      // no package.json at this level
+    }
+  }
+  return 'unknown';
+}
 
 /** Every engine's name and version (the browsers' as they report it). */
 export function engineVersions(browsers: { readonly chromium: string | undefined; readonly firefox: string | undefined }): Record<EngineName, string> {
