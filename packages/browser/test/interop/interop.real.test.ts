@@ -85,8 +85,11 @@ describeWhenInstalled('interop: one Parley call between every pair of engines', 
   }
 
   for (const [a, b] of pairsToTest()) {
-    it(`${a} ↔ ${b}`, async () => {
-      const plan = pairPlan(a, b);
+    const plan = pairPlan(a, b);
+    const runs = (check: CheckName): boolean => plan.checks.includes(check);
+    // A pair that does not connect today (a known gap, see plan.ts) is skipped, reason in its name.
+    const test = runs('connected') ? it : it.skip;
+    test(`${a} ↔ ${b}${runs('connected') ? '' : ` [known gap: ${plan.notCovered.at(-1)}]`}`, async () => {
       const address = plan.needsNamespace ? NAMESPACE_ADDRESS! : '127.0.0.1';
       const room = `${a}-${b}`;
       const config = (engine: EngineName, name: string, media: MediaRole): PartyConfig => ({
@@ -107,20 +110,24 @@ describeWhenInstalled('interop: one Parley call between every pair of engines', 
         const setupMs = Date.now() - callAt;
         covered.push('connected');
 
-        await caller.send('chat', `hello from ${a}`);
-        await callee.send('chat', `hello from ${b}`);
-        expect(await callee.received('chat')).toEqual([`hello from ${a}`]);
-        expect(await caller.received('chat')).toEqual([`hello from ${b}`]);
-        covered.push('data');
+        if (runs('data')) {
+          await caller.send('chat', `hello from ${a}`);
+          await callee.send('chat', `hello from ${b}`);
+          expect(await callee.received('chat')).toEqual([`hello from ${a}`]);
+          expect(await caller.received('chat')).toEqual([`hello from ${b}`]);
+          covered.push('data');
+        }
 
         // Glare: both sides open a channel at once; each gets the other's and both carry data.
-        await Promise.all([caller.openChannel('glare-a'), callee.openChannel('glare-b')]);
-        await Promise.all([caller.channelOpen('glare-a'), caller.channelOpen('glare-b'), callee.channelOpen('glare-a'), callee.channelOpen('glare-b')]);
-        await Promise.all([caller.send('glare-a', 'a'), callee.send('glare-b', 'b')]);
-        expect(await callee.received('glare-a')).toEqual(['a']);
-        expect(await caller.received('glare-b')).toEqual(['b']);
-        covered.push('glare-channels');
-        if (plan.transceivers) {
+        if (runs('glare-channels')) {
+          await Promise.all([caller.openChannel('glare-a'), callee.openChannel('glare-b')]);
+          await Promise.all([caller.channelOpen('glare-a'), caller.channelOpen('glare-b'), callee.channelOpen('glare-a'), callee.channelOpen('glare-b')]);
+          await Promise.all([caller.send('glare-a', 'a'), callee.send('glare-b', 'b')]);
+          expect(await callee.received('glare-a')).toEqual(['a']);
+          expect(await caller.received('glare-b')).toEqual(['b']);
+          covered.push('glare-channels');
+        }
+        if (runs('glare-transceivers')) {
           // Both offer at once: perfect negotiation settles the glare, both m-sections negotiated.
           const before = Math.max(await caller.sections(), await callee.sections());
           await Promise.all([caller.addTransceiver(), callee.addTransceiver()]);
@@ -130,7 +137,7 @@ describeWhenInstalled('interop: one Parley call between every pair of engines', 
           covered.push('glare-transceivers');
         }
 
-        if (plan.iceRestart) {
+        if (runs('ice-restart')) {
           const before = await caller.ufrags();
           await caller.restartIce();
           // werift answers an ICE restart with its old credentials (see plan.ts LIMITS).
@@ -143,8 +150,10 @@ describeWhenInstalled('interop: one Parley call between every pair of engines', 
           covered.push('ice-restart');
         }
 
-        if (plan.media[0] !== 'none' && plan.media[1] !== 'none') {
-          const receivers = [plan.media[0] === 'sendrecv' && plan.media[1] === 'sendrecv' ? caller : null, callee].filter((party) => party !== null);
+        if (runs('media') || runs('media-rtp')) {
+          // Each side that receives: both where both send, else the one that takes RTP (werift).
+          const bothSend = plan.media[0] === 'sendrecv' && plan.media[1] === 'sendrecv';
+          const receivers = [caller, callee].filter((_, side) => bothSend || plan.media[side] === 'receive-rtp');
           const received = await Promise.all(receivers.map((party) => party.mediaReceived()));
           for (const what of received) expect(what).toMatch(/^[1-9]\d* (frames decoded|RTP packets)$/);
           covered.push(plan.media.includes('receive-rtp') ? 'media-rtp' : 'media');
