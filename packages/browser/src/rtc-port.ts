@@ -89,34 +89,16 @@ function connectionStateOf(pc: RTCPeerConnection): PeerConnectionState {
 
 /**
  * Engines whose W3C API departs from webrtc-pc where the machines rely on it, told apart by
- * their own extension members (neither says which engine it is otherwise):
- * - `werift`: after an explicit rollback (webrtc-pc §4.4.1.5, `{ type: 'rollback' }`) it forgets
- *   the changes its rolled-back offer carried, so it never fires `negotiationneeded` again for
- *   them (webrtc-pc §4.7.3, "update the negotiation-needed flag" on returning to `stable`): a
- *   polite peer that loses a glare round would never offer its transceiver. werift's
- *   `extIdUriMap` marks it.
+ * their own extension members (none says which engine it is otherwise):
  * - `libdatachannel` (node-datachannel's polyfill): never fires `negotiationneeded`, not even for
  *   the first data channel (webrtc-pc §6.1, createDataChannel: "If channel is the first
  *   RTCDataChannel created on connection, update the negotiation-needed flag"). Its
  *   `ext_maxDataChannelId` marks it.
  */
-type EngineQuirks = 'werift' | 'libdatachannel' | 'w3c';
+type EngineQuirks = 'libdatachannel' | 'w3c';
 
 function quirksOf(pc: RTCPeerConnection): EngineQuirks {
-  if ('extIdUriMap' in pc) return 'werift';
-  if ('ext_maxDataChannelId' in pc) return 'libdatachannel';
-  return 'w3c';
-}
-
-/** webrtc-pc §4.7.3 "check if negotiation is needed", the transceiver part: one not stopped and
- * not in the current local description (no mid, or werift's rolled-back mid that no `a=mid`
- * line holds) needs an offer. */
-function hasUnnegotiatedTransceiver(pc: RTCPeerConnection): boolean {
-  const sdp = pc.localDescription?.sdp ?? '';
-  const mids = new Set(sdp.split(/\r?\n/).filter((line) => line.startsWith('a=mid:')).map((line) => line.slice('a=mid:'.length).trim()));
-  return pc
-    .getTransceivers()
-    .some((transceiver) => transceiver.currentDirection !== 'stopped' && transceiver.direction !== 'stopped' && (transceiver.mid === null || !mids.has(transceiver.mid)));
+  return 'ext_maxDataChannelId' in pc ? 'libdatachannel' : 'w3c';
 }
 
 /**
@@ -135,8 +117,6 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
   const events = new BufferUntilSubscribed<RtcPortEvent>();
   const quirks = quirksOf(pc);
   let closed = false;
-  /** werift: an explicit rollback happened, so its next return to stable re-checks negotiation. */
-  let recheckAfterRollback = false;
   /** libdatachannel: whether a local data channel was created yet (the first one needs an offer). */
   let hasLocalChannel = false;
   let lastSignaling: SignalingState = pc.signalingState;
@@ -164,14 +144,7 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
       case 'signalingstatechange':
         if (pc.signalingState === lastSignaling) return;
         lastSignaling = pc.signalingState;
-        events.next({ type: 'signalingstatechange', state: lastSignaling });
-        // werift (see EngineQuirks): the negotiation-needed flag a rollback lost, once stable
-        // again after the remote offer was answered (webrtc-pc §4.7.3).
-        if (recheckAfterRollback && lastSignaling === 'stable' && pc.remoteDescription !== null && pc.localDescription?.type === 'answer') {
-          recheckAfterRollback = false;
-          if (hasUnnegotiatedTransceiver(pc)) events.next({ type: 'negotiationneeded' });
-        }
-        return;
+        return events.next({ type: 'signalingstatechange', state: lastSignaling });
       case 'icegatheringstatechange':
         if (pc.iceGatheringState === lastGathering) return;
         lastGathering = pc.iceGatheringState;
@@ -253,7 +226,6 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
       return guarded('createAnswer', async () => plainDescription(await pc.createAnswer()));
     },
     setLocalDescription(description) {
-      if (quirks === 'werift' && description.type === 'rollback') recheckAfterRollback = true;
       return guarded('setLocalDescription', () => pc.setLocalDescription(description));
     },
     setRemoteDescription(description) {
@@ -274,7 +246,8 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
       if (closed) throw invalidState('createDataChannel');
       const channel = createDataChannelPort(pc.createDataChannel(label, init));
       // libdatachannel (see EngineQuirks): the first channel's negotiationneeded, which it never fires.
-      if (quirks === 'libdatachannel' && !hasLocalChannel && pc.remoteDescription === null) {
+      // (Its remoteDescription is never null: an empty description stands for none.)
+      if (quirks === 'libdatachannel' && !hasLocalChannel && !pc.remoteDescription?.sdp) {
         queueMicrotask(() => {
           if (!closed) events.next({ type: 'negotiationneeded' });
         });

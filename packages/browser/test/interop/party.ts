@@ -152,6 +152,9 @@ export function createParty(config: PartyConfig, engine: PartyEngine): Party {
     if (connection === undefined) return 'no connection';
     return [
       `signaling ${connection.signalingState}`,
+      `ice ${connection.iceConnectionState}`,
+      `connection ${connection.connectionState}`,
+      `candidates local ${(connection.localDescription?.sdp.match(/a=candidate:/g) ?? []).length}, remote ${(connection.remoteDescription?.sdp.match(/a=candidate:/g) ?? []).length}`,
       `local ${mSections(connection.localDescription?.sdp)} m-sections`,
       `remote ${mSections(connection.remoteDescription?.sdp)}`,
       `transceivers ${connection.getTransceivers().map((t) => `${t.mid ?? '-'}:${t.direction}`).join(',')}`,
@@ -204,7 +207,8 @@ export function createParty(config: PartyConfig, engine: PartyEngine): Party {
       if (actor === undefined) throw new Error(`${config.name}: no channel ${label}`);
       actor.send({ type: 'SEND', data: text });
     },
-    received: (label, count = 1) => until(`${config.name}: ${count} message(s) on ${label}`, () => (messages.get(label)?.length ?? 0) >= count && messages.get(label)),
+    received: (label, count = 1) =>
+      until(() => `${config.name}: ${count} message(s) on ${label} (got ${JSON.stringify(messages.get(label) ?? [])}; channel ${JSON.stringify(channel(label)?.getSnapshot().value)}; ${negotiationNow()})`, () => (messages.get(label)?.length ?? 0) >= count && messages.get(label)),
     openChannel(label) {
       call?.createDataChannel(label);
     },
