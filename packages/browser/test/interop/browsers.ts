@@ -54,7 +54,7 @@ export type AsyncParty = { readonly [K in keyof Party]: (...args: Parameters<Par
 export function asyncParty(party: Party): AsyncParty {
   const wrapped: Record<string, unknown> = {};
   for (const key of Object.keys(party) as (keyof Party)[]) {
-    wrapped[key] = async (...args: unknown[]) => (party[key] as (...a: unknown[]) => unknown)(...args);
+    wrapped[key] = (...args: unknown[]) => Promise.resolve().then(() => (party[key] as (...a: unknown[]) => unknown)(...args));
   }
   return wrapped as AsyncParty;
 }

@@ -129,7 +129,7 @@ export function createParty(config: PartyConfig, engine: PartyEngine): Party {
       void localVideo?.then(({ track, stream }) => pc.addTrack(track, stream));
     }
     if (config.media === 'receive-rtp') {
-      pc.addEventListener('track', (event) => engine.countRtp?.((event as RTCTrackEvent).track, () => (rtpPackets += 1)));
+      pc.addEventListener('track', (event) => engine.countRtp?.(event.track, () => (rtpPackets += 1)));
     }
     port = createRtcPort(pc);
     return port;
