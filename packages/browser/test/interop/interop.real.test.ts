@@ -25,10 +25,11 @@ import type { CheckName, InteropResults, PairResult } from './plan.js';
 // (PARLEY_NAMESPACE_ADDRESS); without that namespace they are skipped, never run on the host.
 
 const NAMESPACE_ADDRESS = process.env['PARLEY_NAMESPACE_ADDRESS'] ?? null;
-const firefoxMissing =
-  firefoxProblem ??
-  (NAMESPACE_ADDRESS === null ? 'no network namespace with a veth interface for Firefox (run the suite with: node scripts/test.mjs --project interop)' : null);
-const missing = [chromiumProblem, firefoxMissing].filter((problem) => problem !== null).join('; ');
+/** Why calls with Firefox cannot run here (they need the namespace's veth address), or null. */
+const NO_NAMESPACE =
+  NAMESPACE_ADDRESS === null ? 'no network namespace with a veth interface for Firefox (run the suite with: node scripts/test.mjs --project interop)' : null;
+if (NO_NAMESPACE !== null && !process.env['CI']) console.warn(`skipping the interop pairs with Firefox: ${NO_NAMESPACE}`);
+const missing = [chromiumProblem, firefoxProblem].filter((problem) => problem !== null).join('; ');
 
 describeWhenInstalled('interop: one Parley call between every pair of engines', 'Chromium and Firefox', missing === '' ? null : missing, () => {
   let server: SignalingServer;
@@ -49,7 +50,8 @@ describeWhenInstalled('interop: one Parley call between every pair of engines', 
     await Promise.allSettled([chromiumBrowser?.close(), firefoxBrowser?.close()]);
     await server?.close();
     await page?.remove();
-    if (results.length === 0) return;
+    // Only a complete run (every pair ran and passed) becomes the README's table.
+    if (results.length !== pairsToTest().length) return;
     const record: InteropResults = {
       date: new Date(startedAt).toISOString(),
       wallSeconds: Math.round((Date.now() - startedAt) / 100) / 10,
@@ -87,9 +89,12 @@ describeWhenInstalled('interop: one Parley call between every pair of engines', 
   for (const [a, b] of pairsToTest()) {
     const plan = pairPlan(a, b);
     const runs = (check: CheckName): boolean => plan.checks.includes(check);
-    // A pair that does not connect today (a known gap, see plan.ts) is skipped, reason in its name.
-    const test = runs('connected') ? it : it.skip;
-    test(`${a} ↔ ${b}${runs('connected') ? '' : ` [known gap: ${plan.notCovered.at(-1)}]`}`, async () => {
+    // A pair that does not connect today (a known gap, see plan.ts) is skipped, reason in its
+    // name; so is a pair with Firefox outside the test namespace (failing instead under CI).
+    const skipBecause = !runs('connected') ? `known gap: ${plan.notCovered.at(-1)}` : plan.needsNamespace && NO_NAMESPACE !== null && !process.env['CI'] ? NO_NAMESPACE : null;
+    const test = skipBecause === null ? it : it.skip;
+    test(`${a} ↔ ${b}${skipBecause === null ? '' : ` [skipped: ${skipBecause}]`}`, async () => {
+      if (plan.needsNamespace && NO_NAMESPACE !== null) throw new Error(`${a} ↔ ${b}: ${NO_NAMESPACE} (CI is set, so this fails instead of skipping)`);
       const address = plan.needsNamespace ? NAMESPACE_ADDRESS! : '127.0.0.1';
       const room = `${a}-${b}`;
       const config = (engine: EngineName, name: string, media: MediaRole): PartyConfig => ({
