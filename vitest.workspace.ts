@@ -15,10 +15,23 @@ export const projects: TestProjectInlineConfiguration[] = [
       name: 'browser',
       root: 'packages/browser',
       include: ['test/**/*.test.ts'],
+      exclude: ['test/interop/**'],
       environment: 'node',
       // Real libwebrtc peers, coturn and signaling servers: seconds, not milliseconds.
       testTimeout: 30_000,
       hookTimeout: 30_000,
+    },
+  },
+  {
+    test: {
+      // The same call between every pair of engines (issue 16): Chromium and Firefox pages, and
+      // libwebrtc, werift and libdatachannel in Node. One pair at a time; each takes seconds.
+      name: 'interop',
+      root: 'packages/browser',
+      include: ['test/interop/**/*.test.ts'],
+      environment: 'node',
+      testTimeout: 90_000,
+      hookTimeout: 120_000,
     },
   },
   {

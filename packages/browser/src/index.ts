@@ -4,6 +4,8 @@ export { createRtcPort, toRtcIceServers } from './rtc-port.js';
 export type { BrowserRtcPort } from './rtc-port.js';
 export { createDataChannelPort } from './data-channel-port.js';
 export { keepLoopbackCandidates, loopbackOnly } from './loopback.js';
+export { engineOptions } from './engines.js';
+export type { ChromiumEngineOptions, EngineName, FirefoxEngineOptions } from './engines.js';
 export { MediaAccessError, attachStream, detachStream, getUserMedia, isSenderMuted, setSenderMuted, switchCamera, toMediaAccessError } from './media.js';
 export type { AttachStreamOptions, DetachStreamOptions, GetUserMediaOptions, MediaAccessFailure, MediaElementLike, SenderLike, SwitchTrackOptions } from './media.js';
 export { candidatePairTypeOf, stats$, summarizeStats } from './stats.js';

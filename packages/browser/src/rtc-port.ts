@@ -73,6 +73,20 @@ export function toRtcIceServers(servers: readonly IceServer[]): RTCIceServer[] {
   }));
 }
 
+/**
+ * The candidate without its null members. webrtc-pc §4.8.1.1 allows `sdpMLineIndex: null` next to
+ * an `sdpMid` (libdatachannel's candidates carry only a mid), but libwebrtc in Node
+ * (@roamhq/wrtc) rejects a null index with "TypeError: Expected a 32-bit integer"; an absent
+ * member means the same to every engine.
+ */
+function presentFields(candidate: IceCandidate): RTCIceCandidateInit {
+  const init: RTCIceCandidateInit = { candidate: candidate.candidate };
+  if (candidate.sdpMid !== null && candidate.sdpMid !== undefined) init.sdpMid = candidate.sdpMid;
+  if (candidate.sdpMLineIndex !== null && candidate.sdpMLineIndex !== undefined) init.sdpMLineIndex = candidate.sdpMLineIndex;
+  if (candidate.usernameFragment !== null && candidate.usernameFragment !== undefined) init.usernameFragment = candidate.usernameFragment;
+  return init;
+}
+
 /** The connection's `connectionState`; engines older than webrtc-pc 1.0 lack it, so it is
  * derived from the ICE state there (webrtc-pc §4.3.3 lists the mapping's ingredients). */
 function connectionStateOf(pc: RTCPeerConnection): PeerConnectionState {
@@ -89,6 +103,20 @@ function connectionStateOf(pc: RTCPeerConnection): PeerConnectionState {
 }
 
 /**
+ * Engines whose W3C API departs from webrtc-pc where the machines rely on it, told apart by
+ * their own extension members (none says which engine it is otherwise):
+ * - `libdatachannel` (node-datachannel's polyfill): never fires `negotiationneeded`, not even for
+ *   the first data channel (webrtc-pc §6.1, createDataChannel: "If channel is the first
+ *   RTCDataChannel created on connection, update the negotiation-needed flag"). Its
+ *   `ext_maxDataChannelId` marks it.
+ */
+type EngineQuirks = 'libdatachannel' | 'w3c';
+
+function quirksOf(pc: RTCPeerConnection): EngineQuirks {
+  return 'ext_maxDataChannelId' in pc ? 'libdatachannel' : 'w3c';
+}
+
+/**
  * Wraps `pc` as a core RtcPort. Call it right after constructing the connection (tracks may be
  * added before or after): events raised before the machines subscribe are held for them.
  *
@@ -102,7 +130,10 @@ function connectionStateOf(pc: RTCPeerConnection): PeerConnectionState {
  */
 export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
   const events = new BufferUntilSubscribed<RtcPortEvent>();
+  const quirks = quirksOf(pc);
   let closed = false;
+  /** libdatachannel: whether a local data channel was created yet (the first one needs an offer). */
+  let hasLocalChannel = false;
   let lastSignaling: SignalingState = pc.signalingState;
   let lastGathering: IceGatheringState = pc.iceGatheringState;
   let lastIce: IceConnectionState = pc.iceConnectionState;
@@ -218,7 +249,7 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
     addIceCandidate(candidate) {
       // null is end-of-candidates (webrtc-pc §4.4.1.6 step "If candidate.candidate is an empty
       // string"): the empty-string form is the one every engine accepts.
-      return guarded('addIceCandidate', () => pc.addIceCandidate(candidate ?? { candidate: '' }));
+      return guarded('addIceCandidate', () => pc.addIceCandidate(candidate === null ? { candidate: '' } : presentFields(candidate)));
     },
     restartIce() {
       if (closed) return;
@@ -235,7 +266,16 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
     },
     createDataChannel(label: string, init?: DataChannelInit): DataChannelPort {
       if (closed) throw invalidState('createDataChannel');
-      return createDataChannelPort(pc.createDataChannel(label, init));
+      const channel = createDataChannelPort(pc.createDataChannel(label, init));
+      // libdatachannel (see EngineQuirks): the first channel's negotiationneeded, which it never fires.
+      // (Its remoteDescription is never null: an empty description stands for none.)
+      if (quirks === 'libdatachannel' && !hasLocalChannel && !pc.remoteDescription?.sdp) {
+        queueMicrotask(() => {
+          if (!closed) events.next({ type: 'negotiationneeded' });
+        });
+      }
+      hasLocalChannel = true;
+      return channel;
     },
     close() {
       if (closed) return;
