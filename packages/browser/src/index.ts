@@ -8,3 +8,19 @@ export { MediaAccessError, attachStream, detachStream, getUserMedia, isSenderMut
 export type { AttachStreamOptions, DetachStreamOptions, GetUserMediaOptions, MediaAccessFailure, MediaElementLike, SenderLike, SwitchTrackOptions } from './media.js';
 export { candidatePairTypeOf, stats$, summarizeStats } from './stats.js';
 export type { BytesSource, CandidateType, StatsReportLike, StatsSample, StatsSource, StatsStreamOptions } from './stats.js';
+export type {
+  EngineEventListener,
+  HostMediaStream,
+  HostMediaStreamTrack,
+  HostRtpSender,
+  MediaDevicesLike,
+  MediaStreamConstraintsLike,
+  MediaStreamLike,
+  MediaStreamTrackLike,
+  RtcConfigurationLike,
+  RtcDataChannelLike,
+  RtcPeerConnectionConstructor,
+  RtcPeerConnectionLike,
+  RtcRtpSenderLike,
+  RtcSessionDescriptionLike,
+} from './rtc-types.js';

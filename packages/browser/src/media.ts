@@ -3,6 +3,8 @@
 // without renegotiation. Nothing here touches a DOM global at import time: the module loads in
 // Node, and every DOM object is passed in or looked up when a function runs.
 
+import type { HostMediaStream, HostMediaStreamTrack, HostRtpSender, MediaDevicesLike, MediaStreamConstraintsLike } from './rtc-types.js';
+
 /** Why getUserMedia failed, from the error names in Media Capture and Streams (getUserMedia). */
 export type MediaAccessFailure =
   | 'permission-denied'
@@ -96,7 +98,7 @@ function fieldOf(error: unknown, field: string): unknown {
  * Turns whatever getUserMedia (or getDisplayMedia) rejected with into a MediaAccessError, by the
  * error's `name`. `constraints` only make the message name the device (camera, microphone).
  */
-export function toMediaAccessError(error: unknown, constraints?: MediaStreamConstraints): MediaAccessError {
+export function toMediaAccessError(error: unknown, constraints?: MediaStreamConstraintsLike): MediaAccessError {
   if (error instanceof MediaAccessError) return error;
   const name = fieldOf(error, 'name');
   const reason = (typeof name === 'string' ? FAILURE_BY_ERROR_NAME[name] : undefined) ?? 'unknown';
@@ -110,7 +112,7 @@ export function toMediaAccessError(error: unknown, constraints?: MediaStreamCons
 
 export interface GetUserMediaOptions {
   /** Where to ask; default `navigator.mediaDevices`, which exists only in secure contexts. */
-  readonly mediaDevices?: Pick<MediaDevices, 'getUserMedia'>;
+  readonly mediaDevices?: MediaDevicesLike;
 }
 
 /**
@@ -118,7 +120,7 @@ export interface GetUserMediaOptions {
  * (not given, and `navigator.mediaDevices` absent: an insecure page, or not a browser), it fails
  * with `insecure-context`: MediaDevices is [SecureContext] in Media Capture and Streams.
  */
-export async function getUserMedia(constraints: MediaStreamConstraints, options: GetUserMediaOptions = {}): Promise<MediaStream> {
+export async function getUserMedia(constraints: MediaStreamConstraintsLike, options: GetUserMediaOptions = {}): Promise<HostMediaStream> {
   const navigatorLike = (globalThis as { navigator?: { mediaDevices?: Pick<MediaDevices, 'getUserMedia'> } }).navigator;
   const mediaDevices = options.mediaDevices ?? navigatorLike?.mediaDevices;
   if (mediaDevices === undefined) {
@@ -136,7 +138,7 @@ export async function getUserMedia(constraints: MediaStreamConstraints, options:
  * object will do in tests. `playsInline` exists on video elements only.
  */
 export interface MediaElementLike {
-  srcObject: MediaProvider | null;
+  srcObject: object | null;
   autoplay: boolean;
   muted: boolean;
   playsInline?: boolean;
@@ -155,7 +157,7 @@ export interface AttachStreamOptions {
  * the app can then offer a button that calls `element.play()`. Any other play() failure
  * rejects, AbortError included (a newer load replaced this one; the caller may ignore it).
  */
-export async function attachStream(element: MediaElementLike, stream: MediaStream, options: AttachStreamOptions = {}): Promise<boolean> {
+export async function attachStream(element: MediaElementLike, stream: HostMediaStream, options: AttachStreamOptions = {}): Promise<boolean> {
   if (options.muted !== undefined) element.muted = options.muted;
   element.autoplay = true;
   // iOS Safari would otherwise take a playing video to full screen.
@@ -189,7 +191,7 @@ export function detachStream(element: Pick<MediaElementLike, 'srcObject'>, optio
 }
 
 /** The part of an RTCRtpSender these helpers use. */
-export type SenderLike = Pick<RTCRtpSender, 'track' | 'replaceTrack'>;
+export type SenderLike = Pick<HostRtpSender, 'track' | 'replaceTrack'>;
 
 /**
  * Muting is done with `replaceTrack(null)` (webrtc-pc §5.2), not with `track.enabled = false`:
@@ -249,7 +251,7 @@ export interface SwitchTrackOptions {
  * replacement succeeded, so a failure leaves the old one sending. On a muted sender the new
  * track is only held, to be sent on unmute: switching does not unmute.
  */
-export async function switchCamera(sender: SenderLike, newTrack: MediaStreamTrack, options: SwitchTrackOptions = {}): Promise<void> {
+export async function switchCamera(sender: SenderLike, newTrack: HostMediaStreamTrack, options: SwitchTrackOptions = {}): Promise<void> {
   let previous: MediaStreamTrack | null;
   if (isSenderMuted(sender)) {
     previous = trackHeldWhileMuted.get(sender) ?? null;
