@@ -12,6 +12,7 @@ export type {
   EngineEventListener,
   HostMediaStream,
   HostMediaStreamTrack,
+  HostRtcPeerConnection,
   HostRtpSender,
   MediaDevicesLike,
   MediaStreamConstraintsLike,

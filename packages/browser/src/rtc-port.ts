@@ -12,7 +12,7 @@ import type {
   SignalingState,
 } from '@parley/core';
 import { createDataChannelPort } from './data-channel-port.js';
-import type { RtcPeerConnectionLike } from './rtc-types.js';
+import type { HostRtcPeerConnection, RtcPeerConnectionLike } from './rtc-types.js';
 
 // Any W3C RTCPeerConnection (webrtc-pc §4.4) as a core RtcPort. The adapter forwards; it does
 // not decide. It uses only the explicit forms every engine supports: setLocalDescription with a
@@ -21,7 +21,7 @@ import type { RtcPeerConnectionLike } from './rtc-types.js';
 // disagree on what they report, the port evens it out, and says so next to the rule.
 
 /** A core RtcPort over a W3C RTCPeerConnection, which stays the app's to use (tracks, stats). */
-export interface BrowserRtcPort<PC extends RtcPeerConnectionLike = RtcPeerConnectionLike> extends RtcPort {
+export interface BrowserRtcPort<PC extends RtcPeerConnectionLike = HostRtcPeerConnection> extends RtcPort {
   /** The wrapped connection: add tracks and transceivers, read stats, set its configuration. */
   readonly pc: PC;
   /** True once `close()` was called on this port. */

@@ -75,6 +75,12 @@ export interface RtcPeerConnectionLike {
   close(): void;
 }
 
+/**
+ * The DOM's `RTCPeerConnection` where the app has the DOM lib, otherwise
+ * {@link RtcPeerConnectionLike}: what a `BrowserRtcPort` holds when its type is not given.
+ */
+export type HostRtcPeerConnection = typeof globalThis extends { RTCPeerConnection: { prototype: infer T } } ? (T extends RtcPeerConnectionLike ? T : RtcPeerConnectionLike) : RtcPeerConnectionLike;
+
 /** A constructor of connections, e.g. `RTCPeerConnection` or `@roamhq/wrtc`'s. */
 export type RtcPeerConnectionConstructor<PC extends RtcPeerConnectionLike = RtcPeerConnectionLike> = new (configuration?: RtcConfigurationLike) => PC;
 

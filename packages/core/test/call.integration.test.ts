@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import type { Actor, SnapshotFrom } from 'xstate';
-import { callMachine, peerMachineWithDelays } from '../src/index.js';
+import { callMachine } from '../src/index.js';
+import { peerMachineWithDelays } from '../src/internal.js';
 import type { CallEndReason, DataChannelActor, PeerActor, PeerMessage } from '../src/index.js';
 import { createFakeNetwork, createSignalingPair } from '../src/testing/index.js';
 import type { FakeNetwork, FakeRtcPort, FakeSignalingPort } from '../src/testing/index.js';

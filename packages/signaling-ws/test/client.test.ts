@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { PeerMessage } from '@parley/core';
-import { createSignalingClient, DEFAULT_SEND_BURST, DEFAULT_SEND_RATE, fullJitterBackoff, SignalingError } from '../src/client/index.js';
+import { createSignalingClient, DEFAULT_SEND_BURST, DEFAULT_SEND_RATE, SignalingError } from '../src/client/index.js';
+import { fullJitterBackoff } from '../src/client/signaling-client.machine.js';
 import type { PeerInfo, SignalingClient, SignalingClientOptions, SignalingClientStatus } from '../src/client/index.js';
 import { DEFAULT_RATE_LIMIT } from '../src/protocol.js';
 import type { ClientFrame, ServerFrame } from '../src/protocol.js';

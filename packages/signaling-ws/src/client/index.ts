@@ -1,4 +1,6 @@
-// @parley/signaling-ws/client: the reconnecting signaling client, for browsers and Node.
+// @parley/signaling-ws/client: the reconnecting signaling client, for browsers and Node. Every
+// export is named on purpose; the machine's helpers (backoff, flush planning, target resolution,
+// the WebSocket actor) are internal and reached by path in this package's own tests.
 export { createSignalingClient } from './client.js';
 export type {
   IncomingSignal,
@@ -9,14 +11,9 @@ export type {
   SignalingClientStatus,
 } from './client.js';
 export {
-  BACKOFF_BASE_MS,
-  BACKOFF_CAP_MS,
   DEFAULT_MAX_QUEUE,
   DEFAULT_SEND_BURST,
   DEFAULT_SEND_RATE,
-  fullJitterBackoff,
-  planFlush,
-  resolveTarget,
   signalingClientMachine,
 } from './signaling-client.machine.js';
 export type {
@@ -31,6 +28,5 @@ export type {
 } from './signaling-client.machine.js';
 export { FATAL_JOIN_ERRORS, SignalingError } from './errors.js';
 export type { ClientErrorCode, SignalingErrorCode, SignalingErrorDetails } from './errors.js';
-export { READY_STATE, webSocketActor } from './websocket.js';
-export type { SocketCommand, SocketEvent, WebSocketConstructorLike, WebSocketLike } from './websocket.js';
+export type { WebSocketConstructorLike, WebSocketLike } from './websocket.js';
 export type { ErrorCode, IceServerConfig, PeerInfo, SignalPayload } from '../protocol.js';
