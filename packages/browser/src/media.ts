@@ -110,6 +110,7 @@ export function toMediaAccessError(error: unknown, constraints?: MediaStreamCons
   return new MediaAccessError(reason, message, constraint === undefined ? { cause: error } : { cause: error, constraint });
 }
 
+/** Options of `getUserMedia`. */
 export interface GetUserMediaOptions {
   /** Where to ask; default `navigator.mediaDevices`, which exists only in secure contexts. */
   readonly mediaDevices?: MediaDevicesLike;
@@ -145,6 +146,7 @@ export interface MediaElementLike {
   play(): Promise<void>;
 }
 
+/** Options of `attachStream`. */
 export interface AttachStreamOptions {
   /** Set the element's `muted`: true for a local preview, so one's own microphone is not played
    * back (echo). Left as it is when not given. */
@@ -172,6 +174,7 @@ export async function attachStream(element: MediaElementLike, stream: HostMediaS
   }
 }
 
+/** Options of `detachStream`. */
 export interface DetachStreamOptions {
   /** Also stop the stream's tracks: releases the camera and microphone of a local stream. */
   readonly stopTracks?: boolean;
@@ -239,6 +242,7 @@ export async function setSenderMuted(sender: SenderLike, muted: boolean): Promis
   }
 }
 
+/** Options of `switchCamera`. */
 export interface SwitchTrackOptions {
   /** Stop the track being replaced, releasing its device (default true). */
   readonly stopPrevious?: boolean;

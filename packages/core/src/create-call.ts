@@ -15,6 +15,7 @@ import type { PeerAppEvent, PeerDelays } from './create-peer.js';
 // the state of the peer connection it runs flattened into one stream for a UI, and what the
 // current peer reports, across calls, on another.
 
+/** The running `callMachine` actor behind a `Call` (for inspection and snapshots). */
 export type CallActor = ReturnType<typeof createActor<typeof callMachine>>;
 
 /** The call machine's named delays, in milliseconds. */
@@ -25,6 +26,7 @@ export interface CallDelays {
   readonly incomingTimeout: number;
 }
 
+/** Options of `createCall`: the `callMachine` input plus the delays to use. */
 export interface CreateCallOptions extends CallInput {
   /** The call's delays and those of the peer it runs (the caller's from its invite, the callee's from accept). */
   readonly delays?: Partial<CallDelays & PeerDelays>;
@@ -71,6 +73,10 @@ export interface CallStatus {
 /** What the current call's peer reports (see `PeerAppEvent`), with the call it belongs to. */
 export type CallAppEvent = PeerAppEvent & { readonly session: string };
 
+/**
+ * A call line to one remote peer, as `createCall` returns it: one status for the UI, the events of
+ * each call's peer, and the user's commands (call, accept, reject, hang up, ...).
+ */
 export interface Call {
   readonly actor: CallActor;
   /** The status now and on every change (hot; a subscriber gets the current value first). */

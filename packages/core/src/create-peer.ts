@@ -24,6 +24,10 @@ export interface PeerDelays {
   readonly firstOfferTimeout: number;
 }
 
+/**
+ * Options of `createPeer`: the `peerMachine` input (ports, politeness, data channels, candidate
+ * filter) plus delays and an optional xstate inspector.
+ */
 export interface CreatePeerOptions extends PeerInput {
   readonly delays?: Partial<PeerDelays>;
   /** Passed to xstate's createActor: the Stately inspector sees the peer and every child. */
@@ -37,6 +41,10 @@ export type PeerAppEvent =
   | PeerEmitted
   | { readonly type: 'message'; readonly label: string; readonly data: string | ArrayBuffer; readonly channel: DataChannelActor };
 
+/**
+ * One running peer connection, as `createPeer` returns it: its events and state as streams, and
+ * the commands an app gives it (data channels, ICE restart, close).
+ */
 export interface Peer {
   /** The started peer actor (send it CREATE_DATA_CHANNEL, RESTART_ICE, CLOSE; read snapshots). */
   readonly actor: PeerActor;

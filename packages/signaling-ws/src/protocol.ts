@@ -2,14 +2,17 @@
 // One JSON object per WebSocket text frame. The server treats `signal.data` as opaque JSON: only
 // its size is bounded here; the peers validate it with core's `parsePeerMessage`.
 
+/** The wire protocol version this package speaks. */
 export const WIRE_PROTOCOL_VERSION = 1;
 
 /** Room and peer names: 1-64 characters of `[A-Za-z0-9_.-]`. */
 export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Server-issued ids and resume tokens are URL-safe and bounded. */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** The longest join or resume token accepted, in characters. */
 export const TOKEN_MAX_LENGTH = 1024;
 
+/** A member of a room: its server-issued id and its name. */
 export interface PeerInfo {
   readonly id: string;
   readonly name: string;
@@ -24,6 +27,7 @@ export interface IceServerConfig {
 
 // ---- client -> server ----
 
+/** Client → server: join a room under a name (or resume with a resume token). */
 export interface JoinFrame {
   readonly type: 'join';
   readonly room: string;
@@ -42,9 +46,11 @@ export interface SignalFrame<Data extends object = SignalPayload> {
   readonly to: string;
   readonly data: Data;
 }
+/** Client → server: leave the room for good. */
 export interface LeaveFrame {
   readonly type: 'leave';
 }
+/** Client → server: an application-level ping (answered with `pong`). */
 export interface PingFrame {
   readonly type: 'ping';
 }
@@ -55,6 +61,7 @@ export interface PingFrame {
 export interface RefreshIceServersFrame {
   readonly type: 'refresh-ice-servers';
 }
+/** Every frame a client sends. */
 export type ClientFrame<Data extends object = SignalPayload> =
   | JoinFrame
   | SignalFrame<Data>
@@ -64,6 +71,7 @@ export type ClientFrame<Data extends object = SignalPayload> =
 
 // ---- server -> client ----
 
+/** Server → client: joined; the peer id, the resume token, the other members and ICE servers. */
 export interface WelcomeFrame {
   readonly type: 'welcome';
   readonly id: string;
@@ -83,23 +91,28 @@ export interface IceServersFrame {
   /** As in `welcome`: unix milliseconds, absent when there are no TURN credentials. */
   readonly iceServersExpireAt?: number;
 }
+/** Server → client: a member joined the room. */
 export interface PeerJoinedFrame {
   readonly type: 'peer-joined';
   readonly peer: PeerInfo;
 }
+/** Server → client: a member left the room for good. */
 export interface PeerLeftFrame {
   readonly type: 'peer-left';
   readonly id: string;
 }
+/** Server → client: a signal from another member, with the server-stamped sender. */
 export interface RelayedSignalFrame {
   readonly type: 'signal';
   readonly from: string;
   /** Unvalidated: receivers check it (the client with core's `parsePeerMessage`). */
   readonly data: SignalPayload;
 }
+/** Server → client: the answer to a `ping`. */
 export interface PongFrame {
   readonly type: 'pong';
 }
+/** Every error code the server sends in an `error` frame. */
 export type ErrorCode =
   | 'bad-json'
   | 'bad-message'
@@ -115,6 +128,7 @@ export type ErrorCode =
   | 'undeliverable'
   /** The server is draining (shutting down): no new joins; reconnect elsewhere. */
   | 'draining';
+/** Every `ErrorCode`. */
 export const ERROR_CODES: readonly ErrorCode[] = [
   'bad-json',
   'bad-message',
@@ -129,6 +143,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'undeliverable',
   'draining',
 ];
+/** Server → client: a refused frame or request; the connection stays open unless said. */
 export interface ErrorFrame {
   readonly type: 'error';
   readonly code: ErrorCode;
@@ -136,6 +151,7 @@ export interface ErrorFrame {
   /** With `undeliverable` (and `unknown-peer`): the peer id the signal was addressed to. */
   readonly to?: string;
 }
+/** Every frame the server sends. */
 export type ServerFrame =
   | WelcomeFrame
   | IceServersFrame
@@ -171,6 +187,7 @@ export const CLOSE_CODES = {
   unauthorized: 4001,
 } as const;
 
+/** The result of parsing a frame: the frame, or the error code and message to answer with. */
 export type WireParseResult<T> =
   | { readonly ok: true; readonly frame: T }
   | { readonly ok: false; readonly code: ErrorCode; readonly message: string };

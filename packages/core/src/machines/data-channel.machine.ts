@@ -7,6 +7,7 @@ import type { DataChannelEvent, DataChannelPayload, DataChannelPort, DataChannel
 // and a send queue with backpressure on `bufferedAmount` so that a fast sender never piles
 // megabytes into the channel's own buffer (which engines cap, and then close the channel).
 
+/** The input of `dataChannelMachine`: the data channel port and its send-queue water marks. */
 export interface DataChannelMachineInput {
   readonly channel: DataChannelPort;
   /** Queue instead of sending once bufferedAmount + message would exceed this (default 1 MiB). */
@@ -43,6 +44,10 @@ export interface QueueTransmittedEvent {
   readonly error?: Error;
 }
 
+/**
+ * Every event `dataChannelMachine` accepts: the app's commands, the channel's own events and the
+ * queue's progress.
+ */
 export type DataChannelMachineEvent = DataChannelCommand | DataChannelSignal | QueueTransmittedEvent;
 
 /** What users observe, with `actor.on(type, handler)`. Nothing is dropped without a `send-failed`. */
@@ -58,6 +63,7 @@ export type DataChannelEmitted =
       readonly data: DataChannelPayload;
     };
 
+/** The context of `dataChannelMachine`: the channel, its send queue and its counters. */
 export interface DataChannelContext {
   readonly channel: DataChannelPort;
   readonly label: string;
@@ -74,7 +80,12 @@ export interface DataChannelContext {
   readonly messagesReceived: number;
 }
 
+/** Default high water mark of a data channel's send queue, in bytes: sending pauses above it. */
 export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+/**
+ * Default low water mark, in bytes: sending resumes when `bufferedAmount` falls to it
+ * (`bufferedamountlow`, webrtc-pc §6.2).
+ */
 export const DEFAULT_LOW_WATER_MARK = 256 * 1024;
 
 /** Bytes a payload occupies on the wire: UTF-8 for text (webrtc-pc §6.2 send()), byteLength for binary. */
@@ -175,6 +186,10 @@ function channelSignals(channel: DataChannelPort): Observable<DataChannelSignal>
   );
 }
 
+/**
+ * One data channel (webrtc-pc §6.2): its open/closing/closed life, and a send queue that applies
+ * backpressure with `bufferedAmount` and the water marks. `SEND` events queue data.
+ */
 export const dataChannelMachine = setup({
   types: {
     input: {} as DataChannelMachineInput,

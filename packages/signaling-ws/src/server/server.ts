@@ -32,6 +32,10 @@ import { errorMessage, jsonLineLogger, safeLogger, type Logger } from './log.js'
 import { createStaticHandler, type StaticHandler } from './static.js';
 import { createIceServerSource, type TurnOptions } from './turn.js';
 
+/**
+ * Options of `createSignalingServer`; every limit has a safe default. Pass `logger` to see
+ * the server's log events (e.g. `jsonLineLogger`, as the `parley-signaling` CLI does).
+ */
 export interface SignalingServerOptions {
   /** Port to listen on when no `server` is given; 0 picks a free port. Default 1337. */
   readonly port?: number;
@@ -98,6 +102,7 @@ export interface SignalingServerOptions {
   readonly now?: () => number;
 }
 
+/** Counters of a running server, from `SignalingServer.stats()`. */
 export interface SignalingStats {
   /** Open WebSockets. */
   readonly connections: number;
@@ -109,6 +114,7 @@ export interface SignalingStats {
   readonly relayed: number;
 }
 
+/** A running signaling server, as `createSignalingServer` resolves it. */
 export interface SignalingServer {
   /** The port actually listened on. */
   readonly port: number;
