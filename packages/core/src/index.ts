@@ -1,7 +1,12 @@
-// @parley/core: the ports, the peer protocol, the machines, createPeer and createCall, and the
-// rx and SDP helpers apps use. Imports only xstate and rxjs. Every export is named on purpose:
-// what is not listed here is internal (Parley's own packages reach it through
-// `@parley/core/internal`, which is not a public API and may change in any release).
+/**
+ * The ports, the peer protocol, the machines, createPeer and createCall, and the rx and SDP
+ * helpers apps use. Imports only xstate and rxjs. Every export is named on purpose: what is not
+ * listed here is internal (Parley's own packages reach it through `@parley/core/internal`, which
+ * is not a public API and may change in any release).
+ *
+ * @module @parley/core
+ */
+
 export {
   isInvalidStateError,
 } from './ports/rtc.js';

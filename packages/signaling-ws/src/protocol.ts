@@ -1,6 +1,10 @@
-// Wire protocol version 1 between a signaling client and the server (DESIGN.md, "Wire protocol").
-// One JSON object per WebSocket text frame. The server treats `signal.data` as opaque JSON: only
-// its size is bounded here; the peers validate it with core's `parsePeerMessage`.
+/**
+ * Wire protocol version 1 between a signaling client and the server (DESIGN.md, "Wire protocol").
+ * One JSON object per WebSocket text frame. The server treats `signal.data` as opaque JSON: only
+ * its size is bounded here; the peers validate it with core's `parsePeerMessage`.
+ *
+ * @module @parley/signaling-ws/protocol
+ */
 
 /** The wire protocol version this package speaks. */
 export const WIRE_PROTOCOL_VERSION = 1;

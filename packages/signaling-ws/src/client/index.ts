@@ -1,6 +1,11 @@
-// @parley/signaling-ws/client: the reconnecting signaling client, for browsers and Node. Every
-// export is named on purpose; the machine's helpers (backoff, flush planning, target resolution,
-// the WebSocket actor) are internal and reached by path in this package's own tests.
+/**
+ * The reconnecting signaling client, for browsers and Node. Every export is named on purpose; the
+ * machine's helpers (backoff, flush planning, target resolution, the WebSocket actor) are
+ * internal and reached by path in this package's own tests.
+ *
+ * @module @parley/signaling-ws/client
+ */
+
 export { createSignalingClient } from './client.js';
 export type {
   IncomingSignal,
