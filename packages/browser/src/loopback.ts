@@ -14,6 +14,8 @@ export const keepLoopbackCandidates: CandidateFilter = keepCandidateAddresses('1
  * RTCConfiguration for a loopback-only connection: no STUN/TURN servers at all. Any other member
  * of `configuration` is kept (the result has the type of what you passed).
  */
-export function loopbackOnly<C extends RtcConfigurationLike = RtcConfigurationLike>(configuration: C = {} as C): C {
+export function loopbackOnly(): { iceServers: never[] };
+export function loopbackOnly<C extends RtcConfigurationLike>(configuration: C): C & { iceServers: never[] };
+export function loopbackOnly(configuration: RTCConfiguration = {}): RTCConfiguration {
   return { ...configuration, iceServers: [] };
 }

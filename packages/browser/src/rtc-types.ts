@@ -29,7 +29,7 @@ export interface RtcSessionDescriptionLike {
 /** The part of a webrtc-pc §4.4.1 RTCConfiguration that `loopbackOnly` reads and writes. */
 export interface RtcConfigurationLike {
   /** STUN/TURN servers (webrtc-pc §4.2.2 RTCIceServer); `loopbackOnly` sets none. */
-  iceServers?: readonly unknown[];
+  iceServers?: unknown[];
 }
 
 /** The part of a webrtc-pc §6.2 RTCDataChannel that `createDataChannelPort` uses. */

@@ -3,9 +3,10 @@
 // skipLibCheck off): they need a browser to run.
 import { createCall, createPeer, keepCandidateAddresses } from '@parley/core';
 import type { SignalingPort } from '@parley/core';
-import { attachStream, createRtcPort, getUserMedia, setSenderMuted, stats$, switchCamera } from '@parley/browser';
+import { attachStream, createRtcPort, getUserMedia, keepLoopbackCandidates, loopbackOnly, setSenderMuted, stats$, switchCamera } from '@parley/browser';
 import { createSignalingClient } from '@parley/signaling-ws/client';
 import { createSignalingServer, jsonLineLogger, silentLogger } from '@parley/signaling-ws/server';
+import WebSocket from 'ws';
 
 declare const signaling: SignalingPort;
 declare const polite: boolean;
@@ -62,4 +63,52 @@ export async function serverInCode(): Promise<void> {
   const logged = await createSignalingServer({ port: 0, logger: jsonLineLogger });
   console.log(quiet.url, logged.stats().connections);
   await Promise.all([quiet.close(), logged.close()]);
+}
+
+// packages/core/README.md, "A minimal example".
+export function coreReadme(): void {
+  const client = createSignalingClient({ url: 'wss://signaling.example.com', room: 'demo', name: 'ada' });
+  client.peers$.subscribe((peers) => {
+    const remote = peers[0];
+    if (remote === undefined) return;
+    const peer = createPeer({
+      rtc: createRtcPort(new RTCPeerConnection()),
+      signaling: client.portFor(remote.id),
+      polite: remote.name < 'ada',
+      dataChannels: [{ label: 'chat' }],
+    });
+    peer.events$.subscribe((event) => {
+      if (event.type === 'message') console.log(event.label, event.data);
+      if (event.type === 'connectionstatechange') console.log(event.state);
+    });
+  });
+}
+
+// packages/browser/README.md, "A minimal example".
+export async function browserReadme(): Promise<void> {
+  const local = await getUserMedia({ video: true, audio: true });
+  const pc = new RTCPeerConnection({ iceServers });
+  for (const track of local.getTracks()) pc.addTrack(track, local);
+  const peer = createPeer({ rtc: createRtcPort(pc), signaling, polite });
+  peer.events$.subscribe((e) => {
+    if (e.type === 'track' && e.streams[0] !== undefined) void attachStream(remoteVideo, e.streams[0] as MediaStream);
+  });
+}
+
+// packages/signaling-ws/README.md, "A minimal example", and the README's client.
+export async function signalingReadme(): Promise<void> {
+  const server = await createSignalingServer({ port: 0, logger: jsonLineLogger });
+  const client = createSignalingClient({ url: server.url, room: 'demo', name: 'ada', webSocket: WebSocket });
+  client.peers$.subscribe((peers) => console.log(peers));
+  client.peerLeft$.subscribe((peer) => console.log(`${peer.name} left`));
+  client.close();
+  await server.close();
+}
+
+// The README's "In Node, with @roamhq/wrtc" with the DOM's RTCPeerConnection type (what
+// `import wrtc from '@roamhq/wrtc'` re-exports).
+export function inNode(): void {
+  const rtc = createRtcPort(new RTCPeerConnection(loopbackOnly()));
+  const peer = createPeer({ rtc, signaling, polite: false, candidateFilter: keepLoopbackCandidates });
+  peer.close();
 }
