@@ -63,6 +63,17 @@ export const projects: TestProjectInlineConfiguration[] = [
       testTimeout: 30_000,
     },
   },
+  {
+    test: {
+      name: 'packaging',
+      root: 'test/packaging',
+      include: ['*.test.ts'],
+      environment: 'node',
+      // npm pack of three packages, an offline npm install, two tsc runs and a real call.
+      testTimeout: 120_000,
+      hookTimeout: 300_000,
+    },
+  },
 ];
 
 export default projects;

@@ -2,7 +2,7 @@
 // The list of machines is scripts/machines-list.mjs, shared with the staleness test.
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { renderMachinesDocument } from '@parley/core';
+import { renderMachinesDocument } from '@parley/core/internal';
 import { machines } from './machines-list.mjs';
 
 const target = fileURLToPath(new URL('../docs/machines.md', import.meta.url));

@@ -15,7 +15,7 @@ import {
 } from '@parley/core';
 import { signalingClientMachine } from '@parley/signaling-ws/client';
 
-/** @type {readonly import('@parley/core').MachineDocumentEntry[]} */
+/** @type {readonly import('@parley/core/internal').MachineDocumentEntry[]} */
 export const machines = [
   {
     name: 'callMachine',

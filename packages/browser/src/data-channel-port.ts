@@ -1,5 +1,6 @@
 import { BufferUntilSubscribed } from '@parley/core';
 import type { DataChannelEvent, DataChannelPayload, DataChannelPort, DataChannelState } from '@parley/core';
+import type { RtcDataChannelLike } from './rtc-types.js';
 
 // A W3C RTCDataChannel (webrtc-pc §6.2) as a core DataChannelPort: every event on one typed,
 // hot stream, every method forwarded. Binary messages arrive as ArrayBuffer (binaryType is set
@@ -42,7 +43,7 @@ function binaryOf(data: unknown): string | ArrayBuffer | null {
  * message that arrives while the machines adopt a remote channel is never lost; the stream
  * completes after `close`.
  */
-export function createDataChannelPort(channel: RTCDataChannel): DataChannelPort {
+export function createDataChannelPort(channel: RtcDataChannelLike): DataChannelPort {
   channel.binaryType = 'arraybuffer';
   const events = new BufferUntilSubscribed<DataChannelEvent>();
 

@@ -1,5 +1,10 @@
-// @parley/browser: the core RTC port over any W3C RTCPeerConnection (browsers, and
-// @roamhq/wrtc in Node), plus media and stats helpers for apps.
+/**
+ * The core RTC port over any W3C RTCPeerConnection (browsers, and @roamhq/wrtc in Node), plus
+ * media and stats helpers for apps.
+ *
+ * @module @parley/browser
+ */
+
 export { createRtcPort, toRtcIceServers } from './rtc-port.js';
 export type { BrowserRtcPort } from './rtc-port.js';
 export { createDataChannelPort } from './data-channel-port.js';
@@ -10,3 +15,20 @@ export { MediaAccessError, attachStream, detachStream, getUserMedia, isSenderMut
 export type { AttachStreamOptions, DetachStreamOptions, GetUserMediaOptions, MediaAccessFailure, MediaElementLike, SenderLike, SwitchTrackOptions } from './media.js';
 export { candidatePairTypeOf, stats$, summarizeStats } from './stats.js';
 export type { BytesSource, CandidateType, StatsReportLike, StatsSample, StatsSource, StatsStreamOptions } from './stats.js';
+export type {
+  EngineEventListener,
+  HostMediaStream,
+  HostMediaStreamTrack,
+  HostRtcPeerConnection,
+  HostRtpSender,
+  MediaDevicesLike,
+  MediaStreamConstraintsLike,
+  MediaStreamLike,
+  MediaStreamTrackLike,
+  RtcConfigurationLike,
+  RtcDataChannelLike,
+  RtcPeerConnectionConstructor,
+  RtcPeerConnectionLike,
+  RtcRtpSenderLike,
+  RtcSessionDescriptionLike,
+} from './rtc-types.js';

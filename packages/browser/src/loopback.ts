@@ -1,5 +1,6 @@
 import { keepCandidateAddresses } from '@parley/core';
 import type { CandidateFilter } from '@parley/core';
+import type { RtcConfigurationLike } from './rtc-types.js';
 
 /**
  * A candidate filter that keeps only 127.0.0.1 candidates, trickled and in SDP, for tests and
@@ -9,7 +10,12 @@ import type { CandidateFilter } from '@parley/core';
  */
 export const keepLoopbackCandidates: CandidateFilter = keepCandidateAddresses('127.0.0.1');
 
-/** RTCConfiguration for a loopback-only connection: no STUN/TURN servers at all. */
+/**
+ * RTCConfiguration for a loopback-only connection: no STUN/TURN servers at all. Any other member
+ * of `configuration` is kept (the result has the type of what you passed).
+ */
+export function loopbackOnly(): { iceServers: never[] };
+export function loopbackOnly<C extends RtcConfigurationLike>(configuration: C): C & { iceServers: never[] };
 export function loopbackOnly(configuration: RTCConfiguration = {}): RTCConfiguration {
   return { ...configuration, iceServers: [] };
 }

@@ -3,6 +3,8 @@
 // without renegotiation. Nothing here touches a DOM global at import time: the module loads in
 // Node, and every DOM object is passed in or looked up when a function runs.
 
+import type { HostMediaStream, HostMediaStreamTrack, HostRtpSender, MediaDevicesLike, MediaStreamConstraintsLike } from './rtc-types.js';
+
 /** Why getUserMedia failed, from the error names in Media Capture and Streams (getUserMedia). */
 export type MediaAccessFailure =
   | 'permission-denied'
@@ -96,7 +98,7 @@ function fieldOf(error: unknown, field: string): unknown {
  * Turns whatever getUserMedia (or getDisplayMedia) rejected with into a MediaAccessError, by the
  * error's `name`. `constraints` only make the message name the device (camera, microphone).
  */
-export function toMediaAccessError(error: unknown, constraints?: MediaStreamConstraints): MediaAccessError {
+export function toMediaAccessError(error: unknown, constraints?: MediaStreamConstraintsLike): MediaAccessError {
   if (error instanceof MediaAccessError) return error;
   const name = fieldOf(error, 'name');
   const reason = (typeof name === 'string' ? FAILURE_BY_ERROR_NAME[name] : undefined) ?? 'unknown';
@@ -108,9 +110,10 @@ export function toMediaAccessError(error: unknown, constraints?: MediaStreamCons
   return new MediaAccessError(reason, message, constraint === undefined ? { cause: error } : { cause: error, constraint });
 }
 
+/** Options of `getUserMedia`. */
 export interface GetUserMediaOptions {
   /** Where to ask; default `navigator.mediaDevices`, which exists only in secure contexts. */
-  readonly mediaDevices?: Pick<MediaDevices, 'getUserMedia'>;
+  readonly mediaDevices?: MediaDevicesLike;
 }
 
 /**
@@ -118,7 +121,7 @@ export interface GetUserMediaOptions {
  * (not given, and `navigator.mediaDevices` absent: an insecure page, or not a browser), it fails
  * with `insecure-context`: MediaDevices is [SecureContext] in Media Capture and Streams.
  */
-export async function getUserMedia(constraints: MediaStreamConstraints, options: GetUserMediaOptions = {}): Promise<MediaStream> {
+export async function getUserMedia(constraints: MediaStreamConstraintsLike, options: GetUserMediaOptions = {}): Promise<HostMediaStream> {
   const navigatorLike = (globalThis as { navigator?: { mediaDevices?: Pick<MediaDevices, 'getUserMedia'> } }).navigator;
   const mediaDevices = options.mediaDevices ?? navigatorLike?.mediaDevices;
   if (mediaDevices === undefined) {
@@ -136,13 +139,14 @@ export async function getUserMedia(constraints: MediaStreamConstraints, options:
  * object will do in tests. `playsInline` exists on video elements only.
  */
 export interface MediaElementLike {
-  srcObject: MediaProvider | null;
+  srcObject: object | null;
   autoplay: boolean;
   muted: boolean;
   playsInline?: boolean;
   play(): Promise<void>;
 }
 
+/** Options of `attachStream`. */
 export interface AttachStreamOptions {
   /** Set the element's `muted`: true for a local preview, so one's own microphone is not played
    * back (echo). Left as it is when not given. */
@@ -155,7 +159,7 @@ export interface AttachStreamOptions {
  * the app can then offer a button that calls `element.play()`. Any other play() failure
  * rejects, AbortError included (a newer load replaced this one; the caller may ignore it).
  */
-export async function attachStream(element: MediaElementLike, stream: MediaStream, options: AttachStreamOptions = {}): Promise<boolean> {
+export async function attachStream(element: MediaElementLike, stream: HostMediaStream, options: AttachStreamOptions = {}): Promise<boolean> {
   if (options.muted !== undefined) element.muted = options.muted;
   element.autoplay = true;
   // iOS Safari would otherwise take a playing video to full screen.
@@ -170,6 +174,7 @@ export async function attachStream(element: MediaElementLike, stream: MediaStrea
   }
 }
 
+/** Options of `detachStream`. */
 export interface DetachStreamOptions {
   /** Also stop the stream's tracks: releases the camera and microphone of a local stream. */
   readonly stopTracks?: boolean;
@@ -189,7 +194,7 @@ export function detachStream(element: Pick<MediaElementLike, 'srcObject'>, optio
 }
 
 /** The part of an RTCRtpSender these helpers use. */
-export type SenderLike = Pick<RTCRtpSender, 'track' | 'replaceTrack'>;
+export type SenderLike = Pick<HostRtpSender, 'track' | 'replaceTrack'>;
 
 /**
  * Muting is done with `replaceTrack(null)` (webrtc-pc §5.2), not with `track.enabled = false`:
@@ -237,6 +242,7 @@ export async function setSenderMuted(sender: SenderLike, muted: boolean): Promis
   }
 }
 
+/** Options of `switchCamera`. */
 export interface SwitchTrackOptions {
   /** Stop the track being replaced, releasing its device (default true). */
   readonly stopPrevious?: boolean;
@@ -249,7 +255,7 @@ export interface SwitchTrackOptions {
  * replacement succeeded, so a failure leaves the old one sending. On a muted sender the new
  * track is only held, to be sent on unmute: switching does not unmute.
  */
-export async function switchCamera(sender: SenderLike, newTrack: MediaStreamTrack, options: SwitchTrackOptions = {}): Promise<void> {
+export async function switchCamera(sender: SenderLike, newTrack: HostMediaStreamTrack, options: SwitchTrackOptions = {}): Promise<void> {
   let previous: MediaStreamTrack | null;
   if (isSenderMuted(sender)) {
     previous = trackHeldWhileMuted.get(sender) ?? null;

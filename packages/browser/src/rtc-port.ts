@@ -14,6 +14,7 @@ import type {
   SignalingState,
 } from '@parley/core';
 import { createDataChannelPort } from './data-channel-port.js';
+import type { HostRtcPeerConnection, RtcPeerConnectionLike } from './rtc-types.js';
 
 // Any W3C RTCPeerConnection (webrtc-pc §4.4) as a core RtcPort. The adapter forwards; it does
 // not decide. It uses only the explicit forms every engine supports: setLocalDescription with a
@@ -22,9 +23,9 @@ import { createDataChannelPort } from './data-channel-port.js';
 // disagree on what they report, the port evens it out, and says so next to the rule.
 
 /** A core RtcPort over a W3C RTCPeerConnection, which stays the app's to use (tracks, stats). */
-export interface BrowserRtcPort extends RtcPort {
+export interface BrowserRtcPort<PC extends RtcPeerConnectionLike = HostRtcPeerConnection> extends RtcPort {
   /** The wrapped connection: add tracks and transceivers, read stats, set its configuration. */
-  readonly pc: RTCPeerConnection;
+  readonly pc: PC;
   /** True once `close()` was called on this port. */
   readonly closed: boolean;
 }
@@ -128,7 +129,8 @@ function quirksOf(pc: RTCPeerConnection): EngineQuirks {
  * promises pending at close never settle (webrtc-pc §4.4.1.9), whatever the engine does with
  * them.
  */
-export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort {
+export function createRtcPort<PC extends RtcPeerConnectionLike>(pc: PC): BrowserRtcPort<PC>;
+export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort<RTCPeerConnection> {
   const events = new BufferUntilSubscribed<RtcPortEvent>();
   const quirks = quirksOf(pc);
   let closed = false;

@@ -201,6 +201,7 @@ export interface StatsSource {
   readonly signalingState?: string;
 }
 
+/** Options of `stats$`: how often to poll and how many failed polls to bear. */
 export interface StatsStreamOptions {
   /** Time from the end of one poll to the start of the next, in ms (default 1000). */
   readonly intervalMs?: number;

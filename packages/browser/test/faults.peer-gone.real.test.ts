@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { callMachine, peerMachineWithDelays } from '@parley/core';
+import { callMachine } from '@parley/core';
+import { peerMachineWithDelays } from '@parley/core/internal';
 import type { PeerConnectionState, PeerEmitted } from '@parley/core';
 import type { SignalingClient } from '@parley/signaling-ws/client';
 import { createSignalingServer } from '@parley/signaling-ws/server';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { iceUfragsOf } from '@parley/core';
+import { iceUfragsOf } from '@parley/core/internal';
 import { dataChannelOf } from '@parley/core';
 import type { DataChannel, negotiationMachine } from '@parley/core';
 import type { ActorRefFrom } from 'xstate';

@@ -17,6 +17,7 @@ import type { LivePeerOptions, PeerAppEvent, PeerDelays } from './create-peer.js
 // the state of the peer connection it runs flattened into one stream for a UI, and what the
 // current peer reports, across calls, on another.
 
+/** The running `callMachine` actor behind a `Call` (for inspection and snapshots). */
 export type CallActor = ReturnType<typeof createActor<typeof callMachine>>;
 
 /** The call machine's named delays, in milliseconds. */
@@ -27,6 +28,7 @@ export interface CallDelays {
   readonly incomingTimeout: number;
 }
 
+/** Options of `createCall`: the `callMachine` input plus the delays to use. */
 export interface CreateCallOptions extends CallInput {
   /**
    * Options of each call's peer; `iceServers$` (fresh TURN credentials) is applied to the RTC
@@ -78,6 +80,10 @@ export interface CallStatus {
 /** What the current call's peer reports (see `PeerAppEvent`), with the call it belongs to. */
 export type CallAppEvent = PeerAppEvent & { readonly session: string };
 
+/**
+ * A call line to one remote peer, as `createCall` returns it: one status for the UI, the events of
+ * each call's peer, and the user's commands (call, accept, reject, hang up, ...).
+ */
 export interface Call {
   readonly actor: CallActor;
   /** The status now and on every change (hot; a subscriber gets the current value first). */

@@ -39,6 +39,10 @@ export interface LivePeerOptions {
   readonly iceServers$?: Observable<readonly IceServer[]>;
 }
 
+/**
+ * Options of `createPeer`: the `peerMachine` input (ports, politeness, data channels, candidate
+ * filter), live options, delays and an optional xstate inspector.
+ */
 export interface CreatePeerOptions extends PeerInput, LivePeerOptions {
   readonly delays?: Partial<PeerDelays>;
   /** Passed to xstate's createActor: the Stately inspector sees the peer and every child. */
@@ -59,6 +63,10 @@ export type PeerAppEvent =
   /** The RTC port refused a list from `iceServers$` (e.g. a TURN URL without credentials); the old list stays. */
   | { readonly type: 'error'; readonly operation: 'setConfiguration'; readonly error: Error };
 
+/**
+ * One running peer connection, as `createPeer` returns it: its events and state as streams, and
+ * the commands an app gives it (data channels, ICE restart, close).
+ */
 export interface Peer {
   /** The started peer actor (send it CREATE_DATA_CHANNEL, RESTART_ICE, CLOSE; read snapshots). */
   readonly actor: PeerActor;

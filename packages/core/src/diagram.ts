@@ -11,6 +11,7 @@ import type { AnyStateMachine, AnyStateNode, AnyTransitionDefinition } from 'xst
 // Mermaid puts a state into the first block in which it is mentioned, so every state is declared
 // inside its parent's block first, and every transition is written after all declarations.
 
+/** Options of `toMermaid`. */
 export interface MermaidOptions {
   /** Layout direction of the diagram; Mermaid's default (top to bottom) when left out. */
   readonly direction?: 'TB' | 'BT' | 'LR' | 'RL';

@@ -1,17 +1,203 @@
-// @parley/core: ports, peer protocol, machines and rx helpers. Imports only xstate and rxjs.
-export * from './ports/rtc.js';
-export * from './ports/signaling.js';
-export * from './protocol/peer-message.js';
-export * from './sdp.js';
-export * from './rx.js';
-export * from './machines/peer.types.js';
-export * from './machines/negotiation.machine.js';
-export * from './machines/ice-gathering.machine.js';
-export * from './machines/connection.machine.js';
-export * from './machines/data-channel.machine.js';
-export * from './data-channel.js';
-export * from './machines/peer.machine.js';
-export * from './machines/call.machine.js';
-export * from './create-peer.js';
-export * from './create-call.js';
-export * from './diagram.js';
+/**
+ * The ports, the peer protocol, the machines, createPeer and createCall, and the rx and SDP
+ * helpers apps use. Imports only xstate and rxjs. Every export is named on purpose: what is not
+ * listed here is internal (Parley's own packages reach it through `@parley/core/internal`, which
+ * is not a public API and may change in any release).
+ *
+ * @module @parley/core
+ */
+
+export {
+  isInvalidStateError,
+} from './ports/rtc.js';
+export type {
+  DataChannelEvent,
+  DataChannelInit,
+  DataChannelPayload,
+  DataChannelPort,
+  DataChannelState,
+  IceCandidate,
+  IceConnectionState,
+  IceGatheringState,
+  MediaStreamHandle,
+  MediaTrackHandle,
+  PeerConnectionState,
+  IceServer,
+  RtcConfiguration,
+  RtcErrorName,
+  RtcPort,
+  RtcPortEvent,
+  RtcPortEventType,
+  SdpType,
+  SessionDescription,
+  SignalingState,
+} from './ports/rtc.js';
+export type {
+  SignalingPort,
+} from './ports/signaling.js';
+export {
+  PEER_MESSAGE_KINDS,
+  PEER_MESSAGE_LIMITS,
+  PeerMessageError,
+  isNegotiationMessage,
+  parsePeerMessage,
+} from './protocol/peer-message.js';
+export type {
+  AcceptMessage,
+  ByeMessage,
+  ByeReason,
+  CallControlMessage,
+  CancelMessage,
+  CancelReason,
+  CandidateMessage,
+  DescriptionMessage,
+  InviteMedia,
+  InviteMessage,
+  NegotiationMessage,
+  PeerMessage,
+  PeerMessageErrorCode,
+  PeerMessageKind,
+  PeerMessageParseResult,
+  RejectMessage,
+  RejectReason,
+  WireDescription,
+} from './protocol/peer-message.js';
+export {
+  candidateAddress,
+  candidateType,
+  filterSdpCandidates,
+  keepCandidateAddresses,
+} from './sdp.js';
+export {
+  BufferUntilSubscribed,
+  emitted$,
+  select$,
+  snapshots$,
+} from './rx.js';
+export type {
+  CandidateFilter,
+  IceRestartPolicy,
+  PeerEndReason,
+  PeerFailureReason,
+  PeerInput,
+  PeerOutput,
+} from './machines/peer.types.js';
+export {
+  negotiationMachine,
+} from './machines/negotiation.machine.js';
+export type {
+  NegotiationContext,
+  NegotiationEvent,
+  NegotiationInput,
+  NegotiationMachine,
+  NegotiationNotice,
+  NegotiationOperation,
+  RemoteSignal,
+} from './machines/negotiation.machine.js';
+export {
+  iceGatheringMachine,
+} from './machines/ice-gathering.machine.js';
+export type {
+  IceGatheringContext,
+  IceGatheringEvent,
+  IceGatheringInput,
+} from './machines/ice-gathering.machine.js';
+export {
+  connectionMachine,
+} from './machines/connection.machine.js';
+export type {
+  ConnectionContext,
+  ConnectionEvent,
+  ConnectionFailureReason,
+  ConnectionInput,
+  ConnectionOutput,
+} from './machines/connection.machine.js';
+export {
+  DEFAULT_HIGH_WATER_MARK,
+  DEFAULT_LOW_WATER_MARK,
+  dataChannelMachine,
+} from './machines/data-channel.machine.js';
+export type {
+  DataChannelCommand,
+  DataChannelContext,
+  DataChannelEmitted,
+  DataChannelMachineEvent,
+  DataChannelMachineInput,
+  DataChannelSignal,
+} from './machines/data-channel.machine.js';
+export {
+  DataChannel,
+  DataChannelClosedError,
+  dataChannelOf,
+} from './data-channel.js';
+export type {
+  WithDataChannelHandle,
+} from './data-channel.js';
+export {
+  DEFAULT_SESSION,
+  peerMachine,
+} from './machines/peer.machine.js';
+export type {
+  DataChannelActor,
+  PeerActor,
+  PeerCommand,
+  PeerContext,
+  PeerEmitted,
+  PeerEvent,
+  PeerMachine,
+  PeerNotice,
+} from './machines/peer.machine.js';
+export {
+  MAX_EARLY_SIGNALS,
+  callMachine,
+} from './machines/call.machine.js';
+export type {
+  CallContext,
+  CallEarlySignalEvent,
+  CallEndReason,
+  CallEndedBy,
+  CallEvent,
+  CallInput,
+  CallPeerOptions,
+  CallPresenceEvent,
+  CallRemoteEvent,
+  CallRole,
+  CallUserEvent,
+  RemoteEndReason,
+} from './machines/call.machine.js';
+export {
+  createPeer,
+} from './create-peer.js';
+export type {
+  CreatePeerOptions,
+  LivePeerOptions,
+  Peer,
+  PeerAppEvent,
+  PeerDelays,
+} from './create-peer.js';
+export {
+  callStateOf,
+  createCall,
+} from './create-call.js';
+export type {
+  Call,
+  CallActor,
+  CallAppEvent,
+  CallConnectionStatus,
+  CallDelays,
+  CallEnd,
+  CallState,
+  CallStatus,
+  CreateCallOptions,
+} from './create-call.js';
+export {
+  chartDescendants,
+  machineChart,
+  toMermaid,
+} from './diagram.js';
+export type {
+  ChartState,
+  ChartTransition,
+  MachineChart,
+  MermaidOptions,
+} from './diagram.js';

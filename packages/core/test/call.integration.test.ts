@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createActor } from 'xstate';
 import type { Actor, SnapshotFrom } from 'xstate';
-import { callMachine, dataChannelOf, peerMachineWithDelays } from '../src/index.js';
+import { callMachine, dataChannelOf } from '../src/index.js';
+import { peerMachineWithDelays } from '../src/internal.js';
 import type { CallEndReason, DataChannel, PeerActor, PeerMessage } from '../src/index.js';
 import { createFakeNetwork, createSignalingPair } from '../src/testing/index.js';
 import type { FakeNetwork, FakeRtcPort, FakeSignalingPort } from '../src/testing/index.js';

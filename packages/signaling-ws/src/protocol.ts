@@ -1,38 +1,45 @@
-// Wire protocol version 1 between a signaling client and the server (DESIGN.md, "Wire protocol").
-// One JSON object per WebSocket text frame. The server treats `signal.data` as opaque JSON: only
-// its size is bounded here; the peers validate it with core's `parsePeerMessage`.
-//
-// Frames. Client -> server: `join` (room, name, optional join `token` and `resume` token),
-// `signal` (to, data), `leave`, `ping`, `refresh-ice-servers`. Server -> client: `welcome` (id,
-// resume token, peers, iceServers, `iceServersExpireAt` with TURN), `ice-servers` (the answer to
-// `refresh-ice-servers`), `peer-joined`, `peer-left`, `signal` (from, data), `pong`, `error`
-// (code, message, `to` for `unknown-peer` and `undeliverable`).
-//
-// Server behaviour (packages/signaling-ws/src/server):
-// - A `join` with a resume token within the resume grace period gets the same id back with the
-//   frames held meanwhile, and the room hears nothing. A token signed by another process sharing
-//   the resume secret restores the id (`peer-joined` to the room), but never more than a join
-//   would: not after the join token that admitted the peer has expired, not for a session that
-//   ended by `leave` or a clean close, and each token once. A refused restore is a join under the
-//   rules of any join: with an auth secret and no valid join token, `error unauthorized` + 4001.
-// - `leave` or a clean close (1000, 1001) ends the session: `peer-left` to the room at once. Any
-//   other close (1006, heartbeat, 1008 slow consumer, 1009, 4029) keeps it for the grace period.
-// - Frames for a peer in its grace period are held, bounded per peer (count, bytes) and per
-//   server (bytes). A signal that cannot be delivered or held, or that is still held when the
-//   grace ends, is answered to its sender with `error undeliverable` naming the target in `to`.
-// - A client sends `refresh-ice-servers` before `iceServersExpireAt`; the server answers with
-//   `ice-servers` carrying fresh TURN REST credentials and their new expiry.
-// - Draining (SIGTERM): `join` gets `error draining`, new upgrades HTTP 503, and every socket is
-//   closed with 1012: reconnect (to another instance) at once and resume there.
+/**
+ * Wire protocol version 1 between a signaling client and the server (docs/architecture.md, "Wire protocol").
+ * One JSON object per WebSocket text frame. The server treats `signal.data` as opaque JSON: only
+ * its size is bounded here; the peers validate it with core's `parsePeerMessage`.
+ *
+ * Frames. Client -> server: `join` (room, name, optional join `token` and `resume` token),
+ * `signal` (to, data), `leave`, `ping`, `refresh-ice-servers`. Server -> client: `welcome` (id,
+ * resume token, peers, iceServers, `iceServersExpireAt` with TURN), `ice-servers` (the answer to
+ * `refresh-ice-servers`), `peer-joined`, `peer-left`, `signal` (from, data), `pong`, `error`
+ * (code, message, `to` for `unknown-peer` and `undeliverable`).
+ *
+ * Server behaviour (packages/signaling-ws/src/server):
+ * - A `join` with a resume token within the resume grace period gets the same id back with the
+ *   frames held meanwhile, and the room hears nothing. A token signed by another process sharing
+ *   the resume secret restores the id (`peer-joined` to the room), but never more than a join
+ *   would: not after the join token that admitted the peer has expired, not for a session that
+ *   ended by `leave` or a clean close, and each token once. A refused restore is a join under the
+ *   rules of any join: with an auth secret and no valid join token, `error unauthorized` + 4001.
+ * - `leave` or a clean close (1000, 1001) ends the session: `peer-left` to the room at once. Any
+ *   other close (1006, heartbeat, 1008 slow consumer, 1009, 4029) keeps it for the grace period.
+ * - Frames for a peer in its grace period are held, bounded per peer (count, bytes) and per
+ *   server (bytes). A signal that cannot be delivered or held, or that is still held when the
+ *   grace ends, is answered to its sender with `error undeliverable` naming the target in `to`.
+ * - A client sends `refresh-ice-servers` before `iceServersExpireAt`; the server answers with
+ *   `ice-servers` carrying fresh TURN REST credentials and their new expiry.
+ * - Draining (SIGTERM): `join` gets `error draining`, new upgrades HTTP 503, and every socket is
+ *   closed with 1012: reconnect (to another instance) at once and resume there.
+ *
+ * @module @parley/signaling-ws/protocol
+ */
 
+/** The wire protocol version this package speaks. */
 export const WIRE_PROTOCOL_VERSION = 1;
 
 /** Room and peer names: 1-64 characters of `[A-Za-z0-9_.-]`. */
 export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Server-issued ids and resume tokens are URL-safe and bounded. */
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** The longest join or resume token accepted, in characters. */
 export const TOKEN_MAX_LENGTH = 1024;
 
+/** A member of a room: its server-issued id and its name. */
 export interface PeerInfo {
   readonly id: string;
   readonly name: string;
@@ -47,6 +54,7 @@ export interface IceServerConfig {
 
 // ---- client -> server ----
 
+/** Client → server: join a room under a name (or resume with a resume token). */
 export interface JoinFrame {
   readonly type: 'join';
   readonly room: string;
@@ -65,9 +73,11 @@ export interface SignalFrame<Data extends object = SignalPayload> {
   readonly to: string;
   readonly data: Data;
 }
+/** Client → server: leave the room for good. */
 export interface LeaveFrame {
   readonly type: 'leave';
 }
+/** Client → server: an application-level ping (answered with `pong`). */
 export interface PingFrame {
   readonly type: 'ping';
 }
@@ -78,6 +88,7 @@ export interface PingFrame {
 export interface RefreshIceServersFrame {
   readonly type: 'refresh-ice-servers';
 }
+/** Every frame a client sends. */
 export type ClientFrame<Data extends object = SignalPayload> =
   | JoinFrame
   | SignalFrame<Data>
@@ -87,6 +98,7 @@ export type ClientFrame<Data extends object = SignalPayload> =
 
 // ---- server -> client ----
 
+/** Server → client: joined; the peer id, the resume token, the other members and ICE servers. */
 export interface WelcomeFrame {
   readonly type: 'welcome';
   readonly id: string;
@@ -106,23 +118,28 @@ export interface IceServersFrame {
   /** As in `welcome`: unix milliseconds, absent when there are no TURN credentials. */
   readonly iceServersExpireAt?: number;
 }
+/** Server → client: a member joined the room. */
 export interface PeerJoinedFrame {
   readonly type: 'peer-joined';
   readonly peer: PeerInfo;
 }
+/** Server → client: a member left the room for good. */
 export interface PeerLeftFrame {
   readonly type: 'peer-left';
   readonly id: string;
 }
+/** Server → client: a signal from another member, with the server-stamped sender. */
 export interface RelayedSignalFrame {
   readonly type: 'signal';
   readonly from: string;
   /** Unvalidated: receivers check it (the client with core's `parsePeerMessage`). */
   readonly data: SignalPayload;
 }
+/** Server → client: the answer to a `ping`. */
 export interface PongFrame {
   readonly type: 'pong';
 }
+/** Every error code the server sends in an `error` frame. */
 export type ErrorCode =
   | 'bad-json'
   | 'bad-message'
@@ -138,6 +155,7 @@ export type ErrorCode =
   | 'undeliverable'
   /** The server is draining (shutting down): no new joins; reconnect elsewhere. */
   | 'draining';
+/** Every `ErrorCode`. */
 export const ERROR_CODES: readonly ErrorCode[] = [
   'bad-json',
   'bad-message',
@@ -152,6 +170,7 @@ export const ERROR_CODES: readonly ErrorCode[] = [
   'undeliverable',
   'draining',
 ];
+/** Server → client: a refused frame or request; the connection stays open unless said. */
 export interface ErrorFrame {
   readonly type: 'error';
   readonly code: ErrorCode;
@@ -159,6 +178,7 @@ export interface ErrorFrame {
   /** With `undeliverable` (and `unknown-peer`): the peer id the signal was addressed to. */
   readonly to?: string;
 }
+/** Every frame the server sends. */
 export type ServerFrame =
   | WelcomeFrame
   | IceServersFrame
@@ -208,6 +228,7 @@ export const CLOSE_CODES = {
   reconnecting: 4002,
 } as const;
 
+/** The result of parsing a frame: the frame, or the error code and message to answer with. */
 export type WireParseResult<T> =
   | { readonly ok: true; readonly frame: T }
   | { readonly ok: false; readonly code: ErrorCode; readonly message: string };

@@ -4,12 +4,12 @@ import {
   createSignalingClient,
   DEFAULT_SEND_BURST,
   DEFAULT_SEND_RATE,
-  fullJitterBackoff,
   ICE_SERVERS_REFRESH_FLOOR_MS,
   ICE_SERVERS_RETRY_MS,
   iceServersRefreshDelay,
   SignalingError,
 } from '../src/client/index.js';
+import { fullJitterBackoff } from '../src/client/signaling-client.machine.js';
 import type { PeerInfo, SignalingClient, SignalingClientOptions, SignalingClientStatus } from '../src/client/index.js';
 import { DEFAULT_RATE_LIMIT } from '../src/protocol.js';
 import type { ClientFrame, ServerFrame } from '../src/protocol.js';

@@ -53,7 +53,9 @@ export type CallEndReason =
   /** The peer connection could not be established or was lost for good. */
   | 'connection-failed';
 
+/** Which side of a call this is: the caller sent the invite, the callee received it. */
 export type CallRole = 'caller' | 'callee';
+/** Which side ended a call: this one (`local`) or the remote peer (`remote`). */
 export type CallEndedBy = 'local' | 'remote';
 /** The reason the remote side gave in its `reject`, `cancel` or `bye`. */
 export type RemoteEndReason = RejectReason | CancelReason | ByeReason;
@@ -61,6 +63,10 @@ export type RemoteEndReason = RejectReason | CancelReason | ByeReason;
 /** Options of the peer machine run in `active`; the call machine supplies the rest. */
 export type CallPeerOptions = Omit<PeerInput, 'rtc' | 'signaling' | 'polite' | 'session'>;
 
+/**
+ * The input of `callMachine`: the signaling port to the remote peer, how to make an RTC port, and
+ * the options of the peer each call runs.
+ */
 export interface CallInput {
   /** The pipe to the one remote peer this call actor talks to. */
   readonly signaling: SignalingPort;
@@ -78,6 +84,7 @@ export interface CallInput {
   readonly isBusy?: () => boolean;
 }
 
+/** The context of `callMachine`: the current session, role, peer and how the call ended. */
 export interface CallContext {
   readonly signaling: SignalingPort;
   readonly createRtc: () => RtcPort;
@@ -132,6 +139,10 @@ export type CallPresenceEvent = { readonly type: 'REMOTE.LEFT' };
 /** The caller's offer or candidate, come while its invite rings here (held for our peer). */
 export type CallEarlySignalEvent = { readonly type: 'REMOTE.EARLY_SIGNAL'; readonly message: NegotiationMessage };
 
+/**
+ * Every event `callMachine` accepts: the user's commands, the remote peer's call-control
+ * messages, presence, and the early negotiation signals held while an invite rings.
+ */
 export type CallEvent = CallUserEvent | CallRemoteEvent | CallPresenceEvent | CallEarlySignalEvent;
 
 /** The fields of a remote invite the machine keeps. */
@@ -237,6 +248,11 @@ function sessionOf(context: CallContext): string {
   return context.session;
 }
 
+/**
+ * Call control (invite, ringing, accept, reject or busy, cancel, hang-up, timeouts, crossing
+ * invites) over one signaling port; each call runs a `peerMachine`, the caller impolite and the
+ * callee polite. `createCall` wraps it for apps; drawn in docs/machines.md.
+ */
 export const callMachine = setup({
   types: {
     context: {} as CallContext,

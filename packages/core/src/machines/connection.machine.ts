@@ -7,6 +7,7 @@ import type { IceRestartPolicy, PeerEndReason } from './peer.types.js';
 // (webrtc-pc §4.4.1.5 restartIce, RFC 8445 §9) with exponential backoff before it is declared
 // failed for good.
 
+/** The input of `connectionMachine`: its ICE restart policy. */
 export interface ConnectionInput {
   /** The polite peer (perfect negotiation) does not restart ICE unless `iceRestartBy` is 'either'. */
   readonly polite: boolean;
@@ -40,6 +41,7 @@ export interface ConnectionOutput {
   readonly detail?: string;
 }
 
+/** The context of `connectionMachine`: the last reported states and the ICE restart attempts. */
 export interface ConnectionContext {
   readonly polite: boolean;
   readonly iceRestartBy: IceRestartPolicy;
@@ -110,6 +112,10 @@ const RESTART_ROUND = {
   },
 } as const;
 
+/**
+ * Watches the connection and ICE connection states (webrtc-pc §4.3.2) and recovers a failed or
+ * long-disconnected connection with ICE restarts under a backoff policy, giving up after a limit.
+ */
 export const connectionMachine = setup({
   types: {
     input: {} as ConnectionInput,

@@ -13,6 +13,7 @@ import type { DataChannelEvent, DataChannelPayload, DataChannelPort, DataChannel
 // DataChannel handle spares even that: it adds to the queue itself and sends FLUSH only when the
 // machine has to act (see data-channel.ts).
 
+/** The input of `dataChannelMachine`: the data channel port and its send-queue water marks. */
 export interface DataChannelMachineInput {
   readonly channel: DataChannelPort;
   /** Queue instead of sending once bufferedAmount + message would exceed this (default 1 MiB). */
@@ -254,6 +255,10 @@ function channelSignals(channel: DataChannelPort): Observable<DataChannelSignal>
   return defer(() => concat(of(...readyStateSignal(channel.readyState)), channel.events$.pipe(map(toSignal))));
 }
 
+/**
+ * One data channel (webrtc-pc §6.2): its open/closing/closed life, and a send queue that applies
+ * backpressure with `bufferedAmount` and the water marks. `SEND` events queue data.
+ */
 export const dataChannelMachine = setup({
   types: {
     input: {} as DataChannelMachineInput,

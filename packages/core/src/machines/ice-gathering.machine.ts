@@ -5,6 +5,7 @@ import type { IceCandidate, IceGatheringState } from '../ports/rtc.js';
 // gathering) and its hand-off to the parent `peer` machine: trickled one by one (RFC 8838), or
 // collected until gathering completes so that the description can carry them (non-trickle).
 
+/** The input of `iceGatheringMachine`. */
 export interface IceGatheringInput {
   /** Forward each local candidate as soon as it is found (default true, RFC 8838 trickle ICE). */
   readonly trickle?: boolean;
@@ -24,6 +25,7 @@ export type IceGatheringParentEvent =
   /** Both modes, once per generation: every candidate gathered in it. */
   | { readonly type: 'ICE.GATHERING_COMPLETE'; readonly candidates: readonly IceCandidate[] };
 
+/** The context of `iceGatheringMachine`: the candidates gathered in the current generation. */
 export interface IceGatheringContext {
   readonly trickle: boolean;
   /** Incremented each time gathering starts; an ICE restart starts a new generation. */
@@ -39,6 +41,10 @@ function isTrickling(context: IceGatheringContext): boolean {
   return context.trickle;
 }
 
+/**
+ * Follows ICE gathering (webrtc-pc §4.3.2 RTCIceGatheringState) and trickles each local
+ * candidate that passes the candidate filter (RFC 8838).
+ */
 export const iceGatheringMachine = setup({
   types: {
     // xstate's type-only marker ({} happens to satisfy an input whose fields are all optional).

@@ -24,6 +24,7 @@ export type NegotiationParentEvent =
   | { readonly type: 'NEGOTIATION.NOTICE'; readonly notice: NegotiationNotice; readonly detail: string }
   | { readonly type: 'NEGOTIATION.COMPLETED'; readonly round: number; readonly iceRestart: boolean };
 
+/** The RTC operation a negotiation error came from. */
 export type NegotiationOperation =
   | 'createOffer'
   | 'createAnswer'
@@ -42,6 +43,7 @@ export type NegotiationNotice =
   | 'candidate-not-applied'
   | 'sent-without-all-candidates';
 
+/** The input of `negotiationMachine`: the RTC port, politeness and the candidate filter. */
 export interface NegotiationInput {
   readonly rtc: RtcPort;
   /** The polite peer yields (rolls back its own offer) when offers collide. */
@@ -59,6 +61,10 @@ export interface NegotiationInput {
   readonly awaitRemoteOffer?: boolean;
 }
 
+/**
+ * Every event `negotiationMachine` accepts: negotiation needed, remote descriptions and
+ * candidates, ICE restart requests and the results of its own RTC calls.
+ */
 export type NegotiationEvent =
   /** The RTC port fired `negotiationneeded` (webrtc-pc §4.7.3). */
   | { readonly type: 'NEGOTIATION_NEEDED' }
@@ -76,6 +82,7 @@ export type RemoteSignal =
   | { readonly kind: 'description'; readonly description: WireDescription }
   | { readonly kind: 'candidate'; readonly candidate: IceCandidate | null };
 
+/** The context of `negotiationMachine`: the perfect-negotiation flags and the pending work. */
 export interface NegotiationContext {
   readonly rtc: RtcPort;
   readonly polite: boolean;
@@ -322,6 +329,11 @@ const takeNextCandidate = [
   { guard: 'canApplyNextCandidate', target: 'addingCandidate', actions: 'takeNext' },
 ] as const;
 
+/**
+ * Perfect negotiation (webrtc-pc §10.7, RFC 8829/9429 JSEP): offers on `negotiationneeded`,
+ * answers remote offers, resolves glare by politeness with rollback, and applies trickled
+ * candidates in order.
+ */
 export const negotiationMachine = negotiationSetup.createMachine({
   id: 'negotiation',
   context: ({ input }) => ({
@@ -659,4 +671,5 @@ export const negotiationMachine = negotiationSetup.createMachine({
   },
 });
 
+/** The type of `negotiationMachine`. */
 export type NegotiationMachine = typeof negotiationMachine;

@@ -30,8 +30,10 @@ export type { CandidateFilter, IceRestartPolicy, PeerEndReason, PeerFailureReaso
 // ports' streams: it turns RTC events and validated peer messages into machine events, routes
 // them to the child that owns them, and sends what the children ask for.
 
+/** The session id of peer messages sent outside a call (a bare `createPeer`). */
 export const DEFAULT_SESSION = 'default';
 
+/** A running `dataChannelMachine`: what a `datachannel` event hands over. */
 export type DataChannelActor = ActorRefFrom<typeof dataChannelMachine>;
 
 /** What a peer reports to the app (xstate `emit`; `createPeer().events$` carries them). */
@@ -85,8 +87,13 @@ type ChildEvent =
   | { readonly type: 'ICE.GATHERING_COMPLETE'; readonly candidates?: readonly IceCandidate[] }
   | { readonly type: 'CONNECTION.RESTART_ICE'; readonly attempt: number };
 
+/**
+ * Every event `peerMachine` accepts: the app's commands, RTC port events, remote messages and
+ * its children's reports.
+ */
 export type PeerEvent = PeerCommand | RtcEvent | RemoteEvent | ChildEvent;
 
+/** The context of `peerMachine`: its ports, children, data channels and the last states. */
 export interface PeerContext {
   readonly rtc: RtcPort;
   readonly signaling: SignalingPort;
@@ -186,6 +193,10 @@ const signalingMessages = fromCallback<PeerEvent, { signaling: SignalingPort; se
   },
 );
 
+/**
+ * One peer connection: the negotiation, ICE gathering and connection machines as children,
+ * wired to one RTC port and one signaling port. `createPeer` wraps it for apps.
+ */
 export const peerMachine = setup({
   types: {
     context: {} as PeerContext,
@@ -478,5 +489,7 @@ export const peerMachine = setup({
   }),
 });
 
+/** The type of `peerMachine`. */
 export type PeerMachine = typeof peerMachine;
+/** A running `peerMachine`. */
 export type PeerActor = ActorRefFrom<typeof peerMachine>;

@@ -48,6 +48,7 @@ export type PeerEndReason =
 /** The end reasons that mean failure. */
 export type PeerFailureReason = Exclude<PeerEndReason, 'closed'>;
 
+/** What a `peerMachine` ends with: why it ended. */
 export interface PeerOutput {
   readonly reason: PeerEndReason;
   /** Human-readable detail for logs and UIs. */

@@ -125,6 +125,7 @@ export interface RtcConfiguration {
 
 /** Opaque media handles: core passes them through, the app and the browser adapter use them. */
 export type MediaTrackHandle = unknown;
+/** An opaque media stream (a `MediaStream` in browsers): core passes it through untouched. */
 export type MediaStreamHandle = unknown;
 
 /** Every RTCPeerConnection event the machines react to, as one typed union. */
@@ -145,6 +146,7 @@ export type RtcPortEvent =
     }
   | { readonly type: 'datachannel'; readonly channel: DataChannelPort };
 
+/** The `type` of every `RtcPortEvent`. */
 export type RtcPortEventType = RtcPortEvent['type'];
 
 /**

@@ -28,15 +28,25 @@ interface Sessioned {
   readonly session: string;
 }
 
+/** Call control: the caller asks the callee to a call (with the media it intends). */
 export type InviteMessage = Sessioned & { readonly kind: 'invite'; readonly media?: InviteMedia };
+/** Call control: the callee accepts the invite of the same session. */
 export type AcceptMessage = Sessioned & { readonly kind: 'accept' };
+/** Call control: the callee declines the invite, with a reason. */
 export type RejectMessage = Sessioned & { readonly kind: 'reject'; readonly reason: RejectReason };
+/** Call control: the caller withdraws its invite before an answer, with a reason. */
 export type CancelMessage = Sessioned & { readonly kind: 'cancel'; readonly reason: CancelReason };
+/** Call control: either side ends an active call, with a reason. */
 export type ByeMessage = Sessioned & { readonly kind: 'bye'; readonly reason: ByeReason };
+/** Negotiation: an SDP offer or answer (RFC 8829 JSEP). */
 export type DescriptionMessage = Sessioned & { readonly kind: 'description'; readonly description: WireDescription };
 /** `candidate: null` is end-of-candidates. */
 export type CandidateMessage = Sessioned & { readonly kind: 'candidate'; readonly candidate: IceCandidate | null };
 
+/**
+ * Every message two peers exchange over signaling (the peer protocol); `parsePeerMessage`
+ * validates one.
+ */
 export type PeerMessage =
   | InviteMessage
   | AcceptMessage
@@ -46,11 +56,14 @@ export type PeerMessage =
   | DescriptionMessage
   | CandidateMessage;
 
+/** The `kind` of every `PeerMessage`. */
 export type PeerMessageKind = PeerMessage['kind'];
 /** The messages that carry offer/answer negotiation, as opposed to call control. */
 export type NegotiationMessage = DescriptionMessage | CandidateMessage;
+/** The call-control messages: every `PeerMessage` that is not negotiation. */
 export type CallControlMessage = Exclude<PeerMessage, NegotiationMessage>;
 
+/** Every `PeerMessageKind`, for validation and exhaustive tests. */
 export const PEER_MESSAGE_KINDS: readonly PeerMessageKind[] = [
   'invite',
   'accept',
@@ -77,6 +90,7 @@ const CANCEL_REASONS: readonly CancelReason[] = ['cancelled', 'timeout'];
 const BYE_REASONS: readonly ByeReason[] = ['hangup', 'connection-failed', 'error'];
 const DESCRIPTION_TYPES: readonly WireDescription['type'][] = ['offer', 'answer', 'pranswer'];
 
+/** Why `parsePeerMessage` refused a value. */
 export type PeerMessageErrorCode = 'not-an-object' | 'unknown-kind' | 'invalid-field' | 'too-large';
 
 /** Why an incoming value is not a peer message; `path` names the offending field. */
@@ -91,6 +105,7 @@ export class PeerMessageError extends Error {
   }
 }
 
+/** What `parsePeerMessage` returns: the message, or a typed error. */
 export type PeerMessageParseResult =
   | { readonly ok: true; readonly message: PeerMessage }
   | { readonly ok: false; readonly error: PeerMessageError };

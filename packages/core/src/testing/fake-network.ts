@@ -62,6 +62,7 @@ export function createStepper(scheduler: FakeScheduler | undefined): Stepper {
 export type { MediaKind, RtpTransceiverDirection } from './fake-sdp.js';
 export type { FakeDataChannel } from './fake-data-channel.js';
 
+/** Options of `createFakeNetwork`. */
 export interface FakeNetworkOptions {
   /** Drives every asynchronous step of every port (fast-check `fc.scheduler()` fits). */
   readonly scheduler?: FakeScheduler;
@@ -72,6 +73,7 @@ export interface FakeNetworkOptions {
   readonly failAfterMs?: number;
 }
 
+/** Options of `FakeNetwork.createPort`. */
 export interface FakePortConfig {
   /** Used in labels and logs; default 'A', 'B', 'C', ... in creation order. */
   readonly name?: string;
@@ -105,6 +107,10 @@ export interface IllegalCall {
   readonly detail: string;
 }
 
+/**
+ * A fake `RtcPort` on a `FakeNetwork`: the core port contract plus test controls (media,
+ * transceivers, connectivity) and a log of illegal calls.
+ */
 export interface FakeRtcPort extends RtcPort {
   readonly name: string;
   /** The id written in this port's SDP (`a=x-fake-port:<id>`). */
@@ -124,6 +130,7 @@ export interface FakeRtcPort extends RtcPort {
   createDataChannel(label: string, init?: DataChannelInit): FakeDataChannel;
 }
 
+/** A JSEP-faithful fake network of RTC ports, as `createFakeNetwork` returns it. */
 export interface FakeNetwork {
   createPort(config?: FakePortConfig): FakeRtcPort;
   /** Network-wide connectivity: down makes connected ports disconnected, then failed. */

@@ -5,6 +5,7 @@
 
 /** webrtc-pc §5.4 RTCRtpTransceiverDirection. */
 export type RtpTransceiverDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
+/** The kind of a fake media section. */
 export type MediaKind = 'audio' | 'video';
 export type SectionKind = MediaKind | 'application';
 

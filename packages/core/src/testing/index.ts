@@ -1,4 +1,9 @@
-// @parley/core/testing: fakes and fast-check helpers for negotiation tests.
+/**
+ * Fakes and fast-check helpers for negotiation tests.
+ *
+ * @module @parley/core/testing
+ */
+
 export { createFakeNetwork, nextSignalingState } from './fake-network.js';
 export type {
   FakeDataChannel,

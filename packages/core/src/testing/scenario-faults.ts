@@ -8,6 +8,10 @@ import type { SignalingEnd } from './signaling-pair.js';
 // property tests over the fake network and the real-stack tests of @parley/browser; they differ
 // only in when a held description goes on alone (an idle scheduler, or a quiet moment).
 
+/**
+ * Applies a scenario's signaling faults (duplicated, stale or reordered messages) to the
+ * messages between two peers.
+ */
 export interface ScenarioFaultInjector {
   /** The pair's `intercept`. */
   intercept(message: PeerMessage, from: SignalingEnd): readonly PeerMessage[];
@@ -20,11 +24,13 @@ export interface ScenarioFaultInjector {
   holding(): boolean;
 }
 
+/** Options of `createScenarioFaultInjector`. */
 export interface ScenarioFaultOptions {
   /** Called when a description is held back from `from` (e.g. to release it after a while). */
   readonly onHold?: (from: SignalingEnd) => void;
 }
 
+/** A fault injector for the faults a `NegotiationScenario` asks for. */
 export function createScenarioFaultInjector(faults: ScenarioFaults, options: ScenarioFaultOptions = {}): ScenarioFaultInjector {
   const lastAnswer: Record<SignalingEnd, PeerMessage | null> = { a: null, b: null };
   const held: Record<SignalingEnd, PeerMessage | null> = { a: null, b: null };

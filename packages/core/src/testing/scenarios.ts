@@ -4,8 +4,10 @@ import fc from 'fast-check';
 // plain data that reads as a story when printed ("B is polite; A adds audio; B adds video; ..."),
 // so a shrunk counterexample is a scenario a person can replay in their head.
 
+/** One of the two peers of a scenario. */
 export type Side = 'A' | 'B';
 
+/** One thing a scenario does to one side (add media, restart ICE, open a data channel, ...). */
 export type ScenarioStep =
   | { readonly kind: 'addTransceiver'; readonly side: Side; readonly media: 'audio' | 'video' }
   | { readonly kind: 'createDataChannel'; readonly side: Side; readonly label: string }
@@ -23,6 +25,9 @@ export interface ScenarioFaults {
   readonly descriptionsAfterCandidates: boolean;
 }
 
+/**
+ * A negotiation scenario for property tests: who is polite, the steps and the signaling faults.
+ */
 export interface NegotiationScenario {
   readonly polite: Side;
   /** Run in order, each interleaved by the scheduler with everything else in flight. */
@@ -30,6 +35,7 @@ export interface NegotiationScenario {
   readonly faults: ScenarioFaults;
 }
 
+/** Scenario faults that are all off. */
 export const NO_FAULTS: ScenarioFaults = { duplicateAnswers: false, replayStaleAnswers: false, descriptionsAfterCandidates: false };
 
 /** One line per step, as a person would tell it. */
@@ -48,6 +54,7 @@ export function describeStep(step: ScenarioStep): string {
   }
 }
 
+/** A scenario as one readable line, e.g. `«B is polite; A adds audio; B adds video»`. */
 export function describeScenario(scenario: NegotiationScenario): string {
   const faults = Object.entries(scenario.faults)
     .filter(([, on]) => on)
@@ -112,6 +119,7 @@ export function renegotiationBurstArbitrary(rounds = 10): fc.Arbitrary<Negotiati
     );
 }
 
+/** Bounds of the scenarios `negotiationScenarioArbitrary` generates. */
 export interface ScenarioConstraints {
   readonly maxSteps?: number;
   readonly restartIce?: boolean;

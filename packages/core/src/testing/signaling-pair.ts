@@ -12,6 +12,7 @@ import type { FakeScheduler } from './fake-network.js';
 /** Which end sent a message: the first port of the pair is 'a', the second 'b'. */
 export type SignalingEnd = 'a' | 'b';
 
+/** Options of `createSignalingPair`. */
 export interface SignalingPairOptions {
   /** Drives every delivery (fast-check `fc.scheduler()` fits); default: one macrotask each. */
   readonly scheduler?: FakeScheduler;
@@ -24,6 +25,7 @@ export interface SignalingPairOptions {
   readonly names?: readonly [string, string];
 }
 
+/** One end of a `createSignalingPair`: a `SignalingPort` with the messages it sent, for tests. */
 export interface FakeSignalingPort extends SignalingPort {
   readonly name: string;
   /** Every message given to `send`, in order (before `intercept`). */
@@ -79,6 +81,7 @@ function throughTheWire(message: PeerMessage, from: string): PeerMessage {
   return result.message;
 }
 
+/** Two connected fake signaling ports; with a scheduler, fast-check orders every delivery. */
 export function createSignalingPair(options: SignalingPairOptions = {}): readonly [FakeSignalingPort, FakeSignalingPort] {
   const step = createStepper(options.scheduler);
   const [nameA, nameB] = options.names ?? ['A', 'B'];

@@ -17,6 +17,7 @@ export interface ScenarioPort extends RtcPort {
   readonly illegalCalls?: readonly { readonly method: string; readonly state: string; readonly detail?: string }[];
 }
 
+/** Options of `startTwoPeers`: the scenario, the two RTC ports and the two signaling ports. */
 export interface TwoPeersOptions {
   readonly scenario: NegotiationScenario;
   readonly ports: Readonly<Record<Side, ScenarioPort>>;
@@ -27,6 +28,10 @@ export interface TwoPeersOptions {
   readonly peerOptions?: Omit<Partial<CreatePeerOptions>, 'rtc' | 'signaling' | 'polite'>;
 }
 
+/**
+ * Two running peers of a scenario, as `startTwoPeers` returns them: apply steps, then check
+ * `violations()`.
+ */
 export interface TwoPeers {
   readonly peers: Readonly<Record<Side, Peer>>;
   /** Sides that closed, and every event each peer reported after its close (must stay empty). */
@@ -46,6 +51,10 @@ export interface TwoPeers {
 
 const SIDES: readonly Side[] = ['A', 'B'];
 
+/**
+ * Starts two peers that run a `NegotiationScenario` and watch themselves for violations of the
+ * negotiation rules.
+ */
 export function startTwoPeers(options: TwoPeersOptions): TwoPeers {
   const { scenario, ports, signaling, setConnectivity, clock, peerOptions } = options;
   const closed = new Set<Side>();

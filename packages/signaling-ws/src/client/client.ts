@@ -31,6 +31,7 @@ export interface SignalingClientDelays {
   readonly iceServersRetry?: number;
 }
 
+/** Options of `createSignalingClient`. */
 export interface SignalingClientOptions {
   /** `ws://` or `wss://` address of a Parley signaling server. */
   readonly url: string;
@@ -62,6 +63,7 @@ export interface SignalingClientOptions {
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
 }
 
+/** Where a signaling client is: connecting, joined, reconnecting after a loss, or closed. */
 export type SignalingClientStatus = 'connecting' | 'joined' | 'reconnecting' | 'closed';
 
 /** A validated peer message and the server-stamped id of its sender. */
@@ -70,8 +72,13 @@ export interface IncomingSignal {
   readonly message: PeerMessage;
 }
 
+/** The running `signalingClientMachine` actor behind a `SignalingClient`. */
 export type SignalingClientActor = Actor<typeof signalingClientMachine>;
 
+/**
+ * A joined (or joining) signaling client, as `createSignalingClient` returns it: the room's
+ * members and the client's state as streams, and a `SignalingPort` per remote peer.
+ */
 export interface SignalingClient {
   /** The running `signalingClientMachine` actor (for inspection and snapshots). */
   readonly actor: SignalingClientActor;

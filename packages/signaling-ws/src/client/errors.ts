@@ -17,8 +17,10 @@ export type ClientErrorCode =
   /** The WebSocket could not even be constructed (no implementation, bad URL, blocked scheme). */
   | 'socket-unavailable';
 
+/** Every error code a `SignalingError` can carry: the server's and the client's own. */
 export type SignalingErrorCode = ErrorCode | ClientErrorCode;
 
+/** What a `SignalingError` says besides its code and message. */
 export interface SignalingErrorDetails {
   /** `server` for error frames and server close codes, `client` for what the client detected. */
   readonly source: 'server' | 'client';

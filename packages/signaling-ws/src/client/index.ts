@@ -1,4 +1,11 @@
-// @parley/signaling-ws/client: the reconnecting signaling client, for browsers and Node.
+/**
+ * The reconnecting signaling client, for browsers and Node. Every export is named on purpose; the
+ * machine's helpers (backoff, flush planning, target resolution, the WebSocket actor) are
+ * internal and reached by path in this package's own tests.
+ *
+ * @module @parley/signaling-ws/client
+ */
+
 export { createSignalingClient } from './client.js';
 export type {
   IncomingSignal,
@@ -9,18 +16,13 @@ export type {
   SignalingClientStatus,
 } from './client.js';
 export {
-  BACKOFF_BASE_MS,
-  BACKOFF_CAP_MS,
   DEFAULT_MAX_QUEUE,
   DEFAULT_SEND_BURST,
   DEFAULT_SEND_RATE,
-  fullJitterBackoff,
   ICE_SERVERS_REFRESH_FLOOR_MS,
   ICE_SERVERS_REFRESH_MARGIN_MS,
   ICE_SERVERS_RETRY_MS,
   iceServersRefreshDelay,
-  planFlush,
-  resolveTarget,
   signalingClientMachine,
 } from './signaling-client.machine.js';
 export type {
@@ -36,6 +38,5 @@ export type {
 } from './signaling-client.machine.js';
 export { FATAL_JOIN_ERRORS, SignalingError } from './errors.js';
 export type { ClientErrorCode, SignalingErrorCode, SignalingErrorDetails } from './errors.js';
-export { READY_STATE, webSocketActor } from './websocket.js';
-export type { SocketCommand, SocketEvent, WebSocketConstructorLike, WebSocketLike } from './websocket.js';
+export type { WebSocketConstructorLike, WebSocketLike } from './websocket.js';
 export type { ErrorCode, IceServerConfig, PeerInfo, SignalPayload } from '../protocol.js';

@@ -17,17 +17,20 @@ import type { SocketCommand, SocketEvent } from './websocket.js';
 /** What a relayed `signal` carries before validation (the client checks it with `parsePeerMessage`). */
 export type SignalData = SignalPayload;
 
+/** This client's identity in its room, from the server's `welcome`. */
 export interface SelfInfo {
   readonly id: string;
   readonly name: string;
   readonly room: string;
 }
 
+/** A peer message waiting to be sent (while not joined, or over the send rate). */
 export interface QueuedSignal {
   readonly to: string;
   readonly data: PeerMessage;
 }
 
+/** The input of `signalingClientMachine`. */
 export interface SignalingClientInput {
   readonly url: string;
   readonly room: string;
@@ -51,6 +54,7 @@ export interface IceServersExpiry {
   readonly receivedAt: number;
 }
 
+/** The context of `signalingClientMachine`: identity, members, queue and reconnect state. */
 export interface SignalingClientContext {
   readonly url: string;
   readonly room: string;
@@ -99,11 +103,13 @@ export interface SignalingClientContext {
   readonly closeReason: SignalingError | null;
 }
 
+/** Every event `signalingClientMachine` accepts. */
 export type SignalingClientEvent =
   | SocketEvent
   | { readonly type: 'SEND'; readonly to: string; readonly data: PeerMessage }
   | { readonly type: 'CLOSE' };
 
+/** What `signalingClientMachine` emits: peer messages, members and errors. */
 export type SignalingClientEmitted =
   | { readonly type: 'signal'; readonly from: string; readonly data: SignalData }
   | { readonly type: 'error'; readonly error: SignalingError }
@@ -111,11 +117,13 @@ export type SignalingClientEmitted =
    * peer that did not come back within rejoinGrace after a server restart. */
   | { readonly type: 'peer-left'; readonly peer: PeerInfo };
 
+/** What `signalingClientMachine` ends with. */
 export interface SignalingClientOutput {
   /** `null` after `CLOSE`; the fatal error otherwise. */
   readonly reason: SignalingError | null;
 }
 
+/** Default `maxQueue`: outgoing peer messages held at most; when full, the newest is refused (`queue-full`). */
 export const DEFAULT_MAX_QUEUE = 1000;
 /** Default `sendRate`: 80 % of the server's default `messagesPerSecond` (50). */
 export const DEFAULT_SEND_RATE = (DEFAULT_RATE_LIMIT.messagesPerSecond * 4) / 5;
@@ -259,6 +267,10 @@ function queueFullError(to: string, maxQueue: number): SignalingError {
   });
 }
 
+/**
+ * The signaling client: connect, join, stay joined (heartbeat, reconnect with jittered backoff,
+ * resume the peer id), queue and rate-limit sends. `createSignalingClient` wraps it.
+ */
 export const signalingClientMachine = setup({
   types: {
     context: {} as SignalingClientContext,

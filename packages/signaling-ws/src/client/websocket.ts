@@ -9,6 +9,7 @@ import type { ClientFrame, ServerFrame } from '../protocol.js';
 /** `WebSocket.readyState` values (html §9.3.1). */
 export const READY_STATE = { connecting: 0, open: 1, closing: 2, closed: 3 } as const;
 
+/** The part of a WebSocket (browsers' or the `ws` package's) the client uses. */
 export interface WebSocketLike {
   readonly readyState: number;
   onopen: ((event: never) => unknown) | null;

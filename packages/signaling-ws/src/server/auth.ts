@@ -35,6 +35,7 @@ export function createJoinToken(secret: string, room: string, name: string, expi
   return `${joinTokenMac(secret, room, name, expiry)}.${expiry}`;
 }
 
+/** What `verifyJoinToken` found: `ok`, or why the token is refused. */
 export type JoinTokenCheck = 'ok' | 'missing' | 'malformed' | 'expired' | 'bad-signature';
 
 /** Checks a join token against the room and name of a join, at `nowMs`. Never throws. */

@@ -11,6 +11,7 @@
 
 import type { PeerInfo } from '../protocol.js';
 
+/** A value, or a promise of one (a broker answers in memory at once, a remote one later). */
 export type MaybePromise<T> = T | Promise<T>;
 
 /**
@@ -20,10 +21,15 @@ export type MaybePromise<T> = T | Promise<T>;
  */
 export type Deliver = (frame: string, from?: string) => void;
 
+/** What `Broker.join` answers: the other members, or why the join is refused. */
 export type BrokerJoinResult =
   | { readonly ok: true; /** The other members, in join order. */ readonly peers: readonly PeerInfo[] }
   | { readonly ok: false; readonly reason: 'name-taken' | 'id-taken' | 'room-full' };
 
+/**
+ * Rooms and presence for the server: who is in which room, and delivery to members. The
+ * default is `InMemoryBroker`; a shared one (e.g. Redis) lets instances serve one room.
+ */
 export interface Broker {
   /**
    * Adds `member` to `room` unless its name or its id is taken there or the room has `maxPeers`

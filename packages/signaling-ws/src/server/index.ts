@@ -1,5 +1,9 @@
-// @parley/signaling-ws/server: the hardened signaling server (wire protocol v1), join tokens,
-// TURN REST credentials and the Broker seam for rooms and presence.
+/**
+ * The hardened signaling server (wire protocol v1), join tokens, TURN REST credentials and the
+ * Broker seam for rooms and presence.
+ *
+ * @module @parley/signaling-ws/server
+ */
 
 export {
   createSignalingServer,

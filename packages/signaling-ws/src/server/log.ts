@@ -2,8 +2,12 @@
 // resume tokens or TURN credentials in a log event: the first two carry IP addresses, the rest
 // are secrets. Signal payloads are opaque to the server and are never logged.
 
+/** How much a log event matters. */
 export type LogLevel = 'info' | 'warn' | 'error';
 
+/**
+ * One structured log event of the server; never carries SDP, candidates, tokens or credentials.
+ */
 export interface LogEvent {
   readonly level: LogLevel;
   /** What happened, in kebab-case: `listening`, `connect`, `join`, `disconnect`, ... */

@@ -45,7 +45,7 @@ export interface SignalingStats {
   readonly heldBytes: number;
 }
 
-/** A running signaling server. */
+/** A running signaling server, as `createSignalingServer` resolves it. */
 export interface SignalingServer {
   /** The port actually listened on. */
   readonly port: number;

@@ -9,6 +9,10 @@
 import { createHmac } from 'node:crypto';
 import type { IceServerConfig } from '../protocol.js';
 
+/**
+ * TURN REST credentials (coturn `use-auth-secret`): the TURN URLs, the shared secret and the
+ * credentials' lifetime.
+ */
 export interface TurnOptions {
   /** `turn:` / `turns:` URLs of the TURN server(s). */
   readonly urls: readonly string[];
@@ -18,6 +22,7 @@ export interface TurnOptions {
   readonly ttlSeconds?: number;
 }
 
+/** Default lifetime of TURN credentials, in seconds (one day). */
 export const DEFAULT_TURN_TTL_SECONDS = 86_400;
 
 const STUN_URL = /^stuns?:[^\s]+$/i;
