@@ -3,8 +3,6 @@ import { Subscription } from 'rxjs';
 import { createActor } from 'xstate';
 import type { ActorOptions, InspectionEvent, Observer, SnapshotFrom } from 'xstate';
 import type { DataChannelInit } from './ports/rtc.js';
-import { connectionMachine } from './machines/connection.machine.js';
-import { negotiationMachine } from './machines/negotiation.machine.js';
 import { peerMachine } from './machines/peer.machine.js';
 import type { DataChannelActor, PeerActor, PeerEmitted } from './machines/peer.machine.js';
 import type { PeerInput } from './machines/peer.types.js';
@@ -101,18 +99,7 @@ export function createDataChannelOn(actor: PeerActor, label: string, init?: Data
  * `callMachine.provide({ actors: { peer: peerMachineWithDelays({ connectTimeout: 5000 }) } })`.
  */
 export function peerMachineWithDelays(delays: Partial<PeerDelays> | undefined): typeof peerMachine {
-  if (!delays) return peerMachine;
-  const { gatheringTimeout, firstOfferTimeout, ...connectionDelays } = delays;
-  const negotiationDelays = {
-    ...(gatheringTimeout !== undefined ? { gatheringTimeout } : {}),
-    ...(firstOfferTimeout !== undefined ? { firstOfferTimeout } : {}),
-  };
-  return peerMachine.provide({
-    actors: {
-      negotiation: Object.keys(negotiationDelays).length === 0 ? negotiationMachine : negotiationMachine.provide({ delays: negotiationDelays }),
-      connection: connectionMachine.provide({ delays: connectionDelays }),
-    },
-  });
+  return delays ? peerMachine.provide({ delays }) : peerMachine;
 }
 
 /**

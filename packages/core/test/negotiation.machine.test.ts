@@ -5,7 +5,7 @@ import { createPeer } from '../src/create-peer.js';
 import type { CreatePeerOptions, Peer } from '../src/create-peer.js';
 import { negotiationMachine } from '../src/machines/negotiation.machine.js';
 import type { NegotiationEvent, NegotiationParentEvent, NegotiationNotice } from '../src/machines/negotiation.machine.js';
-import { DEFAULT_SESSION } from '../src/machines/peer.machine.js';
+import { DEFAULT_SESSION, negotiationOf } from '../src/machines/peer.machine.js';
 import type { PeerEmitted } from '../src/machines/peer.machine.js';
 import type { CandidateFilter } from '../src/machines/peer.types.js';
 import type { IceCandidate, RtcPort } from '../src/ports/rtc.js';
@@ -40,6 +40,7 @@ const TO_B = /^A->B: /;
 const unhandled = collectUnhandledRejections();
 
 type NegotiationSnapshot = SnapshotFrom<typeof negotiationMachine>;
+type NegotiationRegion = NonNullable<ReturnType<typeof negotiationOf>>;
 
 interface Pair {
   readonly scheduler: ManualScheduler;
@@ -50,7 +51,7 @@ interface Pair {
   readonly peers: Readonly<Record<Side, Peer>>;
   /** Everything each peer emitted (xstate `emit`), including after a close. */
   readonly emitted: Readonly<Record<Side, PeerEmitted[]>>;
-  negotiation(side: Side): NegotiationSnapshot;
+  negotiation(side: Side): NegotiationRegion;
   state(side: Side): StateValue;
   notices(side: Side, notice?: NegotiationNotice | 'filtered-candidate'): { notice: string; detail: string }[];
   errors(side: Side): { operation: string; name: string; message: string }[];
@@ -85,10 +86,10 @@ function startPair(options: PairOptions = {}): Pair {
   const emitted: Record<Side, PeerEmitted[]> = { A: [], B: [] };
   for (const side of ['A', 'B'] as const) peers[side].actor.on('*', (event) => emitted[side].push(event));
 
-  const negotiation = (side: Side): NegotiationSnapshot => {
-    const child = peers[side].actor.getSnapshot().children.negotiation;
-    if (!child) throw new Error(`${side} has no negotiation child`);
-    return child.getSnapshot() as NegotiationSnapshot;
+  const negotiation = (side: Side): NegotiationRegion => {
+    const region = negotiationOf(peers[side].actor.getSnapshot());
+    if (!region) throw new Error(`${side} has no negotiation region (the peer has ended)`);
+    return region;
   };
   const pair: Pair = {
     scheduler,
@@ -302,7 +303,7 @@ describe('awaitRemoteOffer (a callee): our own first offer waits for the remote 
     ports.B.addTransceiver('video');
     await scheduler.runUntilIdle({ hold: DELIVERIES });
     // The need is kept, but B makes no offer of its own yet.
-    expect(pair.state('B')).toBe('stable');
+    expect(pair.state('B')).toBe('awaitingFirstOffer');
     expect(pair.negotiation('B').context.negotiationNeeded).toBe(true);
     expect(ports.B.operations).not.toContain('createOffer()');
 
@@ -925,7 +926,7 @@ interface ScriptedB {
   readonly B: FakeRtcPort;
   readonly sa: FakeSignalingPort;
   readonly sb: FakeSignalingPort;
-  negotiation(): NegotiationSnapshot;
+  negotiation(): NegotiationRegion;
   state(): StateValue;
   notices(): { notice: string; detail: string }[];
   errors(): { operation: string; name: string }[];
@@ -943,7 +944,11 @@ function startScriptedB(): ScriptedB {
   const emitted: PeerEmitted[] = [];
   peer.actor.on('*', (event) => emitted.push(event));
   started.push(peer);
-  const negotiation = () => peer.actor.getSnapshot().children.negotiation!.getSnapshot() as NegotiationSnapshot;
+  const negotiation = (): NegotiationRegion => {
+    const region = negotiationOf(peer.actor.getSnapshot());
+    if (!region) throw new Error('the peer has ended');
+    return region;
+  };
   return {
     scheduler,
     A,
