@@ -14,6 +14,10 @@ import type { MemoryOutput, ThroughputOutput } from './worker.js';
 // processes (worker.ts) pinned to one CPU with taskset when it is installed.
 
 export const GOAL_NEGOTIATIONS_PER_SECOND = 2000;
+/** Parley's negotiations per CPU second over the hand-written loop's, at least (issue 14; stretch 0.5). */
+export const GOAL_OVER_HAND_WRITTEN = 0.35;
+/** Heap of an idle Parley peer over an idle hand-written one, at most (issue 14). */
+export const GOAL_MEMORY_OVER_HAND_WRITTEN = 5;
 
 export interface MachinesSettings {
   /** Negotiations per measured run, the same for both subjects. */
@@ -31,7 +35,7 @@ export const QUICK: MachinesSettings = { negotiationsPerRun: 200, runs: 5, warmu
 
 /** What `node --cpu-prof` of the Parley subject showed (apps/bench/src/machines/worker.ts). */
 export const PROFILE_NOTE =
-  'Profile (node --cpu-prof, Parley subject): per negotiation the two peers create 24 xstate actors (2 × peer, rtcEvents, signalingMessages, negotiation, iceGathering and connection, plus 12 promise actors, one per RTC call) and process about 120 events (each RTC state change, candidate and signaling message goes through the peer and on to a child). Almost all of the time is xstate itself: actor construction and start (about a quarter: createPeer and close), macrostep/microstep with snapshot cloning and assign, and garbage collection (10–20%); Parley’s own guards and actions are a few percent. Fixed in @parley/core: the peer no longer forwards ICE.GATHERING_COMPLETE to a trickle negotiation that ignores it, and the ignored-offer guard reads its flag before it parses the remote description (a few percent together). Caching the candidate guards’ parse of the remote description for one turn gave a few percent more, but needed module-level state keyed on context objects, so it was left out. The rest is the per-actor and per-event cost of the statechart design.';
+  'Profile (node --cpu-prof, Parley subject): per negotiation the two peers create 4 xstate actors (each peer is one machine with its negotiation, ICE gathering and connection as parallel regions, plus one callback actor on its ports; RTC calls are started from the operation state\u2019s entry and answer with one event, not a promise actor each) and process 50 events (inspect counts; before issue 14: 24 actors, about 120 events). What remains is xstate\u2019s cost per event: each macrostep selects transitions over the three regions, evaluates the eventless transitions of the rest state, and creates a new snapshot (state value, tags) for each assign and microstep; garbage collection is about a fifth. Creating and closing the two peers is about 300 \u00b5s of a negotiation.';
 
 const SUBJECT_LABEL: Readonly<Record<Subject, string>> = {
   parley: 'Parley peer machines (createPeer)',
@@ -91,6 +95,7 @@ export function machinesResult(
   const bytes = { parley: median(memory.parley.bytesPerPeer), handWritten: median(memory.handWritten.bytesPerPeer) };
   const negotiationsPerSecond = round(rate.parley.median);
   const overHandWritten = round(rate.parley.median / rate.handWritten.median);
+  const memoryOverHandWritten = round(bytes.parley / bytes.handWritten);
   // Ratio of each round's pair (they ran back to back), as a check on the ratio of medians.
   const roundRatios = throughput.rates.parley.map((r, i) => r / throughput.rates.handWritten[i]!);
 
@@ -128,6 +133,7 @@ export function machinesResult(
     json: {
       negotiationsPerSecond,
       overHandWritten,
+      memoryOverHandWritten,
       handWrittenNegotiationsPerSecond: round(rate.handWritten.median),
       rateBasis: 'negotiations per CPU second of the pinned child process',
       parley: {
@@ -158,6 +164,20 @@ export function machinesResult(
         value: negotiationsPerSecond,
         goal: GOAL_NEGOTIATIONS_PER_SECOND,
         kind: 'at-least',
+      },
+      {
+        key: 'machines.overHandWritten',
+        label: 'negotiations per CPU second, Parley / hand-written (stretch 0.5)',
+        value: overHandWritten,
+        goal: GOAL_OVER_HAND_WRITTEN,
+        kind: 'at-least',
+      },
+      {
+        key: 'machines.memoryOverHandWritten',
+        label: 'heap per idle peer, Parley / hand-written',
+        value: memoryOverHandWritten,
+        goal: GOAL_MEMORY_OVER_HAND_WRITTEN,
+        kind: 'at-most',
       },
     ],
     notes,
