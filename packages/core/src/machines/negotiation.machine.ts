@@ -406,6 +406,12 @@ const GATHERING_CANDIDATES = {
   after: { gatheringTimeout: { target: 'sending', actions: notice('sent-without-all-candidates', 'gathering timed out') } },
 } as const;
 
+/** From a candidate back to the rest state that matches the signaling state. */
+const BACK_TO_REST = [
+  { guard: 'hasLocalOffer', target: '#negotiation.awaitingAnswer', actions: 'clearCurrent' },
+  { target: '#negotiation.stable', actions: 'clearCurrent' },
+] as const;
+
 /** After our local offer or answer is applied: send it now (trickle), or once gathered. */
 const LOCAL_DESCRIPTION_APPLIED = [{ guard: 'isTrickle', target: 'sending' }, { target: 'gatheringCandidates' }] as const;
 
@@ -543,7 +549,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
       description: 'addIceCandidate, one at a time and in arrival order.',
       entry: run('addIceCandidate'),
       on: {
-        'RTC.OPERATION_DONE': 'returningFromCandidate',
+        'RTC.OPERATION_DONE': BACK_TO_REST,
         // W3C §10.7: errors of candidates that belong to an ignored offer are swallowed, and
         // only theirs; any other failure is reported (it does not stop the negotiation).
         'RTC.OPERATION_FAILED': [
@@ -553,11 +559,8 @@ export const negotiationMachine = negotiationSetup.createMachine({
       },
     },
     returningFromCandidate: {
-      description: 'Back to the rest state that matches the signaling state.',
-      always: [
-        { guard: 'hasLocalOffer', target: 'awaitingAnswer', actions: 'clearCurrent' },
-        { target: 'stable', actions: 'clearCurrent' },
-      ],
+      description: 'After a failed candidate: back to the rest state that matches the signaling state.',
+      always: BACK_TO_REST,
     },
     closed: {
       description: 'The peer connection is closed; nothing more happens.',
