@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock, assign, createActor, sendTo, setup } from 'xstate';
-import type { SnapshotFrom, StateValue } from 'xstate';
+import type { StateValue } from 'xstate';
 import { createPeer } from '../src/create-peer.js';
 import type { CreatePeerOptions, Peer } from '../src/create-peer.js';
 import { negotiationMachine } from '../src/machines/negotiation.machine.js';
@@ -39,7 +39,6 @@ const TO_B = /^A->B: /;
 
 const unhandled = collectUnhandledRejections();
 
-type NegotiationSnapshot = SnapshotFrom<typeof negotiationMachine>;
 type NegotiationRegion = NonNullable<ReturnType<typeof negotiationOf>>;
 
 interface Pair {

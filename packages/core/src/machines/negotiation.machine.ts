@@ -1,5 +1,5 @@
 import { and, assign, not, sendParent, setup } from 'xstate';
-import type { AnyActorRef } from 'xstate';
+import type { ActorRef, Snapshot } from 'xstate';
 import type { IceCandidate, RtcPort, SessionDescription } from '../ports/rtc.js';
 import type { WireDescription } from '../protocol/peer-message.js';
 import { iceUfragsOf, remoteCandidateFate } from '../sdp.js';
@@ -181,7 +181,7 @@ function callRtc(context: NegotiationContext, operation: NegotiationOperation): 
  * Starts one RTC call and sends its outcome to `self` as one event: no actor per call. Outcomes
  * that arrive after the actor ended are dropped (the port was closed with it).
  */
-function runRtcOperation(context: NegotiationContext, self: AnyActorRef, operation: NegotiationOperation): void {
+function runRtcOperation(context: NegotiationContext, self: ActorRef<Snapshot<unknown>, RtcOperationEvent>, operation: NegotiationOperation): void {
   const deliver = (event: RtcOperationEvent): void => {
     if (self.getSnapshot().status === 'active') self.send(event);
   };
