@@ -9,8 +9,8 @@ import type { RemoteCandidateFate } from '../sdp.js';
 //
 // The W3C example keeps three flags (makingOffer, ignoreOffer, isSettingRemoteAnswerPending)
 // and lets async message handlers interleave. Here every remote description and candidate goes
-// through one ordered inbox and is taken only in a rest state (`stable` or `awaitingAnswer`),
-// so `makingOffer` and `isSettingRemoteAnswerPending` become states instead of flags:
+// through one ordered inbox and is taken only in a rest state (`stable`, `awaitingAnswer`, or
+// `awaitingFirstOffer` for a callee that lets the caller offer first), so `makingOffer` and `isSettingRemoteAnswerPending` become states instead of flags:
 //   - an offer that arrives while we make ours waits until our offer is applied, and then
 //     collides in `awaitingAnswer`, exactly where the example's `makingOffer` would say so;
 //   - an offer that arrives while an answer is being applied waits until `stable`, so it is
