@@ -113,10 +113,6 @@ type PeerSnapshot = SnapshotFrom<PeerMachine>;
 /** The state value of an inspected snapshot, as JSON (inspection snapshots are untyped). */
 const valueOf = (snapshot: unknown): string => JSON.stringify((snapshot as { value?: unknown }).value ?? null);
 
-function child(peer: Peer, id: string): AnyActorRef | undefined {
-  return (peer.actor.getSnapshot().children as Record<string, AnyActorRef | undefined>)[id];
-}
-
 // ---- createPeer ----
 
 describe('createPeer', () => {
@@ -131,10 +127,10 @@ describe('createPeer', () => {
     expect(typeof peer.close).toBe('function');
     expect(typeof peer.createDataChannel).toBe('function');
     expect(typeof peer.restartIce).toBe('function');
-    // Already started: running its three regions, with one actor on its ports.
+    // Already started: running its three regions, and no child actor until a data channel.
     expect(peer.actor.getSnapshot().status).toBe('active');
     expect(peer.actor.getSnapshot().value).toEqual({ running: { negotiation: 'stable', iceGathering: 'new', connection: 'new' } });
-    expect(Object.keys(peer.actor.getSnapshot().children)).toEqual(['ports']);
+    expect(Object.keys(peer.actor.getSnapshot().children)).toEqual([]);
 
     const snapshots: PeerSnapshot[] = [];
     let completed = false;
@@ -397,7 +393,7 @@ describe('two peers over the fake network', () => {
 // ---- inspect ----
 
 describe('inspect', () => {
-  it('receives the events and snapshots of the peer (its regions: negotiation, iceGathering, connection), its ports actor and a spawned data channel', async () => {
+  it('receives the events and snapshots of the peer (its regions: negotiation, iceGathering, connection) and of a spawned data channel', async () => {
     const inspected: InspectionEvent[] = [];
     const pair = startPair({
       a: { inspect: (event) => inspected.push(event), dataChannels: [{ label: 'chat' }] },
@@ -405,14 +401,12 @@ describe('inspect', () => {
     await connected(pair);
     const { a: channel } = await openChannels(pair, 'chat');
     const peer = pair.a.peer.actor;
-    const ports = child(pair.a.peer, 'ports');
-    expect(ports).toBeDefined();
 
     const about = (actor: AnyActorRef | undefined, type: InspectionEvent['type']): InspectionEvent[] =>
       inspected.filter((event) => event.type === type && event.actorRef === actor);
     const eventTypes = about(peer, '@xstate.event').map((event) => (event.type === '@xstate.event' ? event.event.type : ''));
 
-    for (const actor of [peer, ports, channel]) expect(about(actor, '@xstate.actor')).toHaveLength(1);
+    for (const actor of [peer, channel]) expect(about(actor, '@xstate.actor')).toHaveLength(1);
     // The negotiation region took the port's negotiationneeded and its snapshots went through makingOffer.
     expect(eventTypes).toContain('RTC.NEGOTIATION_NEEDED');
     expect(

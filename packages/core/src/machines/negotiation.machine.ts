@@ -136,14 +136,17 @@ const HELD_CANDIDATES_LIMIT = 64;
 
 const toError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
+/** The empty list every list of a new negotiation starts as (shared: lists are never mutated). */
+const NOTHING: readonly never[] = Object.freeze([]);
+
 /** The context a negotiation starts with (the peer machine starts its region with it too). */
 export function initialNegotiationContext(input: NegotiationInput): NegotiationContext {
   return {
     rtc: input.rtc,
     polite: input.polite,
     trickle: input.trickle ?? true,
-    inbox: [],
-    earlyCandidates: [],
+    inbox: NOTHING,
+    earlyCandidates: NOTHING,
     current: null,
     localDescription: null,
     negotiationNeeded: false,
@@ -152,8 +155,8 @@ export function initialNegotiationContext(input: NegotiationInput): NegotiationC
     iceRestartWanted: false,
     offerRestartsIce: false,
     ignoreOffer: false,
-    appliedRemoteSdps: [],
-    seenRemoteUfrags: [],
+    appliedRemoteSdps: NOTHING,
+    seenRemoteUfrags: NOTHING,
     negotiationRounds: 0,
   };
 }

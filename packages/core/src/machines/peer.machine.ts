@@ -1,5 +1,5 @@
-import { assertEvent, assign, emit, enqueueActions, fromCallback, raise, setup } from 'xstate';
-import type { ActorRefFrom, AnyStateMachine, SnapshotFrom, StateValue } from 'xstate';
+import { assertEvent, assign, emit, enqueueActions, raise, setup } from 'xstate';
+import type { ActorRef, ActorRefFrom, AnyStateMachine, Snapshot, SnapshotFrom, StateValue } from 'xstate';
 import type {
   DataChannelInit,
   DataChannelPort,
@@ -29,9 +29,9 @@ export type { CandidateFilter, IceRestartPolicy, PeerEndReason, PeerFailureReaso
 
 // One peer connection: ONE machine whose `running` state has three parallel regions, the
 // negotiation, ICE gathering and connection machines (each also a machine of its own, tested
-// alone), over one RTC port and one signaling pipe. One callback actor (`ports`) turns the port's
-// events and this session's validated peer messages into events that the regions take directly;
-// no event is re-sent from one actor to another. What a region reports to a parent when it runs
+// alone), over one RTC port and one signaling pipe. Its entry subscribes to both ports (no actor
+// of its own): the port's events and this session's validated peer messages become events that
+// the regions take directly; no event is re-sent from one actor to another. What a region reports to a parent when it runs
 // alone (`sendParent`) is done here at once: send on the signaling pipe, emit to the app, or
 // `raise` the event another region takes (NEGOTIATED, RESTART_ICE, ICE.GATHERING_COMPLETE).
 
@@ -144,25 +144,27 @@ function remoteEventOf(message: PeerMessage, session: string, filter: CandidateF
 }
 
 /**
- * The peer's one actor on its ports: the RTC port's events and this session's peer messages in.
- * Owns the port: it closes it when it stops, which happens on leaving `running` (for `closed` or
- * `failed`) and when the peer actor itself is stopped from outside (e.g. by the call machine).
+ * Subscribes the peer to its ports: the RTC port's events and this session's peer messages come
+ * in as events. No actor: the subscriptions end, and the RTC port is closed (the peer owns it,
+ * webrtc-pc §4.4.1.9 close is idempotent), when the peer actor ends for any reason: a final
+ * state (`closed`, `failed`), stopped from outside (e.g. by the call machine), or an error.
  */
-const ports = fromCallback<PeerEvent, { rtc: RtcPort; signaling: SignalingPort; session: string; filter: CandidateFilter | null }>(
-  ({ input, sendBack }) => {
-    const rtcSubscription = input.rtc.events$.subscribe((event) => sendBack(rtcEventOf(event)));
-    const signalingSubscription = input.signaling.messages$.subscribe((message) => {
-      const event = remoteEventOf(message, input.session, input.filter);
-      if (event) sendBack(event);
-    });
-    return () => {
-      rtcSubscription.unsubscribe();
-      signalingSubscription.unsubscribe();
-      // The peer owns the connection for its lifetime (webrtc-pc §4.4.1.9 close is idempotent).
-      input.rtc.close();
-    };
-  },
-);
+function connectPorts(context: PeerContext, self: ActorRef<Snapshot<unknown>, PeerEvent>): void {
+  const send = (event: PeerEvent): void => {
+    if (self.getSnapshot().status === 'active') self.send(event);
+  };
+  const rtcSubscription = context.rtc.events$.subscribe((event) => send(rtcEventOf(event)));
+  const signalingSubscription = context.signaling.messages$.subscribe((message) => {
+    const event = remoteEventOf(message, context.session, context.candidateFilter);
+    if (event) send(event);
+  });
+  const disconnect = (): void => {
+    rtcSubscription.unsubscribe();
+    signalingSubscription.unsubscribe();
+    context.rtc.close();
+  };
+  self.subscribe({ complete: disconnect, error: disconnect });
+}
 
 /**
  * A machine's root as a region of the peer's `running` state: its id (so its `#id` targets
@@ -201,7 +203,7 @@ export const peerMachine = setup({
     output: {} as PeerOutput,
     emitted: {} as PeerEmitted,
   },
-  actors: { ports, dataChannel: dataChannelMachine },
+  actors: { dataChannel: dataChannelMachine },
   guards: {
     ...regionGuards,
     isConnectionClosed: ({ context }) => endOf(context).reason === 'closed',
@@ -249,6 +251,8 @@ export const peerMachine = setup({
     /** The recovery policy asks; the negotiation region offers the restart. */
     askForIceRestart: raise({ type: 'RESTART_ICE' }),
     // ---- the peer's own ----
+    /** The ports' events in, until the peer ends (see connectPorts). */
+    connectPorts: ({ context, self }) => connectPorts(context, self),
     /**
      * Announces what the peer dropped. issue 17: filtering candidates on purpose
      * (`candidateFilter`) is not news on every connect: only the first one is announced, all are
@@ -339,14 +343,9 @@ export const peerMachine = setup({
   initial: 'running',
   states: {
     running: {
-      description: 'Negotiating and connected, or recovering: the three regions run side by side over the ports.',
+      description: 'Negotiating and connected, or recovering: the three regions run side by side, fed by the ports.',
       type: 'parallel',
-      entry: 'createInitialDataChannels',
-      invoke: {
-        id: 'ports',
-        src: 'ports',
-        input: ({ context }) => ({ rtc: context.rtc, signaling: context.signaling, session: context.session, filter: context.candidateFilter }),
-      },
+      entry: ['connectPorts', 'createInitialDataChannels'],
       // Events no region takes. CLOSE ends every region (each has a final `closed`), and the
       // connection region's end ends the peer.
       on: {
