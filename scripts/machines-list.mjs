@@ -32,7 +32,7 @@ export const machines = [
     summary:
       'One peer connection over the RTC port and the signaling port given in its input: one machine ' +
       'with the negotiation, ICE gathering and connection machines (each drawn alone below) as ' +
-      'parallel regions, one callback actor on the ports, and a spawned actor per data channel.',
+      'parallel regions, and a spawned actor per data channel.',
     machine: peerMachine,
   },
   {

@@ -9,7 +9,6 @@ import type {
   MediaStreamHandle,
   MediaTrackHandle,
   PeerConnectionState,
-  RtcPort,
   RtcPortEvent,
   SignalingState,
 } from '../ports/rtc.js';
