@@ -30,8 +30,9 @@ export const machines = [
     name: 'peerMachine',
     title: 'Peer',
     summary:
-      'One peer connection: runs negotiation, ICE gathering, connection and data channels over the RTC ' +
-      'port and the signaling port given in its input.',
+      'One peer connection over the RTC port and the signaling port given in its input: one machine ' +
+      'with the negotiation, ICE gathering and connection machines (each drawn alone below) as ' +
+      'parallel regions, and a spawned actor per data channel.',
     machine: peerMachine,
   },
   {

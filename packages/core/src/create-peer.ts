@@ -4,8 +4,6 @@ import { createActor } from 'xstate';
 import type { ActorOptions, InspectionEvent, Observer, SnapshotFrom } from 'xstate';
 import { isInvalidStateError } from './ports/rtc.js';
 import type { DataChannelInit, IceServer, RtcPort } from './ports/rtc.js';
-import { connectionMachine } from './machines/connection.machine.js';
-import { negotiationMachine } from './machines/negotiation.machine.js';
 import { peerMachine } from './machines/peer.machine.js';
 import type { DataChannelActor, PeerActor, PeerEmitted } from './machines/peer.machine.js';
 import { dataChannelOf, withDataChannelHandle } from './data-channel.js';
@@ -147,18 +145,7 @@ export function setIceServers(port: RtcPort | undefined, iceServers: readonly Ic
  * `callMachine.provide({ actors: { peer: peerMachineWithDelays({ connectTimeout: 5000 }) } })`.
  */
 export function peerMachineWithDelays(delays: Partial<PeerDelays> | undefined): typeof peerMachine {
-  if (!delays) return peerMachine;
-  const { gatheringTimeout, firstOfferTimeout, ...connectionDelays } = delays;
-  const negotiationDelays = {
-    ...(gatheringTimeout !== undefined ? { gatheringTimeout } : {}),
-    ...(firstOfferTimeout !== undefined ? { firstOfferTimeout } : {}),
-  };
-  return peerMachine.provide({
-    actors: {
-      negotiation: Object.keys(negotiationDelays).length === 0 ? negotiationMachine : negotiationMachine.provide({ delays: negotiationDelays }),
-      connection: connectionMachine.provide({ delays: connectionDelays }),
-    },
-  });
+  return delays ? peerMachine.provide({ delays }) : peerMachine;
 }
 
 /**

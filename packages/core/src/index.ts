@@ -135,6 +135,7 @@ export type {
 } from './data-channel.js';
 export {
   DEFAULT_SESSION,
+  negotiationOf,
   peerMachine,
 } from './machines/peer.machine.js';
 export type {

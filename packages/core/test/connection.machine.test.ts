@@ -80,6 +80,7 @@ describe('connectionMachine', () => {
       attempts: 0,
       reason: null,
       checksStartedInAttempt: null,
+      turnRefusal: null,
     });
   });
 

@@ -46,7 +46,7 @@ describe('iceGatheringMachine', () => {
   it('starts in new with trickle on by default and nothing gathered', () => {
     const { snapshot, toParent } = start();
     expect(snapshot().value).toBe('new');
-    expect(snapshot().context).toEqual({ trickle: true, generation: 0, candidates: [], endOfCandidates: false });
+    expect(snapshot().context).toEqual({ trickle: true, iceGatheringState: 'new', generation: 0, candidates: [], endOfCandidates: false });
     expect(toParent).toEqual([]);
   });
 

@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SimulatedClock, assign, createActor, sendTo, setup } from 'xstate';
-import type { SnapshotFrom, StateValue } from 'xstate';
+import type { StateValue } from 'xstate';
 import { createPeer } from '../src/create-peer.js';
 import type { CreatePeerOptions, Peer } from '../src/create-peer.js';
 import { negotiationMachine } from '../src/machines/negotiation.machine.js';
 import type { NegotiationEvent, NegotiationParentEvent, NegotiationNotice } from '../src/machines/negotiation.machine.js';
-import { DEFAULT_SESSION } from '../src/machines/peer.machine.js';
+import { DEFAULT_SESSION, negotiationOf } from '../src/machines/peer.machine.js';
 import type { PeerEmitted } from '../src/machines/peer.machine.js';
 import type { CandidateFilter } from '../src/machines/peer.types.js';
 import type { IceCandidate, RtcPort } from '../src/ports/rtc.js';
@@ -39,7 +39,7 @@ const TO_B = /^A->B: /;
 
 const unhandled = collectUnhandledRejections();
 
-type NegotiationSnapshot = SnapshotFrom<typeof negotiationMachine>;
+type NegotiationRegion = NonNullable<ReturnType<typeof negotiationOf>>;
 
 interface Pair {
   readonly scheduler: ManualScheduler;
@@ -50,7 +50,7 @@ interface Pair {
   readonly peers: Readonly<Record<Side, Peer>>;
   /** Everything each peer emitted (xstate `emit`), including after a close. */
   readonly emitted: Readonly<Record<Side, PeerEmitted[]>>;
-  negotiation(side: Side): NegotiationSnapshot;
+  negotiation(side: Side): NegotiationRegion;
   state(side: Side): StateValue;
   notices(side: Side, notice?: NegotiationNotice | 'filtered-candidate'): { notice: string; detail: string }[];
   errors(side: Side): { operation: string; name: string; message: string }[];
@@ -62,6 +62,8 @@ interface PairOptions {
   readonly polite?: Side;
   readonly peerOptions?: Partial<Record<Side, Omit<Partial<CreatePeerOptions>, 'rtc' | 'signaling' | 'polite'>>>;
   readonly intercept?: (message: PeerMessage, from: SignalingEnd) => readonly PeerMessage[];
+  /** Runs on the ports before the peers start (tracks added before call()). */
+  readonly beforeStart?: (ports: Readonly<Record<Side, FakeRtcPort>>) => void;
 }
 
 /** Peers to close after each test. */
@@ -81,14 +83,15 @@ function startPair(options: PairOptions = {}): Pair {
   const polite = options.polite ?? 'B';
   const makePeer = (side: Side): Peer =>
     createPeer({ ...options.peerOptions?.[side], rtc: ports[side], signaling: signaling[side], polite: polite === side, clock });
+  options.beforeStart?.(ports);
   const peers = { A: makePeer('A'), B: makePeer('B') };
   const emitted: Record<Side, PeerEmitted[]> = { A: [], B: [] };
   for (const side of ['A', 'B'] as const) peers[side].actor.on('*', (event) => emitted[side].push(event));
 
-  const negotiation = (side: Side): NegotiationSnapshot => {
-    const child = peers[side].actor.getSnapshot().children.negotiation;
-    if (!child) throw new Error(`${side} has no negotiation child`);
-    return child.getSnapshot() as NegotiationSnapshot;
+  const negotiation = (side: Side): NegotiationRegion => {
+    const region = negotiationOf(peers[side].actor.getSnapshot());
+    if (!region) throw new Error(`${side} has no negotiation region (the peer has ended)`);
+    return region;
   };
   const pair: Pair = {
     scheduler,
@@ -302,7 +305,7 @@ describe('awaitRemoteOffer (a callee): our own first offer waits for the remote 
     ports.B.addTransceiver('video');
     await scheduler.runUntilIdle({ hold: DELIVERIES });
     // The need is kept, but B makes no offer of its own yet.
-    expect(pair.state('B')).toBe('stable');
+    expect(pair.state('B')).toBe('awaitingFirstOffer');
     expect(pair.negotiation('B').context.negotiationNeeded).toBe(true);
     expect(ports.B.operations).not.toContain('createOffer()');
 
@@ -364,6 +367,75 @@ describe('awaitRemoteOffer (a callee): our own first offer waits for the remote 
     await scheduler.runUntilIdle();
     expectSettled(pair);
     expect(pair.notices('B', 'rolled-back-for-remote-offer')).toHaveLength(1);
+  });
+});
+
+describe('offerOnStart (a caller): the first offer is made at once, not on negotiationneeded', () => {
+  it('A, with its audio added before it starts, calls createOffer before any engine step ran; one round, no second offer', async () => {
+    const pair = startPair({ peerOptions: { A: { offerOnStart: true } }, beforeStart: (ports) => ports.A.addTransceiver('audio') });
+    const { scheduler, ports } = pair;
+    // Nothing released yet: the engine's negotiation-needed check has not even run.
+    expect(scheduler.pending().some((label) => label.includes('negotiation-needed'))).toBe(true);
+    expect(ports.A.operations).toContain('createOffer()');
+    expect(pair.state('A')).toEqual({ makingOffer: 'creatingOffer' });
+
+    await scheduler.runUntilIdle();
+    expectSettled(pair);
+    expect(count(ports.A.operations, /^createOffer/)).toBe(1);
+    expect(count(ports.B.operations, /^createOffer/)).toBe(0);
+    expect(negotiatedEvents(pair, 'A')).toEqual([{ round: 1, iceRestart: false }]);
+  });
+
+  it.each([
+    { value: { makingOffer: 'creatingOffer' }, release: [] as string[] },
+    { value: { makingOffer: 'applyingLocalOffer' }, release: ['A: createOffer() completes'] },
+  ])('a negotiationneeded that arrives in $value is met by the offer being made: no second round (webrtc-pc §4.7.3)', async ({ value, release }) => {
+    const pair = startPair({ peerOptions: { A: { offerOnStart: true } }, beforeStart: (ports) => ports.A.addTransceiver('audio') });
+    const { scheduler, ports } = pair;
+    for (const label of release) await scheduler.release(label);
+    expect(pair.state('A')).toEqual(value);
+    pair.peers.A.actor.send({ type: 'RTC.NEGOTIATION_NEEDED' });
+    expect(pair.negotiation('A').context.negotiationNeeded).toBe(false);
+
+    await scheduler.runUntilIdle();
+    expectSettled(pair);
+    expect(count(ports.A.operations, /^createOffer/)).toBe(1);
+    expect(descriptionsSent(pair.signaling.A).map((d) => d.type)).toEqual(['offer']);
+  });
+
+  it('a track added after the offer was created is not lost: the engine fires again once stable, and a second round carries it', async () => {
+    const pair = startPair({ peerOptions: { A: { offerOnStart: true } }, beforeStart: (ports) => ports.A.addTransceiver('audio') });
+    const { scheduler, ports } = pair;
+    await scheduler.release('A: createOffer() completes');
+    ports.A.addTransceiver('video');
+    await scheduler.runUntilIdle();
+    expectSettled(pair);
+    expect(count(ports.A.operations, /^createOffer/)).toBe(2);
+    expect(ports.B.getTransceivers().map((t) => t.kind).sort()).toEqual(['audio', 'video']);
+  });
+
+  it.each(['A', 'B'] as const)('glare: both sides offer on start, %s polite: perfect negotiation sorts it out, no illegal call', async (polite) => {
+    const pair = startPair({
+      polite,
+      peerOptions: { A: { offerOnStart: true }, B: { offerOnStart: true } },
+      beforeStart: (ports) => {
+        ports.A.addTransceiver('audio');
+        ports.B.addTransceiver('video');
+      },
+    });
+    const { scheduler, ports } = pair;
+    expect([pair.state('A'), pair.state('B')]).toEqual([{ makingOffer: 'creatingOffer' }, { makingOffer: 'creatingOffer' }]);
+    await scheduler.runUntilIdle();
+    expectSettled(pair);
+    const impolite = polite === 'A' ? 'B' : 'A';
+    expect(pair.notices(impolite).map((n) => n.notice)).toContain('ignored-colliding-offer');
+    expect(pair.notices(polite).map((n) => n.notice)).toContain('rolled-back-for-remote-offer');
+    expect(ports[polite].operations).toContain('setLocalDescription(rollback)');
+    expect(ports[impolite].operations).not.toContain('setLocalDescription(rollback)');
+    // The impolite offer went through first; the polite side then offered its video again.
+    expect(count(ports[impolite].operations, /^createOffer/)).toBe(1);
+    expect(count(ports[polite].operations, /^createOffer/)).toBe(2);
+    for (const side of ['A', 'B'] as const) expect(ports[side].getTransceivers().map((t) => t.kind).sort()).toEqual(['audio', 'video']);
   });
 });
 
@@ -853,6 +925,25 @@ describe('candidateFilter applies to trickled candidates and to a=candidate line
   });
 });
 
+describe('issue 17: candidates filtered on purpose are announced once per peer, and counted', () => {
+  it('A drops the 2nd candidate of each side, local and remote, over two rounds: one filtered-candidate notice, every drop counted', async () => {
+    const secondOfEach: CandidateFilter = (candidate) => candidatePort(candidate.candidate) % 10 !== 2;
+    const pair = startPair({ peerOptions: { A: { candidateFilter: secondOfEach } } });
+    const { scheduler, ports } = pair;
+    ports.A.addTransceiver('audio');
+    await scheduler.runUntilIdle();
+    ports.A.addTransceiver('video');
+    pair.peers.A.restartIce();
+    await scheduler.runUntilIdle();
+    expectSettled(pair);
+
+    const context = pair.negotiation('A').context;
+    // Its own 2nd candidate of both ICE generations, and B's trickled 2nd ones.
+    expect(context.filteredCandidates).toBeGreaterThanOrEqual(3);
+    expect(pair.notices('A', 'filtered-candidate')).toHaveLength(1);
+  });
+});
+
 describe('webrtc-pc §4.4.1.6 a description the engine refuses: reported, back to stable, negotiation goes on', () => {
   it('a remote offer with garbage SDP: error setRemoteDescription (OperationError), B stable, then A’s offer works', async () => {
     const pair = startPair();
@@ -925,7 +1016,7 @@ interface ScriptedB {
   readonly B: FakeRtcPort;
   readonly sa: FakeSignalingPort;
   readonly sb: FakeSignalingPort;
-  negotiation(): NegotiationSnapshot;
+  negotiation(): NegotiationRegion;
   state(): StateValue;
   notices(): { notice: string; detail: string }[];
   errors(): { operation: string; name: string }[];
@@ -943,7 +1034,11 @@ function startScriptedB(): ScriptedB {
   const emitted: PeerEmitted[] = [];
   peer.actor.on('*', (event) => emitted.push(event));
   started.push(peer);
-  const negotiation = () => peer.actor.getSnapshot().children.negotiation!.getSnapshot() as NegotiationSnapshot;
+  const negotiation = (): NegotiationRegion => {
+    const region = negotiationOf(peer.actor.getSnapshot());
+    if (!region) throw new Error('the peer has ended');
+    return region;
+  };
   return {
     scheduler,
     A,

@@ -14,6 +14,10 @@ import type { MemoryOutput, ThroughputOutput } from './worker.js';
 // processes (worker.ts) pinned to one CPU with taskset when it is installed.
 
 export const GOAL_NEGOTIATIONS_PER_SECOND = 2000;
+/** Parley's negotiations per CPU second over the hand-written loop's, at least (issue 14; stretch 0.5). */
+export const GOAL_OVER_HAND_WRITTEN = 0.35;
+/** Heap of an idle Parley peer over an idle hand-written one, at most (issue 14). */
+export const GOAL_MEMORY_OVER_HAND_WRITTEN = 5;
 
 export interface MachinesSettings {
   /** Negotiations per measured run, the same for both subjects. */
@@ -31,7 +35,7 @@ export const QUICK: MachinesSettings = { negotiationsPerRun: 200, runs: 5, warmu
 
 /** What `node --cpu-prof` of the Parley subject showed (apps/bench/src/machines/worker.ts). */
 export const PROFILE_NOTE =
-  'Profile (node --cpu-prof, Parley subject): per negotiation the two peers create 24 xstate actors (2 × peer, rtcEvents, signalingMessages, negotiation, iceGathering and connection, plus 12 promise actors, one per RTC call) and process about 120 events (each RTC state change, candidate and signaling message goes through the peer and on to a child). Almost all of the time is xstate itself: actor construction and start (about a quarter: createPeer and close), macrostep/microstep with snapshot cloning and assign, and garbage collection (10–20%); Parley’s own guards and actions are a few percent. Fixed in @parley/core: the peer no longer forwards ICE.GATHERING_COMPLETE to a trickle negotiation that ignores it, and the ignored-offer guard reads its flag before it parses the remote description (a few percent together). Caching the candidate guards’ parse of the remote description for one turn gave a few percent more, but needed module-level state keyed on context objects, so it was left out. The rest is the per-actor and per-event cost of the statechart design.';
+  'Profile (node --cpu-prof, Parley subject): per negotiation the two peers create 2 xstate actors (each peer is one machine with its negotiation, ICE gathering and connection as parallel regions; it subscribes to its ports from its entry, and RTC calls are started from the operation state\u2019s entry and answer with one event, not a promise actor each) and process 48 events in 67 microsteps (counted with xstate inspect; before issue 14: 24 actors, 123 events, 108 microsteps). That bought less than it removed: the old and the new @parley/core run back to back on one CPU in the same harness went from 380\u2013420 to 440\u2013460 negotiations per CPU second. Half the time is xstate itself and a fifth garbage collection: each event walks the three regions and the eventless transitions of the rest state, and each assign and microstep builds a new snapshot (state value, tags) around a context that now holds all three regions\u2019 fields; creating and closing the two peers is about 300 \u00b5s of a negotiation. An idle peer is its root actor (a started xstate root actor alone holds about 3.5 KiB here), its snapshot and context, its two port subscriptions, and createPeer\u2019s event buffer and subscriptions (about 2.4 KiB).';
 
 const SUBJECT_LABEL: Readonly<Record<Subject, string>> = {
   parley: 'Parley peer machines (createPeer)',
@@ -91,6 +95,7 @@ export function machinesResult(
   const bytes = { parley: median(memory.parley.bytesPerPeer), handWritten: median(memory.handWritten.bytesPerPeer) };
   const negotiationsPerSecond = round(rate.parley.median);
   const overHandWritten = round(rate.parley.median / rate.handWritten.median);
+  const memoryOverHandWritten = round(bytes.parley / bytes.handWritten);
   // Ratio of each round's pair (they ran back to back), as a check on the ratio of medians.
   const roundRatios = throughput.rates.parley.map((r, i) => r / throughput.rates.handWritten[i]!);
 
@@ -128,6 +133,7 @@ export function machinesResult(
     json: {
       negotiationsPerSecond,
       overHandWritten,
+      memoryOverHandWritten,
       handWrittenNegotiationsPerSecond: round(rate.handWritten.median),
       rateBasis: 'negotiations per CPU second of the pinned child process',
       parley: {
@@ -158,6 +164,20 @@ export function machinesResult(
         value: negotiationsPerSecond,
         goal: GOAL_NEGOTIATIONS_PER_SECOND,
         kind: 'at-least',
+      },
+      {
+        key: 'machines.overHandWritten',
+        label: 'negotiations per CPU second, Parley / hand-written (stretch 0.5)',
+        value: overHandWritten,
+        goal: GOAL_OVER_HAND_WRITTEN,
+        kind: 'at-least',
+      },
+      {
+        key: 'machines.memoryOverHandWritten',
+        label: 'heap per idle peer, Parley / hand-written',
+        value: memoryOverHandWritten,
+        goal: GOAL_MEMORY_OVER_HAND_WRITTEN,
+        kind: 'at-most',
       },
     ],
     notes,

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { negotiationOf } from '@parley/core';
 import type { PeerMessage } from '@parley/core';
 import { createScenarioFaultInjector, createSignalingPair, describeScenario, startTwoPeers } from '@parley/core/testing';
 import type { FakeSignalingPort, NegotiationScenario, ScenarioFaults, ScenarioStep, Side, SignalingEnd, TwoPeers } from '@parley/core/testing';
@@ -164,10 +165,8 @@ export function startRealScenario(scenario: NegotiationScenario, options: RealSc
     if (interceptor.holding() || signaling.A.pending() > 0 || signaling.B.pending() > 0) return false;
     if (run.closed.size === 0) return true; // isSettled already demands stable negotiation.
     return SIDES.filter((side) => !run.closed.has(side)).every((side) => {
-      const negotiation = run.peers[side].actor.getSnapshot().children['negotiation']?.getSnapshot() as
-        | { value: unknown; context: { inbox: readonly unknown[] } }
-        | undefined;
-      return negotiation !== undefined && RESTING_NEGOTIATION_STATES.includes(negotiation.value) && negotiation.context.inbox.length === 0;
+      const negotiation = negotiationOf(run.peers[side].actor.getSnapshot());
+      return negotiation !== null && RESTING_NEGOTIATION_STATES.includes(negotiation.value) && negotiation.context.inbox.length === 0;
     });
   };
 

@@ -1,11 +1,12 @@
-import { assertEvent, assign, not, sendParent, setup } from 'xstate';
+import { assertEvent, assign, emit, enqueueActions, not, sendParent, setup } from 'xstate';
 import type { IceConnectionState, PeerConnectionState } from '../ports/rtc.js';
 import type { IceRestartPolicy, PeerEndReason } from './peer.types.js';
 
 // Mirrors RTCPeerConnectionState (webrtc-pc §4.3.3) and owns the recovery policy: a connection
 // that stays `disconnected`, reports `failed`, or never connects is given ICE restarts
 // (webrtc-pc §4.4.1.5 restartIce, RFC 8445 §9) with exponential backoff before it is declared
-// failed for good.
+// failed for good. The peer machine runs it as one of its parallel regions (peer.machine.ts),
+// where the restart request (`askForIceRestart`, `sendParent` here) is carried out directly.
 
 /** The input of `connectionMachine`: its ICE restart policy. */
 export interface ConnectionInput {
@@ -21,6 +22,8 @@ export interface ConnectionInput {
 export type ConnectionEvent =
   | { readonly type: 'RTC.CONNECTION_STATE'; readonly state: PeerConnectionState }
   | { readonly type: 'RTC.ICE_CONNECTION_STATE'; readonly state: IceConnectionState }
+  /** webrtc-pc §4.8.4 icecandidateerror; `detail` is "code text (url)". */
+  | { readonly type: 'RTC.ICE_CANDIDATE_ERROR'; readonly errorCode: number; readonly url: string; readonly detail: string }
   /** An offer/answer exchange completed: the first one starts checks, a restart's new ones. */
   | { readonly type: 'NEGOTIATED' }
   | { readonly type: 'CLOSE' };
@@ -32,12 +35,18 @@ export type ConnectionParentEvent = {
   readonly attempt: number;
 };
 
+/** What this machine reports as it goes (xstate `emit`; the peer passes them to the app). */
+export type ConnectionEmitted =
+  | { readonly type: 'connectionstatechange'; readonly state: PeerConnectionState }
+  | { readonly type: 'iceconnectionstatechange'; readonly state: IceConnectionState }
+  | { readonly type: 'notice'; readonly notice: 'ice-candidate-error'; readonly detail: string };
+
 /** Why recovery started, and so why the connection failed if recovery is exhausted. */
 export type ConnectionFailureReason = Extract<PeerEndReason, 'connection-failed' | 'connect-timeout'>;
 
 /** The machine's output, once final. Same shape as `PeerOutput`. */
 export interface ConnectionOutput {
-  readonly reason: ConnectionFailureReason | 'closed';
+  readonly reason: ConnectionFailureReason | 'closed' | 'turn-unauthorized';
   readonly detail?: string;
 }
 
@@ -56,7 +65,30 @@ export interface ConnectionContext {
   readonly reason: ConnectionFailureReason | 'closed' | null;
   /** The recovery attempt during which connectivity checks last (re)started, if any. */
   readonly checksStartedInAttempt: number | null;
+  /** The last TURN credential refusal since the connection was last connected, for the end reason. */
+  readonly turnRefusal: string | null;
 }
+
+/** The context a connection starts with (the peer machine starts its region with it too). */
+export function initialConnectionContext(input: ConnectionInput): ConnectionContext {
+  return {
+    polite: input.polite,
+    iceRestartBy: input.iceRestartBy ?? 'impolite',
+    maxIceRestarts: input.maxIceRestarts ?? DEFAULT_MAX_ICE_RESTARTS,
+    connectionState: 'new',
+    iceConnectionState: 'new',
+    attempts: 0,
+    reason: null,
+    checksStartedInAttempt: null,
+    turnRefusal: null,
+  };
+}
+
+/**
+ * STUN error codes that mean "your credentials are not accepted" (RFC 8489 §14.8: 401
+ * Unauthorized; RFC 8656 §18: 441 Wrong Credentials). 438 Stale Nonce is retried by the engine.
+ */
+const CREDENTIAL_REFUSALS: ReadonlySet<number> = new Set([401, 441]);
 
 const DEFAULT_MAX_ICE_RESTARTS = 3;
 const BACKOFF_BASE_MS = 1000;
@@ -67,11 +99,12 @@ export function iceRestartBackoffMs(attempts: number): number {
   return Math.min(BACKOFF_BASE_MS * 2 ** Math.max(0, attempts - 1), BACKOFF_CAP_MS);
 }
 
-function endOf(context: ConnectionContext): ConnectionOutput {
+/** How the connection ended: closed, or failed (turn-unauthorized when a TURN server refused us). */
+export function endOf(context: ConnectionContext): ConnectionOutput {
   const reason = context.reason ?? 'closed';
-  return reason === 'closed'
-    ? { reason }
-    : { reason, detail: `ICE restart attempts exhausted (${context.attempts})` };
+  if (reason === 'closed') return { reason };
+  const detail = `ICE restart attempts exhausted (${context.attempts})`;
+  return context.turnRefusal !== null ? { reason: 'turn-unauthorized', detail: `${context.turnRefusal}; ${detail}` } : { reason, detail };
 }
 
 function reported(state: PeerConnectionState) {
@@ -122,6 +155,7 @@ export const connectionMachine = setup({
     context: {} as ConnectionContext,
     events: {} as ConnectionEvent,
     output: {} as ConnectionOutput,
+    emitted: {} as ConnectionEmitted,
   },
   guards: {
     /** Checks that started during this attempt (a restarted ICE) are still running. */
@@ -135,19 +169,34 @@ export const connectionMachine = setup({
     /** Restarts are asked by the impolite peer, or by both when configured so. */
     isIceRestarter: ({ context }) => !context.polite || context.iceRestartBy === 'either',
     hasAttemptsLeft: ({ context }) => context.attempts < context.maxIceRestarts,
+    /** A TURN server refused our credentials (webrtc-pc §4.8.4 icecandidateerror). */
+    isTurnCredentialRefusal: ({ event }) =>
+      event.type === 'RTC.ICE_CANDIDATE_ERROR' && CREDENTIAL_REFUSALS.has(event.errorCode) && /^turns?:/.test(event.url),
   },
   actions: {
-    recordConnectionState: assign({
-      connectionState: ({ event }) => {
-        assertEvent(event, 'RTC.CONNECTION_STATE');
-        return event.state;
+    /** Records the reported RTCPeerConnectionState and announces it (`connectionstatechange`). */
+    recordConnectionState: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'RTC.CONNECTION_STATE');
+      enqueue.assign({ connectionState: event.state });
+      enqueue.emit({ type: 'connectionstatechange', state: event.state });
+    }),
+    /** Records the reported RTCIceConnectionState and announces it (`iceconnectionstatechange`). */
+    recordIceConnectionState: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'RTC.ICE_CONNECTION_STATE');
+      enqueue.assign({ iceConnectionState: event.state });
+      enqueue.emit({ type: 'iceconnectionstatechange', state: event.state });
+    }),
+    recordTurnRefusal: assign({
+      turnRefusal: ({ event }) => {
+        assertEvent(event, 'RTC.ICE_CANDIDATE_ERROR');
+        return `TURN server refused the credentials: ${event.detail}`;
       },
     }),
-    recordIceConnectionState: assign({
-      iceConnectionState: ({ event }) => {
-        assertEvent(event, 'RTC.ICE_CONNECTION_STATE');
-        return event.state;
-      },
+    /** A refusal seen before the connection (re)connected does not explain a later failure. */
+    forgetTurnRefusal: assign({ turnRefusal: null }),
+    announceCandidateError: emit(({ event }) => {
+      assertEvent(event, 'RTC.ICE_CANDIDATE_ERROR');
+      return { type: 'notice' as const, notice: 'ice-candidate-error' as const, detail: event.detail };
     }),
     noteConnectionFailed: assign({ reason: 'connection-failed' as const }),
     noteConnectTimeout: assign({ reason: 'connect-timeout' as const }),
@@ -155,7 +204,7 @@ export const connectionMachine = setup({
     countAttempt: assign({ attempts: ({ context }) => context.attempts + 1 }),
     resetRecovery: assign({ attempts: 0, reason: null, checksStartedInAttempt: null }),
     noteChecksStarted: assign({ checksStartedInAttempt: ({ context }) => context.attempts }),
-    requestIceRestart: sendParent(
+    askForIceRestart: sendParent(
       ({ context }) => ({ type: 'CONNECTION.RESTART_ICE', attempt: context.attempts }) satisfies ConnectionParentEvent,
     ),
   },
@@ -170,16 +219,7 @@ export const connectionMachine = setup({
 }).createMachine({
   id: 'connection',
   description: 'RTCPeerConnectionState mirror with ICE-restart recovery (webrtc-pc §4.3.3).',
-  context: ({ input }) => ({
-    polite: input.polite,
-    iceRestartBy: input.iceRestartBy ?? 'impolite',
-    maxIceRestarts: input.maxIceRestarts ?? DEFAULT_MAX_ICE_RESTARTS,
-    connectionState: 'new',
-    iceConnectionState: 'new',
-    attempts: 0,
-    reason: null,
-    checksStartedInAttempt: null,
-  }),
+  context: ({ input }) => initialConnectionContext(input),
   output: ({ context }) => endOf(context),
   initial: 'new',
   on: {
@@ -189,6 +229,10 @@ export const connectionMachine = setup({
       { actions: 'recordConnectionState' },
     ],
     'RTC.ICE_CONNECTION_STATE': { actions: 'recordIceConnectionState' },
+    'RTC.ICE_CANDIDATE_ERROR': [
+      { guard: 'isTurnCredentialRefusal', actions: ['recordTurnRefusal', 'announceCandidateError'] },
+      { actions: 'announceCandidateError' },
+    ],
     CLOSE: { target: '.closed', actions: 'noteClosed' },
   },
   states: {
@@ -225,6 +269,7 @@ export const connectionMachine = setup({
     },
     connected: {
       description: 'webrtc-pc "connected": every transport is connected or completed.',
+      entry: 'forgetTurnRefusal',
       on: {
         'RTC.CONNECTION_STATE': [
           // A new transport (renegotiation) may start checking again.
@@ -269,7 +314,7 @@ export const connectionMachine = setup({
         },
         restartingIce: {
           description: 'This side asked the parent for an ICE restart (webrtc-pc §4.4.1.5).',
-          entry: ['countAttempt', 'requestIceRestart'],
+          entry: ['countAttempt', 'askForIceRestart'],
           ...RESTART_ROUND,
         },
         awaitingRemoteRestart: {

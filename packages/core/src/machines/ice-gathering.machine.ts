@@ -4,6 +4,8 @@ import type { IceCandidate, IceGatheringState } from '../ports/rtc.js';
 // Local ICE candidate gathering (webrtc-pc §4.3.2 RTCIceGatheringState, §4.4.1.6 candidate
 // gathering) and its hand-off to the parent `peer` machine: trickled one by one (RFC 8838), or
 // collected until gathering completes so that the description can carry them (non-trickle).
+// The peer machine runs it as one of its parallel regions (peer.machine.ts), where the hand-offs
+// (`sendParent` here) are carried out directly.
 
 /** The input of `iceGatheringMachine`. */
 export interface IceGatheringInput {
@@ -25,15 +27,25 @@ export type IceGatheringParentEvent =
   /** Both modes, once per generation: every candidate gathered in it. */
   | { readonly type: 'ICE.GATHERING_COMPLETE'; readonly candidates: readonly IceCandidate[] };
 
+/** What this machine reports as it goes (xstate `emit`; the peer passes it to the app). */
+export type IceGatheringEmitted = { readonly type: 'icegatheringstatechange'; readonly state: IceGatheringState };
+
 /** The context of `iceGatheringMachine`: the candidates gathered in the current generation. */
 export interface IceGatheringContext {
   readonly trickle: boolean;
+  /** The last reported RTCIceGatheringState. */
+  readonly iceGatheringState: IceGatheringState;
   /** Incremented each time gathering starts; an ICE restart starts a new generation. */
   readonly generation: number;
   /** Local candidates of the current generation, in the order they were found. */
   readonly candidates: readonly IceCandidate[];
   /** True once the current generation is complete (end-of-candidates seen or forwarded). */
   readonly endOfCandidates: boolean;
+}
+
+/** The context gathering starts with (the peer machine starts its region with it too). */
+export function initialIceGatheringContext(input: IceGatheringInput): IceGatheringContext {
+  return { trickle: input.trickle ?? true, iceGatheringState: 'new', generation: 0, candidates: [], endOfCandidates: false };
 }
 
 /** Does this side trickle its candidates (RFC 8838), or put them in the description? */
@@ -52,6 +64,7 @@ export const iceGatheringMachine = setup({
     input: {} as IceGatheringInput,
     context: {} as IceGatheringContext,
     events: {} as IceGatheringEvent,
+    emitted: {} as IceGatheringEmitted,
   },
   guards: {
     isGatheringReported: ({ event }) => event.type === 'RTC.ICE_GATHERING_STATE' && event.state === 'gathering',
@@ -66,6 +79,12 @@ export const iceGatheringMachine = setup({
     isSectionEndMarker: ({ event }) => event.type === 'RTC.ICE_CANDIDATE' && event.candidate?.candidate === '',
   },
   actions: {
+    /** Records the reported RTCIceGatheringState and announces it (`icegatheringstatechange`). */
+    recordGatheringState: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'RTC.ICE_GATHERING_STATE');
+      enqueue.assign({ iceGatheringState: event.state });
+      enqueue.emit({ type: 'icegatheringstatechange', state: event.state });
+    }),
     startGeneration: assign({
       generation: ({ context }) => context.generation + 1,
       candidates: () => [],
@@ -99,14 +118,11 @@ export const iceGatheringMachine = setup({
 }).createMachine({
   id: 'iceGathering',
   description: 'Local ICE candidate gathering, trickled or collected (webrtc-pc §4.3.2, RFC 8838).',
-  context: ({ input }) => ({
-    trickle: input.trickle ?? true,
-    generation: 0,
-    candidates: [],
-    endOfCandidates: false,
-  }),
+  context: ({ input }) => initialIceGatheringContext(input),
   initial: 'new',
   on: {
+    // What no state below takes is still recorded.
+    'RTC.ICE_GATHERING_STATE': { actions: 'recordGatheringState' },
     CLOSE: '.closed',
   },
   states: {
@@ -114,8 +130,8 @@ export const iceGatheringMachine = setup({
       description: 'webrtc-pc "new": nothing gathered yet (no local description applied).',
       on: {
         'RTC.ICE_GATHERING_STATE': [
-          { guard: 'isGatheringReported', target: 'gathering', actions: 'startGeneration' },
-          { guard: 'isCompleteReported', target: 'complete', actions: 'startGeneration' },
+          { guard: 'isGatheringReported', target: 'gathering', actions: ['recordGatheringState', 'startGeneration'] },
+          { guard: 'isCompleteReported', target: 'complete', actions: ['recordGatheringState', 'startGeneration'] },
         ],
         // Engines may fire the first candidate before icegatheringstatechange: it starts gathering.
         'RTC.ICE_CANDIDATE': [
@@ -128,7 +144,7 @@ export const iceGatheringMachine = setup({
     gathering: {
       description: 'webrtc-pc "gathering": the ICE agent is finding local candidates of one generation.',
       on: {
-        'RTC.ICE_GATHERING_STATE': { guard: 'isCompleteReported', target: 'complete' },
+        'RTC.ICE_GATHERING_STATE': { guard: 'isCompleteReported', target: 'complete', actions: 'recordGatheringState' },
         // Whichever comes first of the null candidate and the "complete" state ends the generation.
         'RTC.ICE_CANDIDATE': [
           { guard: 'isEndOfCandidates', target: 'complete' },
@@ -143,7 +159,7 @@ export const iceGatheringMachine = setup({
       on: {
         // ICE restart (webrtc-pc §4.4.1.5): a new generation, announced by either signal first.
         // The late twin of the end signal (null candidate or "complete" state) is ignored here.
-        'RTC.ICE_GATHERING_STATE': { guard: 'isGatheringReported', target: 'gathering', actions: 'startGeneration' },
+        'RTC.ICE_GATHERING_STATE': { guard: 'isGatheringReported', target: 'gathering', actions: ['recordGatheringState', 'startGeneration'] },
         'RTC.ICE_CANDIDATE': [
           { guard: 'isEndOfCandidates' },
           { guard: 'isSectionEndMarker' },

@@ -1,4 +1,5 @@
-import { and, assign, fromPromise, not, sendParent, setup } from 'xstate';
+import { and, assign, not, sendParent, setup } from 'xstate';
+import type { ActorRef, Snapshot } from 'xstate';
 import type { IceCandidate, RtcPort, SessionDescription } from '../ports/rtc.js';
 import type { WireDescription } from '../protocol/peer-message.js';
 import { iceUfragsOf, remoteCandidateFate } from '../sdp.js';
@@ -8,14 +9,19 @@ import type { RemoteCandidateFate } from '../sdp.js';
 //
 // The W3C example keeps three flags (makingOffer, ignoreOffer, isSettingRemoteAnswerPending)
 // and lets async message handlers interleave. Here every remote description and candidate goes
-// through one ordered inbox and is taken only in a rest state (`stable` or `awaitingAnswer`),
-// so `makingOffer` and `isSettingRemoteAnswerPending` become states instead of flags:
+// through one ordered inbox and is taken only in a rest state (`stable`, `awaitingAnswer`, or
+// `awaitingFirstOffer` for a callee that lets the caller offer first), so `makingOffer` and `isSettingRemoteAnswerPending` become states instead of flags:
 //   - an offer that arrives while we make ours waits until our offer is applied, and then
 //     collides in `awaitingAnswer`, exactly where the example's `makingOffer` would say so;
 //   - an offer that arrives while an answer is being applied waits until `stable`, so it is
 //     not a collision (the example's `isSettingRemoteAnswerPending`).
 // Only `ignoreOffer` remains, in context, because it outlives the state that sets it: it tells
 // which candidates belong to the offer we ignored.
+//
+// The peer machine runs this machine as one of its parallel regions (peer.machine.ts): the
+// actions that report to a parent (`sendParent` here) are carried out there directly. RTC calls
+// are not actors: an operation state's entry starts its call (`runRtcOperation`) and the call's
+// outcome comes back as one event, RTC.OPERATION_DONE or RTC.OPERATION_FAILED.
 
 /** What the parent relays to the remote peer or reports to the app. */
 export type NegotiationParentEvent =
@@ -23,15 +29,6 @@ export type NegotiationParentEvent =
   | { readonly type: 'NEGOTIATION.ERROR'; readonly operation: NegotiationOperation; readonly error: Error }
   | { readonly type: 'NEGOTIATION.NOTICE'; readonly notice: NegotiationNotice; readonly detail: string }
   | { readonly type: 'NEGOTIATION.COMPLETED'; readonly round: number; readonly iceRestart: boolean };
-
-/** The RTC operation a negotiation error came from. */
-export type NegotiationOperation =
-  | 'createOffer'
-  | 'createAnswer'
-  | 'setLocalDescription'
-  | 'setRemoteDescription'
-  | 'rollback'
-  | 'addIceCandidate';
 
 /** Things the machine chose to ignore, reported for debugging (never errors). */
 export type NegotiationNotice =
@@ -43,7 +40,6 @@ export type NegotiationNotice =
   | 'candidate-not-applied'
   | 'sent-without-all-candidates';
 
-/** The input of `negotiationMachine`: the RTC port, politeness and the candidate filter. */
 export interface NegotiationInput {
   readonly rtc: RtcPort;
   /** The polite peer yields (rolls back its own offer) when offers collide. */
@@ -59,15 +55,33 @@ export interface NegotiationInput {
    * does this side offer. If no offer comes within `firstOfferTimeout`, it offers after all.
    */
   readonly awaitRemoteOffer?: boolean;
+  /**
+   * This side makes an offer at once, without waiting for the engine's `negotiationneeded` (a
+   * caller knows at call() that it will offer). A `negotiationneeded` that arrives while that
+   * offer is being made is met by it (webrtc-pc §4.7.3: back in stable, the engine fires again
+   * if the offer did not meet everything). Takes precedence over `awaitRemoteOffer`.
+   */
+  readonly offerOnStart?: boolean;
 }
 
-/**
- * Every event `negotiationMachine` accepts: negotiation needed, remote descriptions and
- * candidates, ICE restart requests and the results of its own RTC calls.
- */
+/** The RTC calls the negotiation makes, one at a time (`rollback` is setLocalDescription({ type: 'rollback' })). */
+export type NegotiationOperation =
+  | 'createOffer'
+  | 'createAnswer'
+  | 'setLocalDescription'
+  | 'setRemoteDescription'
+  | 'rollback'
+  | 'addIceCandidate';
+
+/** How an RTC call the negotiation started ended (see `runRtcOperation`). */
+export type RtcOperationEvent =
+  | { readonly type: 'RTC.OPERATION_DONE'; readonly operation: NegotiationOperation; readonly description?: SessionDescription }
+  | { readonly type: 'RTC.OPERATION_FAILED'; readonly operation: NegotiationOperation; readonly error: Error };
+
 export type NegotiationEvent =
   /** The RTC port fired `negotiationneeded` (webrtc-pc §4.7.3). */
-  | { readonly type: 'NEGOTIATION_NEEDED' }
+  | { readonly type: 'RTC.NEGOTIATION_NEEDED' }
+  | RtcOperationEvent
   | { readonly type: 'REMOTE.DESCRIPTION'; readonly description: WireDescription }
   /** `null` is end-of-candidates. */
   | { readonly type: 'REMOTE.CANDIDATE'; readonly candidate: IceCandidate | null }
@@ -82,7 +96,6 @@ export type RemoteSignal =
   | { readonly kind: 'description'; readonly description: WireDescription }
   | { readonly kind: 'candidate'; readonly candidate: IceCandidate | null };
 
-/** The context of `negotiationMachine`: the perfect-negotiation flags and the pending work. */
 export interface NegotiationContext {
   readonly rtc: RtcPort;
   readonly polite: boolean;
@@ -98,8 +111,10 @@ export interface NegotiationContext {
   readonly localDescription: SessionDescription | null;
   /** A `negotiationneeded` not yet served by an offer; never lost while not stable. */
   readonly negotiationNeeded: boolean;
-  /** `awaitRemoteOffer`, until the first remote offer is taken (or `firstOfferTimeout`). */
-  readonly awaitingRemoteOffer: boolean;
+  /** Input: the first round waits for the remote's offer (`awaitingFirstOffer` state). */
+  readonly awaitRemoteOffer: boolean;
+  /** Input: the first offer is made at once (see NegotiationInput). */
+  readonly offerOnStart: boolean;
   /** An ICE restart was asked for and no answered offer has carried it yet. */
   readonly iceRestartWanted: boolean;
   /** The offer in flight carries an ICE restart. */
@@ -112,7 +127,7 @@ export interface NegotiationContext {
    * once a restart replaced them. */
   readonly seenRemoteUfrags: readonly string[];
   /** Completed offer/answer rounds. */
-  readonly rounds: number;
+  readonly negotiationRounds: number;
 }
 
 const APPLIED_SDP_MEMORY = 16;
@@ -121,9 +136,81 @@ const HELD_CANDIDATES_LIMIT = 64;
 
 const toError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
+/** The empty list every list of a new negotiation starts as (shared: lists are never mutated). */
+const NOTHING: readonly never[] = Object.freeze([]);
+
+/** The context a negotiation starts with (the peer machine starts its region with it too). */
+export function initialNegotiationContext(input: NegotiationInput): NegotiationContext {
+  return {
+    rtc: input.rtc,
+    polite: input.polite,
+    trickle: input.trickle ?? true,
+    inbox: NOTHING,
+    earlyCandidates: NOTHING,
+    current: null,
+    localDescription: null,
+    negotiationNeeded: false,
+    awaitRemoteOffer: input.awaitRemoteOffer ?? false,
+    offerOnStart: input.offerOnStart ?? false,
+    iceRestartWanted: false,
+    offerRestartsIce: false,
+    ignoreOffer: false,
+    appliedRemoteSdps: NOTHING,
+    seenRemoteUfrags: NOTHING,
+    negotiationRounds: 0,
+  };
+}
+
+/** The RTC call behind each operation, with what it takes from the context. */
+function callRtc(context: NegotiationContext, operation: NegotiationOperation): Promise<SessionDescription | void> {
+  const { rtc, current } = context;
+  switch (operation) {
+    case 'createOffer':
+      return rtc.createOffer(context.offerRestartsIce ? { iceRestart: true } : undefined);
+    case 'createAnswer':
+      return rtc.createAnswer();
+    case 'setLocalDescription':
+      return rtc.setLocalDescription(context.localDescription ?? { type: 'offer' });
+    case 'rollback':
+      return rtc.setLocalDescription({ type: 'rollback' });
+    case 'setRemoteDescription':
+      return rtc.setRemoteDescription(current?.kind === 'description' ? current.description : { type: 'answer' });
+    case 'addIceCandidate':
+      return rtc.addIceCandidate(current?.kind === 'candidate' ? current.candidate : null);
+  }
+}
+
+/**
+ * Starts one RTC call and sends its outcome to `self` as one event: no actor per call. Outcomes
+ * that arrive after the actor ended are dropped (the port was closed with it).
+ */
+function runRtcOperation(context: NegotiationContext, self: ActorRef<Snapshot<unknown>, RtcOperationEvent>, operation: NegotiationOperation): void {
+  const deliver = (event: RtcOperationEvent): void => {
+    if (self.getSnapshot().status === 'active') self.send(event);
+  };
+  callRtc(context, operation).then(
+    (description) => deliver({ type: 'RTC.OPERATION_DONE', operation, ...(description ? { description } : {}) }),
+    (error: unknown) => deliver({ type: 'RTC.OPERATION_FAILED', operation, error: toError(error) }),
+  );
+}
+
 /** An SDP string a description must carry (every created offer and answer has one). */
 function sdpOf(description: SessionDescription | null): string {
   return description?.sdp ?? '';
+}
+
+/**
+ * The offer or answer to send: as created (trickle), or as the engine now holds it, with the
+ * gathered candidates in it (non-trickle).
+ */
+export function localDescriptionToSend(context: NegotiationContext): WireDescription {
+  const description = context.trickle ? context.localDescription : (context.rtc.localDescription ?? context.localDescription);
+  return { type: description?.type === 'offer' ? 'offer' : 'answer', sdp: sdpOf(description) };
+}
+
+/** The round just completed, as reported: its number and whether our offer restarted ICE. */
+export function completedRound(context: NegotiationContext, asOfferer: boolean): { readonly round: number; readonly iceRestart: boolean } {
+  return { round: context.negotiationRounds, iceRestart: asOfferer && context.offerRestartsIce };
 }
 
 function nextSignal(context: NegotiationContext): RemoteSignal | undefined {
@@ -147,32 +234,17 @@ const negotiationSetup = setup({
     events: {} as NegotiationEvent,
     input: {} as NegotiationInput,
   },
-  actors: {
-    createOffer: fromPromise<SessionDescription, { rtc: RtcPort; iceRestart: boolean }>(({ input }) =>
-      input.rtc.createOffer(input.iceRestart ? { iceRestart: true } : undefined),
-    ),
-    createAnswer: fromPromise<SessionDescription, { rtc: RtcPort }>(({ input }) => input.rtc.createAnswer()),
-    setLocalDescription: fromPromise<void, { rtc: RtcPort; description: SessionDescription }>(({ input }) =>
-      input.rtc.setLocalDescription(input.description),
-    ),
-    setRemoteDescription: fromPromise<void, { rtc: RtcPort; description: SessionDescription }>(({ input }) =>
-      input.rtc.setRemoteDescription(input.description),
-    ),
-    addIceCandidate: fromPromise<void, { rtc: RtcPort; candidate: IceCandidate | null }>(({ input }) =>
-      input.rtc.addIceCandidate(input.candidate),
-    ),
-  },
   guards: {
-    isPolite: ({ context }) => context.polite,
     isTrickle: ({ context }) => context.trickle,
+    isPolite: ({ context }) => context.polite,
+    offersOnStart: ({ context }) => context.offerOnStart,
+    awaitsRemoteOffer: ({ context }) => context.awaitRemoteOffer,
     isNegotiationNeeded: ({ context }) => context.negotiationNeeded,
-    isAwaitingRemoteOffer: ({ context }) => context.awaitingRemoteOffer,
     isNextAnOffer: ({ context }) => nextDescriptionType(context) === 'offer',
     isNextAnAnswer: ({ context }) => {
       const type = nextDescriptionType(context);
       return type === 'answer' || type === 'pranswer';
     },
-    isNextACandidate: ({ context }) => nextSignal(context)?.kind === 'candidate',
     /** A description we already applied (a duplicate delivery): applying it again would desync. */
     isNextAlreadyApplied: ({ context }) => {
       const next = nextSignal(context);
@@ -198,27 +270,23 @@ const negotiationSetup = setup({
       context.rtc.iceGatheringState === 'complete' && /\ba=candidate:/.test(sdpOf(context.rtc.localDescription)),
   },
   actions: {
-    enqueueDescription: assign({
-      inbox: ({ context, event }) =>
-        event.type === 'REMOTE.DESCRIPTION'
-          ? [...context.inbox, { kind: 'description' as const, description: event.description }]
-          : context.inbox,
-    }),
-    enqueueCandidate: assign({
-      inbox: ({ context, event }) =>
-        event.type === 'REMOTE.CANDIDATE'
-          ? [...context.inbox, { kind: 'candidate' as const, candidate: event.candidate }]
-          : context.inbox,
+    /** Starts the state's RTC call; its outcome arrives as RTC.OPERATION_DONE or RTC.OPERATION_FAILED. */
+    runRtcOperation: ({ context, self }, params: { operation: NegotiationOperation }) => runRtcOperation(context, self, params.operation),
+    enqueueRemoteSignal: assign({
+      inbox: ({ context, event }) => {
+        if (event.type === 'REMOTE.DESCRIPTION') return [...context.inbox, { kind: 'description' as const, description: event.description }];
+        if (event.type === 'REMOTE.CANDIDATE') return [...context.inbox, { kind: 'candidate' as const, candidate: event.candidate }];
+        return context.inbox;
+      },
     }),
     markNegotiationNeeded: assign({ negotiationNeeded: true }),
-    stopAwaitingRemoteOffer: assign({ awaitingRemoteOffer: false }),
     /**
-     * The remote offer we waited for is being applied: the need held for it is dropped, since the
-     * answer may meet it (our tracks ride on the offered transceivers). webrtc-pc §4.7.3: back in
-     * stable, the engine updates the negotiation-needed flag and fires `negotiationneeded` again
-     * if anything is still to negotiate; serving the old need would be a redundant second round.
+     * The awaited first remote offer is taken: the need held for it is dropped, since the answer
+     * may meet it (our tracks ride on the offered transceivers). webrtc-pc §4.7.3: back in stable,
+     * the engine fires `negotiationneeded` again if anything is still to negotiate; serving the
+     * old need would be a redundant second round.
      */
-    takeAwaitedRemoteOffer: assign(({ context }) => (context.awaitingRemoteOffer ? { awaitingRemoteOffer: false, negotiationNeeded: false } : {})),
+    dropNeedHeldForRemoteOffer: assign({ negotiationNeeded: false }),
     requestIceRestart: assign({ iceRestartWanted: true, negotiationNeeded: true }),
     /** Take the head of the inbox as the signal to apply. */
     takeNext: assign({
@@ -256,7 +324,7 @@ const negotiationSetup = setup({
       offerRestartsIce: false,
     }),
     storeLocalDescription: assign({
-      localDescription: (_, description: SessionDescription) => description,
+      localDescription: ({ context, event }) => (event.type === 'RTC.OPERATION_DONE' && event.description ? event.description : context.localDescription),
     }),
     rememberAppliedRemote: assign({
       appliedRemoteSdps: ({ context }) => {
@@ -271,29 +339,24 @@ const negotiationSetup = setup({
         return [...context.seenRemoteUfrags, ...fresh].slice(-UFRAG_MEMORY);
       },
     }),
-    /** The answer to our offer is applied: a restart it carried is done. */
-    completeOfferRound: assign({ rounds: ({ context }) => context.rounds + 1 }),
-    completeAnswerRound: assign({ rounds: ({ context }) => context.rounds + 1 }),
     clearCurrent: assign({ current: null }),
+    /** An offer/answer round is done (ours answered, or theirs answered): counted and reported. */
+    completeRound: assign({ negotiationRounds: ({ context }) => context.negotiationRounds + 1, current: null }),
     /** webrtc-pc §10.7: the impolite peer ignores a colliding offer (ignoreOffer = true). */
     ignoreCollidingOffer: assign({ ignoreOffer: true }),
-    sendLocalDescription: sendParent(({ context }): NegotiationParentEvent => {
-      const description = context.trickle ? context.localDescription : (context.rtc.localDescription ?? context.localDescription);
-      return {
-        type: 'NEGOTIATION.LOCAL_DESCRIPTION',
-        description: { type: description?.type === 'offer' ? 'offer' : 'answer', sdp: sdpOf(description) },
-      };
-    }),
+    sendLocalDescription: sendParent(({ context }): NegotiationParentEvent => ({
+      type: 'NEGOTIATION.LOCAL_DESCRIPTION',
+      description: localDescriptionToSend(context),
+    })),
     reportCompleted: sendParent(({ context }, params: { asOfferer: boolean }): NegotiationParentEvent => ({
       type: 'NEGOTIATION.COMPLETED',
-      round: context.rounds,
-      iceRestart: params.asOfferer && context.offerRestartsIce,
+      ...completedRound(context, params.asOfferer),
     })),
-    reportError: sendParent((_, params: { operation: NegotiationOperation; error: unknown }): NegotiationParentEvent => ({
-      type: 'NEGOTIATION.ERROR',
-      operation: params.operation,
-      error: toError(params.error),
-    })),
+    /** The failed RTC call of an RTC.OPERATION_FAILED event. */
+    reportError: sendParent(({ event }): NegotiationParentEvent => {
+      if (event.type !== 'RTC.OPERATION_FAILED') throw new Error(`reportError needs RTC.OPERATION_FAILED, got ${event.type}`);
+      return { type: 'NEGOTIATION.ERROR', operation: event.operation, error: event.error };
+    }),
     reportNotice: sendParent((_, params: { notice: NegotiationNotice; detail: string }): NegotiationParentEvent => ({
       type: 'NEGOTIATION.NOTICE',
       ...params,
@@ -307,363 +370,201 @@ const negotiationSetup = setup({
   },
 });
 
+const run = (operation: NegotiationOperation) => ({ type: 'runRtcOperation', params: { operation } }) as const;
+const notice = (n: NegotiationNotice, detail: string) => ({ type: 'reportNotice', params: { notice: n, detail } }) as const;
+const DUPLICATE = { guard: 'isNextAlreadyApplied', actions: ['dropNext', notice('duplicate-description', 'already applied')] } as const;
+
 /**
- * How a rest state takes a remote candidate (the same in `stable` and `awaitingAnswer`):
- * drop it when it belongs to an ignored offer, a replaced ICE generation or no m-section; hold
- * it when it runs ahead of its remote description; otherwise apply it.
+ * How a rest state takes a remote candidate (the same in every rest state): drop it when it
+ * belongs to an ignored offer, a replaced ICE generation or no m-section; hold it when it runs
+ * ahead of its remote description; otherwise apply it.
  */
-const takeNextCandidate = [
-  {
-    guard: 'isNextCandidateOfIgnoredOffer',
-    actions: ['dropNext', { type: 'reportNotice', params: { notice: 'dropped-candidate', detail: 'belongs to an ignored offer' } }],
-  },
-  {
-    guard: 'isNextCandidateStale',
-    actions: ['dropNext', { type: 'reportNotice', params: { notice: 'dropped-candidate', detail: 'ufrag of a replaced ICE generation' } }],
-  },
-  {
-    guard: 'isNextCandidateForUnknownSection',
-    actions: ['dropNext', { type: 'reportNotice', params: { notice: 'dropped-candidate', detail: 'names no m-section of the remote description' } }],
-  },
+const TAKE_NEXT_CANDIDATE = [
+  { guard: 'isNextCandidateOfIgnoredOffer', actions: ['dropNext', notice('dropped-candidate', 'belongs to an ignored offer')] },
+  { guard: 'isNextCandidateStale', actions: ['dropNext', notice('dropped-candidate', 'ufrag of a replaced ICE generation')] },
+  { guard: 'isNextCandidateForUnknownSection', actions: ['dropNext', notice('dropped-candidate', 'names no m-section of the remote description')] },
   { guard: 'isNextCandidateEarly', actions: 'holdNextCandidateUntilRemoteDescription' },
-  { guard: 'canApplyNextCandidate', target: 'addingCandidate', actions: 'takeNext' },
+  { guard: 'canApplyNextCandidate', target: '#negotiation.addingCandidate', actions: 'takeNext' },
 ] as const;
 
 /**
- * Perfect negotiation (webrtc-pc §10.7, RFC 8829/9429 JSEP): offers on `negotiationneeded`,
- * answers remote offers, resolves glare by politeness with rollback, and applies trickled
- * candidates in order.
+ * How a stable rest state takes the next remote signal after the offer (which it applies): an
+ * answer answers nothing in flight (JSEP §5.6: setRemoteDescription(answer) needs
+ * have-local-offer, so applying it would be an illegal call), candidates as above.
  */
+const TAKE_NEXT_AFTER_OFFER_IN_STABLE = [
+  { guard: 'isNextAnAnswer', actions: ['dropNext', notice('stale-answer', 'answer received in stable')] },
+  ...TAKE_NEXT_CANDIDATE,
+] as const;
+const TAKE_REMOTE_OFFER = { guard: 'isNextAnOffer', target: '#negotiation.applyingRemoteOffer', actions: 'takeNextDescription' } as const;
+
+/**
+ * Non-trickle: the description goes out once it holds the gathered candidates (the same for an
+ * offer and an answer); `sending` is the sibling that sends it.
+ */
+const GATHERING_CANDIDATES = {
+  description: 'Non-trickle: the description goes out once it holds the gathered candidates.',
+  always: { guard: 'areLocalCandidatesGathered', target: 'sending' },
+  on: { 'ICE.GATHERING_COMPLETE': 'sending' },
+  after: { gatheringTimeout: { target: 'sending', actions: notice('sent-without-all-candidates', 'gathering timed out') } },
+} as const;
+
+/** From a candidate back to the rest state that matches the signaling state. */
+const BACK_TO_REST = [
+  { guard: 'hasLocalOffer', target: '#negotiation.awaitingAnswer', actions: 'clearCurrent' },
+  { target: '#negotiation.stable', actions: 'clearCurrent' },
+] as const;
+
+/** After our local offer or answer is applied: send it now (trickle), or once gathered. */
+const LOCAL_DESCRIPTION_APPLIED = [{ guard: 'isTrickle', target: 'sending' }, { target: 'gatheringCandidates' }] as const;
+
 export const negotiationMachine = negotiationSetup.createMachine({
   id: 'negotiation',
-  context: ({ input }) => ({
-    rtc: input.rtc,
-    polite: input.polite,
-    trickle: input.trickle ?? true,
-    inbox: [],
-    earlyCandidates: [],
-    current: null,
-    localDescription: null,
-    negotiationNeeded: false,
-    awaitingRemoteOffer: input.awaitRemoteOffer ?? false,
-    iceRestartWanted: false,
-    offerRestartsIce: false,
-    ignoreOffer: false,
-    appliedRemoteSdps: [],
-    seenRemoteUfrags: [],
-    rounds: 0,
-  }),
-  initial: 'stable',
+  context: ({ input }) => initialNegotiationContext(input),
+  initial: 'starting',
   on: {
-    'REMOTE.DESCRIPTION': { actions: 'enqueueDescription' },
-    'REMOTE.CANDIDATE': { actions: 'enqueueCandidate' },
-    NEGOTIATION_NEEDED: { actions: 'markNegotiationNeeded' },
+    'REMOTE.DESCRIPTION': { actions: 'enqueueRemoteSignal' },
+    'REMOTE.CANDIDATE': { actions: 'enqueueRemoteSignal' },
+    'RTC.NEGOTIATION_NEEDED': { actions: 'markNegotiationNeeded' },
     RESTART_ICE: { actions: 'requestIceRestart' },
     CLOSE: '.closed',
   },
   states: {
+    starting: {
+      description: 'Offers at once (offerOnStart), waits for the remote offer (awaitRemoteOffer), or rests.',
+      always: [
+        { guard: 'offersOnStart', target: 'makingOffer', actions: 'startOffer' },
+        { guard: 'awaitsRemoteOffer', target: 'awaitingFirstOffer' },
+        { target: 'stable' },
+      ],
+    },
+    awaitingFirstOffer: {
+      description: 'A callee: stable, but our own need waits for the remote offer (or firstOfferTimeout) instead of colliding with it.',
+      always: [
+        DUPLICATE,
+        { ...TAKE_REMOTE_OFFER, actions: ['takeNextDescription', 'dropNeedHeldForRemoteOffer'] },
+        ...TAKE_NEXT_AFTER_OFFER_IN_STABLE,
+      ],
+      after: { firstOfferTimeout: 'stable' },
+    },
     stable: {
       description: 'Signaling state stable, nothing in flight. Takes the next remote signal, else makes an offer if one is needed.',
       always: [
-        {
-          guard: 'isNextAlreadyApplied',
-          actions: ['dropNext', { type: 'reportNotice', params: { notice: 'duplicate-description', detail: 'already applied' } }],
-        },
-        { guard: 'isNextAnOffer', target: 'applyingRemoteOffer', actions: 'takeNextDescription' },
-        {
-          // JSEP §5.6 (setRemoteDescription answer needs have-local-offer): an answer in stable
-          // answers nothing we have in flight; applying it would be an illegal call.
-          guard: 'isNextAnAnswer',
-          actions: ['dropNext', { type: 'reportNotice', params: { notice: 'stale-answer', detail: 'answer received in stable' } }],
-        },
-        ...takeNextCandidate,
-        { guard: and(['isNegotiationNeeded', not('isAwaitingRemoteOffer')]), target: 'makingOffer', actions: 'startOffer' },
+        DUPLICATE,
+        TAKE_REMOTE_OFFER,
+        ...TAKE_NEXT_AFTER_OFFER_IN_STABLE,
+        { guard: 'isNegotiationNeeded', target: 'makingOffer', actions: 'startOffer' },
       ],
-      after: {
-        // No target: the eventless transitions above are taken again after it, and offer.
-        firstOfferTimeout: { guard: 'isAwaitingRemoteOffer', actions: 'stopAwaitingRemoteOffer' },
-      },
     },
-
     makingOffer: {
-      description: 'createOffer, then setLocalDescription(offer), then send it (W3C makingOffer).',
+      description: 'createOffer, setLocalDescription(offer), send it (W3C makingOffer). A negotiationneeded meanwhile is met by this offer (webrtc-pc §4.7.3).',
       initial: 'creatingOffer',
+      on: {
+        'RTC.NEGOTIATION_NEEDED': {},
+        'RTC.OPERATION_FAILED': { target: 'stable', actions: ['reportError', 'keepIceRestartOfUnansweredOffer', 'clearCurrent'] },
+      },
       states: {
-        creatingOffer: {
-          invoke: {
-            src: 'createOffer',
-            input: ({ context }) => ({ rtc: context.rtc, iceRestart: context.offerRestartsIce }),
-            onDone: {
-              target: 'applyingLocalOffer',
-              actions: { type: 'storeLocalDescription', params: ({ event }) => event.output },
-            },
-            onError: {
-              target: '#negotiation.stable',
-              actions: [
-                { type: 'reportError', params: ({ event }) => ({ operation: 'createOffer', error: event.error }) },
-                'keepIceRestartOfUnansweredOffer',
-                'clearCurrent',
-              ],
-            },
-          },
-        },
-        applyingLocalOffer: {
-          invoke: {
-            src: 'setLocalDescription',
-            input: ({ context }) => ({ rtc: context.rtc, description: context.localDescription ?? { type: 'offer' } }),
-            onDone: [
-              { guard: 'isTrickle', target: '#negotiation.awaitingAnswer', actions: 'sendLocalDescription' },
-              { target: 'gatheringCandidates' },
-            ],
-            onError: {
-              target: '#negotiation.stable',
-              actions: [
-                { type: 'reportError', params: ({ event }) => ({ operation: 'setLocalDescription', error: event.error }) },
-                'keepIceRestartOfUnansweredOffer',
-                'clearCurrent',
-              ],
-            },
-          },
-        },
-        gatheringCandidates: {
-          description: 'Non-trickle: the offer goes out once it holds the gathered candidates.',
-          always: { guard: 'areLocalCandidatesGathered', target: '#negotiation.awaitingAnswer', actions: 'sendLocalDescription' },
-          on: { 'ICE.GATHERING_COMPLETE': { target: '#negotiation.awaitingAnswer', actions: 'sendLocalDescription' } },
-          after: {
-            gatheringTimeout: {
-              target: '#negotiation.awaitingAnswer',
-              actions: [
-                'sendLocalDescription',
-                { type: 'reportNotice', params: { notice: 'sent-without-all-candidates', detail: 'gathering timed out' } },
-              ],
-            },
-          },
-        },
+        creatingOffer: { entry: run('createOffer'), on: { 'RTC.OPERATION_DONE': { target: 'applyingLocalOffer', actions: 'storeLocalDescription' } } },
+        applyingLocalOffer: { entry: run('setLocalDescription'), on: { 'RTC.OPERATION_DONE': LOCAL_DESCRIPTION_APPLIED } },
+        gatheringCandidates: GATHERING_CANDIDATES,
+        sending: { entry: 'sendLocalDescription', always: '#negotiation.awaitingAnswer' },
       },
     },
-
     awaitingAnswer: {
       description: 'Our offer is applied (have-local-offer). An answer completes the round; an offer collides (glare).',
       always: [
-        {
-          guard: 'isNextAlreadyApplied',
-          actions: ['dropNext', { type: 'reportNotice', params: { notice: 'duplicate-description', detail: 'already applied' } }],
-        },
+        DUPLICATE,
         { guard: 'isNextAnAnswer', target: 'applyingRemoteAnswer', actions: 'takeNextDescription' },
         // webrtc-pc §10.7: on collision the polite peer rolls back its offer and takes theirs...
         { guard: and(['isNextAnOffer', 'isPolite']), target: 'rollingBackLocalOffer', actions: 'takeNextDescription' },
         // ...and the impolite peer ignores theirs, with the candidates that follow it.
         {
           guard: and(['isNextAnOffer', not('isPolite')]),
-          actions: [
-            'dropNext',
-            'ignoreCollidingOffer',
-            { type: 'reportNotice', params: { notice: 'ignored-colliding-offer', detail: 'impolite peer keeps its own offer' } },
-          ],
+          actions: ['dropNext', 'ignoreCollidingOffer', notice('ignored-colliding-offer', 'impolite peer keeps its own offer')],
         },
-        ...takeNextCandidate,
+        ...TAKE_NEXT_CANDIDATE,
       ],
     },
-
     applyingRemoteAnswer: {
       description: 'setRemoteDescription(answer): back to stable (W3C isSettingRemoteAnswerPending).',
-      invoke: {
-        src: 'setRemoteDescription',
-        input: ({ context }) => ({
-          rtc: context.rtc,
-          description: context.current?.kind === 'description' ? context.current.description : { type: 'answer' },
-        }),
-        onDone: {
+      entry: run('setRemoteDescription'),
+      on: {
+        'RTC.OPERATION_DONE': {
           target: 'stable',
-          actions: [
-            'rememberAppliedRemote',
-            'releaseEarlyCandidates',
-            'completeOfferRound',
-            { type: 'reportCompleted', params: { asOfferer: true } },
-            'clearCurrent',
-          ],
+          actions: ['rememberAppliedRemote', 'releaseEarlyCandidates', 'completeRound', { type: 'reportCompleted', params: { asOfferer: true } }],
         },
         // An answer the engine refuses (stale, or for another offer) would leave us in
         // have-local-offer for good: roll our offer back and offer again.
-        onError: {
-          target: 'rollingBackUnansweredOffer',
-          actions: { type: 'reportError', params: ({ event }) => ({ operation: 'setRemoteDescription', error: event.error }) },
-        },
+        'RTC.OPERATION_FAILED': { target: 'rollingBackUnansweredOffer', actions: 'reportError' },
       },
     },
-
     rollingBackUnansweredOffer: {
       description: 'The answer was refused: setLocalDescription(rollback), then offer again.',
-      invoke: {
-        src: 'setLocalDescription',
-        input: ({ context }) => ({ rtc: context.rtc, description: { type: 'rollback' } }),
-        onDone: { target: 'stable', actions: ['markNegotiationNeeded', 'keepIceRestartOfUnansweredOffer', 'clearCurrent'] },
-        onError: {
-          target: 'stable',
-          actions: [
-            { type: 'reportError', params: ({ event }) => ({ operation: 'rollback', error: event.error }) },
-            'keepIceRestartOfUnansweredOffer',
-            'clearCurrent',
-          ],
-        },
+      entry: run('rollback'),
+      on: {
+        'RTC.OPERATION_DONE': { target: 'stable', actions: ['markNegotiationNeeded', 'keepIceRestartOfUnansweredOffer', 'clearCurrent'] },
+        'RTC.OPERATION_FAILED': { target: 'stable', actions: ['reportError', 'keepIceRestartOfUnansweredOffer', 'clearCurrent'] },
       },
     },
-
     rollingBackLocalOffer: {
       description: 'Glare, polite side: setLocalDescription(rollback) before taking the remote offer (explicit, no implicit rollback).',
-      invoke: {
-        src: 'setLocalDescription',
-        input: ({ context }) => ({ rtc: context.rtc, description: { type: 'rollback' } }),
-        onDone: {
+      entry: run('rollback'),
+      on: {
+        // What made us offer still stands: offer again once stable.
+        'RTC.OPERATION_DONE': {
           target: 'applyingRemoteOffer',
-          // What made us offer still stands: offer again once stable.
-          actions: [
-            'markNegotiationNeeded',
-            'keepIceRestartOfUnansweredOffer',
-            { type: 'reportNotice', params: { notice: 'rolled-back-for-remote-offer', detail: 'polite peer yields' } },
-          ],
+          actions: ['markNegotiationNeeded', 'keepIceRestartOfUnansweredOffer', notice('rolled-back-for-remote-offer', 'polite peer yields')],
         },
-        onError: {
-          target: 'awaitingAnswer',
-          actions: [{ type: 'reportError', params: ({ event }) => ({ operation: 'rollback', error: event.error }) }, 'clearCurrent'],
-        },
+        'RTC.OPERATION_FAILED': { target: 'awaitingAnswer', actions: ['reportError', 'clearCurrent'] },
       },
     },
-
     applyingRemoteOffer: {
       description: 'setRemoteDescription(offer), from stable (have-remote-offer next).',
-      entry: 'takeAwaitedRemoteOffer',
-      invoke: {
-        src: 'setRemoteDescription',
-        input: ({ context }) => ({
-          rtc: context.rtc,
-          description: context.current?.kind === 'description' ? context.current.description : { type: 'offer' },
-        }),
-        onDone: { target: 'answering', actions: ['rememberAppliedRemote', 'releaseEarlyCandidates'] },
-        onError: {
-          target: 'stable',
-          actions: [
-            { type: 'reportError', params: ({ event }) => ({ operation: 'setRemoteDescription', error: event.error }) },
-            'clearCurrent',
-          ],
-        },
+      entry: run('setRemoteDescription'),
+      on: {
+        'RTC.OPERATION_DONE': { target: 'answering', actions: ['rememberAppliedRemote', 'releaseEarlyCandidates'] },
+        'RTC.OPERATION_FAILED': { target: 'stable', actions: ['reportError', 'clearCurrent'] },
       },
     },
-
     answering: {
-      description: 'createAnswer, then setLocalDescription(answer), then send it.',
+      description: 'createAnswer, setLocalDescription(answer), send it: the round is done.',
       initial: 'creatingAnswer',
+      on: { 'RTC.OPERATION_FAILED': { target: 'rollingBackRemoteOffer', actions: 'reportError' } },
       states: {
-        creatingAnswer: {
-          invoke: {
-            src: 'createAnswer',
-            input: ({ context }) => ({ rtc: context.rtc }),
-            onDone: {
-              target: 'applyingLocalAnswer',
-              actions: { type: 'storeLocalDescription', params: ({ event }) => event.output },
-            },
-            onError: {
-              target: '#negotiation.rollingBackRemoteOffer',
-              actions: { type: 'reportError', params: ({ event }) => ({ operation: 'createAnswer', error: event.error }) },
-            },
-          },
-        },
-        applyingLocalAnswer: {
-          invoke: {
-            src: 'setLocalDescription',
-            input: ({ context }) => ({ rtc: context.rtc, description: context.localDescription ?? { type: 'answer' } }),
-            onDone: [
-              {
-                guard: 'isTrickle',
-                target: '#negotiation.stable',
-                actions: ['sendLocalDescription', 'completeAnswerRound', { type: 'reportCompleted', params: { asOfferer: false } }, 'clearCurrent'],
-              },
-              { target: 'gatheringCandidates' },
-            ],
-            onError: {
-              target: '#negotiation.rollingBackRemoteOffer',
-              actions: {
-                type: 'reportError',
-                params: ({ event }) => ({ operation: 'setLocalDescription', error: event.error }),
-              },
-            },
-          },
-        },
-        gatheringCandidates: {
-          description: 'Non-trickle: the answer goes out once it holds the gathered candidates.',
-          always: {
-            guard: 'areLocalCandidatesGathered',
-            target: '#negotiation.stable',
-            actions: ['sendLocalDescription', 'completeAnswerRound', { type: 'reportCompleted', params: { asOfferer: false } }, 'clearCurrent'],
-          },
-          on: {
-            'ICE.GATHERING_COMPLETE': {
-              target: '#negotiation.stable',
-              actions: ['sendLocalDescription', 'completeAnswerRound', { type: 'reportCompleted', params: { asOfferer: false } }, 'clearCurrent'],
-            },
-          },
-          after: {
-            gatheringTimeout: {
-              target: '#negotiation.stable',
-              actions: [
-                'sendLocalDescription',
-                { type: 'reportNotice', params: { notice: 'sent-without-all-candidates', detail: 'gathering timed out' } },
-                'completeAnswerRound',
-                { type: 'reportCompleted', params: { asOfferer: false } },
-                'clearCurrent',
-              ],
-            },
-          },
+        creatingAnswer: { entry: run('createAnswer'), on: { 'RTC.OPERATION_DONE': { target: 'applyingLocalAnswer', actions: 'storeLocalDescription' } } },
+        applyingLocalAnswer: { entry: run('setLocalDescription'), on: { 'RTC.OPERATION_DONE': LOCAL_DESCRIPTION_APPLIED } },
+        gatheringCandidates: GATHERING_CANDIDATES,
+        sending: {
+          entry: 'sendLocalDescription',
+          always: { target: '#negotiation.stable', actions: ['completeRound', { type: 'reportCompleted', params: { asOfferer: false } }] },
         },
       },
     },
-
     rollingBackRemoteOffer: {
       description: 'We could not answer: setLocalDescription(rollback) returns to stable.',
-      invoke: {
-        src: 'setLocalDescription',
-        input: ({ context }) => ({ rtc: context.rtc, description: { type: 'rollback' } }),
-        onDone: { target: 'stable', actions: 'clearCurrent' },
-        onError: {
-          target: 'stable',
-          actions: [{ type: 'reportError', params: ({ event }) => ({ operation: 'rollback', error: event.error }) }, 'clearCurrent'],
-        },
+      entry: run('rollback'),
+      on: {
+        'RTC.OPERATION_DONE': { target: 'stable', actions: 'clearCurrent' },
+        'RTC.OPERATION_FAILED': { target: 'stable', actions: ['reportError', 'clearCurrent'] },
       },
     },
-
     addingCandidate: {
       description: 'addIceCandidate, one at a time and in arrival order.',
-      invoke: {
-        src: 'addIceCandidate',
-        input: ({ context }) => ({
-          rtc: context.rtc,
-          candidate: context.current?.kind === 'candidate' ? context.current.candidate : null,
-        }),
-        onDone: 'returningFromCandidate',
+      entry: run('addIceCandidate'),
+      on: {
+        'RTC.OPERATION_DONE': BACK_TO_REST,
         // W3C §10.7: errors of candidates that belong to an ignored offer are swallowed, and
         // only theirs; any other failure is reported (it does not stop the negotiation).
-        onError: [
-          {
-            guard: 'isIgnoringOffer',
-            target: 'returningFromCandidate',
-            actions: { type: 'reportNotice', params: { notice: 'candidate-not-applied', detail: 'belongs to an ignored offer' } },
-          },
-          {
-            target: 'returningFromCandidate',
-            actions: { type: 'reportError', params: ({ event }) => ({ operation: 'addIceCandidate', error: event.error }) },
-          },
+        'RTC.OPERATION_FAILED': [
+          { guard: 'isIgnoringOffer', target: 'returningFromCandidate', actions: notice('candidate-not-applied', 'belongs to an ignored offer') },
+          { target: 'returningFromCandidate', actions: 'reportError' },
         ],
       },
     },
-
     returningFromCandidate: {
-      description: 'Back to the rest state that matches the signaling state.',
-      always: [
-        { guard: 'hasLocalOffer', target: 'awaitingAnswer', actions: 'clearCurrent' },
-        { target: 'stable', actions: 'clearCurrent' },
-      ],
+      description: 'After a failed candidate: back to the rest state that matches the signaling state.',
+      always: BACK_TO_REST,
     },
-
     closed: {
       description: 'The peer connection is closed; nothing more happens.',
       type: 'final',
@@ -671,5 +572,4 @@ export const negotiationMachine = negotiationSetup.createMachine({
   },
 });
 
-/** The type of `negotiationMachine`. */
 export type NegotiationMachine = typeof negotiationMachine;

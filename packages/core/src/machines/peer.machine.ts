@@ -1,5 +1,5 @@
-import { assertEvent, assign, emit, enqueueActions, fromCallback, not, sendTo, setup } from 'xstate';
-import type { ActorRefFrom } from 'xstate';
+import { assertEvent, assign, emit, enqueueActions, raise, setup } from 'xstate';
+import type { ActorRef, ActorRefFrom, AnyStateMachine, Snapshot, SnapshotFrom, StateValue } from 'xstate';
 import type {
   DataChannelInit,
   DataChannelPort,
@@ -9,26 +9,30 @@ import type {
   MediaStreamHandle,
   MediaTrackHandle,
   PeerConnectionState,
-  RtcPort,
+  RtcPortEvent,
   SignalingState,
 } from '../ports/rtc.js';
 import type { SignalingPort } from '../ports/signaling.js';
 import type { PeerMessage, WireDescription } from '../protocol/peer-message.js';
 import { filterSdpCandidates } from '../sdp.js';
-import { connectionMachine } from './connection.machine.js';
-import type { ConnectionOutput } from './connection.machine.js';
+import { connectionMachine, endOf, initialConnectionContext } from './connection.machine.js';
+import type { ConnectionContext, ConnectionEvent } from './connection.machine.js';
 import { dataChannelMachine } from './data-channel.machine.js';
-import { iceGatheringMachine } from './ice-gathering.machine.js';
-import { negotiationMachine } from './negotiation.machine.js';
-import type { NegotiationNotice, NegotiationOperation } from './negotiation.machine.js';
+import { iceGatheringMachine, initialIceGatheringContext } from './ice-gathering.machine.js';
+import type { IceGatheringContext, IceGatheringEvent } from './ice-gathering.machine.js';
+import { completedRound, initialNegotiationContext, localDescriptionToSend, negotiationMachine } from './negotiation.machine.js';
+import type { NegotiationContext, NegotiationEvent, NegotiationNotice, NegotiationOperation } from './negotiation.machine.js';
 import type { CandidateFilter, PeerEndReason, PeerInput, PeerOutput } from './peer.types.js';
 
 export type { CandidateFilter, IceRestartPolicy, PeerEndReason, PeerFailureReason, PeerInput, PeerOutput } from './peer.types.js';
 
-// One peer connection: the negotiation, ICE gathering and connection machines as child actors,
-// wired to one RTC port and one signaling pipe. The peer is the only place that touches the
-// ports' streams: it turns RTC events and validated peer messages into machine events, routes
-// them to the child that owns them, and sends what the children ask for.
+// One peer connection: ONE machine whose `running` state has three parallel regions, the
+// negotiation, ICE gathering and connection machines (each also a machine of its own, tested
+// alone), over one RTC port and one signaling pipe. Its entry subscribes to both ports (no actor
+// of its own): the port's events and this session's validated peer messages become events that
+// the regions take directly; no event is re-sent from one actor to another. What a region reports to a parent when it runs
+// alone (`sendParent`) is done here at once: send on the signaling pipe, emit to the app, or
+// `raise` the event another region takes (NEGOTIATED, RESTART_ICE, ICE.GATHERING_COMPLETE).
 
 /** The session id of peer messages sent outside a call (a bare `createPeer`). */
 export const DEFAULT_SESSION = 'default';
@@ -75,54 +79,33 @@ type RtcEvent =
 type RemoteEvent =
   | { readonly type: 'REMOTE.DESCRIPTION'; readonly description: WireDescription }
   | { readonly type: 'REMOTE.CANDIDATE'; readonly candidate: IceCandidate | null }
-  | { readonly type: 'REMOTE.DROPPED'; readonly notice: PeerNotice; readonly detail: string };
+  /** A message of another session, or a candidate (remote or local) `candidateFilter` dropped. */
+  | { readonly type: 'DROPPED'; readonly notice: PeerNotice; readonly detail: string };
 
-/** What the children ask of their parent. */
-type ChildEvent =
-  | { readonly type: 'NEGOTIATION.LOCAL_DESCRIPTION'; readonly description: WireDescription }
-  | { readonly type: 'NEGOTIATION.ERROR'; readonly operation: NegotiationOperation; readonly error: Error }
-  | { readonly type: 'NEGOTIATION.NOTICE'; readonly notice: NegotiationNotice; readonly detail: string }
-  | { readonly type: 'NEGOTIATION.COMPLETED'; readonly round: number; readonly iceRestart: boolean }
-  | { readonly type: 'ICE.LOCAL_CANDIDATE'; readonly candidate: IceCandidate | null }
-  | { readonly type: 'ICE.GATHERING_COMPLETE'; readonly candidates?: readonly IceCandidate[] }
-  | { readonly type: 'CONNECTION.RESTART_ICE'; readonly attempt: number };
+/** Events one region raises for another. */
+type RaisedEvent = { readonly type: 'NEGOTIATED' } | { readonly type: 'ICE.GATHERING_COMPLETE' };
 
 /**
- * Every event `peerMachine` accepts: the app's commands, RTC port events, remote messages and
- * its children's reports.
+ * Every event `peerMachine` accepts: the app's commands, RTC port events, remote messages, its
+ * regions' own events and what they raise for each other.
  */
-export type PeerEvent = PeerCommand | RtcEvent | RemoteEvent | ChildEvent;
+export type PeerEvent = PeerCommand | RtcEvent | RemoteEvent | RaisedEvent | NegotiationEvent | IceGatheringEvent | ConnectionEvent;
 
-/** The context of `peerMachine`: its ports, children, data channels and the last states. */
-export interface PeerContext {
-  readonly rtc: RtcPort;
+/** The peer's own context and its regions' contexts, side by side (their fields are distinct). */
+export interface PeerContext extends NegotiationContext, IceGatheringContext, ConnectionContext {
   readonly signaling: SignalingPort;
-  readonly polite: boolean;
   readonly session: string;
-  readonly trickle: boolean;
-  /** Our first offer waits for the remote's (a callee; see NegotiationInput). */
-  readonly awaitRemoteOffer: boolean;
   readonly candidateFilter: CandidateFilter | null;
   readonly input: PeerInput;
-  /** Mirrors of the RTC port's states, for UIs and tests. */
+  /** Mirror of the RTC port's signaling state, for UIs and tests (the regions keep the others). */
   readonly signalingState: SignalingState;
-  readonly iceGatheringState: IceGatheringState;
-  readonly iceConnectionState: IceConnectionState;
-  readonly connectionState: PeerConnectionState;
   /** One actor per data channel, local and remote. */
   readonly channels: readonly DataChannelActor[];
-  readonly negotiationRounds: number;
+  /** Candidates `candidateFilter` dropped, local and remote (the notice is raised for the first only). */
+  readonly filteredCandidates: number;
   readonly endReason: PeerEndReason | null;
   readonly endDetail: string | undefined;
-  /** The last TURN credential refusal since the connection was last connected, for the end reason. */
-  readonly turnRefusal: string | null;
 }
-
-/**
- * STUN error codes that mean "your credentials are not accepted" (RFC 8489 §14.8: 401
- * Unauthorized; RFC 8656 §18: 441 Wrong Credentials). 438 Stale Nonce is retried by the engine.
- */
-const CREDENTIAL_REFUSALS: ReadonlySet<number> = new Set([401, 441]);
 
 function keeps(filter: CandidateFilter | null, candidate: IceCandidate | null): boolean {
   return candidate === null || filter === null || filter(candidate);
@@ -132,66 +115,90 @@ function filteredDescription(description: WireDescription, filter: CandidateFilt
   return filter === null ? description : { type: description.type, sdp: filterSdpCandidates(description.sdp, filter) };
 }
 
-/**
- * Maps the RTC port's event stream to machine events. Owns the port: it closes it when it
- * stops, which happens on leaving `running` (for `closed` or `failed`) and when the peer actor
- * itself is stopped from outside (e.g. by the call machine leaving `active`).
- */
-const rtcEvents = fromCallback<PeerEvent, { rtc: RtcPort }>(({ input, sendBack }) => {
-  const subscription = input.rtc.events$.subscribe((event) => {
-    switch (event.type) {
-      case 'negotiationneeded':
-        return sendBack({ type: 'RTC.NEGOTIATION_NEEDED' });
-      case 'icecandidate':
-        return sendBack({ type: 'RTC.ICE_CANDIDATE', candidate: event.candidate });
-      case 'icecandidateerror':
-        return sendBack({
-          type: 'RTC.ICE_CANDIDATE_ERROR',
-          errorCode: event.errorCode,
-          url: event.url,
-          detail: `${event.errorCode} ${event.errorText} (${event.url})`,
-        });
-      case 'signalingstatechange':
-        return sendBack({ type: 'RTC.SIGNALING_STATE', state: event.state });
-      case 'icegatheringstatechange':
-        return sendBack({ type: 'RTC.ICE_GATHERING_STATE', state: event.state });
-      case 'iceconnectionstatechange':
-        return sendBack({ type: 'RTC.ICE_CONNECTION_STATE', state: event.state });
-      case 'connectionstatechange':
-        return sendBack({ type: 'RTC.CONNECTION_STATE', state: event.state });
-      case 'track':
-        return sendBack({ type: 'RTC.TRACK', track: event.track, streams: event.streams, mid: event.mid });
-      case 'datachannel':
-        return sendBack({ type: 'RTC.DATA_CHANNEL', channel: event.channel, origin: 'remote' });
-    }
-  });
-  return () => {
-    subscription.unsubscribe();
-    // The peer owns the connection for its lifetime (webrtc-pc §4.4.1.9 close is idempotent).
-    input.rtc.close();
-  };
-});
+/** The RTC port's events as machine events (webrtc-pc §4.4.1 event handlers). */
+function rtcEventOf(event: RtcPortEvent): PeerEvent {
+  switch (event.type) {
+    case 'negotiationneeded':
+      return { type: 'RTC.NEGOTIATION_NEEDED' };
+    case 'icecandidate':
+      return { type: 'RTC.ICE_CANDIDATE', candidate: event.candidate };
+    case 'icecandidateerror':
+      return { type: 'RTC.ICE_CANDIDATE_ERROR', errorCode: event.errorCode, url: event.url, detail: `${event.errorCode} ${event.errorText} (${event.url})` };
+    case 'signalingstatechange':
+      return { type: 'RTC.SIGNALING_STATE', state: event.state };
+    case 'icegatheringstatechange':
+      return { type: 'RTC.ICE_GATHERING_STATE', state: event.state };
+    case 'iceconnectionstatechange':
+      return { type: 'RTC.ICE_CONNECTION_STATE', state: event.state };
+    case 'connectionstatechange':
+      return { type: 'RTC.CONNECTION_STATE', state: event.state };
+    case 'track':
+      return { type: 'RTC.TRACK', track: event.track, streams: event.streams, mid: event.mid };
+    case 'datachannel':
+      return { type: 'RTC.DATA_CHANNEL', channel: event.channel, origin: 'remote' };
+  }
+}
 
-/** Takes this session's negotiation messages from the signaling pipe, filtered. */
-const signalingMessages = fromCallback<PeerEvent, { signaling: SignalingPort; session: string; filter: CandidateFilter | null }>(
-  ({ input, sendBack }) => {
-    const subscription = input.signaling.messages$.subscribe((message) => {
-      if (message.kind !== 'description' && message.kind !== 'candidate') return; // call control: not ours
-      if (message.session !== input.session) {
-        sendBack({ type: 'REMOTE.DROPPED', notice: 'other-session', detail: `${message.kind} of session ${message.session}` });
-        return;
-      }
-      if (message.kind === 'description') {
-        sendBack({ type: 'REMOTE.DESCRIPTION', description: filteredDescription(message.description, input.filter) });
-      } else if (keeps(input.filter, message.candidate)) {
-        sendBack({ type: 'REMOTE.CANDIDATE', candidate: message.candidate });
-      } else {
-        sendBack({ type: 'REMOTE.DROPPED', notice: 'filtered-candidate', detail: 'remote candidate' });
-      }
-    });
-    return () => subscription.unsubscribe();
-  },
-);
+/** This session's negotiation messages as machine events, filtered; null for call control. */
+function remoteEventOf(message: PeerMessage, session: string, filter: CandidateFilter | null): PeerEvent | null {
+  if (message.kind !== 'description' && message.kind !== 'candidate') return null; // call control: not ours
+  if (message.session !== session) return { type: 'DROPPED', notice: 'other-session', detail: `${message.kind} of session ${message.session}` };
+  if (message.kind === 'description') return { type: 'REMOTE.DESCRIPTION', description: filteredDescription(message.description, filter) };
+  if (keeps(filter, message.candidate)) return { type: 'REMOTE.CANDIDATE', candidate: message.candidate };
+  return { type: 'DROPPED', notice: 'filtered-candidate', detail: 'remote candidate' };
+}
+
+/**
+ * Subscribes the peer to its ports: the RTC port's events and this session's peer messages come
+ * in as events. No actor: the subscriptions end, and the RTC port is closed (the peer owns it,
+ * webrtc-pc §4.4.1.9 close is idempotent), when the peer actor ends for any reason: a final
+ * state (`closed`, `failed`), stopped from outside (e.g. by the call machine), or an error.
+ */
+function connectPorts(context: PeerContext, self: ActorRef<Snapshot<unknown>, PeerEvent>): void {
+  const send = (event: PeerEvent): void => {
+    if (self.getSnapshot().status === 'active') self.send(event);
+  };
+  const rtcSubscription = context.rtc.events$.subscribe((event) => send(rtcEventOf(event)));
+  const signalingSubscription = context.signaling.messages$.subscribe((message) => {
+    const event = remoteEventOf(message, context.session, context.candidateFilter);
+    if (event) send(event);
+  });
+  const disconnect = (): void => {
+    rtcSubscription.unsubscribe();
+    signalingSubscription.unsubscribe();
+    context.rtc.close();
+  };
+  self.subscribe({ complete: disconnect, error: disconnect });
+}
+
+/**
+ * A machine's root as a region of the peer's `running` state: its id (so its `#id` targets
+ * hold), transitions and states. Typed `never` to fit the peer's config: the peer's context and
+ * events include the region's (PeerContext extends its context; PeerEvent includes its events),
+ * and the peer's setup carries the region's implementations.
+ */
+function regionOf(machine: AnyStateMachine, extra: { readonly onDone?: unknown } = {}): never {
+  const { id, description, initial, on, states } = machine.config;
+  return { id, description, initial, on, states, ...extra } as never;
+}
+
+/** Implementations of the three regions; the peer overrides only their reports to a parent. */
+const REGION_IMPLEMENTATIONS = [negotiationMachine, iceGatheringMachine, connectionMachine].map((machine) => machine.implementations);
+const regionActions = Object.assign({}, ...REGION_IMPLEMENTATIONS.map((i) => i.actions)) as object;
+const regionGuards = Object.assign({}, ...REGION_IMPLEMENTATIONS.map((i) => i.guards)) as object;
+const regionDelays = Object.assign({}, ...REGION_IMPLEMENTATIONS.map((i) => i.delays)) as object;
+
+/** The region actions that report to a parent when the region runs alone, done here directly. */
+export const PEER_REPORT_ACTIONS = [
+  'sendLocalDescription',
+  'reportCompleted',
+  'reportError',
+  'reportNotice',
+  'forwardCandidate',
+  'forwardEndOfCandidates',
+  'reportGatheringComplete',
+  'askForIceRestart',
+] as const;
 
 /**
  * One peer connection: the negotiation, ICE gathering and connection machines as children,
@@ -205,113 +212,77 @@ export const peerMachine = setup({
     output: {} as PeerOutput,
     emitted: {} as PeerEmitted,
   },
-  actors: {
-    rtcEvents,
-    signalingMessages,
-    negotiation: negotiationMachine,
-    iceGathering: iceGatheringMachine,
-    connection: connectionMachine,
-    dataChannel: dataChannelMachine,
-  },
+  actors: { dataChannel: dataChannelMachine },
   guards: {
-    isTrickle: ({ context }) => context.trickle,
-    isClosedByConnection: (_, output: ConnectionOutput) => output.reason === 'closed',
-    /** A TURN server refused our credentials (webrtc-pc §4.8.4 icecandidateerror). */
-    isTurnCredentialRefusal: ({ event }) =>
-      event.type === 'RTC.ICE_CANDIDATE_ERROR' && CREDENTIAL_REFUSALS.has(event.errorCode) && /^turns?:/.test(event.url),
+    ...regionGuards,
+    isConnectionClosed: ({ context }) => endOf(context).reason === 'closed',
   },
+  delays: { ...regionDelays },
   actions: {
-    forwardToNegotiation: sendTo('negotiation', ({ event }) => {
-      assertEvent(event, [
-        'RTC.NEGOTIATION_NEEDED',
-        'REMOTE.DESCRIPTION',
-        'REMOTE.CANDIDATE',
-        'ICE.GATHERING_COMPLETE',
-        'CONNECTION.RESTART_ICE',
-        'RESTART_ICE',
-      ]);
-      switch (event.type) {
-        case 'RTC.NEGOTIATION_NEEDED':
-          return { type: 'NEGOTIATION_NEEDED' as const };
-        case 'REMOTE.DESCRIPTION':
-          return { type: 'REMOTE.DESCRIPTION' as const, description: event.description };
-        case 'REMOTE.CANDIDATE':
-          return { type: 'REMOTE.CANDIDATE' as const, candidate: event.candidate };
-        case 'ICE.GATHERING_COMPLETE':
-          return { type: 'ICE.GATHERING_COMPLETE' as const };
-        case 'CONNECTION.RESTART_ICE': // the recovery policy asks
-        case 'RESTART_ICE': // the app asks
-          return { type: 'RESTART_ICE' as const };
+    ...regionActions,
+    // ---- the regions' reports, carried out (see PEER_REPORT_ACTIONS) ----
+    /** Sends our offer or answer, with the candidate filter applied to its candidate lines. */
+    sendLocalDescription: ({ context }) => {
+      context.signaling.send({
+        kind: 'description',
+        session: context.session,
+        description: filteredDescription(localDescriptionToSend(context), context.candidateFilter),
+      } satisfies PeerMessage);
+    },
+    /** A round is done: the app hears `negotiated`, the connection region NEGOTIATED. */
+    reportCompleted: enqueueActions(({ context, enqueue }, params: { asOfferer: boolean }) => {
+      enqueue.emit({ type: 'negotiated', ...completedRound(context, params.asOfferer) });
+      enqueue.raise({ type: 'NEGOTIATED' });
+    }),
+    reportError: emit(({ event }): PeerEmitted => {
+      assertEvent(event, 'RTC.OPERATION_FAILED');
+      return { type: 'error', operation: event.operation, error: event.error };
+    }),
+    reportNotice: emit((_, params: { notice: NegotiationNotice; detail: string }): PeerEmitted => ({ type: 'notice', ...params })),
+    forwardCandidate: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'RTC.ICE_CANDIDATE');
+      if (!context.trickle) return;
+      if (keeps(context.candidateFilter, event.candidate)) {
+        const message: PeerMessage = { kind: 'candidate', session: context.session, candidate: event.candidate };
+        enqueue(() => context.signaling.send(message));
+      } else {
+        enqueue.raise({ type: 'DROPPED', notice: 'filtered-candidate', detail: 'local candidate' });
       }
     }),
-    forwardToIceGathering: sendTo('iceGathering', ({ event }) => {
-      assertEvent(event, ['RTC.ICE_CANDIDATE', 'RTC.ICE_GATHERING_STATE']);
-      return event;
+    /** RFC 8838 §8.2 end-of-candidates, trickled. */
+    forwardEndOfCandidates: ({ context }) => {
+      if (context.trickle) context.signaling.send({ kind: 'candidate', session: context.session, candidate: null } satisfies PeerMessage);
+    },
+    /** Only a non-trickle negotiation waits for it (to send the description with candidates). */
+    reportGatheringComplete: enqueueActions(({ context, enqueue }) => {
+      if (!context.trickle) enqueue.raise({ type: 'ICE.GATHERING_COMPLETE' });
     }),
-    forwardToConnection: sendTo('connection', ({ event }) => {
-      assertEvent(event, ['RTC.CONNECTION_STATE', 'RTC.ICE_CONNECTION_STATE']);
-      return event;
-    }),
-    /** Checks should start now; the connection machine bounds how long they may not. */
-    tellConnectionNegotiated: sendTo('connection', { type: 'NEGOTIATED' as const }),
-    recordTurnRefusal: assign({
-      turnRefusal: ({ event }) => {
-        assertEvent(event, 'RTC.ICE_CANDIDATE_ERROR');
-        return `TURN server refused the credentials: ${event.detail}`;
-      },
-    }),
-    /** A refusal seen before the connection (re)connected does not explain a later failure. */
-    forgetTurnRefusalOnceConnected: assign({
-      turnRefusal: ({ context, event }) => (event.type === 'RTC.CONNECTION_STATE' && event.state === 'connected' ? null : context.turnRefusal),
-    }),
-    mirrorRtcState: assign(({ context, event }) => {
-      switch (event.type) {
-        case 'RTC.SIGNALING_STATE':
-          return { signalingState: event.state };
-        case 'RTC.ICE_GATHERING_STATE':
-          return { iceGatheringState: event.state };
-        case 'RTC.ICE_CONNECTION_STATE':
-          return { iceConnectionState: event.state };
-        case 'RTC.CONNECTION_STATE':
-          return { connectionState: event.state };
-        default:
-          return context;
+    /** The recovery policy asks; the negotiation region offers the restart. */
+    askForIceRestart: raise({ type: 'RESTART_ICE' }),
+    // ---- the peer's own ----
+    /** The ports' events in, until the peer ends (see connectPorts). */
+    connectPorts: ({ context, self }) => connectPorts(context, self),
+    /**
+     * Announces what the peer dropped. issue 17: filtering candidates on purpose
+     * (`candidateFilter`) is not news on every connect: only the first one is announced, all are
+     * counted in `filteredCandidates`.
+     */
+    announceDropped: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'DROPPED');
+      if (event.notice === 'filtered-candidate') {
+        enqueue.assign({ filteredCandidates: context.filteredCandidates + 1 });
+        if (context.filteredCandidates > 0) return;
       }
+      enqueue.emit({ type: 'notice', notice: event.notice, detail: event.detail });
     }),
-    announceRtcState: emit(({ event }): PeerEmitted => {
-      assertEvent(event, ['RTC.SIGNALING_STATE', 'RTC.ICE_GATHERING_STATE', 'RTC.ICE_CONNECTION_STATE', 'RTC.CONNECTION_STATE']);
-      switch (event.type) {
-        case 'RTC.SIGNALING_STATE':
-          return { type: 'signalingstatechange', state: event.state };
-        case 'RTC.ICE_GATHERING_STATE':
-          return { type: 'icegatheringstatechange', state: event.state };
-        case 'RTC.ICE_CONNECTION_STATE':
-          return { type: 'iceconnectionstatechange', state: event.state };
-        case 'RTC.CONNECTION_STATE':
-          return { type: 'connectionstatechange', state: event.state };
-      }
+    mirrorSignalingState: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'RTC.SIGNALING_STATE');
+      enqueue.assign({ signalingState: event.state });
+      enqueue.emit({ type: 'signalingstatechange', state: event.state });
     }),
     announceTrack: emit(({ event }): PeerEmitted => {
       assertEvent(event, 'RTC.TRACK');
       return { type: 'track', track: event.track, streams: event.streams, mid: event.mid };
-    }),
-    /** Sends our offer or answer, with the candidate filter applied to its candidate lines. */
-    sendDescription: ({ context, event }) => {
-      if (event.type !== 'NEGOTIATION.LOCAL_DESCRIPTION') return;
-      context.signaling.send({
-        kind: 'description',
-        session: context.session,
-        description: filteredDescription(event.description, context.candidateFilter),
-      } satisfies PeerMessage);
-    },
-    sendCandidate: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'ICE.LOCAL_CANDIDATE') return;
-      if (!keeps(context.candidateFilter, event.candidate)) {
-        enqueue.emit({ type: 'notice', notice: 'filtered-candidate', detail: 'local candidate' });
-        return;
-      }
-      const message: PeerMessage = { kind: 'candidate', session: context.session, candidate: event.candidate };
-      enqueue(() => context.signaling.send(message));
     }),
     /** Creates a data channel on the port; it comes back as a local RTC.DATA_CHANNEL event, or
      * as DATA_CHANNEL.FAILED when the port refuses it (the peer keeps running). */
@@ -348,37 +319,25 @@ export const peerMachine = setup({
         channel: updated.channels[updated.channels.length - 1] as DataChannelActor,
       }));
     }),
-    announceNegotiated: emit(({ event }): PeerEmitted => {
-      assertEvent(event, 'NEGOTIATION.COMPLETED');
-      return { type: 'negotiated', round: event.round, iceRestart: event.iceRestart };
+    announceDataChannelFailure: emit(({ event }): PeerEmitted => {
+      assertEvent(event, 'DATA_CHANNEL.FAILED');
+      return { type: 'error', operation: 'createDataChannel', error: event.error };
     }),
-    countNegotiation: assign({ negotiationRounds: ({ context }) => context.negotiationRounds + 1 }),
-    announceError: emit(({ event }): PeerEmitted => {
-      assertEvent(event, ['NEGOTIATION.ERROR', 'DATA_CHANNEL.FAILED']);
-      return event.type === 'DATA_CHANNEL.FAILED'
-        ? { type: 'error', operation: 'createDataChannel', error: event.error }
-        : { type: 'error', operation: event.operation, error: event.error };
+    /** The connection region ended (failed for good, or the port reported closed). */
+    recordConnectionEnd: assign(({ context }) => {
+      const end = endOf(context);
+      return { endReason: end.reason, endDetail: end.detail };
     }),
-    announceNotice: emit(({ event }): PeerEmitted => {
-      assertEvent(event, ['NEGOTIATION.NOTICE', 'REMOTE.DROPPED', 'RTC.ICE_CANDIDATE_ERROR']);
-      return event.type === 'RTC.ICE_CANDIDATE_ERROR'
-        ? { type: 'notice', notice: 'ice-candidate-error', detail: event.detail }
-        : { type: 'notice', notice: event.notice, detail: event.detail };
-    }),
-    recordEnd: assign((_, params: { reason: PeerEndReason; detail?: string }) => ({
-      endReason: params.reason,
-      endDetail: params.detail,
-    })),
+    recordClosed: assign({ endReason: 'closed' as const, endDetail: undefined }),
   },
 }).createMachine({
   id: 'peer',
   context: ({ input }) => ({
-    rtc: input.rtc,
+    ...initialNegotiationContext(input),
+    ...initialIceGatheringContext(input),
+    ...initialConnectionContext(input),
     signaling: input.signaling,
-    polite: input.polite,
     session: input.session ?? DEFAULT_SESSION,
-    trickle: input.trickle ?? true,
-    awaitRemoteOffer: input.awaitRemoteOffer ?? false,
     candidateFilter: input.candidateFilter ?? null,
     input,
     signalingState: input.rtc.signalingState,
@@ -386,97 +345,38 @@ export const peerMachine = setup({
     iceConnectionState: input.rtc.iceConnectionState,
     connectionState: input.rtc.connectionState,
     channels: [],
-    negotiationRounds: 0,
+    filteredCandidates: 0,
     endReason: null,
     endDetail: undefined,
-    turnRefusal: null,
   }),
   initial: 'running',
   states: {
     running: {
-      description: 'Negotiating and connected, or recovering: every child runs.',
-      entry: 'createInitialDataChannels',
-      invoke: [
-        { id: 'rtcEvents', src: 'rtcEvents', input: ({ context }) => ({ rtc: context.rtc }) },
-        {
-          id: 'signalingMessages',
-          src: 'signalingMessages',
-          input: ({ context }) => ({ signaling: context.signaling, session: context.session, filter: context.candidateFilter }),
-        },
-        {
-          id: 'negotiation',
-          src: 'negotiation',
-          input: ({ context }) => ({
-            rtc: context.rtc,
-            polite: context.polite,
-            trickle: context.trickle,
-            awaitRemoteOffer: context.awaitRemoteOffer,
-          }),
-        },
-        { id: 'iceGathering', src: 'iceGathering', input: ({ context }) => ({ trickle: context.trickle }) },
-        {
-          id: 'connection',
-          src: 'connection',
-          input: ({ context }) => ({
-            polite: context.polite,
-            ...(context.input.iceRestartBy ? { iceRestartBy: context.input.iceRestartBy } : {}),
-            ...(context.input.maxIceRestarts !== undefined ? { maxIceRestarts: context.input.maxIceRestarts } : {}),
-          }),
-          onDone: [
-            { guard: { type: 'isClosedByConnection', params: ({ event }) => event.output }, target: 'closed' },
-            {
-              target: 'failed',
-              actions: {
-                type: 'recordEnd',
-                params: ({ context, event }) =>
-                  context.turnRefusal !== null
-                    ? {
-                        reason: 'turn-unauthorized' as const,
-                        detail: [context.turnRefusal, event.output.detail].filter((part) => part !== undefined).join('; '),
-                      }
-                    : {
-                        reason: event.output.reason,
-                        ...(event.output.detail !== undefined ? { detail: event.output.detail } : {}),
-                      },
-              },
-            },
-          ],
-        },
-      ],
+      description: 'Negotiating and connected, or recovering: the three regions run side by side, fed by the ports.',
+      type: 'parallel',
+      entry: ['connectPorts', 'createInitialDataChannels'],
+      // Events no region takes. CLOSE ends every region (each has a final `closed`), and the
+      // connection region's end ends the peer.
       on: {
-        'RTC.NEGOTIATION_NEEDED': { actions: 'forwardToNegotiation' },
-        'RTC.ICE_CANDIDATE': { actions: 'forwardToIceGathering' },
-        'RTC.ICE_CANDIDATE_ERROR': [
-          { guard: 'isTurnCredentialRefusal', actions: ['recordTurnRefusal', 'announceNotice'] },
-          { actions: 'announceNotice' },
-        ],
-        'RTC.SIGNALING_STATE': { actions: ['mirrorRtcState', 'announceRtcState'] },
-        'RTC.ICE_GATHERING_STATE': { actions: ['mirrorRtcState', 'announceRtcState', 'forwardToIceGathering'] },
-        'RTC.ICE_CONNECTION_STATE': { actions: ['mirrorRtcState', 'announceRtcState', 'forwardToConnection'] },
-        'RTC.CONNECTION_STATE': { actions: ['mirrorRtcState', 'announceRtcState', 'forgetTurnRefusalOnceConnected', 'forwardToConnection'] },
+        'RTC.SIGNALING_STATE': { actions: 'mirrorSignalingState' },
         'RTC.TRACK': { actions: 'announceTrack' },
         'RTC.DATA_CHANNEL': { actions: 'adoptDataChannel' },
-        'REMOTE.DESCRIPTION': { actions: 'forwardToNegotiation' },
-        'REMOTE.CANDIDATE': { actions: 'forwardToNegotiation' },
-        'REMOTE.DROPPED': { actions: 'announceNotice' },
-        'NEGOTIATION.LOCAL_DESCRIPTION': { actions: 'sendDescription' },
-        'NEGOTIATION.ERROR': { actions: 'announceError' },
-        'NEGOTIATION.NOTICE': { actions: 'announceNotice' },
-        'NEGOTIATION.COMPLETED': { actions: ['countNegotiation', 'announceNegotiated', 'tellConnectionNegotiated'] },
-        'ICE.LOCAL_CANDIDATE': { actions: 'sendCandidate' },
-        // Only a non-trickle negotiation waits for it (to send the description with candidates).
-        'ICE.GATHERING_COMPLETE': { guard: not('isTrickle'), actions: 'forwardToNegotiation' },
-        'CONNECTION.RESTART_ICE': { actions: 'forwardToNegotiation' },
-        RESTART_ICE: { actions: 'forwardToNegotiation' },
+        DROPPED: { actions: 'announceDropped' },
         CREATE_DATA_CHANNEL: { actions: 'createDataChannel' },
-        'DATA_CHANNEL.FAILED': { actions: 'announceError' },
-        CLOSE: { target: 'closed' },
+        'DATA_CHANNEL.FAILED': { actions: 'announceDataChannelFailure' },
+      },
+      states: {
+        negotiation: regionOf(negotiationMachine),
+        iceGathering: regionOf(iceGatheringMachine),
+        connection: regionOf(connectionMachine, {
+          onDone: [{ guard: 'isConnectionClosed', target: '#peer.closed' }, { target: '#peer.failed', actions: 'recordConnectionEnd' }],
+        }),
       },
     },
     closed: {
       description: 'Closed by the app (or the port reported closed). Final.',
       type: 'final',
-      entry: { type: 'recordEnd', params: { reason: 'closed' } },
+      entry: 'recordClosed',
     },
     failed: {
       description: 'The connection failed for good (recovery exhausted). Final; the reason is the output.',
@@ -493,3 +393,17 @@ export const peerMachine = setup({
 export type PeerMachine = typeof peerMachine;
 /** A running `peerMachine`. */
 export type PeerActor = ActorRefFrom<typeof peerMachine>;
+
+/**
+ * The negotiation region of a peer snapshot, read as the negotiation machine's snapshot would be:
+ * its state value (e.g. 'stable', { makingOffer: 'creatingOffer' }) and the context (the peer's,
+ * which holds the negotiation's). Null once the peer has ended.
+ */
+export function negotiationOf(snapshot: SnapshotFrom<typeof peerMachine>): { readonly value: StateValue; readonly context: PeerContext } | null {
+  const value = snapshot.value;
+  if (typeof value !== 'object' || !('running' in value)) return null;
+  const running = value['running'];
+  if (typeof running !== 'object' || running === undefined) return null;
+  const negotiation = running['negotiation'];
+  return negotiation === undefined ? null : { value: negotiation, context: snapshot.context };
+}

@@ -22,6 +22,13 @@ export interface PeerInput {
    * is applied, so tracks added before the call's offer arrives cause no glare (default false).
    */
   readonly awaitRemoteOffer?: boolean;
+  /**
+   * This side makes its offer at once, without waiting for the engine's `negotiationneeded` (a
+   * caller knows at call() that it will offer). A `negotiationneeded` that arrives while that
+   * offer is being made is met by it: no second round (webrtc-pc §4.7.3). Default false; wins
+   * over `awaitRemoteOffer`.
+   */
+  readonly offerOnStart?: boolean;
   readonly candidateFilter?: CandidateFilter;
   readonly iceRestartBy?: IceRestartPolicy;
   /** ICE restarts tried before the connection is declared failed (default 3). */

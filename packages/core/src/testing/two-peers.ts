@@ -1,5 +1,6 @@
 import { createPeer } from '../create-peer.js';
 import type { CreatePeerOptions, Peer, PeerAppEvent } from '../create-peer.js';
+import { negotiationOf } from '../machines/peer.machine.js';
 import type { RtcPort } from '../ports/rtc.js';
 import type { SignalingPort } from '../ports/signaling.js';
 import type { NegotiationScenario, ScenarioStep, Side } from './scenarios.js';
@@ -139,11 +140,9 @@ export function startTwoPeers(options: TwoPeersOptions): TwoPeers {
       const snapshot = peers[side].actor.getSnapshot();
       if (port.signalingState !== 'stable') found.push(`${side} ends in signaling state ${port.signalingState}`);
       if (port.connectionState !== 'connected') found.push(`${side} ends ${port.connectionState}, not connected`);
-      const negotiation = snapshot.children['negotiation']?.getSnapshot() as
-        | { value: unknown; context: { inbox: readonly unknown[]; negotiationNeeded: boolean; earlyCandidates: readonly unknown[] } }
-        | undefined;
+      const negotiation = negotiationOf(snapshot);
       if (!negotiation) {
-        found.push(`${side} has no negotiation actor (peer is ${JSON.stringify(snapshot.value)})`);
+        found.push(`${side} has no negotiation region (peer is ${JSON.stringify(snapshot.value)})`);
       } else {
         if (negotiation.value !== 'stable') found.push(`${side} negotiation is ${JSON.stringify(negotiation.value)}, not stable`);
         if (negotiation.context.inbox.length > 0) found.push(`${side} still has ${negotiation.context.inbox.length} remote signal(s) unprocessed`);
