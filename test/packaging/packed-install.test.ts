@@ -23,7 +23,7 @@ describe('the packed packages', () => {
       expect(files, manifest.name).toContain('LICENSE');
       expect(files, manifest.name).toContain('package.json');
       expect(files.filter((f) => f.endsWith('.tsbuildinfo') || /(^|\/)test\//.test(f) || /\.test\.[cm]?[jt]s$/.test(f)), manifest.name).toEqual([]);
-      expect(files.filter((f) => !/^(dist|src)\//.test(f)).sort(), manifest.name).toEqual(['LICENSE', 'README.md', 'package.json']);
+      expect(files.filter((f) => !/^(dist|src|bin)\//.test(f)).sort(), manifest.name).toEqual(['LICENSE', 'README.md', 'package.json']);
       expect(Object.values(manifest.dependencies ?? {}).filter((range) => /^\d/.test(range)), `${manifest.name}: exact pins`).toEqual([]);
     }
   });

@@ -1,4 +1,5 @@
 import { loopbackOnly } from './loopback.js';
+import type { RtcConfigurationLike } from './rtc-types.js';
 
 // What each WebRTC engine Parley is tested with needs to make a call on one machine, without a
 // STUN or TURN server: the interop suite (packages/browser/test/interop) uses exactly these. Node
@@ -54,21 +55,24 @@ export const engineOptions = {
     };
   },
   /** libwebrtc in Node (@roamhq/wrtc): it gathers every interface, 127.0.0.1 included. */
-  libwebrtc(configuration: RTCConfiguration = {}): RTCConfiguration {
+  libwebrtc<C extends RtcConfigurationLike>(configuration: C = {} as C): C & { iceServers: never[] } {
     return loopbackOnly(configuration);
   },
   /**
    * werift: its host candidates come from the machine's interfaces, loopback excluded, so
    * 127.0.0.1 is added as an extra host address (`iceAdditionalHostAddresses`, werift's own field).
    */
-  werift(configuration: RTCConfiguration = {}): RTCConfiguration & { readonly iceAdditionalHostAddresses: string[] } {
+  werift<C extends RtcConfigurationLike>(configuration: C = {} as C): C & { iceServers: never[]; readonly iceAdditionalHostAddresses: string[] } {
     return { ...loopbackOnly(configuration), iceAdditionalHostAddresses: ['127.0.0.1'] };
   },
   /**
    * node-datachannel's polyfill (libdatachannel): `bindAddress` (its own field) makes it gather and
    * listen on that one address; 127.0.0.1 unless the call needs another (a Firefox peer).
    */
-  libdatachannel(bindAddress = '127.0.0.1', configuration: RTCConfiguration = {}): RTCConfiguration & { readonly bindAddress: string } {
+  libdatachannel<C extends RtcConfigurationLike>(
+    bindAddress = '127.0.0.1',
+    configuration: C = {} as C,
+  ): C & { iceServers: never[]; readonly bindAddress: string } {
     return { ...loopbackOnly(configuration), bindAddress };
   },
 };

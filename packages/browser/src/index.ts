@@ -27,6 +27,7 @@ export type {
   MediaStreamTrackLike,
   RtcConfigurationLike,
   RtcDataChannelLike,
+  RtcIceServerLike,
   RtcPeerConnectionConstructor,
   RtcPeerConnectionLike,
   RtcRtpSenderLike,

@@ -14,7 +14,7 @@ import type {
   SignalingState,
 } from '@parley/core';
 import { createDataChannelPort } from './data-channel-port.js';
-import type { HostRtcPeerConnection, RtcPeerConnectionLike } from './rtc-types.js';
+import type { HostRtcPeerConnection, RtcIceServerLike, RtcPeerConnectionLike } from './rtc-types.js';
 
 // Any W3C RTCPeerConnection (webrtc-pc §4.4) as a core RtcPort. The adapter forwards; it does
 // not decide. It uses only the explicit forms every engine supports: setLocalDescription with a
@@ -66,7 +66,7 @@ function plainCandidate(candidate: RTCIceCandidate): IceCandidate {
  * server's `welcome.iceServers`), for `new RTCPeerConnection({ iceServers })`: the DOM type
  * wants mutable lists.
  */
-export function toRtcIceServers(servers: readonly IceServer[]): RTCIceServer[] {
+export function toRtcIceServers(servers: readonly IceServer[]): RtcIceServerLike[] {
   return servers.map((server) => ({
     urls: typeof server.urls === 'string' ? server.urls : [...server.urls],
     ...(server.username !== undefined ? { username: server.username } : {}),

@@ -26,6 +26,13 @@ export interface RtcSessionDescriptionLike {
   readonly sdp?: string;
 }
 
+/** A webrtc-pc §4.2.2 RTCIceServer with mutable lists, as `new RTCPeerConnection({ iceServers })` takes it. */
+export interface RtcIceServerLike {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
 /** The part of a webrtc-pc §4.4.1 RTCConfiguration that `loopbackOnly` reads and writes. */
 export interface RtcConfigurationLike {
   /** STUN/TURN servers (webrtc-pc §4.2.2 RTCIceServer); `loopbackOnly` sets none. */

@@ -44,11 +44,11 @@ function talk(client: SignalingClient, remoteId: string, polite: boolean, greeti
     peer.events$.subscribe((event) => {
       if (event.type === 'message') resolve(event.data);
       if (event.type === 'datachannel') {
-        const chat = event.channel;
-        chat.subscribe((snapshot) => {
-          if (said || !snapshot.matches('open')) return;
+        const chat = event.channel; // a DataChannel handle: send(data), readyState, state$, message$
+        chat.state$.subscribe((state) => {
+          if (said || state !== 'open') return;
           said = true;
-          chat.send({ type: 'SEND', data: greeting });
+          chat.send(greeting);
         });
       }
     });

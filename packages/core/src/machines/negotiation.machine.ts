@@ -40,6 +40,7 @@ export type NegotiationNotice =
   | 'candidate-not-applied'
   | 'sent-without-all-candidates';
 
+/** The input of `negotiationMachine`: politeness, trickle or not, and the first-offer options. */
 export interface NegotiationInput {
   readonly rtc: RtcPort;
   /** The polite peer yields (rolls back its own offer) when offers collide. */
@@ -78,6 +79,10 @@ export type RtcOperationEvent =
   | { readonly type: 'RTC.OPERATION_DONE'; readonly operation: NegotiationOperation; readonly description?: SessionDescription }
   | { readonly type: 'RTC.OPERATION_FAILED'; readonly operation: NegotiationOperation; readonly error: Error };
 
+/**
+ * Every event `negotiationMachine` accepts: negotiation needed, remote descriptions and
+ * candidates, ICE restart requests and the results of its own RTC calls.
+ */
 export type NegotiationEvent =
   /** The RTC port fired `negotiationneeded` (webrtc-pc §4.7.3). */
   | { readonly type: 'RTC.NEGOTIATION_NEEDED' }
@@ -96,6 +101,7 @@ export type RemoteSignal =
   | { readonly kind: 'description'; readonly description: WireDescription }
   | { readonly kind: 'candidate'; readonly candidate: IceCandidate | null };
 
+/** The context of `negotiationMachine`: its remote-signal inbox, queued candidates and round counters. */
 export interface NegotiationContext {
   readonly rtc: RtcPort;
   readonly polite: boolean;
@@ -418,6 +424,11 @@ const BACK_TO_REST = [
 /** After our local offer or answer is applied: send it now (trickle), or once gathered. */
 const LOCAL_DESCRIPTION_APPLIED = [{ guard: 'isTrickle', target: 'sending' }, { target: 'gatheringCandidates' }] as const;
 
+/**
+ * Perfect negotiation (webrtc-pc §10.7, RFC 8829/9429 JSEP): offers on `negotiationneeded`,
+ * answers remote offers, resolves glare by politeness with rollback, and applies trickled
+ * candidates in order. Runs as a region of the peer machine.
+ */
 export const negotiationMachine = negotiationSetup.createMachine({
   id: 'negotiation',
   context: ({ input }) => initialNegotiationContext(input),
@@ -572,4 +583,5 @@ export const negotiationMachine = negotiationSetup.createMachine({
   },
 });
 
+/** The type of `negotiationMachine`. */
 export type NegotiationMachine = typeof negotiationMachine;
