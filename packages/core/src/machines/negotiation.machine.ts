@@ -57,6 +57,8 @@ export interface NegotiationInput {
    * does this side offer. If no offer comes within `firstOfferTimeout`, it offers after all.
    */
   readonly awaitRemoteOffer?: boolean;
+  /** PROTOTYPE (peer.types.ts `offerOnStart`): offer at once, without waiting for `negotiationneeded`. */
+  readonly offerOnStart?: boolean;
 }
 
 export type NegotiationEvent =
@@ -141,9 +143,12 @@ const negotiationSetup = setup({
     input: {} as NegotiationInput,
   },
   actors: {
-    createOffer: fromPromise<SessionDescription, { rtc: RtcPort; iceRestart: boolean }>(({ input }) =>
-      input.rtc.createOffer(input.iceRestart ? { iceRestart: true } : undefined),
-    ),
+    // PROTOTYPE of offerOnStart: one microtask first, so the data channels the peer creates when
+    // it starts (after its children start) are in an offer made at once.
+    createOffer: fromPromise<SessionDescription, { rtc: RtcPort; iceRestart: boolean }>(async ({ input }) => {
+      await Promise.resolve();
+      return input.rtc.createOffer(input.iceRestart ? { iceRestart: true } : undefined);
+    }),
     createAnswer: fromPromise<SessionDescription, { rtc: RtcPort }>(({ input }) => input.rtc.createAnswer()),
     setLocalDescription: fromPromise<void, { rtc: RtcPort; description: SessionDescription }>(({ input }) =>
       input.rtc.setLocalDescription(input.description),
@@ -332,7 +337,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
     earlyCandidates: [],
     current: null,
     localDescription: null,
-    negotiationNeeded: false,
+    negotiationNeeded: input.offerOnStart ?? false,
     awaitingRemoteOffer: input.awaitRemoteOffer ?? false,
     iceRestartWanted: false,
     offerRestartsIce: false,

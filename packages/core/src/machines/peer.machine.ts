@@ -400,6 +400,7 @@ export const peerMachine = setup({
             polite: context.polite,
             trickle: context.trickle,
             awaitRemoteOffer: context.awaitRemoteOffer,
+            offerOnStart: context.input.offerOnStart ?? false,
           }),
         },
         { id: 'iceGathering', src: 'iceGathering', input: ({ context }) => ({ trickle: context.trickle }) },

@@ -22,6 +22,13 @@ export interface PeerInput {
    * is applied, so tracks added before the call's offer arrives cause no glare (default false).
    */
   readonly awaitRemoteOffer?: boolean;
+  /**
+   * This side makes the first offer (a caller): it offers as soon as the peer starts, with the
+   * tracks and data channels it has then, instead of waiting for the engine's
+   * `negotiationneeded` task (webrtc-pc §4.7.3). A later `negotiationneeded` still negotiates
+   * what the first offer did not carry (default false).
+   */
+  readonly offerOnStart?: boolean;
   readonly candidateFilter?: CandidateFilter;
   readonly iceRestartBy?: IceRestartPolicy;
   /** ICE restarts tried before the connection is declared failed (default 3). */
