@@ -192,7 +192,7 @@ describeWithTurnServer('TURN relay through coturn (real libwebrtc peers)', () =>
 
     caller.send({ type: 'HANGUP' });
     await waitFor(() => callee.getSnapshot().matches('ended'), 'bob sees the hang-up');
-    expect(callee.getSnapshot().context.reason).toBe('remote-hangup');
+    expect(callee.getSnapshot().context.end?.reason).toBe('remote-hangup');
   });
 
   it('an expired TURN credential ends the call with a typed reason (turn-unauthorized) instead of hanging', async () => {

@@ -5,9 +5,8 @@ import type { ActorOptions, InspectionEvent, Observer, StateValue, Subscription 
 import type { DataChannelInit, IceConnectionState, IceGatheringState, PeerConnectionState, SignalingState } from './ports/rtc.js';
 import type { InviteMedia } from './protocol/peer-message.js';
 import { callMachine } from './machines/call.machine.js';
-import type { CallEndReason, CallEndedBy, CallInput, CallRole, RemoteEndReason } from './machines/call.machine.js';
+import type { CallEnd, CallInput, CallRole } from './machines/call.machine.js';
 import type { DataChannelActor, PeerActor } from './machines/peer.machine.js';
-import type { PeerFailureReason } from './machines/peer.types.js';
 import { createDataChannelOn, forwardPeerEvents, peerMachineWithDelays } from './create-peer.js';
 import type { PeerAppEvent, PeerDelays } from './create-peer.js';
 
@@ -43,15 +42,6 @@ export interface CallConnectionStatus {
   readonly iceGatheringState: IceGatheringState;
   readonly iceConnectionState: IceConnectionState;
   readonly connectionState: PeerConnectionState;
-}
-
-/** How the last call ended. */
-export interface CallEnd {
-  readonly reason: CallEndReason;
-  readonly endedBy: CallEndedBy;
-  readonly remoteReason: RemoteEndReason | null;
-  readonly detail: string | null;
-  readonly connectionFailure: PeerFailureReason | null;
 }
 
 /** Everything a call UI shows, in one value. */
@@ -134,16 +124,7 @@ function statusOf(call: ReturnType<CallActor['getSnapshot']> | undefined, peer: 
             iceConnectionState: peerContext.iceConnectionState,
             connectionState: peerContext.connectionState,
           },
-    end:
-      state === 'ended' && context.reason !== null && context.endedBy !== null
-        ? {
-            reason: context.reason,
-            endedBy: context.endedBy,
-            remoteReason: context.remoteReason,
-            detail: context.detail,
-            connectionFailure: context.connectionFailure,
-          }
-        : null,
+    end: state === 'ended' ? context.end : null,
   };
 }
 
