@@ -25,7 +25,10 @@ export interface CallDelays {
 }
 
 export interface CreateCallOptions extends CallInput {
-  /** The call's delays and those of the peer it runs (the caller's from its invite, the callee's from accept). */
+  /**
+   * The call's delays and those of the peer it runs (the caller's from its invite, the callee's
+   * from accept, or from the ring with `prepareWhileRinging`).
+   */
   readonly delays?: Partial<CallDelays & PeerDelays>;
   /** Passed to xstate's createActor: the Stately inspector sees the call, its peer and every child. */
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
@@ -67,7 +70,8 @@ export interface Call {
   readonly status$: Observable<CallStatus>;
   /**
    * Tracks, data channels, messages, state changes, errors and notices of each call's peer, as
-   * they happen (hot: subscribe before the call becomes active). Completes on `stop()`.
+   * they happen (hot: subscribe before the call becomes active; with `prepareWhileRinging` the
+   * callee's peer reports from the ring on). Completes on `stop()`.
    */
   readonly events$: Observable<CallAppEvent>;
   status(): CallStatus;
