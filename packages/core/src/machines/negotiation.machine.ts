@@ -380,6 +380,10 @@ export const negotiationMachine = negotiationSetup.createMachine({
 
     makingOffer: {
       description: 'createOffer, then setLocalDescription(offer), then send it (W3C makingOffer).',
+      // PROTOTYPE (offerOnStart): a negotiationneeded fired while our offer is made is not kept:
+      // once the answer brings us back to stable, the engine updates its negotiation-needed flag
+      // and fires again if our offer did not meet the need (webrtc-pc §4.7.3).
+      on: { NEGOTIATION_NEEDED: {} },
       initial: 'creatingOffer',
       states: {
         creatingOffer: {
