@@ -273,7 +273,7 @@ describe('two call machines over the fake network', () => {
 
     network.setConnectivity(false);
     await waitFor(() => snap(a).matches('ended') && snap(b).matches('ended'), 'both calls ended', 5000);
-    const reasons: Record<'A' | 'B', CallEndReason | null> = { A: snap(a).context.end?.reason, B: snap(b).context.end?.reason };
+    const reasons: Record<'A' | 'B', CallEndReason | null> = { A: snap(a).context.end?.reason ?? null, B: snap(b).context.end?.reason ?? null };
 
     // At least one side's peer failed; each side ended either by its own failure or by the
     // other's bye{connection-failed} (DESIGN: the side whose peer fails sends that bye).

@@ -312,7 +312,7 @@ function sessionOf(context: CallContext): string {
 
 /** Sends the reject, cancel or bye of an ending (none when nobody is left to tell). */
 function tellEnd(context: CallContext, tell: EndMessage | undefined): void {
-  if (tell !== undefined) context.signaling.send({ ...tell, session: sessionOf(context) } as CallControlMessage);
+  if (tell !== undefined) context.signaling.send({ ...tell, session: sessionOf(context) });
 }
 
 const callSetup = setup({
