@@ -155,6 +155,12 @@ describeWhenInstalled('call set-up in Chromium (one call per subject)', 'Chromiu
       expect(call.marks.caller['signaling-have-local-offer']).toBeLessThan(call.marks.callee['signaling-have-remote-offer']!);
       expect(call.marks.callee['signaling-have-remote-offer']).toBeLessThan(call.marks.caller['signaling-stable']!);
       expect(call.connected).toBe(Math.max(call.callerConnected, call.calleeConnected));
+      if (SUBJECTS[subject].page.page === 'parley') {
+        // The caller's offer, made at call() (offerOnStart), carries its tracks and its data
+        // channel: the engine's negotiationneeded for them makes no second round.
+        expect(Object.keys(call.marks.caller).filter((mark) => mark.startsWith('signaling-have-local-offer'))).toEqual(['signaling-have-local-offer']);
+        expect(call.marks.caller['sent-offer']).toBeLessThan(call.marks.callee['got-offer']!);
+      }
       // Media at call: each side opened its camera after "call" (not before, as the others do).
       const mediaAtCall = SUBJECTS[subject].page.media === 'at-call';
       for (const role of ['caller', 'callee'] as const) {
