@@ -117,6 +117,11 @@ export class CallPage {
     this.marks[key] = now();
   }
 
+  /** Records a step the first time only. */
+  markOnce(name: string): void {
+    if (!(name in this.marks)) this.marks[name] = now();
+  }
+
   problem(text: string): void {
     this.issues.push(text);
     console.error(`[bench] ${text}`);

@@ -11,9 +11,9 @@
 // answer is made. Each sender gets its track with replaceTrack when getUserMedia resolves, which
 // needs no renegotiation, so negotiation and ICE overlap the camera start.
 
-import { filter, firstValueFrom } from 'rxjs';
+import { filter, firstValueFrom, tap } from 'rxjs';
 import { createCall } from '@parley/core';
-import type { Call } from '@parley/core';
+import type { Call, PeerMessage, SignalingPort } from '@parley/core';
 import { createRtcPort, keepLoopbackCandidates } from '@parley/browser';
 import type { BrowserRtcPort } from '@parley/browser';
 import { createSignalingClient } from '@parley/signaling-ws/client';
@@ -58,9 +58,25 @@ function earlyTransport(pc: RTCPeerConnection): BrowserRtcPort {
   return createRtcPort(pc);
 }
 
+/** What a signaling message is, for the marks: `offer`, `answer`, `candidate`, `invite`, ... */
+function messageName(message: PeerMessage): string {
+  return message.kind === 'description' ? message.description.type : message.kind;
+}
+
+/** The port with a mark for the first of each kind of message sent (`sent-offer`) and received (`got-offer`). */
+function marked(port: SignalingPort): SignalingPort {
+  return {
+    send: (message) => {
+      page.markOnce(`sent-${messageName(message)}`);
+      port.send(message);
+    },
+    messages$: port.messages$.pipe(tap((message) => page.markOnce(`got-${messageName(message)}`))),
+  };
+}
+
 function line(signalingPortFor: (id: string) => ReturnType<ReturnType<typeof createSignalingClient>['portFor']>, remoteId: string): Call {
   const call = createCall({
-    signaling: signalingPortFor(remoteId),
+    signaling: marked(signalingPortFor(remoteId)),
     createRtc: makeRtc,
     peer: { candidateFilter: keepLoopbackCandidates, dataChannels: [{ label: DATA_CHANNEL_LABEL }] },
     media: { audio: true, video: true },

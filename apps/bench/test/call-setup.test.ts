@@ -68,8 +68,8 @@ describe('call set-up measures', () => {
     expect(result.json['parleyOverRaw']).toBe(1.1);
     expect(result.json['parleyOverSimplePeer']).toBe(round3(55 / 60));
     expect(result.goals.map((g) => [g.key, g.goal, g.kind])).toEqual([
-      ['callSetup.parleyOverRaw', 1.1, 'at-most'],
-      ['callSetup.parleyOverSimplePeer', 1, 'at-most'],
+      ['callSetup.parleyOverRaw', 1, 'at-most'],
+      ['callSetup.parleyOverSimplePeer', 0.95, 'at-most'],
     ]);
     expect(result.table.rows).toHaveLength(6);
     // The experiment rows compare with raw at the same media timing.
@@ -106,9 +106,13 @@ describe('call set-up measures', () => {
     const missed = report(settings, { raw: [withOffer(100, 20)], parley: [withOffer(150, 60)], simplePeer: [withOffer(120, 25)] } as Record<CallSubject, CallDurations[]>);
     const note = missed.notes.find((line) => line.startsWith('Goal missed'));
     expect(note).toContain('Parley / raw 1.5');
-    expect(note).toContain("caller's offer set 60 vs 20");
-    const met = report(settings, { raw: [withOffer(100, 20)], parley: [withOffer(100, 20)], simplePeer: [withOffer(120, 25)] } as Record<CallSubject, CallDurations[]>);
+    expect(note).toContain("caller's offer set 60 vs 20 vs 25");
+    // Slower than simple-peer by more than the goal allows, though faster than raw: still missed.
+    const behindSimplePeer = report(settings, { raw: [withOffer(130, 20)], parley: [withOffer(120, 20)], simplePeer: [withOffer(120, 25)] } as Record<CallSubject, CallDurations[]>);
+    expect(behindSimplePeer.notes.find((line) => line.startsWith('Goal missed'))).toContain('Parley / simple-peer 1');
+    const met = report(settings, { raw: [withOffer(100, 20)], parley: [withOffer(95, 20)], simplePeer: [withOffer(120, 25)] } as Record<CallSubject, CallDurations[]>);
     expect(met.notes.some((line) => line.startsWith('Goal missed'))).toBe(false);
+    expect(met.notes).toContain('Goals met; the stretch goal Parley / raw <= 0.9 is not (0.95).');
   });
 
   it('runs at least 30 calls per subject in the full run and 8 in the quick one', () => {
@@ -151,6 +155,12 @@ describeWhenInstalled('call set-up in Chromium (one call per subject)', 'Chromiu
       expect(call.marks.caller['signaling-have-local-offer']).toBeLessThan(call.marks.callee['signaling-have-remote-offer']!);
       expect(call.marks.callee['signaling-have-remote-offer']).toBeLessThan(call.marks.caller['signaling-stable']!);
       expect(call.connected).toBe(Math.max(call.callerConnected, call.calleeConnected));
+      if (SUBJECTS[subject].page.page === 'parley') {
+        // The caller's offer, made at call() (offerOnStart), carries its tracks and its data
+        // channel: the engine's negotiationneeded for them makes no second round.
+        expect(Object.keys(call.marks.caller).filter((mark) => mark.startsWith('signaling-have-local-offer'))).toEqual(['signaling-have-local-offer']);
+        expect(call.marks.caller['sent-offer']).toBeLessThan(call.marks.callee['got-offer']!);
+      }
       // Media at call: each side opened its camera after "call" (not before, as the others do).
       const mediaAtCall = SUBJECTS[subject].page.media === 'at-call';
       for (const role of ['caller', 'callee'] as const) {

@@ -204,12 +204,12 @@ describe('a call through a real parley-signaling server between two real peer co
     const bobPort = bob.ports[0]!;
     alice.actor.send({ type: 'HANGUP' });
     expect(snap(alice).matches('ended')).toBe(true);
-    expect(snap(alice).context).toMatchObject({ reason: 'hangup', endedBy: 'local' });
+    expect(snap(alice).context.end).toMatchObject({ reason: 'hangup', endedBy: 'local' });
     expect(alicePort.closed).toBe(true);
     expect(alicePort.pc.connectionState).toBe('closed');
 
     await waitFor(() => snap(bob).matches('ended'), 'bob to end');
-    expect(snap(bob).context).toMatchObject({ reason: 'remote-hangup', endedBy: 'remote', remoteReason: 'hangup' });
+    expect(snap(bob).context.end).toMatchObject({ reason: 'remote-hangup', endedBy: 'remote', remoteReason: 'hangup' });
     expect(bobPort.closed).toBe(true);
     expect(bobPort.pc.connectionState).toBe('closed');
     expect(peerOf(alice)).toBeUndefined();
@@ -223,9 +223,9 @@ describe('a call through a real parley-signaling server between two real peer co
     alice.actor.send({ type: 'CALL' });
     await waitFor(() => snap(bob).matches('incoming'), 'bob ringing');
     bob.actor.send({ type: 'REJECT' });
-    expect(snap(bob).context).toMatchObject({ reason: 'declined', endedBy: 'local' });
+    expect(snap(bob).context.end).toMatchObject({ reason: 'declined', endedBy: 'local' });
     await waitFor(() => snap(alice).matches('ended'), 'alice to end');
-    expect(snap(alice).context).toMatchObject({ reason: 'rejected', endedBy: 'remote', remoteReason: 'declined' });
+    expect(snap(alice).context.end).toMatchObject({ reason: 'rejected', endedBy: 'remote', remoteReason: 'declined' });
     // Alice negotiated while her invite rang; the rejection closed that connection.
     expect(alice.ports).toHaveLength(1);
     expect(alice.ports[0]!.pc.connectionState).toBe('closed');
@@ -240,10 +240,10 @@ describe('a call through a real parley-signaling server between two real peer co
     const alicePort = alice.ports[0]!;
     const bobPort = bob.ports[0]!;
     bob.actor.send({ type: 'HANGUP' });
-    expect(snap(bob).context).toMatchObject({ reason: 'hangup', endedBy: 'local' });
+    expect(snap(bob).context.end).toMatchObject({ reason: 'hangup', endedBy: 'local' });
     expect(bobPort.pc.connectionState).toBe('closed');
     await waitFor(() => snap(alice).matches('ended'), 'alice to end');
-    expect(snap(alice).context).toMatchObject({ reason: 'remote-hangup', endedBy: 'remote', remoteReason: 'hangup' });
+    expect(snap(alice).context.end).toMatchObject({ reason: 'remote-hangup', endedBy: 'remote', remoteReason: 'hangup' });
     expect(alicePort.pc.connectionState).toBe('closed');
   });
 });

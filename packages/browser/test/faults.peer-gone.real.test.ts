@@ -97,11 +97,11 @@ async function expectEndedByRecovery(side: RealCallSide, goneAt: number): Promis
   const endedAt = Date.now();
   const context = side.call.getSnapshot().context;
   // Ended by our recovery policy, not by a message from the remote side (there was none).
-  expect(context.reason).toBe('connection-failed');
-  expect(context.endedBy).toBe('local');
-  expect(context.remoteReason).toBeNull();
-  expect(context.connectionFailure).toBe('connection-failed');
-  expect(context.detail).toBe(`ICE restart attempts exhausted (${MAX_ICE_RESTARTS})`);
+  expect(context.end?.reason).toBe('connection-failed');
+  expect(context.end?.endedBy).toBe('local');
+  expect(context.end?.remoteReason).toBeNull();
+  expect(context.end?.connectionFailure).toBe('connection-failed');
+  expect(context.end?.detail).toBe(`ICE restart attempts exhausted (${MAX_ICE_RESTARTS})`);
 
   const states = connectionStatesAfter(side, goneAt);
   const loss = states.find(({ state }) => state === 'disconnected' || state === 'failed');

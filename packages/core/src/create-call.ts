@@ -5,11 +5,10 @@ import type { ActorOptions, InspectionEvent, Observer, StateValue, Subscription 
 import type { DataChannelInit, IceConnectionState, IceGatheringState, IceServer, PeerConnectionState, RtcPort, SignalingState } from './ports/rtc.js';
 import type { InviteMedia } from './protocol/peer-message.js';
 import { callMachine } from './machines/call.machine.js';
-import type { CallEndReason, CallEndedBy, CallInput, CallPeerOptions, CallRole, RemoteEndReason } from './machines/call.machine.js';
+import type { CallEnd, CallInput, CallPeerOptions, CallRole } from './machines/call.machine.js';
 import type { PeerActor } from './machines/peer.machine.js';
 import { dataChannelOf } from './data-channel.js';
 import type { DataChannel } from './data-channel.js';
-import type { PeerFailureReason } from './machines/peer.types.js';
 import { createDataChannelOn, forwardPeerEvents, peerMachineWithDelays, setIceServers } from './create-peer.js';
 import type { LivePeerOptions, PeerAppEvent, PeerDelays } from './create-peer.js';
 
@@ -35,7 +34,10 @@ export interface CreateCallOptions extends CallInput {
    * port of the call in progress, and the latest list to each new port right after `createRtc`.
    */
   readonly peer?: CallPeerOptions & LivePeerOptions;
-  /** The call's delays and those of the peer it runs (the caller's from its invite, the callee's from accept). */
+  /**
+   * The call's delays and those of the peer it runs (the caller's from its invite, the callee's
+   * from accept, or from the ring with `prepareWhileRinging`).
+   */
   readonly delays?: Partial<CallDelays & PeerDelays>;
   /** Passed to xstate's createActor: the Stately inspector sees the call, its peer and every child. */
   readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
@@ -52,15 +54,6 @@ export interface CallConnectionStatus {
   readonly iceGatheringState: IceGatheringState;
   readonly iceConnectionState: IceConnectionState;
   readonly connectionState: PeerConnectionState;
-}
-
-/** How the last call ended. */
-export interface CallEnd {
-  readonly reason: CallEndReason;
-  readonly endedBy: CallEndedBy;
-  readonly remoteReason: RemoteEndReason | null;
-  readonly detail: string | null;
-  readonly connectionFailure: PeerFailureReason | null;
 }
 
 /** Everything a call UI shows, in one value. */
@@ -90,7 +83,8 @@ export interface Call {
   readonly status$: Observable<CallStatus>;
   /**
    * Tracks, data channels, messages, state changes, errors and notices of each call's peer, as
-   * they happen (hot: subscribe before the call becomes active). Completes on `stop()`.
+   * they happen (hot: subscribe before the call becomes active; with `prepareWhileRinging` the
+   * callee's peer reports from the ring on). Completes on `stop()`.
    */
   readonly events$: Observable<CallAppEvent>;
   status(): CallStatus;
@@ -147,16 +141,7 @@ function statusOf(call: ReturnType<CallActor['getSnapshot']> | undefined, peer: 
             iceConnectionState: peerContext.iceConnectionState,
             connectionState: peerContext.connectionState,
           },
-    end:
-      state === 'ended' && context.reason !== null && context.endedBy !== null
-        ? {
-            reason: context.reason,
-            endedBy: context.endedBy,
-            remoteReason: context.remoteReason,
-            detail: context.detail,
-            connectionFailure: context.connectionFailure,
-          }
-        : null,
+    end: state === 'ended' ? context.end : null,
   };
 }
 

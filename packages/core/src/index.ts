@@ -155,6 +155,7 @@ export {
 export type {
   CallContext,
   CallEarlySignalEvent,
+  CallEnd,
   CallEndReason,
   CallEndedBy,
   CallEvent,
@@ -164,6 +165,7 @@ export type {
   CallRemoteEvent,
   CallRole,
   CallUserEvent,
+  HeldSignaling,
   RemoteEndReason,
 } from './machines/call.machine.js';
 export {
@@ -186,7 +188,6 @@ export type {
   CallAppEvent,
   CallConnectionStatus,
   CallDelays,
-  CallEnd,
   CallState,
   CallStatus,
   CreateCallOptions,

@@ -176,13 +176,13 @@ describe('two call machines over the fake network', () => {
 
     a.actor.send({ type: 'HANGUP' });
     expect(snap(a).matches('ended')).toBe(true);
-    expect(snap(a).context).toMatchObject({ reason: 'hangup', endedBy: 'local', remoteReason: null });
+    expect(snap(a).context.end).toMatchObject({ reason: 'hangup', endedBy: 'local', remoteReason: null });
     expect(a.ports[0]!.signalingState).toBe('closed');
     expect(peerA.getSnapshot().status).toBe('stopped');
     expect(a.signaling.sent[a.signaling.sent.length - 1]).toEqual({ kind: 'bye', session: snap(a).context.session, reason: 'hangup' });
 
     await waitFor(() => snap(b).matches('ended'), 'B ended');
-    expect(snap(b).context).toMatchObject({ reason: 'remote-hangup', endedBy: 'remote', remoteReason: 'hangup' });
+    expect(snap(b).context.end).toMatchObject({ reason: 'remote-hangup', endedBy: 'remote', remoteReason: 'hangup' });
     expect(b.ports[0]!.signalingState).toBe('closed');
     expect(b.ports[0]!.connectionState).toBe('closed');
     expect(peerB.getSnapshot().status).toBe('stopped');
@@ -191,8 +191,8 @@ describe('two call machines over the fake network', () => {
     // B does not answer a bye with a bye.
     expect(kinds(b.signaling.sent)).toEqual(['accept']);
     await sleep(50);
-    expect(snap(a).context.reason).toBe('hangup');
-    expect(snap(b).context.reason).toBe('remote-hangup');
+    expect(snap(a).context.end?.reason).toBe('hangup');
+    expect(snap(b).context.end?.reason).toBe('remote-hangup');
   });
 
   it('the caller’s offer and candidates, sent while the invite rings, wait at the callee and are answered on ACCEPT', async () => {
@@ -227,7 +227,7 @@ describe('two call machines over the fake network', () => {
     await waitFor(() => snap(b).context.earlySignals.length > 0, 'A’s offer held at B');
     b.actor.send({ type: 'REJECT' });
     await waitFor(() => snap(a).matches('ended'), 'A ended');
-    expect(snap(a).context.reason).toBe('rejected');
+    expect(snap(a).context.end?.reason).toBe('rejected');
     expect(a.ports[0]!.connectionState).toBe('closed');
     expect(b.ports).toHaveLength(0);
   });
@@ -276,7 +276,7 @@ describe('two call machines over the fake network', () => {
 
     network.setConnectivity(false);
     await waitFor(() => snap(a).matches('ended') && snap(b).matches('ended'), 'both calls ended', 5000);
-    const reasons: Record<'A' | 'B', CallEndReason | null> = { A: snap(a).context.reason, B: snap(b).context.reason };
+    const reasons: Record<'A' | 'B', CallEndReason | null> = { A: snap(a).context.end?.reason ?? null, B: snap(b).context.end?.reason ?? null };
 
     // At least one side's peer failed; each side ended either by its own failure or by the
     // other's bye{connection-failed} (DESIGN: the side whose peer fails sends that bye).
@@ -286,15 +286,15 @@ describe('two call machines over the fake network', () => {
       [b, a],
     ] as const) {
       const context = snap(side).context;
-      if (context.reason === 'connection-failed') {
-        expect(context.endedBy).toBe('local');
-        expect(context.detail).toMatch(/ICE restart attempts exhausted|connection-failed/);
+      if (context.end?.reason === 'connection-failed') {
+        expect(context.end?.endedBy).toBe('local');
+        expect(context.end?.detail).toMatch(/ICE restart attempts exhausted|connection-failed/);
         expect(side.signaling.sent.filter((m) => m.kind === 'bye')).toEqual([
           { kind: 'bye', session: context.session, reason: 'connection-failed' },
         ]);
       } else {
-        expect(context).toMatchObject({ reason: 'remote-hangup', endedBy: 'remote', remoteReason: 'connection-failed' });
-        expect(snap(other).context.reason).toBe('connection-failed');
+        expect(context.end).toMatchObject({ reason: 'remote-hangup', endedBy: 'remote', remoteReason: 'connection-failed' });
+        expect(snap(other).context.end?.reason).toBe('connection-failed');
         expect(kinds(side.signaling.sent)).not.toContain('bye');
       }
       expect(side.ports[0]!.signalingState).toBe('closed');

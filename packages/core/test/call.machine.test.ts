@@ -78,6 +78,7 @@ interface SideOptions {
   readonly isBusy?: () => boolean;
   readonly media?: InviteMedia;
   readonly delays?: { readonly ringTimeout?: number; readonly incomingTimeout?: number };
+  readonly prepareWhileRinging?: boolean;
 }
 
 function createSide(signaling: SignalingPort, options: SideOptions = {}) {
@@ -113,6 +114,7 @@ function createSide(signaling: SignalingPort, options: SideOptions = {}) {
     peer: { trickle: false },
     ...(options.media ? { media: options.media } : {}),
     ...(options.isBusy ? { isBusy: options.isBusy } : {}),
+    ...(options.prepareWhileRinging ? { prepareWhileRinging: true } : {}),
     ...(options.sessionIds
       ? {
           createSessionId: () => {
@@ -155,8 +157,8 @@ const settle = () => vi.advanceTimersByTimeAsync(SETTLE);
 
 function expectEnded(side: Side, reason: CallEndReason, endedBy: 'local' | 'remote') {
   expect(side.state()).toBe('ended');
-  expect(side.context().reason).toBe(reason);
-  expect(side.context().endedBy).toBe(endedBy);
+  expect(side.context().end?.reason).toBe(reason);
+  expect(side.context().end?.endedBy).toBe(endedBy);
 }
 
 /** A calls B, B accepts: both active on session a1. */
@@ -211,7 +213,7 @@ describe('call machine: accept and hang up', () => {
     expect(a.peers[0]!.input).toMatchObject({ polite: false, session: 'a1', signaling: wire.a, trickle: false });
     expect(b.peers[0]!.input).toMatchObject({ polite: true, session: 'a1', signaling: wire.b, trickle: false });
     expect(a.peers[0]!.input.rtc).toBeDefined();
-    expect(a.context().reason).toBeNull();
+    expect(a.context().end).toBeNull();
   });
 
   it('uses the input media when CALL names none', async () => {
@@ -229,7 +231,7 @@ describe('call machine: accept and hang up', () => {
 
     expectEnded(a, 'hangup', 'local');
     expectEnded(b, 'remote-hangup', 'remote');
-    expect(b.context().remoteReason).toBe('hangup');
+    expect(b.context().end?.remoteReason).toBe('hangup');
     expect(wire.sentByA).toEqual([
       { kind: 'invite', session: 'a1' },
       { kind: 'bye', session: 'a1', reason: 'hangup' },
@@ -248,7 +250,7 @@ describe('call machine: accept and hang up', () => {
 
     expectEnded(b, 'hangup', 'local');
     expectEnded(a, 'remote-hangup', 'remote');
-    expect(a.context().remoteReason).toBe('hangup');
+    expect(a.context().end?.remoteReason).toBe('hangup');
     expect(wire.sentByB).toEqual([
       { kind: 'accept', session: 'a1' },
       { kind: 'bye', session: 'a1', reason: 'hangup' },
@@ -269,7 +271,7 @@ describe('call machine: reject, busy, cancel', () => {
 
     expectEnded(b, 'declined', 'local');
     expectEnded(a, 'rejected', 'remote');
-    expect(a.context().remoteReason).toBe('declined');
+    expect(a.context().end?.remoteReason).toBe('declined');
     expect(wire.sentByB).toEqual([{ kind: 'reject', session: 'a1', reason: 'declined' }]);
     expect(wire.sentByA).toEqual([{ kind: 'invite', session: 'a1' }]);
     // The caller's peer, started with the invite, is closed; the callee never built one.
@@ -319,7 +321,7 @@ describe('call machine: reject, busy, cancel', () => {
 
     expectEnded(a, 'cancelled', 'local');
     expectEnded(b, 'missed', 'remote');
-    expect(b.context().remoteReason).toBe('cancelled');
+    expect(b.context().end?.remoteReason).toBe('cancelled');
     expect(wire.sentByA).toEqual([
       { kind: 'invite', session: 'a1' },
       { kind: 'cancel', session: 'a1', reason: 'cancelled' },
@@ -394,7 +396,7 @@ describe('call machine: the remote left the room (REMOTE.LEFT)', () => {
     expect(b.state()).toBe('incoming');
     a.actor.send({ type: 'REMOTE.LEFT' });
     expectEnded(a, 'unavailable', 'remote');
-    expect(a.context().detail).toBe('the callee left the room');
+    expect(a.context().end?.detail).toBe('the callee left the room');
     await vi.advanceTimersByTimeAsync(RING + SETTLE);
     expect(wire.sentByA).toEqual([{ kind: 'invite', session: 'a1' }]);
     expect(a.rtcs).toEqual([{ closed: true }]);
@@ -406,7 +408,7 @@ describe('call machine: the remote left the room (REMOTE.LEFT)', () => {
     await settle();
     b.actor.send({ type: 'REMOTE.LEFT' });
     expectEnded(b, 'missed', 'remote');
-    expect(b.context().detail).toBe('the caller left the room');
+    expect(b.context().end?.detail).toBe('the caller left the room');
     await vi.advanceTimersByTimeAsync(RING + SETTLE);
     expect(wire.sentByB).toEqual([]);
   });
@@ -439,7 +441,7 @@ describe('call machine: timeouts', () => {
     expectEnded(a, 'no-answer', 'local');
     await settle();
     expectEnded(b, 'missed', 'remote');
-    expect(b.context().remoteReason).toBe('timeout');
+    expect(b.context().end?.remoteReason).toBe('timeout');
     expect(wire.sentByA).toEqual([
       { kind: 'invite', session: 'a1' },
       { kind: 'cancel', session: 'a1', reason: 'timeout' },
@@ -457,7 +459,7 @@ describe('call machine: timeouts', () => {
     expectEnded(b, 'missed', 'local');
     await settle();
     expectEnded(a, 'unavailable', 'remote');
-    expect(a.context().remoteReason).toBe('unavailable');
+    expect(a.context().end?.remoteReason).toBe('unavailable');
     expect(wire.sentByB).toEqual([{ kind: 'reject', session: 'a1', reason: 'unavailable' }]);
     expect(wire.sentByA).toEqual([{ kind: 'invite', session: 'a1' }]);
   });
@@ -481,6 +483,21 @@ describe('call machine: timeouts', () => {
 });
 
 describe('call machine: peer outcome', () => {
+  it('a caller peer that fails while its invite rings withdraws the invite: cancel{cancelled}, connection-failed', async () => {
+    const { wire, a, b } = createPair();
+    a.actor.send({ type: 'CALL' });
+    await settle();
+    a.peers[0]!.end({ reason: 'connect-timeout', detail: 'no checks' });
+    await settle();
+    expectEnded(a, 'connection-failed', 'local');
+    expect(a.context().end).toMatchObject({ detail: 'no checks', connectionFailure: 'connect-timeout' });
+    expect(wire.sentByA).toEqual([
+      { kind: 'invite', session: 'a1' },
+      { kind: 'cancel', session: 'a1', reason: 'cancelled' },
+    ]);
+    expectEnded(b, 'missed', 'remote');
+  });
+
   it.each([
     ['caller', 'connection-failed'],
     ['callee', 'connect-timeout'],
@@ -497,12 +514,12 @@ describe('call machine: peer outcome', () => {
     await settle();
 
     expectEnded(failing, 'connection-failed', 'local');
-    expect(failing.context().detail).toBe('ice failed');
-    expect(failing.context().connectionFailure).toBe(peerReason);
-    expect(other.context().connectionFailure).toBeNull();
+    expect(failing.context().end?.detail).toBe('ice failed');
+    expect(failing.context().end?.connectionFailure).toBe(peerReason);
+    expect(other.context().end?.connectionFailure).toBeNull();
     expect(failingSent.at(-1)).toEqual({ kind: 'bye', session: 'a1', reason: 'connection-failed' });
     expectEnded(other, 'remote-hangup', 'remote');
-    expect(other.context().remoteReason).toBe('connection-failed');
+    expect(other.context().end?.remoteReason).toBe('connection-failed');
     expect(otherSent).toHaveLength(otherSentBefore);
     expect(pair.a.rtcs[0]!.closed).toBe(true);
     expect(pair.b.rtcs[0]!.closed).toBe(true);
@@ -522,10 +539,10 @@ describe('call machine: peer outcome', () => {
     b.peers[0]!.fail(new Error('boom'));
     await settle();
     expectEnded(b, 'connection-failed', 'local');
-    expect(b.context().detail).toBe('boom');
+    expect(b.context().end?.detail).toBe('boom');
     expect(wire.sentByB.at(-1)).toEqual({ kind: 'bye', session: 'a1', reason: 'error' });
     expectEnded(a, 'remote-hangup', 'remote');
-    expect(a.context().remoteReason).toBe('error');
+    expect(a.context().end?.remoteReason).toBe('error');
   });
 });
 
@@ -610,10 +627,10 @@ describe('call machine: sessions', () => {
     expectEnded(a, 'rejected', 'remote');
 
     b.actor.send({ type: 'CALL' });
-    expect(b.context()).toMatchObject({ session: 'b1', role: 'caller', reason: null, endedBy: null, remoteReason: null });
+    expect(b.context()).toMatchObject({ session: 'b1', role: 'caller', end: null });
     await settle();
     expect(a.state()).toBe('incoming');
-    expect(a.context()).toMatchObject({ session: 'b1', role: 'callee', reason: null, endedBy: null, remoteReason: null });
+    expect(a.context()).toMatchObject({ session: 'b1', role: 'callee', end: null });
 
     a.actor.send({ type: 'ACCEPT' });
     await settle();
@@ -729,5 +746,83 @@ describe('call machine: crossing invites', () => {
     expect(a.context().session).toBe(b.context().session);
     expect([a.context().role, b.context().role].sort()).toEqual(['callee', 'caller']);
     expect([...wire.sentByA, ...wire.sentByB].filter((m) => m.kind === 'accept')).toHaveLength(1);
+  });
+});
+
+describe('call machine: how each side starts its peer', () => {
+  it('the caller’s peer offers at once (offerOnStart); the callee’s waits for the caller’s offer', async () => {
+    const { a, b } = await establishCall();
+    expect(a.peers[0]!.input).toMatchObject({ offerOnStart: true, awaitRemoteOffer: false });
+    expect(b.peers[0]!.input).toMatchObject({ offerOnStart: false, awaitRemoteOffer: true });
+  });
+});
+
+describe('call machine: prepareWhileRinging', () => {
+  const answer: PeerMessage = { kind: 'description', session: 'a1', description: { type: 'answer', sdp: 'v=0\r\n' } };
+  const candidate: PeerMessage = {
+    kind: 'candidate',
+    session: 'a1',
+    candidate: { candidate: 'candidate:1 1 udp 1 127.0.0.1 1000 typ host', sdpMid: '0', sdpMLineIndex: 0 },
+  };
+
+  it('runs the callee’s peer while it rings, holds what it sends, and sends it right after the accept', async () => {
+    const { wire, a, b } = createPair({}, { prepareWhileRinging: true });
+    a.actor.send({ type: 'CALL' });
+    await settle();
+    expect(b.state()).toBe('incoming');
+    expect(b.peers).toHaveLength(1);
+    expect(b.peers[0]!.input).toMatchObject({ polite: true, awaitRemoteOffer: true, offerOnStart: false, session: 'a1' });
+    // The peer reads the live port (nothing is replayed) and its sends wait for ACCEPT.
+    expect(b.peers[0]!.input.signaling.messages$).toBe(wire.b.messages$);
+    b.peers[0]!.input.signaling.send(answer);
+    b.peers[0]!.input.signaling.send(candidate);
+    await settle();
+    expect(wire.sentByB).toEqual([]);
+
+    b.actor.send({ type: 'ACCEPT' });
+    expect(b.state()).toBe('active');
+    expect(wire.sentByB).toEqual([{ kind: 'accept', session: 'a1' }, answer, candidate]);
+    b.peers[0]!.input.signaling.send(candidate);
+    expect(wire.sentByB).toHaveLength(4);
+    await settle();
+    expect(a.state()).toBe('active');
+    // The same peer runs on into active.
+    expect(b.peers).toHaveLength(1);
+    expect(b.rtcs).toEqual([{ closed: false }]);
+  });
+
+  it('a declined prepared call closes the callee’s connection and never sends what its peer made', async () => {
+    const { wire, a, b } = createPair({}, { prepareWhileRinging: true });
+    a.actor.send({ type: 'CALL' });
+    await settle();
+    b.peers[0]!.input.signaling.send(answer);
+    b.actor.send({ type: 'REJECT' });
+    await settle();
+    expectEnded(b, 'declined', 'local');
+    expectEnded(a, 'rejected', 'remote');
+    expect(b.rtcs).toEqual([{ closed: true }]);
+    expect(wire.sentByB).toEqual([{ kind: 'reject', session: 'a1', reason: 'declined' }]);
+  });
+
+  it('a prepared peer that fails while the call rings declines it as unavailable', async () => {
+    const { wire, a, b } = createPair({}, { prepareWhileRinging: true });
+    a.actor.send({ type: 'CALL' });
+    await settle();
+    b.peers[0]!.fail(new Error('bad offer'));
+    await settle();
+    expectEnded(b, 'connection-failed', 'local');
+    expect(b.context().end?.detail).toBe('bad offer');
+    expect(wire.sentByB).toEqual([{ kind: 'reject', session: 'a1', reason: 'unavailable' }]);
+    expectEnded(a, 'unavailable', 'remote');
+  });
+
+  it('an unanswered prepared call times out as missed, like an unprepared one', async () => {
+    const { wire, a, b } = createPair({}, { prepareWhileRinging: true });
+    a.actor.send({ type: 'CALL' });
+    await settle();
+    await vi.advanceTimersByTimeAsync(RING);
+    expectEnded(b, 'missed', 'local');
+    expect(wire.sentByB).toEqual([{ kind: 'reject', session: 'a1', reason: 'unavailable' }]);
+    expect(b.rtcs).toEqual([{ closed: true }]);
   });
 });

@@ -157,4 +157,20 @@ describe('createCall', () => {
     a.call.stop();
     expect(a.call.actor.getSnapshot().status).toBe('stopped');
   });
+
+  it('prepareWhileRinging: the ringing callee’s peer answers at once, its answer reaches the caller only after accept', async () => {
+    const { a, b, sigA, sigB } = startLines({ prepareWhileRinging: true });
+    a.call.call();
+    await waitFor(() => b.ports[0]?.localDescription?.type === 'answer', 'B answered the offer while ringing');
+    expect(b.call.status()).toMatchObject({ state: 'incoming', connection: null });
+    // Nothing of B's has gone out: no answer, no candidate, no accept.
+    expect(sigB.sent).toEqual([]);
+    expect(a.call.status().state).toBe('outgoing');
+    expect(sigA.sent.some((message) => message.kind === 'description' && message.description.type === 'offer')).toBe(true);
+
+    b.call.accept();
+    expect(sigB.sent.map((message) => message.kind).slice(0, 2)).toEqual(['accept', 'description']);
+    await waitFor(() => connected(a) && connected(b), 'both connected');
+    expect(b.ports).toHaveLength(1);
+  });
 });

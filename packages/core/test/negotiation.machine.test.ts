@@ -403,6 +403,16 @@ describe('offerOnStart (a caller): the first offer is made at once, not on negot
     expect(descriptionsSent(pair.signaling.A).map((d) => d.type)).toEqual(['offer']);
   });
 
+  it('the data channels listed in the input are on the port before the first offer: it carries them, one round', async () => {
+    const pair = startPair({ peerOptions: { A: { offerOnStart: true, dataChannels: [{ label: 'chat' }] } } });
+    const { scheduler, ports } = pair;
+    await scheduler.runUntilIdle();
+    expectSettled(pair);
+    expect(count(ports.A.operations, /^createOffer/)).toBe(1);
+    expect(descriptionsSent(pair.signaling.A).map((d) => d.type)).toEqual(['offer']);
+    expect(descriptionsSent(pair.signaling.A)[0]?.sdp).toContain('m=application');
+  });
+
   it('a track added after the offer was created is not lost: the engine fires again once stable, and a second round carries it', async () => {
     const pair = startPair({ peerOptions: { A: { offerOnStart: true } }, beforeStart: (ports) => ports.A.addTransceiver('audio') });
     const { scheduler, ports } = pair;

@@ -1,5 +1,5 @@
 import { Observable, filter, map } from 'rxjs';
-import { assign, fromEventObservable, not, setup, stateIn } from 'xstate';
+import { assign, enqueueActions, fromEventObservable, setup, stateIn } from 'xstate';
 import type { RtcPort } from '../ports/rtc.js';
 import type { SignalingPort } from '../ports/signaling.js';
 import type {
@@ -24,11 +24,13 @@ import type { PeerFailureReason, PeerInput, PeerOutput } from './peer.types.js';
 // The call machine reads only call-control messages (invite, accept, reject, cancel, bye); the
 // peer machine it runs reads descriptions and candidates from the same port.
 //
-// The caller's peer starts with the invite (`peerRunning.outgoing`): its offer and candidates
-// follow the invite while it rings, so connecting does not wait for a round trip after accept.
-// The callee holds them while it rings (`incoming`) and hands them to its peer on accept; a
-// declined, cancelled or unanswered call closes the caller's peer, and nothing reaches a callee
-// that never accepted. The same peer runs on into `active`.
+// The caller's peer starts with the invite (`peerRunning.outgoing`) and offers at once
+// (`offerOnStart`): its offer and candidates follow the invite while it rings, so connecting
+// does not wait for a round trip after accept. The callee holds them while it rings
+// (`incoming`) and hands them to its peer on accept; a declined, cancelled or unanswered call
+// closes the caller's peer, and nothing reaches a callee that never accepted. With
+// `prepareWhileRinging` the callee's peer runs while it rings (`peerRunning.incoming`) and
+// its answer and candidates wait for accept. The same peer runs on into `active`.
 
 /** Why a call ended, as this side sees it. */
 export type CallEndReason =
@@ -71,8 +73,9 @@ export interface CallInput {
   /** The pipe to the one remote peer this call actor talks to. */
   readonly signaling: SignalingPort;
   /**
-   * Called when this side's peer starts (the caller's on CALL, the callee's on ACCEPT): the app
-   * builds its RTCPeerConnection, adds tracks, wraps it. The peer closes it when the call ends.
+   * Called when this side's peer starts (the caller's on CALL, the callee's on ACCEPT, or when
+   * its call rings with `prepareWhileRinging`): the app builds its RTCPeerConnection, adds
+   * tracks, wraps it. The peer closes it when the call ends.
    */
   readonly createRtc: () => RtcPort;
   readonly peer?: CallPeerOptions;
@@ -82,6 +85,40 @@ export interface CallInput {
   readonly createSessionId?: () => string;
   /** When true, an incoming invite is answered `reject{busy}` at once (e.g. on another call). */
   readonly isBusy?: () => boolean;
+  /**
+   * The callee builds its connection (`createRtc`) and applies the caller's offer while the
+   * call rings, so accepting only releases an answer that is ready, with its candidates
+   * gathered (default false). The answer and the candidates are held until ACCEPT and dropped
+   * if the call is declined, but the connection's ICE agent starts its connectivity checks
+   * towards the caller's candidates as soon as the offer is applied: the caller's side sees
+   * the callee's addresses (host, server-reflexive, relayed, as ICE peer-reflexive candidates)
+   * before the person accepted, or even if they never do, and `createRtc` opens what it opens
+   * (e.g. the camera) at the ring. Leave it off unless both sides trust each other that far.
+   */
+  readonly prepareWhileRinging?: boolean;
+}
+
+/** How the last call ended (`ended`); the fields that do not apply are null. */
+export interface CallEnd {
+  readonly reason: CallEndReason;
+  readonly endedBy: CallEndedBy;
+  /** The reason the remote side gave in its reject, cancel or bye. */
+  readonly remoteReason: RemoteEndReason | null;
+  /** Human-readable detail, e.g. why the peer connection failed. */
+  readonly detail: string | null;
+  /** Why the peer connection failed, when the call ended `connection-failed` because of it. */
+  readonly connectionFailure: PeerFailureReason | null;
+}
+
+/**
+ * The callee's outgoing negotiation messages while its prepared call rings
+ * (`prepareWhileRinging`): held in order, sent on `release()`; once released, sent at once.
+ */
+export interface HeldSignaling {
+  /** The port the ringing callee's peer uses. */
+  readonly port: SignalingPort;
+  /** Sends what was held, then lets every later message through. */
+  release(): void;
 }
 
 /** The context of `callMachine`: the current session, role, peer and how the call ended. */
@@ -92,22 +129,19 @@ export interface CallContext {
   readonly defaultMedia: InviteMedia | null;
   readonly createSessionId: () => string;
   readonly isBusy: () => boolean;
+  readonly prepareWhileRinging: boolean;
   /** Id of the current (or last) call; messages of any other session are dropped. */
   readonly session: string | null;
   /** The caller is the impolite peer, the callee the polite one. */
   readonly role: CallRole | null;
   /** Media asked for by the caller (ours when calling, the remote's when called). */
   readonly media: InviteMedia | null;
-  /** Set when the call ends; cleared when a new call starts. */
-  readonly reason: CallEndReason | null;
-  readonly endedBy: CallEndedBy | null;
-  readonly remoteReason: RemoteEndReason | null;
-  /** Human-readable detail, e.g. why the peer connection failed. */
-  readonly detail: string | null;
-  /** Why the peer connection failed, when the call ended `connection-failed` because of it. */
-  readonly connectionFailure: PeerFailureReason | null;
+  /** How the last call ended; null until it does, and again when a new call starts. */
+  readonly end: CallEnd | null;
   /** The caller's offer and candidates that arrived while the call rang here, for our peer. */
   readonly earlySignals: readonly NegotiationMessage[];
+  /** `prepareWhileRinging`: the ringing callee's answer and candidates, until ACCEPT. */
+  readonly heldSignaling: HeldSignaling | null;
 }
 
 /** At most this many early offer/candidate messages are held while a call rings; later ones are dropped. */
@@ -151,13 +185,20 @@ interface RemoteInvite {
   readonly media?: InviteMedia | undefined;
 }
 
-interface CallEnd {
-  readonly reason: CallEndReason;
-  readonly endedBy: CallEndedBy;
-  readonly remoteReason?: RemoteEndReason;
-  readonly detail?: string;
-  readonly connectionFailure?: PeerFailureReason;
+/** The call-control message a side sends as its call ends, if any. */
+type EndMessage =
+  | { readonly kind: 'reject'; readonly reason: RejectReason }
+  | { readonly kind: 'cancel'; readonly reason: CancelReason }
+  | { readonly kind: 'bye'; readonly reason: ByeReason };
+
+/** How a call ends: the end to record and the message that tells the remote, if any. */
+interface CallEnding {
+  readonly end: CallEnd;
+  readonly tell?: EndMessage;
 }
+
+/** How the call's peer stopped: it reached a final state, or it threw. */
+type PeerOutcome = { readonly output: PeerOutput } | { readonly error: unknown };
 
 const SESSION_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
@@ -223,24 +264,56 @@ function withEarlySignals(signaling: SignalingPort, early: readonly NegotiationM
   };
 }
 
+/** A call's end, the fields not given null. */
+function endOf(reason: CallEndReason, endedBy: CallEndedBy, more: Partial<Omit<CallEnd, 'reason' | 'endedBy'>> = {}): CallEnd {
+  return { reason, endedBy, remoteReason: null, detail: null, connectionFailure: null, ...more };
+}
+
 function endOfRemoteReject(reason: RejectReason): CallEnd {
   const byReason = { declined: 'rejected', busy: 'busy', unavailable: 'unavailable' } as const;
-  return { reason: byReason[reason], endedBy: 'remote', remoteReason: reason };
+  return endOf(byReason[reason], 'remote', { remoteReason: reason });
 }
 
-/** How a call ends when its peer reached a final state that was not a plain close. */
-function endOfPeer(output: PeerOutput): CallEnd {
+/** A peer that failed, threw or closed while the call rang: the connection could not be made. */
+function failedConnection(outcome: PeerOutcome): CallEnd {
+  if ('error' in outcome) {
+    return endOf('connection-failed', 'local', { detail: outcome.error instanceof Error ? outcome.error.message : String(outcome.error) });
+  }
+  const { reason, detail } = outcome.output;
+  return endOf('connection-failed', 'local', { detail: detail ?? reason, connectionFailure: reason !== 'closed' ? reason : null });
+}
+
+/**
+ * How a call ends when its peer stops on its own. Ringing, the caller withdraws its invite and
+ * the callee (prepared) declines as unavailable; in an active call, a peer that closed (its RTC
+ * port was closed) is a hang-up, one that failed or threw says so in its bye.
+ */
+function endingForPeer(outcome: PeerOutcome, ringing: 'outgoing' | 'incoming' | null): CallEnding {
+  if (ringing === 'outgoing') return { end: failedConnection(outcome), tell: { kind: 'cancel', reason: 'cancelled' } };
+  if (ringing === 'incoming') return { end: failedConnection(outcome), tell: { kind: 'reject', reason: 'unavailable' } };
+  if ('error' in outcome) return { end: failedConnection(outcome), tell: { kind: 'bye', reason: 'error' } };
+  if (outcome.output.reason === 'closed') return { end: endOf('hangup', 'local'), tell: { kind: 'bye', reason: 'hangup' } };
+  return { end: failedConnection(outcome), tell: { kind: 'bye', reason: 'connection-failed' } };
+}
+
+/** The ringing callee's outgoing messages, held until accept (`prepareWhileRinging`). */
+function holdOutgoing(signaling: SignalingPort): HeldSignaling {
+  let held: PeerMessage[] | null = [];
   return {
-    reason: 'connection-failed',
-    endedBy: 'local',
-    detail: output.detail ?? output.reason,
-    ...(output.reason !== 'closed' ? { connectionFailure: output.reason } : {}),
+    port: {
+      messages$: signaling.messages$,
+      send: (message) => {
+        if (held === null) signaling.send(message);
+        else if (held.length < MAX_EARLY_SIGNALS) held.push(message);
+        else throw new RangeError(`call machine: more than ${MAX_EARLY_SIGNALS} messages held while the call rings`);
+      },
+    },
+    release: () => {
+      const messages = held ?? [];
+      held = null;
+      for (const message of messages) signaling.send(message);
+    },
   };
-}
-
-/** How a call ends when its peer actor threw. */
-function endOfPeerError(error: unknown): CallEnd {
-  return { reason: 'connection-failed', endedBy: 'local', detail: error instanceof Error ? error.message : String(error) };
 }
 
 function sessionOf(context: CallContext): string {
@@ -248,12 +321,12 @@ function sessionOf(context: CallContext): string {
   return context.session;
 }
 
-/**
- * Call control (invite, ringing, accept, reject or busy, cancel, hang-up, timeouts, crossing
- * invites) over one signaling port; each call runs a `peerMachine`, the caller impolite and the
- * callee polite. `createCall` wraps it for apps; drawn in docs/machines.md.
- */
-export const callMachine = setup({
+/** Sends the reject, cancel or bye of an ending (none when nobody is left to tell). */
+function tellEnd(context: CallContext, tell: EndMessage | undefined): void {
+  if (tell !== undefined) context.signaling.send({ ...tell, session: sessionOf(context) });
+}
+
+const callSetup = setup({
   types: {
     context: {} as CallContext,
     events: {} as CallEvent,
@@ -271,11 +344,8 @@ export const callMachine = setup({
       role: 'caller' as const,
       media: params.media ?? context.defaultMedia,
       earlySignals: [],
-      reason: null,
-      endedBy: null,
-      remoteReason: null,
-      detail: null,
-      connectionFailure: null,
+      heldSignaling: null,
+      end: null,
     })),
     /** Also used when a crossing invite wins: this side then becomes the callee of that call. */
     startIncomingCall: assign((_, invite: RemoteInvite) => ({
@@ -283,40 +353,41 @@ export const callMachine = setup({
       role: 'callee' as const,
       media: invite.media ?? null,
       earlySignals: [],
-      reason: null,
-      endedBy: null,
-      remoteReason: null,
-      detail: null,
-      connectionFailure: null,
+      heldSignaling: null,
+      end: null,
     })),
+    holdOutgoingSignals: assign({ heldSignaling: ({ context }) => holdOutgoing(context.signaling) }),
+    releaseOutgoingSignals: ({ context }) => context.heldSignaling?.release(),
     holdEarlySignal: assign(({ context }, message: NegotiationMessage) =>
       context.earlySignals.length < MAX_EARLY_SIGNALS ? { earlySignals: [...context.earlySignals, message] } : {},
     ),
-    endCall: assign((_, end: CallEnd) => ({
-      reason: end.reason,
-      endedBy: end.endedBy,
-      remoteReason: end.remoteReason ?? null,
-      detail: end.detail ?? null,
-      connectionFailure: end.connectionFailure ?? null,
-    })),
+    /** Records how the call ended and tells the remote side, if the ending says so. */
+    endCall: enqueueActions(({ context, enqueue }, ending: CallEnding) => {
+      enqueue(() => tellEnd(context, ending.tell));
+      enqueue.assign({ end: ending.end });
+    }),
+    /** The peer stopped on its own: the ending depends on whether the call still rings. */
+    endCallForPeer: enqueueActions(({ context, enqueue, check }, outcome: PeerOutcome) => {
+      // xstate types `check` without this machine's states; stateIn reads the snapshot at run time.
+      const isIn = (state: 'outgoing' | 'incoming'): boolean => check(stateIn(`#call.peerRunning.${state}`) as Parameters<typeof check>[0]);
+      const ending = endingForPeer(outcome, isIn('outgoing') ? 'outgoing' : isIn('incoming') ? 'incoming' : null);
+      enqueue(() => tellEnd(context, ending.tell));
+      enqueue.assign({ end: ending.end });
+    }),
     sendInvite: ({ context }) => {
       const session = sessionOf(context);
       context.signaling.send(context.media ? { kind: 'invite', session, media: context.media } : { kind: 'invite', session });
     },
     sendAccept: ({ context }) => context.signaling.send({ kind: 'accept', session: sessionOf(context) }),
-    sendReject: ({ context }, params: { readonly reason: RejectReason }) =>
-      context.signaling.send({ kind: 'reject', session: sessionOf(context), reason: params.reason }),
-    sendCancel: ({ context }, params: { readonly reason: CancelReason }) =>
-      context.signaling.send({ kind: 'cancel', session: sessionOf(context), reason: params.reason }),
-    sendBye: ({ context }, params: { readonly reason: ByeReason }) =>
-      context.signaling.send({ kind: 'bye', session: sessionOf(context), reason: params.reason }),
     /** Answers an invite of another session without touching the current call. */
     replyBusy: ({ context }, invite: RemoteInvite) =>
       context.signaling.send({ kind: 'reject', session: invite.session, reason: 'busy' }),
   },
   guards: {
     isForCurrentSession: ({ context, event }) => 'message' in event && event.message.session === context.session,
+    isForAnotherSession: ({ context, event }) => 'message' in event && event.message.session !== context.session,
     isLocalUserBusy: ({ context }) => context.isBusy(),
+    isPreparedWhileRinging: ({ context }) => context.prepareWhileRinging,
     /**
      * Crossing invites (both sides pressed CALL at once): the invite with the lexicographically
      * smaller session id wins. The rule is symmetric: both sides compare the same two ids with
@@ -327,7 +398,6 @@ export const callMachine = setup({
      */
     doesRemoteInviteWin: ({ context, event }) =>
       event.type === 'REMOTE.INVITE' && context.session !== null && event.message.session < context.session,
-    didPeerFail: (_, output: PeerOutput) => output.reason !== 'closed',
   },
   delays: {
     /** How long an outgoing invite rings unanswered before it is cancelled. */
@@ -335,7 +405,76 @@ export const callMachine = setup({
     /** How long an incoming invite rings unanswered before it is rejected as unavailable. */
     incomingTimeout: 30_000,
   },
-}).createMachine({
+});
+
+// Transitions shared by states (one definition each).
+
+type EventOf<T extends CallEvent['type']> = Extract<CallEvent, { readonly type: T }>;
+
+/** `idle` and `ended`: CALL rings the remote peer. */
+const callOnRequest = {
+  target: '#call.peerRunning.outgoing',
+  actions: [{ type: 'startOutgoingCall', params: ({ event }: { event: EventOf<'CALL'> }) => ({ media: event.media }) }, 'sendInvite'],
+} as const;
+
+/** `idle` and `ended`: a remote invite rings here, unless the app is busy. */
+const ringOnInvite = [
+  { guard: 'isLocalUserBusy', actions: { type: 'replyBusy', params: ({ event }: { event: EventOf<'REMOTE.INVITE'> }) => event.message } },
+  {
+    guard: 'isPreparedWhileRinging',
+    target: '#call.peerRunning.incoming',
+    actions: [{ type: 'startIncomingCall', params: ({ event }: { event: EventOf<'REMOTE.INVITE'> }) => event.message }, 'holdOutgoingSignals'],
+  },
+  { target: '#call.incoming', actions: { type: 'startIncomingCall', params: ({ event }: { event: EventOf<'REMOTE.INVITE'> }) => event.message } },
+] as const;
+
+/** A remote cancel of the current call: it rang here and the caller gave up first. */
+const missedOnCancel = {
+  guard: 'isForCurrentSession',
+  target: '#call.ended',
+  actions: {
+    type: 'endCall',
+    params: ({ event }: { event: EventOf<'REMOTE.CANCEL'> }) => ({ end: endOf('missed', 'remote', { remoteReason: event.message.reason }) }),
+  },
+} as const;
+
+/** While a call is on, another session's invite is answered busy. */
+const busyOnOtherInvite = { guard: 'isForAnotherSession', actions: { type: 'replyBusy', params: ({ event }: { event: EventOf<'REMOTE.INVITE'> }) => event.message } } as const;
+
+/** `incoming` and `peerRunning.incoming`: the call rings here until the user answers. */
+const ringingHere = {
+  after: {
+    incomingTimeout: {
+      target: '#call.ended',
+      actions: { type: 'endCall', params: { end: endOf('missed', 'local'), tell: { kind: 'reject', reason: 'unavailable' } } },
+    },
+  },
+  on: {
+    REJECT: {
+      target: '#call.ended',
+      actions: {
+        type: 'endCall',
+        params: ({ event }: { event: EventOf<'REJECT'> }): CallEnding => {
+          const reason = event.reason ?? 'declined';
+          return { end: endOf(reason, 'local'), tell: { kind: 'reject', reason } };
+        },
+      },
+    },
+    'REMOTE.CANCEL': missedOnCancel,
+    'REMOTE.LEFT': {
+      target: '#call.ended',
+      actions: { type: 'endCall', params: { end: endOf('missed', 'remote', { detail: 'the caller left the room' }) } },
+    },
+    'REMOTE.INVITE': busyOnOtherInvite,
+  },
+} as const;
+
+/**
+ * Call control (invite, ringing, accept, reject or busy, cancel, hang-up, timeouts, crossing
+ * invites) over one signaling port; each call runs a `peerMachine`, the caller impolite and the
+ * callee polite. `createCall` wraps it for apps; drawn in docs/machines.md.
+ */
+export const callMachine = callSetup.createMachine({
   id: 'call',
   context: ({ input }) => ({
     signaling: input.signaling,
@@ -344,149 +483,51 @@ export const callMachine = setup({
     defaultMedia: input.media ?? null,
     createSessionId: input.createSessionId ?? (() => randomSessionId()),
     isBusy: input.isBusy ?? (() => false),
+    prepareWhileRinging: input.prepareWhileRinging ?? false,
     session: null,
     role: null,
     media: null,
-    reason: null,
-    endedBy: null,
-    remoteReason: null,
-    detail: null,
-    connectionFailure: null,
+    end: null,
     earlySignals: [],
+    heldSignaling: null,
   }),
-  invoke: {
-    id: 'remoteCallControl',
-    src: 'remoteCallControl',
-    input: ({ context }) => ({ signaling: context.signaling }),
-  },
+  invoke: { id: 'remoteCallControl', src: 'remoteCallControl', input: ({ context }) => ({ signaling: context.signaling }) },
   initial: 'idle',
   states: {
     idle: {
       description: 'No call yet. CALL starts one; a remote invite rings, unless the app is busy.',
-      on: {
-        CALL: {
-          target: 'peerRunning.outgoing',
-          actions: [{ type: 'startOutgoingCall', params: ({ event }) => ({ media: event.media }) }, 'sendInvite'],
-        },
-        'REMOTE.INVITE': [
-          { guard: 'isLocalUserBusy', actions: { type: 'replyBusy', params: ({ event }) => event.message } },
-          { target: 'incoming', actions: { type: 'startIncomingCall', params: ({ event }) => event.message } },
-        ],
-      },
+      on: { CALL: callOnRequest, 'REMOTE.INVITE': ringOnInvite },
     },
     incoming: {
       description: 'A remote invite is ringing here; waiting for the user to ACCEPT or REJECT. The caller’s early offer and candidates are held for our peer.',
-      invoke: {
-        id: 'earlySignals',
-        src: 'earlySignals',
-        input: ({ context }) => ({ signaling: context.signaling, session: sessionOf(context) }),
-      },
-      after: {
-        incomingTimeout: {
-          target: 'ended',
-          actions: [
-            { type: 'sendReject', params: { reason: 'unavailable' } },
-            { type: 'endCall', params: { reason: 'missed', endedBy: 'local' } },
-          ],
-        },
-      },
+      invoke: { id: 'earlySignals', src: 'earlySignals', input: ({ context }) => ({ signaling: context.signaling, session: sessionOf(context) }) },
+      after: ringingHere.after,
       on: {
+        ...ringingHere.on,
         'REMOTE.EARLY_SIGNAL': { actions: { type: 'holdEarlySignal', params: ({ event }) => event.message } },
         ACCEPT: { target: 'peerRunning.active', actions: 'sendAccept' },
-        REJECT: {
-          target: 'ended',
-          actions: [
-            { type: 'sendReject', params: ({ event }) => ({ reason: event.reason ?? 'declined' }) },
-            { type: 'endCall', params: ({ event }) => ({ reason: event.reason === 'busy' ? 'busy' : 'declined', endedBy: 'local' }) },
-          ],
-        },
-        'REMOTE.CANCEL': {
-          guard: 'isForCurrentSession',
-          target: 'ended',
-          actions: {
-            type: 'endCall',
-            params: ({ event }) => ({ reason: 'missed', endedBy: 'remote', remoteReason: event.message.reason }),
-          },
-        },
-        'REMOTE.LEFT': {
-          target: 'ended',
-          actions: { type: 'endCall', params: { reason: 'missed', endedBy: 'remote', detail: 'the caller left the room' } },
-        },
-        'REMOTE.INVITE': { guard: not('isForCurrentSession'), actions: { type: 'replyBusy', params: ({ event }) => event.message } },
       },
     },
     peerRunning: {
-      description: 'This side’s peer connection runs: the caller’s from its invite on (it negotiates while the invite rings), the callee’s from ACCEPT. Caller impolite, callee polite.',
+      description: 'This side’s peer connection runs: the caller’s from its invite on (it offers while the invite rings), the callee’s from ACCEPT, or from the ring with prepareWhileRinging. Caller impolite, callee polite.',
       invoke: {
         id: 'peer',
         src: 'peer',
         input: ({ context }) => ({
           ...context.peerOptions,
           rtc: context.createRtc(),
-          // The callee's peer reads the caller's offer and candidates that came while it rang.
-          signaling: withEarlySignals(context.signaling, context.earlySignals),
+          // The callee's peer reads the caller's offer and candidates that came while it rang
+          // (or, prepared while ringing, reads them live and holds what it sends until accept).
+          signaling: context.heldSignaling?.port ?? withEarlySignals(context.signaling, context.earlySignals),
           polite: context.role === 'callee',
-          // The callee's tracks, added in createRtc, wait for the caller's offer instead of
-          // colliding with it.
+          // The caller offers at once; the callee's tracks, added in createRtc, wait for the
+          // caller's offer instead of colliding with it.
+          offerOnStart: context.role === 'caller',
           awaitRemoteOffer: context.role === 'callee',
           session: sessionOf(context),
         }),
-        onDone: [
-          {
-            // Still ringing: the callee has no call to hang up; the invite is withdrawn.
-            guard: stateIn('#call.peerRunning.outgoing'),
-            target: 'ended',
-            actions: [
-              { type: 'sendCancel', params: { reason: 'cancelled' } },
-              {
-                type: 'endCall',
-                params: ({ event }) => endOfPeer(event.output),
-              },
-            ],
-          },
-          {
-            guard: { type: 'didPeerFail', params: ({ event }) => event.output },
-            target: 'ended',
-            actions: [
-              { type: 'sendBye', params: { reason: 'connection-failed' } },
-              {
-                type: 'endCall',
-                params: ({ event }) => endOfPeer(event.output),
-              },
-            ],
-          },
-          {
-            // The peer closed on its own (its RTC port was closed): the call is over for us.
-            target: 'ended',
-            actions: [
-              { type: 'sendBye', params: { reason: 'hangup' } },
-              { type: 'endCall', params: { reason: 'hangup', endedBy: 'local' } },
-            ],
-          },
-        ],
-        onError: [
-          {
-            guard: stateIn('#call.peerRunning.outgoing'),
-            target: 'ended',
-            actions: [
-              { type: 'sendCancel', params: { reason: 'cancelled' } },
-              {
-                type: 'endCall',
-                params: ({ event }) => endOfPeerError(event.error),
-              },
-            ],
-          },
-          {
-            target: 'ended',
-            actions: [
-              { type: 'sendBye', params: { reason: 'error' } },
-              {
-                type: 'endCall',
-                params: ({ event }) => endOfPeerError(event.error),
-              },
-            ],
-          },
-        ],
+        onDone: { target: 'ended', actions: { type: 'endCallForPeer', params: ({ event }) => ({ output: event.output }) } },
+        onError: { target: 'ended', actions: { type: 'endCallForPeer', params: ({ event }) => ({ error: event.error }) } },
       },
       initial: 'active',
       states: {
@@ -495,10 +536,7 @@ export const callMachine = setup({
           after: {
             ringTimeout: {
               target: '#call.ended',
-              actions: [
-                { type: 'sendCancel', params: { reason: 'timeout' } },
-                { type: 'endCall', params: { reason: 'no-answer', endedBy: 'local' } },
-              ],
+              actions: { type: 'endCall', params: { end: endOf('no-answer', 'local'), tell: { kind: 'cancel', reason: 'timeout' } } },
             },
           },
           on: {
@@ -506,7 +544,7 @@ export const callMachine = setup({
             'REMOTE.REJECT': {
               guard: 'isForCurrentSession',
               target: '#call.ended',
-              actions: { type: 'endCall', params: ({ event }) => endOfRemoteReject(event.message.reason) },
+              actions: { type: 'endCall', params: ({ event }) => ({ end: endOfRemoteReject(event.message.reason) }) },
             },
             'REMOTE.INVITE': {
               guard: 'doesRemoteInviteWin',
@@ -516,16 +554,18 @@ export const callMachine = setup({
             // Nobody is left to answer: no cancel is sent (the server would refuse it as unknown-peer).
             'REMOTE.LEFT': {
               target: '#call.ended',
-              actions: { type: 'endCall', params: { reason: 'unavailable', endedBy: 'remote', detail: 'the callee left the room' } },
+              actions: { type: 'endCall', params: { end: endOf('unavailable', 'remote', { detail: 'the callee left the room' }) } },
             },
             CANCEL: {
               target: '#call.ended',
-              actions: [
-                { type: 'sendCancel', params: { reason: 'cancelled' } },
-                { type: 'endCall', params: { reason: 'cancelled', endedBy: 'local' } },
-              ],
+              actions: { type: 'endCall', params: { end: endOf('cancelled', 'local'), tell: { kind: 'cancel', reason: 'cancelled' } } },
             },
           },
+        },
+        incoming: {
+          description: 'prepareWhileRinging: a remote invite rings here while our peer applies the caller’s offer; its answer and candidates wait for ACCEPT.',
+          after: ringingHere.after,
+          on: { ...ringingHere.on, ACCEPT: { target: 'active', actions: ['sendAccept', 'releaseOutgoingSignals'] } },
         },
         active: {
           // REMOTE.LEFT is not handled here: media can flow without signaling, and a remote that is
@@ -534,29 +574,16 @@ export const callMachine = setup({
           on: {
             HANGUP: {
               target: '#call.ended',
-              actions: [
-                { type: 'sendBye', params: { reason: 'hangup' } },
-                { type: 'endCall', params: { reason: 'hangup', endedBy: 'local' } },
-              ],
+              actions: { type: 'endCall', params: { end: endOf('hangup', 'local'), tell: { kind: 'bye', reason: 'hangup' } } },
             },
             'REMOTE.BYE': {
               guard: 'isForCurrentSession',
               target: '#call.ended',
-              actions: {
-                type: 'endCall',
-                params: ({ event }) => ({ reason: 'remote-hangup', endedBy: 'remote', remoteReason: event.message.reason }),
-              },
+              actions: { type: 'endCall', params: ({ event }) => ({ end: endOf('remote-hangup', 'remote', { remoteReason: event.message.reason }) }) },
             },
             // Our accept crossed the caller's cancel (its ring timeout or CANCEL): it gave up first.
-            'REMOTE.CANCEL': {
-              guard: 'isForCurrentSession',
-              target: '#call.ended',
-              actions: {
-                type: 'endCall',
-                params: ({ event }) => ({ reason: 'missed', endedBy: 'remote', remoteReason: event.message.reason }),
-              },
-            },
-            'REMOTE.INVITE': { guard: not('isForCurrentSession'), actions: { type: 'replyBusy', params: ({ event }) => event.message } },
+            'REMOTE.CANCEL': missedOnCancel,
+            'REMOTE.INVITE': busyOnOtherInvite,
           },
         },
       },
@@ -566,18 +593,11 @@ export const callMachine = setup({
       always: { target: 'peerRunning.active' },
     },
     ended: {
-      description: 'The last call is over (see reason); CALL or a remote invite starts a new one.',
+      description: 'The last call is over (see end); CALL or a remote invite starts a new one.',
       on: {
-        CALL: {
-          target: 'peerRunning.outgoing',
-          actions: [{ type: 'startOutgoingCall', params: ({ event }) => ({ media: event.media }) }, 'sendInvite'],
-        },
-        'REMOTE.INVITE': [
-          // A late duplicate of the invite of the call that just ended.
-          { guard: 'isForCurrentSession' },
-          { guard: 'isLocalUserBusy', actions: { type: 'replyBusy', params: ({ event }) => event.message } },
-          { target: 'incoming', actions: { type: 'startIncomingCall', params: ({ event }) => event.message } },
-        ],
+        CALL: callOnRequest,
+        // A late duplicate of the invite of the call that just ended is ignored.
+        'REMOTE.INVITE': [{ guard: 'isForCurrentSession' }, ...ringOnInvite],
       },
     },
   },

@@ -9,6 +9,7 @@ import type {
   MediaStreamHandle,
   MediaTrackHandle,
   PeerConnectionState,
+  RtcPort,
   RtcPortEvent,
   SignalingState,
 } from '../ports/rtc.js';
@@ -204,6 +205,17 @@ export const PEER_REPORT_ACTIONS = [
  * One peer connection: the negotiation, ICE gathering and connection machines as children,
  * wired to one RTC port and one signaling port. `createPeer` wraps it for apps.
  */
+/** Creates a data channel on the port; it comes back as a local RTC.DATA_CHANNEL event, or as
+ * DATA_CHANNEL.FAILED when the port refuses it (webrtc-pc §4.4.1.7; the peer keeps running). */
+function openDataChannel(rtc: RtcPort, self: { send(event: PeerEvent): void }, label: string, init: DataChannelInit | undefined): void {
+  try {
+    const channel = rtc.createDataChannel(label, init);
+    self.send({ type: 'RTC.DATA_CHANNEL', channel, origin: 'local' });
+  } catch (error) {
+    self.send({ type: 'DATA_CHANNEL.FAILED', label, error: error instanceof Error ? error : new Error(String(error)) });
+  }
+}
+
 export const peerMachine = setup({
   types: {
     context: {} as PeerContext,
@@ -284,16 +296,10 @@ export const peerMachine = setup({
       assertEvent(event, 'RTC.TRACK');
       return { type: 'track', track: event.track, streams: event.streams, mid: event.mid };
     }),
-    /** Creates a data channel on the port; it comes back as a local RTC.DATA_CHANNEL event, or
-     * as DATA_CHANNEL.FAILED when the port refuses it (the peer keeps running). */
+    /** CREATE_DATA_CHANNEL from the app (see openDataChannel). */
     createDataChannel: ({ context, event, self }) => {
       assertEvent(event, 'CREATE_DATA_CHANNEL');
-      try {
-        const channel = context.rtc.createDataChannel(event.label, event.init);
-        self.send({ type: 'RTC.DATA_CHANNEL', channel, origin: 'local' });
-      } catch (error) {
-        self.send({ type: 'DATA_CHANNEL.FAILED', label: event.label, error: error instanceof Error ? error : new Error(String(error)) });
-      }
+      openDataChannel(context.rtc, self, event.label, event.init);
     },
     /**
      * The data channels listed in the input. Non-negotiated ones are created by the impolite
@@ -301,9 +307,11 @@ export const peerMachine = setup({
      * negotiated ones (`init.negotiated` with an id) are created on both sides.
      */
     createInitialDataChannels: ({ context, self }) => {
+      // On the port at once, not through a CREATE_DATA_CHANNEL event: this entry runs before the
+      // negotiation region's, so an offer made on start (offerOnStart) already carries them.
       for (const { label, init } of context.input.dataChannels ?? []) {
         if (context.polite && !init?.negotiated) continue;
-        self.send({ type: 'CREATE_DATA_CHANNEL', label, ...(init ? { init } : {}) });
+        openDataChannel(context.rtc, self, label, init);
       }
     },
     adoptDataChannel: enqueueActions(({ context, event, enqueue }) => {
