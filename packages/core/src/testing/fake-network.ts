@@ -605,9 +605,12 @@ class PortImpl implements FakeRtcPort {
     this.operations.push(method);
     if (this.closed) return this.rejectClosed(method);
     // webrtc-pc §4.4.1.5 createOffer: only [[IsClosed]] rejects; the offer reflects the state
-    // when it is created (the signaling state is checked when it is applied).
+    // when the operation runs (the signaling state is checked when it is applied). As in
+    // Chromium, a channel or track added after that, before the offer resolves, is not in it:
+    // the negotiation-needed flag is updated once the offer is applied (§4.7.3).
     return this.enqueue<SessionDescription>((settle) => {
-      this.complete(`${method} completes`, () => settle.resolve(this.buildOffer(restart)));
+      const offer = this.buildOffer(restart);
+      this.complete(`${method} completes`, () => settle.resolve(offer));
     });
   }
 
