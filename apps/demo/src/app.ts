@@ -5,7 +5,7 @@
 import { Subscription, filter } from 'rxjs';
 import { DataChannelClosedError, createCall } from '@parley/core';
 import type { Call, CallAppEvent, CallEnd, CallState, CallStatus, DataChannel } from '@parley/core';
-import { attachStream, createRtcPort, detachStream, keepLoopbackCandidates, loopbackOnly, stats$ } from '@parley/browser';
+import { attachStream, createRtcPort, detachStream, keepLoopbackCandidates, loopbackOnly, stats$, toRtcIceServers } from '@parley/browser';
 import { createSignalingClient } from '@parley/signaling-ws/client';
 import type { IceServerConfig, PeerInfo, SignalingClient, SignalingClientStatus } from '@parley/signaling-ws/client';
 import type { InspectionEvent } from 'xstate';
@@ -92,14 +92,6 @@ function shownConnectionState(status: CallStatus | undefined): string {
 
 function initialOf(name: string): string {
   return (name.match(/[A-Za-z0-9]/)?.[0] ?? '?').toUpperCase();
-}
-
-function toRtcIceServers(servers: readonly IceServerConfig[]): RTCIceServer[] {
-  return servers.map((server) => ({
-    urls: typeof server.urls === 'string' ? server.urls : [...server.urls],
-    ...(server.username !== undefined ? { username: server.username } : {}),
-    ...(server.credential !== undefined ? { credential: server.credential } : {}),
-  }));
 }
 
 function hasTurn(servers: readonly IceServerConfig[]): boolean {
@@ -274,7 +266,8 @@ export class RoomPage {
         },
         peer: {
           dataChannels: [{ label: 'chat' }, { label: 'files' }],
-          ...(loopback ? { candidateFilter: keepLoopbackCandidates } : {}),
+          // Loopback calls use no ICE servers; others take fresh TURN credentials as they come.
+          ...(loopback ? { candidateFilter: keepLoopbackCandidates } : { iceServers$: client.iceServers$ }),
         },
         media: { audio: true, video: true },
         // One call at a time: a second caller hears "busy".
