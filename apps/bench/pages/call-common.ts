@@ -233,7 +233,7 @@ export interface RawSignaling {
 }
 
 /**
- * Joins the room on the signaling server (wire protocol version 1, DESIGN.md) and learns the
+ * Joins the room on the signaling server (wire protocol version 1, docs/architecture.md) and learns the
  * other page's id from `welcome.peers` or `peer-joined`. Signals go to that id.
  */
 export function joinRoom(params: PageParams): Promise<RawSignaling> {

@@ -51,7 +51,7 @@ function joinRoom(url: string, room: string, name: string): Promise<RawSignaling
   });
 }
 
-/** Loopback only, as DESIGN.md's browser tests: the candidate filter every subject uses. */
+/** Loopback only, as docs/architecture.md's browser tests: the candidate filter every subject uses. */
 function isLoopback(candidate: RTCIceCandidate): boolean {
   return candidate.address === '127.0.0.1';
 }

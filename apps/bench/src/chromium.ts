@@ -7,7 +7,7 @@ import type { Browser } from 'playwright-core';
 export const CHROMIUM_PATH = process.env['PARLEY_CHROMIUM'] ?? '/usr/bin/chromium';
 
 /**
- * DESIGN.md's flags, a fake camera and microphone with no prompt, loopback candidates
+ * docs/architecture.md's flags, a fake camera and microphone with no prompt, loopback candidates
  * (`--allow-loopback-in-peer-connection`), and no throttling of pages that are not in front
  * (both pages of a call run at full speed, as two people's tabs would).
  */

@@ -384,7 +384,7 @@ describe('createRtcPort: engines without connectionState', () => {
   });
 });
 
-describe('@parley/browser dependency rule (DESIGN.md)', () => {
+describe('@parley/browser dependency rule (docs/architecture.md)', () => {
   it('src imports only @parley/core and rxjs', () => {
     const sourceRoot = fileURLToPath(new URL('../src', import.meta.url));
     const files = readdirSync(sourceRoot).filter((file) => file.endsWith('.ts'));

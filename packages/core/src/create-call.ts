@@ -172,7 +172,7 @@ function invalidState(message: string): Error {
 }
 
 /**
- * Creates and starts a call line to one remote peer over `signaling` (DESIGN.md, "Machines":
+ * Creates and starts a call line to one remote peer over `signaling` (docs/architecture.md, "Machines":
  * the call machine). Create it before the remote can ring: an invite that arrives before the
  * line exists is not replayed (the signaling port is hot).
  */

@@ -3,7 +3,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
-// DESIGN.md, "Dependency rule": core imports only xstate and rxjs, touches no DOM or Node
+// docs/architecture.md, "Dependency rule": core imports only xstate and rxjs, touches no DOM or Node
 // globals, and so runs unchanged in a browser, in Node and in a worker. The testing kit may
 // also import fast-check (an optional peer dependency).
 

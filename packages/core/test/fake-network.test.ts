@@ -113,7 +113,7 @@ type Call =
 
 type State = Exclude<SignalingState, 'closed'>;
 
-/** The table of DESIGN.md: where each call is legal and the state it leads to. */
+/** The JSEP table of docs/architecture.md: where each call is legal and the state it leads to. */
 const TABLE: Record<Call, Partial<Record<State, SignalingState>>> = {
   'setLocal(offer)': { stable: 'have-local-offer', 'have-local-offer': 'have-local-offer' },
   'setLocal(answer)': { 'have-remote-offer': 'stable', 'have-local-pranswer': 'stable' },

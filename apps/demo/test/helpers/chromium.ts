@@ -3,14 +3,14 @@ import { describeWhenInstalled } from '../../../../packages/core/test/helpers/de
 import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
 
-// Debian's Chromium driven by playwright-core (DESIGN.md, "Testing": Browser). Nothing here ever
+// Debian's Chromium driven by playwright-core (docs/architecture.md, "Testing"). Nothing here ever
 // downloads a browser: playwright-core has no browsers of its own, and the path is explicit.
 
 export const CHROMIUM_PATH = process.env['PARLEY_CHROMIUM'] ?? '/usr/bin/chromium';
 export const INSTALL_HINT = 'apt-get install -y chromium';
 
 /**
- * The flags from DESIGN.md plus what one machine needs: fake camera and microphone, no prompts,
+ * The flags of docs/architecture.md ("Testing") plus what one machine needs: fake camera and microphone, no prompts,
  * and loopback candidates (Chromium gathers 127.0.0.1 only with --allow-loopback-in-peer-connection).
  */
 export const CHROMIUM_FLAGS: readonly string[] = [
@@ -55,7 +55,7 @@ const REFUSED_MEDIA_FLAGS: readonly string[] = ['--use-fake-ui-for-media-stream=
 export async function launchChromium(options: LaunchOptions = {}): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
-    // playwright adds its own --headless; ours stays in the list for the record of DESIGN.md's flags.
+    // playwright adds its own --headless; ours stays in the list for the record of docs/architecture.md's flags.
     args: [...CHROMIUM_FLAGS, ...(options.denyMedia ? REFUSED_MEDIA_FLAGS : ['--use-fake-ui-for-media-stream'])],
   });
 }

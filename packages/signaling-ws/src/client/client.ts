@@ -123,7 +123,7 @@ function statusOf(snapshot: ReturnType<SignalingClientActor['getSnapshot']>): Si
 }
 
 /**
- * Joins `room` as `name` and stays joined (DESIGN.md, "Machines" item 7). All streams are hot
+ * Joins `room` as `name` and stays joined (docs/architecture.md, "Machines": signalingClient). All streams are hot
  * and backed by BehaviorSubjects (or Subjects for errors and messages); they complete when the
  * client is closed.
  */

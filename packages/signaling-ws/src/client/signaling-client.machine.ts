@@ -6,7 +6,7 @@ import { FATAL_JOIN_ERRORS, SignalingError } from './errors.js';
 import { webSocketActor } from './websocket.js';
 import type { SocketCommand, SocketEvent } from './websocket.js';
 
-// DESIGN.md, "Machines" item 7: connecting -> joined -> reconnecting (backoff) -> joined | closed.
+// docs/architecture.md, "Machines": signalingClient: connecting -> joined -> reconnecting (backoff) -> joined | closed.
 // The socket lives in `online` (an invoked callback actor); leaving `online` closes it, so
 // `reconnecting` and `closed` never hold a socket. Outgoing signals that cannot go out now wait
 // in `context.queue` and leave in order right after the next `welcome`, no faster than a token
