@@ -201,10 +201,6 @@ export const PEER_REPORT_ACTIONS = [
   'askForIceRestart',
 ] as const;
 
-/**
- * One peer connection: the negotiation, ICE gathering and connection machines as children,
- * wired to one RTC port and one signaling port. `createPeer` wraps it for apps.
- */
 /** Creates a data channel on the port; it comes back as a local RTC.DATA_CHANNEL event, or as
  * DATA_CHANNEL.FAILED when the port refuses it (webrtc-pc §4.4.1.7; the peer keeps running). */
 function openDataChannel(rtc: RtcPort, self: { send(event: PeerEvent): void }, label: string, init: DataChannelInit | undefined): void {
@@ -216,6 +212,11 @@ function openDataChannel(rtc: RtcPort, self: { send(event: PeerEvent): void }, l
   }
 }
 
+/**
+ * One peer connection: the negotiation, ICE gathering and connection machines as parallel
+ * regions of its `running` state, wired to one RTC port and one signaling port; its data
+ * channels are its children. `createPeer` wraps it for apps.
+ */
 export const peerMachine = setup({
   types: {
     context: {} as PeerContext,
