@@ -160,6 +160,7 @@ export function withFirefoxPair(result: BenchResult, pair: FirefoxPairResult | {
     tableRow(label, pair.calls[subject].length, summaries[subject], medianRatio(pair.calls[subject], pair.calls.raw));
   return {
     ...result,
+    title: `${result.title}; the last two rows Chromium <-> Firefox in a network namespace (${pair.calls.raw.length} calls per subject)`,
     json: {
       ...result.json,
       firefoxParleyOverRaw: ratio,
