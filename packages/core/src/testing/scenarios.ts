@@ -94,21 +94,18 @@ const faultsArbitrary: fc.Arbitrary<ScenarioFaults> = fc.record({
   descriptionsAfterCandidates: fc.boolean(),
 });
 
+/** What one side adds in a glare round: one track, or a whole stream (audio and video in one task). */
+const glareAddArbitrary = (side: Side): fc.Arbitrary<ScenarioStep> =>
+  fc.oneof(
+    mediaArbitrary.map((media): ScenarioStep => ({ kind: 'addTransceiver', side, media })),
+    fc.constant<ScenarioStep>({ kind: 'addStream', side }),
+  );
+
 /** Both sides want to negotiate at the same moment (glare), with either politeness. */
 export function glareScenarioArbitrary(): fc.Arbitrary<NegotiationScenario> {
   return fc
-    .record({ polite: sideArbitrary, mediaA: mediaArbitrary, mediaB: mediaArbitrary, negotiationNeeded: flavoursArbitrary })
-    .map(({ polite, mediaA, mediaB, negotiationNeeded }) =>
-      told({
-        polite,
-        negotiationNeeded,
-        steps: [
-          { kind: 'addTransceiver', side: 'A', media: mediaA },
-          { kind: 'addTransceiver', side: 'B', media: mediaB },
-        ],
-        faults: NO_FAULTS,
-      }),
-    );
+    .record({ polite: sideArbitrary, addA: glareAddArbitrary('A'), addB: glareAddArbitrary('B'), negotiationNeeded: flavoursArbitrary })
+    .map(({ polite, addA, addB, negotiationNeeded }) => told({ polite, negotiationNeeded, steps: [addA, addB], faults: NO_FAULTS }));
 }
 
 /** `rounds` rounds in which both sides add a transceiver at once. */
