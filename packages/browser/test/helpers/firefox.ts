@@ -45,8 +45,8 @@ export async function launchFirefox(): Promise<Browser> {
   });
 }
 
-/** Firefox's version as the reports print it ("Firefox 153.0"). */
+/** Firefox's version as the reports print it ("Firefox 153.8.0"; puppeteer over BiDi says "firefox/153.8.0"). */
 export async function firefoxVersion(browser: Browser): Promise<string> {
-  const version = await browser.version();
-  return version.toLowerCase().startsWith('firefox') ? version : `Firefox ${version}`;
+  const version = (await browser.version()).replace(/^firefox[/ ]/i, '');
+  return `Firefox ${version}`;
 }
