@@ -77,7 +77,7 @@ export interface FakeNetworkOptions {
  * - `'per-stream'` (the default): webrtc-pc §4.7.3 as written, and Firefox: the check is one queued
  *   task, so the tracks of a stream added in one task make one event, and none fires while the
  *   flag is already set.
- * - `'per-track'`: Chromium as the interop matrix met it: every added track (addTransceiver) gets a
+ * - `'per-track'`: Chromium, as issue 16 describes it: every added track (addTransceiver) gets a
  *   check of its own that fires even when the flag is already set, so two tracks added in one task
  *   make two events.
  */
