@@ -10,30 +10,12 @@
 // it wants an interface with an address and a default route. So inside that same namespace (never
 // on the host) the script adds a veth pair, parley0 (10.99.0.1/24) and parley1, with the default
 // route through parley0. Both ends live in the test's namespace: traffic to 10.99.0.1 stays there.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { NAMESPACE_ADDRESS, canIsolate, inNamespace, namespaceEnv } from './namespace.mjs';
 
 const vitest = ['npx', 'vitest', 'run', ...process.argv.slice(2)];
-const LOOPBACK_UP = 'ip link set lo up';
-/** The namespace's private interface for Firefox (see above); PARLEY_NAMESPACE_ADDRESS in tests. */
-const NAMESPACE_ADDRESS = '10.99.0.1';
-const VETH_UP = [
-  'ip link add parley0 type veth peer name parley1',
-  `ip addr add ${NAMESPACE_ADDRESS}/24 dev parley0`,
-  'ip link set parley1 up',
-  'ip link set parley0 up',
-  'ip route add default dev parley0',
-].join(' && ');
-
-function canIsolate() {
-  if (process.env.PARLEY_NETNS === 'off' || process.platform !== 'linux') return false;
-  const probe = spawnSync('unshare', ['--map-root-user', '--net', 'sh', '-c', `${LOOPBACK_UP} && ${VETH_UP}`], { stdio: 'ignore' });
-  return probe.status === 0;
-}
-
 const isolated = canIsolate();
-const [command, args] = isolated
-  ? ['unshare', ['--map-root-user', '--net', 'sh', '-c', `${LOOPBACK_UP} && ${VETH_UP} && exec "$@"`, 'parley-test', ...vitest]]
-  : [vitest[0], vitest.slice(1)];
+const [command, args] = isolated ? inNamespace(vitest) : [vitest[0], vitest.slice(1)];
 console.log(
   isolated
     ? `tests: in a network namespace of their own: loopback, and a veth pair at ${NAMESPACE_ADDRESS} for Firefox`
@@ -41,11 +23,7 @@ console.log(
 );
 const child = spawn(command, args, {
   stdio: 'inherit',
-  env: {
-    ...process.env,
-    PARLEY_NETWORK: isolated ? 'loopback-only' : 'host',
-    ...(isolated ? { PARLEY_NAMESPACE_ADDRESS: NAMESPACE_ADDRESS } : {}),
-  },
+  env: { ...process.env, ...namespaceEnv(isolated) },
 });
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -50,6 +50,12 @@ export interface PageParams {
    * opens them itself on "call" (caller) or when the call reaches it (callee).
    */
   readonly mediaAtCall: boolean;
+  /**
+   * `?address=`: the one address whose candidates are signaled (default 127.0.0.1). Firefox never
+   * gathers 127.0.0.1, so a call with it signals a veth address of the bench's own network
+   * namespace (scripts/in-namespace.mjs).
+   */
+  readonly candidateAddress: string;
 }
 
 export function pageParams(): PageParams {
@@ -60,7 +66,7 @@ export function pageParams(): PageParams {
   const signalingUrl = query.get('signal') ?? `ws://${location.host}/`;
   const media = query.get('media') ?? 'before-call';
   if (media !== 'before-call' && media !== 'at-call') throw new Error(`media must be before-call or at-call, got ${media}`);
-  return { role, room, signalingUrl, mediaAtCall: media === 'at-call' };
+  return { role, room, signalingUrl, mediaAtCall: media === 'at-call', candidateAddress: query.get('address') ?? LOOPBACK_ADDRESS };
 }
 
 export const now = (): number => performance.timeOrigin + performance.now();
@@ -79,16 +85,19 @@ function candidateAddress(candidate: string): string | undefined {
   return candidate.replace(/^a=/, '').split(' ')[4];
 }
 
-/** The loopback filter of the raw and simple-peer pages, doing what Parley's keepLoopbackCandidates does. */
-export function isLoopbackCandidate(candidate: string): boolean {
-  return candidateAddress(candidate) === '127.0.0.1';
+/** The address every page signals unless `?address=` names another. */
+export const LOOPBACK_ADDRESS = '127.0.0.1';
+
+/** The candidate filter of the raw and simple-peer pages, doing what Parley's keepCandidateAddresses(address) does. */
+export function isSignaledCandidate(candidate: string, address = LOOPBACK_ADDRESS): boolean {
+  return candidateAddress(candidate) === address;
 }
 
-/** Drops the SDP's candidate lines that are not loopback (as Parley does for its descriptions). */
-export function keepLoopbackInSdp(sdp: string): string {
+/** Drops the SDP's candidate lines of other addresses than `address` (as Parley does for its descriptions). */
+export function keepSignaledCandidatesInSdp(sdp: string, address = LOOPBACK_ADDRESS): string {
   return sdp
     .split('\r\n')
-    .filter((line) => !line.startsWith('a=candidate:') || isLoopbackCandidate(line))
+    .filter((line) => !line.startsWith('a=candidate:') || isSignaledCandidate(line, address))
     .join('\r\n');
 }
 

@@ -1,7 +1,7 @@
 // Subject (b): Parley as an app uses it (apps/demo/src/app.ts): a signaling client, one call
 // line per remote peer made as soon as the peer is known, an RTCPeerConnection made in
 // `createRtc` with the local tracks added, wrapped by createRtcPort, candidates filtered with
-// keepLoopbackCandidates. The callee accepts as soon as the call rings. The caller's createRtc
+// keepCandidateAddresses (127.0.0.1, or `?address=`). The callee accepts as soon as the call rings. The caller's createRtc
 // runs at call(): its offer and candidates follow the invite while it rings.
 //
 // With `?media=at-call`, "early transport": createRtc opens the camera and microphone and builds
@@ -12,9 +12,9 @@
 // needs no renegotiation, so negotiation and ICE overlap the camera start.
 
 import { filter, firstValueFrom, tap } from 'rxjs';
-import { createCall } from '@parley/core';
+import { createCall, keepCandidateAddresses } from '@parley/core';
 import type { Call, PeerMessage, SignalingPort } from '@parley/core';
-import { createRtcPort, keepLoopbackCandidates } from '@parley/browser';
+import { createRtcPort } from '@parley/browser';
 import type { BrowserRtcPort } from '@parley/browser';
 import { createSignalingClient } from '@parley/signaling-ws/client';
 import { CallPage, DATA_CHANNEL_LABEL, RTC_CONFIGURATION } from './call-common.js';
@@ -78,7 +78,7 @@ function line(signalingPortFor: (id: string) => ReturnType<ReturnType<typeof cre
   const call = createCall({
     signaling: marked(signalingPortFor(remoteId)),
     createRtc: makeRtc,
-    peer: { candidateFilter: keepLoopbackCandidates, dataChannels: [{ label: DATA_CHANNEL_LABEL }] },
+    peer: { candidateFilter: keepCandidateAddresses(page.params.candidateAddress), dataChannels: [{ label: DATA_CHANNEL_LABEL }] },
     media: { audio: true, video: true },
   });
   call.events$.subscribe((event) => {

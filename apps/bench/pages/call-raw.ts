@@ -7,7 +7,7 @@
 // With `?media=at-call` the seed guides' order: `await getUserMedia()` on "call" (the caller) or
 // on the offer (the callee), then the connection with the tracks.
 
-import { CallPage, DATA_CHANNEL_LABEL, RTC_CONFIGURATION, isLoopbackCandidate, joinRoom, keepLoopbackInSdp } from './call-common.js';
+import { CallPage, DATA_CHANNEL_LABEL, RTC_CONFIGURATION, isSignaledCandidate, joinRoom, keepSignaledCandidatesInSdp } from './call-common.js';
 import type { RawSignaling } from './call-common.js';
 
 const page = new CallPage();
@@ -21,7 +21,7 @@ function start(signaling: RawSignaling): void {
     const connection = new RTCPeerConnection(RTC_CONFIGURATION);
     page.watchConnection(connection);
     connection.addEventListener('icecandidate', (event) => {
-      if (event.candidate !== null && event.candidate.candidate !== '' && isLoopbackCandidate(event.candidate.candidate)) {
+      if (event.candidate !== null && event.candidate.candidate !== '' && isSignaledCandidate(event.candidate.candidate, page.params.candidateAddress)) {
         signaling.send({ kind: 'candidate', candidate: event.candidate.toJSON() });
       }
     });
@@ -48,7 +48,7 @@ function start(signaling: RawSignaling): void {
           await applyRemote(description);
           const answer = await pc.createAnswer();
           await pc.setLocalDescription(answer);
-          signaling.send({ kind: 'description', description: { type: answer.type, sdp: keepLoopbackInSdp(answer.sdp ?? '') } });
+          signaling.send({ kind: 'description', description: { type: answer.type, sdp: keepSignaledCandidatesInSdp(answer.sdp ?? '', page.params.candidateAddress) } });
         } else {
           await applyRemote(description);
         }
@@ -67,7 +67,7 @@ function start(signaling: RawSignaling): void {
       pc.createDataChannel(DATA_CHANNEL_LABEL);
       const offer = await pc.createOffer();
       await pc.setLocalDescription(offer);
-      signaling.send({ kind: 'description', description: { type: offer.type, sdp: keepLoopbackInSdp(offer.sdp ?? '') } });
+      signaling.send({ kind: 'description', description: { type: offer.type, sdp: keepSignaledCandidatesInSdp(offer.sdp ?? '', page.params.candidateAddress) } });
     })().catch((error: unknown) => page.problem(`call: ${String(error)}`));
   });
 }

@@ -8,7 +8,7 @@
 
 import SimplePeer from 'simple-peer/simplepeer.min.js';
 import type SimplePeerType from 'simple-peer';
-import { CallPage, DATA_CHANNEL_LABEL, RTC_CONFIGURATION, isLoopbackCandidate, joinRoom, keepLoopbackInSdp } from './call-common.js';
+import { CallPage, DATA_CHANNEL_LABEL, RTC_CONFIGURATION, isSignaledCandidate, joinRoom, keepSignaledCandidatesInSdp } from './call-common.js';
 import type { RawSignaling } from './call-common.js';
 
 type Peer = SimplePeerType.Instance & { readonly _pc: RTCPeerConnection };
@@ -25,11 +25,11 @@ function start(signaling: RawSignaling): void {
       config: RTC_CONFIGURATION,
       channelName: DATA_CHANNEL_LABEL,
       trickle: true,
-      sdpTransform: keepLoopbackInSdp,
+      sdpTransform: keepSignaledCandidatesInSdp,
     }) as Peer;
     page.watchConnection(created._pc);
     created.on('signal', (data: SimplePeerType.SignalData) => {
-      if (data.type === 'candidate' && data.candidate !== undefined && !isLoopbackCandidate(data.candidate.candidate)) return;
+      if (data.type === 'candidate' && data.candidate !== undefined && !isSignaledCandidate(data.candidate.candidate)) return;
       signaling.send(data);
     });
     created.on('track', (track: MediaStreamTrack) => page.showRemoteTrack(track));

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { describeWhenInstalled } from '../../../packages/core/test/helpers/describe-when-installed.js';
 import { chromiumProblem, launchChromium } from '../src/chromium.js';
-import { SUBJECTS, report, settingsFor } from '../src/call-setup/index.js';
+import { SUBJECTS, report, settingsFor, withFirefoxPair } from '../src/call-setup/index.js';
 import type { CallSubject } from '../src/call-setup/index.js';
 import { callDurations, medianMarks, medianRatio, summarizeCalls } from '../src/call-setup/measure.js';
 import type { CallDurations, SideTimes } from '../src/call-setup/measure.js';
@@ -85,6 +85,30 @@ describe('call set-up measures', () => {
     const note = result.notes.find((line) => line.includes('media at call'));
     expect(note).toContain('Parley / raw 0.8 to connected');
     expect(result.notes.join(' ')).not.toMatch(/prewarm|invite\/accept round trip before the offer/i);
+  });
+
+  it('adds the Chromium <-> Firefox pair as its own goal and two rows, or says why it was not measured', () => {
+    const settings = { ...settingsFor(true), subjects: ['raw', 'parley', 'simplePeer'] as CallSubject[] };
+    const base = report(settings, { raw: [fakeCall(10, 50)], parley: [fakeCall(10, 55)], simplePeer: [fakeCall(10, 60)] } as Record<CallSubject, CallDurations[]>);
+    const withPair = withFirefoxPair(base, {
+      chromium: 'Chromium 156',
+      firefox: 'Firefox 153',
+      calls: { raw: [fakeCall(10, 100), fakeCall(10, 120), fakeCall(10, 140)], parley: [fakeCall(10, 90), fakeCall(10, 100), fakeCall(10, 110)] },
+    });
+    expect(withPair.json['firefoxParleyOverRaw']).toBe(round3(100 / 120));
+    expect(withPair.goals.at(-1)).toMatchObject({ key: 'callSetup.firefoxParleyOverRaw', goal: 1, kind: 'at-most', value: round3(100 / 120) });
+    expect(withPair.table.rows.slice(3).map((row) => row[0])).toEqual(['raw, Chromium <-> Firefox', 'Parley, Chromium <-> Firefox']);
+    expect(withPair.goals).toHaveLength(base.goals.length + 1);
+
+    const unmeasured = withFirefoxPair(base, { problem: 'no Firefox at /usr/bin/firefox-esr' });
+    expect(unmeasured.json['firefox']).toEqual({ measured: false, problem: 'no Firefox at /usr/bin/firefox-esr' });
+    expect(unmeasured.goals).toEqual(base.goals);
+    expect(unmeasured.notes.at(-1)).toContain('not measured: no Firefox');
+  });
+
+  it('measures the Firefox pair in the full run only', () => {
+    expect(settingsFor(false).firefoxCalls).toBeGreaterThanOrEqual(20);
+    expect(settingsFor(true).firefoxCalls).toBe(0);
   });
 
   it('leaves the experiment unmeasured when its subjects are not run', () => {

@@ -3,8 +3,8 @@
 // the signaling client's presence and status, each line's `status$`, and the current call's
 // peer events.
 import { Subscription, filter } from 'rxjs';
-import { DataChannelClosedError, createCall } from '@parley/core';
-import type { Call, CallAppEvent, CallEnd, CallState, CallStatus, DataChannel } from '@parley/core';
+import { DataChannelClosedError, createCall, keepCandidateAddresses } from '@parley/core';
+import type { Call, CandidateFilter, CallAppEvent, CallEnd, CallState, CallStatus, DataChannel } from '@parley/core';
 import { attachStream, createRtcPort, detachStream, keepLoopbackCandidates, loopbackOnly, stats$, toRtcIceServers } from '@parley/browser';
 import { createSignalingClient } from '@parley/signaling-ws/client';
 import type { IceServerConfig, PeerInfo, SignalingClient, SignalingClientStatus } from '@parley/signaling-ws/client';
@@ -169,7 +169,7 @@ export class RoomPage {
     show(ui.roomInfo, true);
     setText(ui.roomName, join.room);
     setText(ui.selfName, join.name);
-    setText(ui.iceMode, this.settings.ice);
+    setText(ui.iceMode, this.settings.iceAddress === null ? this.settings.ice : `${this.settings.ice}:${this.settings.iceAddress}`);
     document.title = `${join.room} · Parley`;
     if (this.settings.inspect) {
       ui.inspectorNote.textContent =
@@ -249,7 +249,7 @@ export class RoomPage {
   private addLine(peer: PeerInfo): void {
     const client = this.client;
     if (!client) return;
-    const loopback = this.settings.ice === 'loopback';
+    const candidateFilter = this.candidateFilter();
     const line: Line = {
       peer,
       pc: null,
@@ -266,8 +266,9 @@ export class RoomPage {
         },
         peer: {
           dataChannels: [{ label: 'chat' }, { label: 'files' }],
-          // Loopback calls use no ICE servers; others take fresh TURN credentials as they come.
-          ...(loopback ? { candidateFilter: keepLoopbackCandidates } : { iceServers$: client.iceServers$ }),
+          ...(candidateFilter ? { candidateFilter } : {}),
+          // Calls through ICE servers take fresh TURN credentials as they come (loopback and host use none).
+          ...(this.settings.ice === 'relay' || this.settings.ice === 'default' ? { iceServers$: client.iceServers$ } : {}),
         },
         media: { audio: true, video: true },
         // One call at a time: a second caller hears "busy".
@@ -289,9 +290,22 @@ export class RoomPage {
     // A focused line stays on the stage: its last call's outcome is still worth showing.
   }
 
+  /** Which candidates the page signals: 127.0.0.1 for ice=loopback, one address for ice=host:ADDRESS. */
+  private candidateFilter(): CandidateFilter | null {
+    switch (this.settings.ice) {
+      case 'loopback':
+        return keepLoopbackCandidates;
+      case 'host':
+        return this.settings.iceAddress === null ? null : keepCandidateAddresses(this.settings.iceAddress);
+      default:
+        return null;
+    }
+  }
+
   private rtcConfiguration(): RTCConfiguration {
     switch (this.settings.ice) {
       case 'loopback':
+      case 'host':
         return loopbackOnly();
       case 'relay':
         return { iceServers: toRtcIceServers(this.iceServers), iceTransportPolicy: 'relay' };

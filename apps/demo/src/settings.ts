@@ -8,7 +8,13 @@ export type IceMode =
   /** Only TURN relay candidates (`iceTransportPolicy: 'relay'`): the other side never learns our address. */
   | 'relay'
   /** No ICE servers, and only 127.0.0.1 candidates are signaled: two pages on one machine, in tests. */
-  | 'loopback';
+  | 'loopback'
+  /**
+   * `ice=host:ADDRESS`: no ICE servers, and only candidates of that one address are signaled. For
+   * Firefox on one machine: it never gathers 127.0.0.1, so its tests signal the address of an
+   * interface inside their own network namespace (PARLEY_NAMESPACE_ADDRESS, scripts/test.mjs).
+   */
+  | 'host';
 
 export interface PageSettings {
   /** Room and name, when both are in the address and valid; otherwise the join form asks. */
@@ -16,6 +22,8 @@ export interface PageSettings {
   /** What the form starts with: the address's values even when invalid, so they can be fixed. */
   readonly draft: { readonly room: string; readonly name: string };
   readonly ice: IceMode;
+  /** The one address whose candidates `ice=host:ADDRESS` signals; null for the other modes. */
+  readonly iceAddress: string | null;
   /** `?inspect=1`: attach the Stately browser inspector (it needs the internet). */
   readonly inspect: boolean;
   /** `?inspect=local`: open the live machine view (no network needed) when the page starts. */
@@ -29,9 +37,18 @@ export const NAME_RULE = /^[A-Za-z0-9_.-]{1,64}$/;
 export const NAME_RULE_TEXT = '1–64 letters, digits, or . _ -';
 
 const ICE_MODES: readonly IceMode[] = ['default', 'relay', 'loopback'];
+/** `ice=host:` followed by an IPv4 address or an IPv6 one (hex digits, colons, dots). */
+const ICE_HOST = /^host:(\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/;
 
 function isIceMode(value: string): value is IceMode {
   return (ICE_MODES as readonly string[]).includes(value);
+}
+
+/** The ICE mode and address an `ice=` value names, or null when it names none. */
+function parseIce(value: string): { readonly ice: IceMode; readonly iceAddress: string | null } | null {
+  if (isIceMode(value)) return { ice: value, iceAddress: null };
+  const host = ICE_HOST.exec(value);
+  return host?.[1] === undefined ? null : { ice: 'host', iceAddress: host[1] };
 }
 
 /** Checks a room or person name; returns the problem, or null when it is fine. */
@@ -48,9 +65,11 @@ export function readSettings(url: URL): PageSettings {
   const iceParam = params.get('ice');
   const problems: string[] = [];
   let ice: IceMode = 'default';
+  let iceAddress: string | null = null;
   if (iceParam !== null && iceParam !== '') {
-    if (isIceMode(iceParam)) ice = iceParam;
-    else problems.push(`Unknown ice=${iceParam}; use ice=relay or ice=loopback. Using the server's ICE servers.`);
+    const parsed = parseIce(iceParam);
+    if (parsed) ({ ice, iceAddress } = parsed);
+    else problems.push(`Unknown ice=${iceParam}; use ice=relay, ice=loopback or ice=host:ADDRESS. Using the server's ICE servers.`);
   }
   const roomProblem = room === '' ? null : nameProblem('room', room);
   const nameProblemText = name === '' ? null : nameProblem('name', name);
@@ -59,7 +78,7 @@ export function readSettings(url: URL): PageSettings {
   const join = room !== '' && name !== '' && roomProblem === null && nameProblemText === null ? { room, name } : null;
   const inspect = params.get('inspect') === '1' || params.get('inspect') === 'true';
   const machineView = params.get('inspect') === 'local';
-  return { join, draft: { room, name }, ice, inspect, machineView, problems };
+  return { join, draft: { room, name }, ice, iceAddress, inspect, machineView, problems };
 }
 
 /** The page's address for `room` as `name`, keeping the other options of `current`. */
@@ -72,14 +91,14 @@ export function roomUrl(current: URL, room: string, name: string): URL {
 }
 
 /**
- * The link to send someone: the room and the ICE mode (both ends must agree on it, e.g. relay
- * or loopback), without our name, so the page asks theirs.
+ * The link to send someone: the room and the ICE mode (both ends must agree on it, e.g. relay,
+ * loopback or host:ADDRESS), without our name, so the page asks theirs.
  */
 export function inviteUrl(current: URL, room: string): URL {
   const invite = new URL(current.origin + current.pathname);
   invite.searchParams.set('room', room);
   const ice = current.searchParams.get('ice');
-  if (ice !== null && isIceMode(ice) && ice !== 'default') invite.searchParams.set('ice', ice);
+  if (ice !== null && parseIce(ice) !== null && ice !== 'default') invite.searchParams.set('ice', ice);
   return invite;
 }
 

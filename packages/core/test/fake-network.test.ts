@@ -529,6 +529,40 @@ describe('transceivers (webrtc-pc §5.4, JSEP §5.10)', () => {
     expect(b.signalingState).toBe('stable');
   });
 
+  it('fires negotiationneeded once for the tracks of a stream added in one task (per-stream, Firefox), once per track when per-track (Chromium)', async () => {
+    const s = new ManualScheduler();
+    const network = createFakeNetwork({ scheduler: s });
+    const firefox = network.createPort({ name: 'F', negotiationNeeded: 'per-stream' });
+    const chromium = network.createPort({ name: 'C', negotiationNeeded: 'per-track' });
+    const fired = (port: FakeRtcPort): (() => number) => {
+      const events = record(port);
+      return () => events.filter((event) => event.type === 'negotiationneeded').length;
+    };
+    const [firefoxFired, chromiumFired] = [fired(firefox), fired(chromium)];
+    // A camera stream: its audio and video tracks added in one task.
+    for (const port of [firefox, chromium]) {
+      port.addTransceiver('audio');
+      port.addTransceiver('video');
+    }
+    await s.releaseAll();
+    expect(firefoxFired()).toBe(1);
+    expect(chromiumFired()).toBe(2);
+    expect([firefox.negotiationNeeded, chromium.negotiationNeeded]).toEqual([true, true]);
+    // A track added later, in a task of its own, fires again on neither while the flag is set
+    // per-stream, and fires again per-track.
+    firefox.addTransceiver('video');
+    chromium.addTransceiver('video');
+    await s.releaseAll();
+    expect(firefoxFired()).toBe(1);
+    expect(chromiumFired()).toBe(3);
+    // Once negotiated each way (a remote offer never takes over a transceiver addTransceiver
+    // made, so each side offers its own), nothing is needed any more.
+    await negotiate(s, firefox, chromium);
+    await negotiate(s, chromium, firefox);
+    await s.releaseAll();
+    expect([firefox.negotiationNeeded, chromium.negotiationNeeded]).toEqual([false, false]);
+  });
+
   it('fires negotiationneeded once, only in stable, and again on returning to stable if still needed', async () => {
     const { s, a, b } = twoPorts();
     const aEvents = record(a);

@@ -32,7 +32,11 @@ const unhandled = collectUnhandledRejections();
 async function runScenario(s: fc.Scheduler, scenario: NegotiationScenario): Promise<{ violations: string[]; log: readonly string[] }> {
   const clock = new SimulatedClock();
   const network = createFakeNetwork({ scheduler: s });
-  const ports = { A: network.createPort({ name: 'A' }), B: network.createPort({ name: 'B' }) };
+  // Each side behaves as its drawn engine does (negotiationneeded per stream, Firefox, or per track, Chromium).
+  const ports = {
+    A: network.createPort({ name: 'A', ...(scenario.negotiationNeeded ? { negotiationNeeded: scenario.negotiationNeeded.A } : {}) }),
+    B: network.createPort({ name: 'B', ...(scenario.negotiationNeeded ? { negotiationNeeded: scenario.negotiationNeeded.B } : {}) }),
+  };
   const faults = createScenarioFaultInjector(scenario.faults);
   const [a, b] = createSignalingPair({ scheduler: s, intercept: faults.intercept });
   const run = startTwoPeers({

@@ -1,9 +1,13 @@
+import { spawn } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { launchChromium } from '../chromium.js';
 import { startPageServer } from '../page-server.js';
 import { alternate, round } from '../stats.js';
 import type { BenchOptions, BenchResult, Benchmark, GoalRatio } from '../types.js';
 import { medianMarks, medianRatio, summarizeCalls } from './measure.js';
 import type { CallDurations, DurationKey } from './measure.js';
+import type { FirefoxPairResult } from './firefox-pair.js';
 import { runCall } from './trial.js';
 import type { CallSubjectPage } from './trial.js';
 
@@ -47,6 +51,8 @@ export interface CallSetupSettings {
   /** Rounds of one call per subject before counting (not counted). */
   readonly warmupRounds: number;
   readonly subjects: readonly CallSubject[];
+  /** Counted Chromium <-> Firefox calls per subject (raw, Parley); 0: not measured (quick mode). */
+  readonly firefoxCalls: number;
 }
 
 export function settingsFor(quick: boolean): CallSetupSettings {
@@ -54,6 +60,7 @@ export function settingsFor(quick: boolean): CallSetupSettings {
     calls: quick ? 8 : 30,
     warmupRounds: 1,
     subjects: [...GOAL_SUBJECTS, ...MEDIA_AT_CALL_SUBJECTS],
+    firefoxCalls: quick ? 0 : 20,
   };
 }
 
@@ -65,6 +72,21 @@ export const PARLEY_OVER_RAW_GOAL = 1.0;
 export const PARLEY_OVER_RAW_STRETCH = 0.9;
 /** Issue 14: 5% faster than simple-peer. */
 export const PARLEY_OVER_SIMPLE_PEER_GOAL = 0.95;
+
+/** One subject's row of the table (its columns in report()'s order). */
+function tableRow(label: string, calls: number, sum: ReturnType<typeof summarizeCalls>, overRaw: number): string[] {
+  return [
+    label,
+    String(calls),
+    ms(sum.connected.median),
+    ms(sum.connected.p90),
+    ms(sum.callerConnected.median),
+    ms(sum.calleeConnected.median),
+    ms(sum.firstFrame.median),
+    ms(sum.firstFrame.p90),
+    String(overRaw),
+  ];
+}
 
 export async function runCallSetup(options: BenchOptions, settings: CallSetupSettings): Promise<BenchResult> {
   const browser = await launchChromium();
@@ -85,13 +107,87 @@ export async function runCallSetup(options: BenchOptions, settings: CallSetupSet
         if (subject === settings.subjects[0] && (round + 1) % 5 === 0) options.log(`round ${round + 1}/${settings.calls}`);
         return result.connected;
       });
-      return report(settings, calls);
+      const result = report(settings, calls);
+      return settings.firefoxCalls === 0 ? result : withFirefoxPair(result, await measureFirefoxPair(options, settings.firefoxCalls));
     } finally {
       await server.close();
     }
   } finally {
     await browser.close();
   }
+}
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+/** scripts/in-namespace.mjs, from dist/call-setup (or src/call-setup). */
+const IN_NAMESPACE = join(HERE, '..', '..', '..', '..', 'scripts', 'in-namespace.mjs');
+const FIREFOX_PAIR = join(HERE, 'firefox-pair.js');
+
+/**
+ * The Chromium <-> Firefox calls (firefox-pair.ts), run inside a network namespace of their own
+ * (Firefox needs a veth address there); resolves with their result, or with why they could not run.
+ */
+export function measureFirefoxPair(options: BenchOptions, calls: number): Promise<FirefoxPairResult | { readonly problem: string }> {
+  options.log(`Chromium <-> Firefox: ${calls} calls per subject in a network namespace of their own`);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [IN_NAMESPACE, process.execPath, FIREFOX_PAIR, String(calls)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      for (const line of chunk.toString().split('\n').filter(Boolean)) options.log(line);
+    });
+    child.on('error', (error) => resolve({ problem: `could not start ${FIREFOX_PAIR}: ${error.message}` }));
+    child.on('close', (code) => {
+      if (code !== 0) {
+        resolve({ problem: `the Chromium <-> Firefox calls exited with ${String(code)}: ${stderr.trim().split('\n').slice(-3).join(' / ')}` });
+        return;
+      }
+      try {
+        resolve(JSON.parse(stdout) as FirefoxPairResult);
+      } catch (error) {
+        resolve({ problem: `unreadable result of the Chromium <-> Firefox calls: ${String(error)}` });
+      }
+    });
+  });
+}
+
+/** `result` with the Chromium <-> Firefox pair: key `firefoxParleyOverRaw` (goal <= 1.0), two table rows and a note. */
+export function withFirefoxPair(result: BenchResult, pair: FirefoxPairResult | { readonly problem: string }): BenchResult {
+  if ('problem' in pair) {
+    return {
+      ...result,
+      json: { ...result.json, firefoxParleyOverRaw: null, firefox: { measured: false, problem: pair.problem } },
+      notes: [...result.notes, `Chromium <-> Firefox (callSetup.firefoxParleyOverRaw) not measured: ${pair.problem}`],
+    };
+  }
+  const ratio = medianRatio(pair.calls.parley, pair.calls.raw);
+  const summaries = { raw: summarizeCalls(pair.calls.raw), parley: summarizeCalls(pair.calls.parley) };
+  const row = (subject: 'raw' | 'parley', label: string): string[] =>
+    tableRow(label, pair.calls[subject].length, summaries[subject], medianRatio(pair.calls[subject], pair.calls.raw));
+  return {
+    ...result,
+    title: `${result.title}; the last two rows Chromium <-> Firefox in a network namespace (${pair.calls.raw.length} calls per subject)`,
+    json: {
+      ...result.json,
+      firefoxParleyOverRaw: ratio,
+      firefox: {
+        label: `${pair.chromium} <-> ${pair.firefox}, each direction in turn, candidates of the bench namespace's veth address only`,
+        browsers: { chromium: pair.chromium, firefox: pair.firefox },
+        parleyOverRawFirstFrame: medianRatio(pair.calls.parley, pair.calls.raw, 'firstFrame'),
+        subjects: { raw: { calls: pair.calls.raw.length, ...summaries.raw }, parley: { calls: pair.calls.parley.length, ...summaries.parley } },
+      },
+    },
+    table: { ...result.table, rows: [...result.table.rows, row('raw', 'raw, Chromium <-> Firefox'), row('parley', 'Parley, Chromium <-> Firefox')] },
+    goals: [
+      ...result.goals,
+      { key: 'callSetup.firefoxParleyOverRaw', label: 'call set-up Chromium <-> Firefox, Parley / raw (median)', value: ratio, goal: 1.0, kind: 'at-most' },
+    ],
+    notes: [
+      ...result.notes,
+      `Chromium <-> Firefox (${pair.firefox}): the same raw and Parley pages, one side in each browser, the direction alternating call by call, inside a network namespace of the bench's own (Firefox gathers no 127.0.0.1; both sides signal the namespace's veth address only).`,
+    ],
+  };
 }
 
 export function report(settings: CallSetupSettings, calls: Record<CallSubject, CallDurations[]>): BenchResult {
@@ -132,20 +228,7 @@ export function report(settings: CallSetupSettings, calls: Record<CallSubject, C
       kind: 'at-most',
     },
   ];
-  const rows = settings.subjects.map((s) => {
-    const sum = summaries[s]!;
-    return [
-      SUBJECTS[s].label,
-      String(calls[s].length),
-      ms(sum.connected.median),
-      ms(sum.connected.p90),
-      ms(sum.callerConnected.median),
-      ms(sum.calleeConnected.median),
-      ms(sum.firstFrame.median),
-      ms(sum.firstFrame.p90),
-      String(medianRatio(calls[s], calls[SUBJECTS[s].raw])),
-    ];
-  });
+  const rows = settings.subjects.map((s) => tableRow(SUBJECTS[s].label, calls[s].length, summaries[s]!, medianRatio(calls[s], calls[SUBJECTS[s].raw])));
   return {
     name: 'callSetup',
     title: `Call set-up in headless Chromium through parley-signaling on loopback (${settings.calls} calls per subject, ms from "call")`,

@@ -15,8 +15,21 @@ export interface CallSubjectPage {
   readonly media?: 'before-call' | 'at-call';
 }
 
+/** One side's page as the trial drives it (a Playwright or a puppeteer page behind it). */
+export interface TrialPage {
+  evaluate<R>(fn: () => R | Promise<R>): Promise<R>;
+}
+
+/** Opens one side's page at `url` in a browser context of its own; its errors go to `errors`. */
+export type OpenSide = (url: string, errors: string[]) => Promise<{ readonly page: TrialPage; close(): Promise<void> }>;
+
 export interface TrialOptions {
+  /** Chromium, for both sides unless `sides` says otherwise. */
   readonly browser: Browser;
+  /** Who opens each side's page (default: a new context of `browser` each), e.g. Firefox for one. */
+  readonly sides?: { readonly caller: OpenSide; readonly callee: OpenSide };
+  /** The one address whose candidates the pages signal (`?address=`; default 127.0.0.1). */
+  readonly candidateAddress?: string;
   /** `http://127.0.0.1:PORT/` of the page server. */
   readonly origin: string;
   readonly signalingUrl: string;
@@ -40,6 +53,7 @@ interface BenchWindow {
 function pageUrl(options: TrialOptions, role: 'caller' | 'callee'): string {
   const query = new URLSearchParams({ role, room: options.room, signal: options.signalingUrl });
   if (options.subject.media !== undefined) query.set('media', options.subject.media);
+  if (options.candidateAddress !== undefined) query.set('address', options.candidateAddress);
   return `${options.origin}call-${options.subject.page}.html?${query.toString()}`;
 }
 
@@ -53,16 +67,24 @@ async function openSide(context: BrowserContext, url: string, errors: string[]):
   return page;
 }
 
+/** Each side in a new context of a Playwright (Chromium) browser. */
+export function chromiumSide(browser: Browser): OpenSide {
+  return async (url, errors) => {
+    const context = await browser.newContext();
+    const page = await openSide(context, url, errors);
+    return { page: { evaluate: (fn) => page.evaluate(fn) }, close: () => context.close() };
+  };
+}
+
 export async function runCall(options: TrialOptions): Promise<CallDurations> {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const errors: string[] = [];
-  const contexts = await Promise.all([options.browser.newContext(), options.browser.newContext()]);
+  const sides = options.sides ?? { caller: chromiumSide(options.browser), callee: chromiumSide(options.browser) };
+  const settled = await Promise.allSettled([sides.callee(pageUrl(options, 'callee'), errors), sides.caller(pageUrl(options, 'caller'), errors)]);
+  const opened = settled.flatMap((side) => (side.status === 'fulfilled' ? [side.value] : []));
   try {
-    const [calleeContext, callerContext] = contexts;
-    const [callee, caller] = await Promise.all([
-      openSide(calleeContext, pageUrl(options, 'callee'), errors),
-      openSide(callerContext, pageUrl(options, 'caller'), errors),
-    ]);
+    for (const side of settled) if (side.status === 'rejected') throw side.reason;
+    const [callee, caller] = opened.map((side) => side.page) as [TrialPage, TrialPage];
     const describe = (what: string) => () => new Error(`${options.subject.page}${options.subject.media ? ` (media ${options.subject.media})` : ''}: ${what} within ${timeoutMs} ms; ${errors.join('; ') || 'no page errors'}`);
     await withTimeout(
       Promise.all([callee.evaluate(() => (window as BenchWindow).bench!.ready), caller.evaluate(() => (window as BenchWindow).bench!.ready)]),
@@ -78,11 +100,11 @@ export async function runCall(options: TrialOptions): Promise<CallDurations> {
       const [callerTimes, calleeTimes] = await withTimeout(Promise.all([callerResult, calleeResult]), timeoutMs, describe('no connection and first frame on both sides'));
       return callDurations(callerTimes, calleeTimes);
     } catch (error) {
-      const state = async (page: Page): Promise<string> =>
+      const state = async (page: TrialPage): Promise<string> =>
         page.evaluate(() => JSON.stringify({ steps: (window as BenchWindow).bench!.steps(), problems: (window as BenchWindow).bench!.problems() })).catch(() => 'unknown');
       throw new Error(`${error instanceof Error ? error.message : String(error)}; caller ${await state(caller)}; callee ${await state(callee)}`);
     }
   } finally {
-    await Promise.all(contexts.map((context) => context.close().catch(() => undefined)));
+    await Promise.all(opened.map((side) => side.close().catch(() => undefined)));
   }
 }

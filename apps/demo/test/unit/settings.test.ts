@@ -17,6 +17,7 @@ describe('readSettings', () => {
       join: { room: 'lobby', name: 'alice' },
       draft: { room: 'lobby', name: 'alice' },
       ice: 'default',
+      iceAddress: null,
       inspect: false,
       machineView: false,
       problems: [],
@@ -28,6 +29,17 @@ describe('readSettings', () => {
     expect(settings.ice).toBe(ice);
     expect(settings.problems).toEqual([]);
     expect(settings.join).toEqual({ room: 'lobby', name: 'alice' });
+  });
+
+  it.each(['10.99.0.1', '192.168.1.20', '::1', 'fd00::1'])('reads ice=host:%s as that one address, without a problem', (address) => {
+    const settings = readSettings(page(`?room=lobby&name=alice&ice=host:${address}`));
+    expect(settings).toMatchObject({ ice: 'host', iceAddress: address, problems: [] });
+  });
+
+  it.each(['host:', 'host:example.org', 'host:10.99.0.1 ', 'host:10.99.0', 'HOST:10.99.0.1'])('reports ice=%s as unknown', (ice) => {
+    const settings = readSettings(page(`?room=lobby&name=alice&ice=${encodeURIComponent(ice)}`));
+    expect(settings).toMatchObject({ ice: 'default', iceAddress: null });
+    expect(settings.problems[0]).toContain('ice=host:ADDRESS');
   });
 
   it('treats an empty ice= as the default, without a problem', () => {
@@ -192,7 +204,11 @@ describe('inviteUrl', () => {
     expect(inviteUrl(page('?room=lobby&name=alice&ice=loopback'), 'lobby').searchParams.get('ice')).toBe('loopback');
   });
 
-  it.each(['', '?ice=default', '?ice=bogus', '?ice='])('has no ice parameter for the address %j', (query) => {
+  it('keeps a host ICE mode with its address', () => {
+    expect(inviteUrl(page('?room=lobby&name=alice&ice=host:10.99.0.1'), 'lobby').searchParams.get('ice')).toBe('host:10.99.0.1');
+  });
+
+  it.each(['', '?ice=default', '?ice=bogus', '?ice=', '?ice=host:nowhere'])('has no ice parameter for the address %j', (query) => {
     const invite = inviteUrl(page(query), 'lobby');
     expect(invite.href).toBe('http://127.0.0.1:5173/parley/?room=lobby');
   });

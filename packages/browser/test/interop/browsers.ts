@@ -5,10 +5,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import type { Browser as ChromiumBrowser } from 'playwright-core';
-import puppeteer from 'puppeteer-core';
-import type { Browser as FirefoxBrowser } from 'puppeteer-core';
 import { build } from 'vite';
 import { engineOptions } from '../../src/index.js';
+import { firefoxVersion, launchFirefox } from '../helpers/firefox.js';
 import type { Party, PartyConfig } from './party.js';
 
 // The browsers of the interop suite, Debian's own: Chromium driven by playwright-core, Firefox
@@ -16,7 +15,6 @@ import type { Party, PartyConfig } from './party.js';
 // explicit. One instance per browser serves every pair; each side of a call is a page of its own.
 
 export const CHROMIUM_PATH = process.env['PARLEY_CHROMIUM'] ?? '/usr/bin/chromium';
-export const FIREFOX_PATH = process.env['PARLEY_FIREFOX'] ?? '/usr/bin/firefox-esr';
 
 function executableProblem(path: string, hint: string, variable: string): string | null {
   try {
@@ -29,8 +27,6 @@ function executableProblem(path: string, hint: string, variable: string): string
 
 /** Why Chromium cannot run here, or null. */
 export const chromiumProblem = executableProblem(CHROMIUM_PATH, 'apt-get install -y chromium', 'PARLEY_CHROMIUM');
-/** Why Firefox cannot run here, or null. */
-export const firefoxProblem = executableProblem(FIREFOX_PATH, 'apt-get install -y firefox-esr', 'PARLEY_FIREFOX');
 
 const PAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), 'page');
 
@@ -104,15 +100,9 @@ export async function launchChromiumParties(): Promise<PartyBrowser> {
 }
 
 export async function launchFirefoxParties(): Promise<PartyBrowser> {
-  const browser: FirefoxBrowser = await puppeteer.launch({
-    browser: 'firefox',
-    executablePath: FIREFOX_PATH,
-    headless: true,
-    extraPrefsFirefox: engineOptions.firefox().prefs,
-  });
-  const version = await browser.version();
+  const browser = await launchFirefox();
   return {
-    version: version.toLowerCase().startsWith('firefox') ? version : `Firefox ${version}`,
+    version: await firefoxVersion(browser),
     async open(url, config) {
       const page = await browser.newPage();
       await page.goto(url);

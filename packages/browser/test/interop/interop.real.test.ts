@@ -5,7 +5,8 @@ import type { SignalingServer } from '@parley/signaling-ws/server';
 import { describeWhenInstalled } from '../../../core/test/helpers/describe-when-installed.js';
 import { engineOptions } from '../../src/index.js';
 import type { EngineName } from '../../src/index.js';
-import { asyncParty, buildPartyPage, chromiumProblem, firefoxProblem, launchChromiumParties, launchFirefoxParties } from './browsers.js';
+import { NAMESPACE_ADDRESS, firefoxProblem, namespaceProblem } from '../helpers/firefox.js';
+import { asyncParty, buildPartyPage, chromiumProblem, launchChromiumParties, launchFirefoxParties } from './browsers.js';
 import type { AsyncParty, PartyBrowser } from './browsers.js';
 import { libdatachannelEngine, libwebrtcEngine, stopNodeEngines, weriftEngine } from './node-engines.js';
 import { createParty } from './party.js';
@@ -24,10 +25,8 @@ import type { CheckName, InteropResults, PairResult } from './plan.js';
 // interface scripts/test.mjs adds inside the test's own network namespace
 // (PARLEY_NAMESPACE_ADDRESS); without that namespace they are skipped, never run on the host.
 
-const NAMESPACE_ADDRESS = process.env['PARLEY_NAMESPACE_ADDRESS'] ?? null;
 /** Why calls with Firefox cannot run here (they need the namespace's veth address), or null. */
-const NO_NAMESPACE =
-  NAMESPACE_ADDRESS === null ? 'no network namespace with a veth interface for Firefox (run the suite with: node scripts/test.mjs --project interop)' : null;
+const NO_NAMESPACE = namespaceProblem('node scripts/test.mjs --project interop');
 if (NO_NAMESPACE !== null && !process.env['CI']) console.warn(`skipping the interop pairs with Firefox: ${NO_NAMESPACE}`);
 const missing = [chromiumProblem, firefoxProblem].filter((problem) => problem !== null).join('; ');
 

@@ -73,12 +73,25 @@ export interface FakeNetworkOptions {
   readonly failAfterMs?: number;
 }
 
+/**
+ * How often a port fires `negotiationneeded` when tracks are added (issue 16: engines differ here).
+ * - `'per-stream'` (the default): webrtc-pc §4.7.3 as written, and Firefox: the check is one queued
+ *   task, so the tracks of a stream added in one task make one event, and none fires while the
+ *   flag is already set.
+ * - `'per-track'`: Chromium, as issue 16 describes it: every added track (addTransceiver) gets a
+ *   check of its own that fires even when the flag is already set, so two tracks added in one task
+ *   make two events.
+ */
+export type NegotiationNeededTiming = 'per-stream' | 'per-track';
+
 /** Options of `FakeNetwork.createPort`. */
 export interface FakePortConfig {
   /** Used in labels and logs; default 'A', 'B', 'C', ... in creation order. */
   readonly name?: string;
   /** Host candidates gathered per ICE generation (default 2, at least 1). */
   readonly candidates?: number;
+  /** When `negotiationneeded` fires for added tracks, as one engine or another does (default 'per-stream'). */
+  readonly negotiationNeeded?: NegotiationNeededTiming;
 }
 
 /** The opaque remote-track handle carried by `track` events. */
@@ -290,7 +303,7 @@ class NetworkImpl implements FakeNetwork {
   createPort(config: FakePortConfig = {}): FakeRtcPort {
     const index = this.ports.length;
     const name = config.name ?? (index < 26 ? String.fromCharCode(65 + index) : `P${index}`);
-    const port = new PortImpl(this, name, index, Math.max(1, Math.floor(config.candidates ?? 2)));
+    const port = new PortImpl(this, name, index, Math.max(1, Math.floor(config.candidates ?? 2)), config.negotiationNeeded ?? 'per-stream');
     this.ports.push(port);
     return port;
   }
@@ -558,6 +571,7 @@ class PortImpl implements FakeRtcPort {
     readonly name: string,
     readonly index: number,
     private readonly candidateCount: number,
+    private readonly negotiationNeededTiming: NegotiationNeededTiming,
   ) {
     this.id = `n${network.sequence}p${index}`;
     this.channelHost = {
@@ -728,7 +742,8 @@ class PortImpl implements FakeRtcPort {
     if ((kind as string) !== 'audio' && (kind as string) !== 'video') throw rtcError('TypeError', `addTransceiver: bad kind ${kind}`);
     const transceiver = this.newTransceiver(kind, init?.direction ?? 'sendrecv');
     this.transceivers.push(transceiver);
-    this.updateNegotiationNeeded();
+    if (this.negotiationNeededTiming === 'per-track') this.queueTrackNegotiationNeededTask();
+    else this.updateNegotiationNeeded();
     return transceiver;
   }
 
@@ -1224,23 +1239,33 @@ class PortImpl implements FakeRtcPort {
       this.negotiationTaskScheduled = false;
       const refireNow = this.negotiationTaskRefire;
       this.negotiationTaskRefire = false;
-      if (this.closed) return;
-      // Negotiation has begun (an operation is queued): look again once the chain is empty.
-      if (this.chain.length > 0) {
-        this.updateOnEmptyChain = true;
-        this.refireOnEmptyChain ||= refireNow;
-        return;
-      }
-      // Not stable: the flag is updated when the state returns to stable.
-      if (this.signalingState !== 'stable') return;
-      if (!this.isNegotiationNeeded()) {
-        this.negotiationNeeded = false;
-        return;
-      }
-      if (this.negotiationNeeded && !refireNow) return;
-      this.negotiationNeeded = true;
-      this.emit({ type: 'negotiationneeded' });
+      this.checkNegotiationNeeded(refireNow);
     });
+  }
+
+  /** A 'per-track' port's check for one added track: merged with no other, and firing even when the flag is set. */
+  private queueTrackNegotiationNeededTask(): void {
+    this.network.step(`${this.name}: negotiation-needed check for one track`, () => this.checkNegotiationNeeded(true));
+  }
+
+  /** The queued task of webrtc-pc §4.7.3 "update the negotiation-needed flag"; `refire` fires even when the flag is set. */
+  private checkNegotiationNeeded(refire: boolean): void {
+    if (this.closed) return;
+    // Negotiation has begun (an operation is queued): look again once the chain is empty.
+    if (this.chain.length > 0) {
+      this.updateOnEmptyChain = true;
+      this.refireOnEmptyChain ||= refire;
+      return;
+    }
+    // Not stable: the flag is updated when the state returns to stable.
+    if (this.signalingState !== 'stable') return;
+    if (!this.isNegotiationNeeded()) {
+      this.negotiationNeeded = false;
+      return;
+    }
+    if (this.negotiationNeeded && !refire) return;
+    this.negotiationNeeded = true;
+    this.emit({ type: 'negotiationneeded' });
   }
 
   /** webrtc-pc §4.7.3 "check if negotiation is needed", against the current descriptions. */

@@ -16,6 +16,7 @@ export type {
   FakeTransceiver,
   IllegalCall,
   MediaKind,
+  NegotiationNeededTiming,
   RtpTransceiverDirection,
 } from './fake-network.js';
 export { FakeRtcError } from './fake-sdp.js';

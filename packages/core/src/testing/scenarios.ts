@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import type { NegotiationNeededTiming } from './fake-network.js';
 
 // fast-check arbitraries for negotiation scenarios between two peers, A and B. A scenario is
 // plain data that reads as a story when printed ("B is polite; A adds audio; B adds video; ..."),
@@ -10,6 +11,8 @@ export type Side = 'A' | 'B';
 /** One thing a scenario does to one side (add media, restart ICE, open a data channel, ...). */
 export type ScenarioStep =
   | { readonly kind: 'addTransceiver'; readonly side: Side; readonly media: 'audio' | 'video' }
+  /** A camera stream: its audio and video tracks added in one task (one `negotiationneeded` or two, see NegotiationNeededTiming). */
+  | { readonly kind: 'addStream'; readonly side: Side }
   | { readonly kind: 'createDataChannel'; readonly side: Side; readonly label: string }
   | { readonly kind: 'restartIce'; readonly side: Side }
   | { readonly kind: 'connectivity'; readonly up: boolean }
@@ -30,6 +33,11 @@ export interface ScenarioFaults {
  */
 export interface NegotiationScenario {
   readonly polite: Side;
+  /**
+   * Each side's engine flavour of `negotiationneeded` on the fake network: 'per-stream' (Firefox,
+   * and webrtc-pc as written) or 'per-track' (Chromium). Absent: 'per-stream' on both.
+   */
+  readonly negotiationNeeded?: Readonly<Record<Side, NegotiationNeededTiming>>;
   /** Run in order, each interleaved by the scheduler with everything else in flight. */
   readonly steps: readonly ScenarioStep[];
   readonly faults: ScenarioFaults;
@@ -43,6 +51,8 @@ export function describeStep(step: ScenarioStep): string {
   switch (step.kind) {
     case 'addTransceiver':
       return `${step.side} adds ${step.media}`;
+    case 'addStream':
+      return `${step.side} adds a stream (audio and video at once)`;
     case 'createDataChannel':
       return `${step.side} opens data channel "${step.label}"`;
     case 'restartIce':
@@ -59,8 +69,10 @@ export function describeScenario(scenario: NegotiationScenario): string {
   const faults = Object.entries(scenario.faults)
     .filter(([, on]) => on)
     .map(([name]) => name);
+  const flavours = scenario.negotiationNeeded;
   return [
     `${scenario.polite} is polite`,
+    ...(flavours ? [`negotiationneeded fires ${flavours.A} on A, ${flavours.B} on B`] : []),
     ...(faults.length > 0 ? [`signaling faults: ${faults.join(', ')}`] : []),
     ...scenario.steps.map(describeStep),
   ].join('; ');
@@ -77,26 +89,30 @@ function told(scenario: NegotiationScenario): NegotiationScenario {
 const sideArbitrary: fc.Arbitrary<Side> = fc.constantFrom('A', 'B');
 const mediaArbitrary = fc.constantFrom<'audio' | 'video'>('audio', 'video');
 
+/** Each side's negotiationneeded flavour, drawn independently: Firefox with Chromium, and each with itself. */
+const flavoursArbitrary: fc.Arbitrary<Readonly<Record<Side, NegotiationNeededTiming>>> = fc.record({
+  A: fc.constantFrom<NegotiationNeededTiming>('per-stream', 'per-track'),
+  B: fc.constantFrom<NegotiationNeededTiming>('per-stream', 'per-track'),
+});
+
 const faultsArbitrary: fc.Arbitrary<ScenarioFaults> = fc.record({
   duplicateAnswers: fc.boolean(),
   replayStaleAnswers: fc.boolean(),
   descriptionsAfterCandidates: fc.boolean(),
 });
 
+/** What one side adds in a glare round: one track, or a whole stream (audio and video in one task). */
+const glareAddArbitrary = (side: Side): fc.Arbitrary<ScenarioStep> =>
+  fc.oneof(
+    mediaArbitrary.map((media): ScenarioStep => ({ kind: 'addTransceiver', side, media })),
+    fc.constant<ScenarioStep>({ kind: 'addStream', side }),
+  );
+
 /** Both sides want to negotiate at the same moment (glare), with either politeness. */
 export function glareScenarioArbitrary(): fc.Arbitrary<NegotiationScenario> {
   return fc
-    .record({ polite: sideArbitrary, mediaA: mediaArbitrary, mediaB: mediaArbitrary })
-    .map(({ polite, mediaA, mediaB }) =>
-      told({
-        polite,
-        steps: [
-          { kind: 'addTransceiver', side: 'A', media: mediaA },
-          { kind: 'addTransceiver', side: 'B', media: mediaB },
-        ],
-        faults: NO_FAULTS,
-      }),
-    );
+    .record({ polite: sideArbitrary, addA: glareAddArbitrary('A'), addB: glareAddArbitrary('B'), negotiationNeeded: flavoursArbitrary })
+    .map(({ polite, addA, addB, negotiationNeeded }) => told({ polite, negotiationNeeded, steps: [addA, addB], faults: NO_FAULTS }));
 }
 
 /** `rounds` rounds in which both sides add a transceiver at once. */
@@ -106,10 +122,12 @@ export function renegotiationBurstArbitrary(rounds = 10): fc.Arbitrary<Negotiati
       polite: sideArbitrary,
       media: fc.array(fc.tuple(mediaArbitrary, mediaArbitrary), { minLength: rounds, maxLength: rounds }),
       faults: faultsArbitrary,
+      negotiationNeeded: flavoursArbitrary,
     })
-    .map(({ polite, media, faults }) =>
+    .map(({ polite, media, faults, negotiationNeeded }) =>
       told({
         polite,
+        negotiationNeeded,
         steps: media.flatMap(([a, b]): ScenarioStep[] => [
           { kind: 'addTransceiver', side: 'A', media: a },
           { kind: 'addTransceiver', side: 'B', media: b },
@@ -144,6 +162,7 @@ export function negotiationScenarioArbitrary(constraints: ScenarioConstraints = 
   } = constraints;
   const stepArbitraries: fc.Arbitrary<ScenarioStep>[] = [
     fc.record({ kind: fc.constant('addTransceiver' as const), side: sideArbitrary, media: mediaArbitrary }),
+    fc.record({ kind: fc.constant('addStream' as const), side: sideArbitrary }),
   ];
   if (dataChannels) {
     stepArbitraries.push(
@@ -161,12 +180,13 @@ export function negotiationScenarioArbitrary(constraints: ScenarioConstraints = 
       rest: fc.array(fc.oneof(...stepArbitraries), { maxLength: maxSteps - 1 }),
       closer: close ? fc.option(sideArbitrary, { nil: null }) : fc.constant(null),
       faults: faults ? faultsArbitrary : fc.constant(NO_FAULTS),
+      negotiationNeeded: flavoursArbitrary,
     })
-    .map(({ polite, first, rest, closer, faults: chosenFaults }) => {
+    .map(({ polite, first, rest, closer, faults: chosenFaults, negotiationNeeded }) => {
       const steps: ScenarioStep[] = [first, ...rest];
       if (steps.some((step) => step.kind === 'connectivity')) steps.push({ kind: 'connectivity', up: true });
       if (closer) steps.push({ kind: 'close', side: closer });
-      return told({ polite, steps, faults: chosenFaults });
+      return told({ polite, negotiationNeeded, steps, faults: chosenFaults });
     });
 }
 

@@ -98,6 +98,13 @@ export function startTwoPeers(options: TwoPeersOptions): TwoPeers {
       case 'addTransceiver':
         if (!closed.has(step.side)) ports[step.side].addTransceiver(step.media);
         return;
+      case 'addStream':
+        // Both tracks in one task, as addTrack(track, stream) for each track of a camera stream.
+        if (!closed.has(step.side)) {
+          ports[step.side].addTransceiver('audio');
+          ports[step.side].addTransceiver('video');
+        }
+        return;
       case 'createDataChannel':
         if (!closed.has(step.side)) {
           channelsWanted[step.side] += 1;
