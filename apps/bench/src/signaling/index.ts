@@ -32,6 +32,10 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const SERVER_JS = join(HERE, 'server-process.js');
 const LOAD_JS = join(HERE, 'load-process.js');
 const GIB = 1024 ** 3;
+/** Issue 12: Parley relays at least 0.90 of the raw ws relay's messages per second. */
+export const THROUGHPUT_OVER_RAW_GOAL = 0.9;
+/** Issue 14: Parley's server CPU per relayed message at most 1.10x the raw ws relay's. */
+export const CPU_PER_MESSAGE_OVER_RAW_GOAL = 1.1;
 
 export interface SignalingSettings {
   /** Load-generator processes; each holds whole pairs. */
@@ -390,11 +394,6 @@ export async function runSignaling(options: BenchOptions, settings: SignalingSet
     const throughputOverRawWs = round(per.parley.msgsPerSecondMedian / per.raw.msgsPerSecondMedian);
     const throughputOverPeerjs = round(per.parley.msgsPerSecondMedian / per.peerjs.msgsPerSecondMedian);
     const p99Ms = per.parley.p99Ms;
-    const goals: GoalRatio[] = [
-      { key: 'signaling.throughputOverRawWs', label: 'signaling msgs/s, Parley / raw ws relay', value: throughputOverRawWs, goal: 0.8, kind: 'at-least' },
-      { key: 'signaling.throughputOverPeerjs', label: 'signaling msgs/s, Parley / PeerJS', value: throughputOverPeerjs, goal: 1.5, kind: 'at-least' },
-      { key: 'signaling.p99Ms', label: `signaling p99 ms at ${settings.pairs * 2} clients (Parley)`, value: p99Ms, goal: 5, kind: 'at-most' },
-    ];
 
     const fdLimit = 20_000;
     const notes: string[] = [
@@ -416,6 +415,15 @@ export async function runSignaling(options: BenchOptions, settings: SignalingSet
     // Messages per second of server CPU: what each server relays with one core to itself.
     const capacityOverRawWs = round(rawCpu / parleyCpu);
     const capacityOverPeerjs = round(peerCpu / parleyCpu);
+    // Server CPU per relayed message, Parley over the raw relay: the steadiest cost measure.
+    const cpuPerMessageOverRaw = round(parleyCpu / rawCpu);
+    // Throughput over PeerJS is an information row, not a goal (issue 14): the raw relay itself,
+    // the least work a relay can do, is only ~1.3-1.45x PeerJS, so 1.5 was never reachable.
+    const goals: GoalRatio[] = [
+      { key: 'signaling.throughputOverRawWs', label: 'signaling msgs/s, Parley / raw ws relay', value: throughputOverRawWs, goal: THROUGHPUT_OVER_RAW_GOAL, kind: 'at-least' },
+      { key: 'signaling.cpuPerMessageOverRaw', label: 'signaling server CPU per message, Parley / raw ws relay', value: cpuPerMessageOverRaw, goal: CPU_PER_MESSAGE_OVER_RAW_GOAL, kind: 'at-most' },
+      { key: 'signaling.p99Ms', label: `signaling p99 ms at ${settings.pairs * 2} clients (Parley)`, value: p99Ms, goal: 5, kind: 'at-most' },
+    ];
     notes.push(
       `Server CPU per relayed message (closed loop, median of the rounds): Parley ${fmt(parleyCpu)} µs, raw ${fmt(rawCpu)} µs, PeerJS ${fmt(peerCpu)} µs; ` +
         `per second of server CPU Parley relays ${capacityOverRawWs}x the raw relay's messages and ${capacityOverPeerjs}x PeerJS's (capacityOverRawWs, capacityOverPeerjs in the JSON; not the goal keys).`,
@@ -432,24 +440,26 @@ export async function runSignaling(options: BenchOptions, settings: SignalingSet
             ? ': less than a core, and unequal: other work on the machine took CPU during the run, so the msgs/s ratios of this run partly measure the scheduler; the ratios per second of server CPU are the steadier comparison.'
             : ': less than a core (other work on the machine), but alike for the three.'),
     );
-    if (throughputOverRawWs < 0.8) {
-      notes.push(`Goal missed: Parley reached ${throughputOverRawWs} of the raw relay's msgs/s (goal 0.80); per second of server CPU it relays ${capacityOverRawWs}x the raw relay's messages.`);
-    } else if (capacityOverRawWs < 0.8) {
-      notes.push(`Caveat: Parley / raw is ${throughputOverRawWs} in msgs/s but ${capacityOverRawWs} per second of server CPU (below 0.80): the msgs/s ratio of this run is flattered by unequal CPU shares.`);
-    }
-    if (throughputOverPeerjs < 1.5 || capacityOverPeerjs < 1.5) {
-      const ceiling = rawCpu > 0 ? peerCpu / rawCpu : Number.NaN;
+    if (throughputOverRawWs < THROUGHPUT_OVER_RAW_GOAL) {
       notes.push(
-        (throughputOverPeerjs < 1.5
-          ? `Goal missed: Parley / PeerJS is ${throughputOverPeerjs} in msgs/s (goal 1.50) and ${capacityOverPeerjs} per second of server CPU. `
-          : `Caveat: Parley / PeerJS is ${throughputOverPeerjs} in msgs/s in this run, over the goal of 1.50, but only ${capacityOverPeerjs} per second of server CPU: the msgs/s ratio is flattered by unequal CPU shares, and by cost the goal is not reached. `) +
-          `What limits it: even the raw relay, the least work a relay can do, relays only ${fmt(ceiling)}x PeerJS's messages per second of server CPU (${fmt(per.raw.msgsPerSecondMedian / per.peerjs.msgsPerSecondMedian)}x in msgs/s in this run), ` +
-          `so 1.50 would need Parley to be about ${fmt(1.5 / ceiling)}x cheaper than that ceiling. The cost every subject pays per message (ws framing and unmasking, a read and a writev syscall per frame on loopback: ` +
-          `most of each server's CPU in node --cpu-prof profiles) dwarfs what PeerJS adds on top (parsing and re-stringifying the whole message: ${fmt(peerCpu - rawCpu)} µs over raw's ${fmt(rawCpu)} µs). ` +
-          "Parley now relays the client's data text without serializing it again and coalesces the frames of a burst into one write per socket (the raw relay coalesces too); " +
-          `by cost it is short of the goal by ${fmt(1.5 - capacityOverPeerjs)} (${fmt((1.5 / capacityOverPeerjs - 1) * 100)}% more messages per CPU-second needed).`,
+        `Goal missed: Parley reached ${throughputOverRawWs} of the raw relay's msgs/s (goal ${fmt(THROUGHPUT_OVER_RAW_GOAL)}); per second of server CPU it relays ${capacityOverRawWs}x the raw relay's messages.`,
+      );
+    } else if (capacityOverRawWs < THROUGHPUT_OVER_RAW_GOAL) {
+      notes.push(
+        `Caveat: Parley / raw is ${throughputOverRawWs} in msgs/s but ${capacityOverRawWs} per second of server CPU (below ${fmt(THROUGHPUT_OVER_RAW_GOAL)}): the msgs/s ratio of this run is flattered by unequal CPU shares.`,
       );
     }
+    if (cpuPerMessageOverRaw > CPU_PER_MESSAGE_OVER_RAW_GOAL) {
+      notes.push(
+        `Goal missed: Parley spends ${cpuPerMessageOverRaw}x the raw relay's server CPU per message (goal at most ${fmt(CPU_PER_MESSAGE_OVER_RAW_GOAL)}): ${fmt(parleyCpu - rawCpu)} µs over raw's ${fmt(rawCpu)} µs. ` +
+          "What Parley does beyond the raw relay per message, in node --cpu-prof profiles: the frame validated as JSON with the wire schema, the rate-limit bucket, the room and session lookups and the server-stamped from; ws framing and the read and writev syscalls every subject pays dominate both.",
+      );
+    }
+    const ceiling = rawCpu > 0 ? peerCpu / rawCpu : Number.NaN;
+    notes.push(
+      `Parley / PeerJS (information, not a goal): ${throughputOverPeerjs} in msgs/s and ${capacityOverPeerjs} per second of server CPU; the raw relay, the least work a relay can do, relays ${fmt(ceiling)}x PeerJS's messages per second of server CPU ` +
+        `(${fmt(per.raw.msgsPerSecondMedian / per.peerjs.msgsPerSecondMedian)}x in msgs/s in this run): what every subject pays per message (ws framing and unmasking, a read and a writev syscall per frame) dwarfs what PeerJS adds (parsing and re-stringifying the whole message: ${fmt(peerCpu - rawCpu)} µs over raw's ${fmt(rawCpu)} µs).`,
+    );
     if (p99Ms > 5) {
       notes.push(
         `Goal missed: Parley's p99 at ${settings.latencyRate} msgs/s offered was ${fmt(p99Ms)} ms (raw ${fmt(per.raw.p99Ms)} ms, PeerJS ${fmt(per.peerjs.p99Ms)} ms in the same rounds): with every subject slow alike, the machine (other processes on its 2 cores) is the likely cause; see p99MsRuns in the JSON.`,
@@ -479,6 +489,7 @@ export async function runSignaling(options: BenchOptions, settings: SignalingSet
       title: `Signaling relay (${settings.pairs * 2} clients per subject; latency at ${settings.latencyRate} msgs/s offered)`,
       json: {
         throughputOverRawWs,
+        cpuPerMessageOverRaw,
         throughputOverPeerjs,
         p99Ms,
         // Not goals: the same comparisons in messages per second of server CPU (higher is better).
