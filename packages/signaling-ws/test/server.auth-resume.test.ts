@@ -4,40 +4,16 @@
 // restores it; a refused restore is `error unauthorized` (with an auth secret), never a fresh
 // join without a join token. A clean close also tells the room `peer-left` at once.
 
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createJoinToken, InMemoryBroker } from '../src/server/index.js';
 import { verifyResumeToken } from '../src/server/resume-token.js';
-import { startServer, type StartedServer } from './helpers/server.js';
-import { TestSocket } from './helpers/ws-client.js';
+import type { SignalingServerOptions } from '../src/server/index.js';
+import { useServers } from './helpers/server.js';
 
 const RESUME_SECRET = 'shared-resume-secret';
 const AUTH_SECRET = 'shared-auth-secret';
 
-const servers: StartedServer[] = [];
-const sockets: TestSocket[] = [];
-
-afterEach(async () => {
-  for (const socket of sockets.splice(0)) socket.terminate();
-  for (const server of servers.splice(0)) await server.close();
-});
-
-async function server(options: Parameters<typeof startServer>[0] = {}): Promise<StartedServer> {
-  const started = await startServer({ resumeSecret: RESUME_SECRET, resumeGraceMs: 60_000, ...options });
-  servers.push(started);
-  return started;
-}
-
-async function joined(srv: StartedServer, room: string, name: string, extra: Record<string, unknown> = {}) {
-  const result = await TestSocket.joined(srv.url, room, name, extra);
-  sockets.push(result.socket);
-  return result;
-}
-
-async function open(srv: StartedServer): Promise<TestSocket> {
-  const socket = await TestSocket.open(srv.url);
-  sockets.push(socket);
-  return socket;
-}
+const { server, joined, open } = useServers({ resumeSecret: RESUME_SECRET, resumeGraceMs: 60_000 });
 
 const nowSeconds = (): number => Math.floor(Date.now() / 1000);
 const joinToken = (name: string, expiresAt = nowSeconds() + 60): string => createJoinToken(AUTH_SECRET, 'r', name, expiresAt);
@@ -75,7 +51,7 @@ describe('a restore never grants more than a join', () => {
 });
 
 describe('leave and clean close revoke the session on every process sharing the broker', () => {
-  async function twoServers(options: Parameters<typeof startServer>[0] = {}) {
+  async function twoServers(options: SignalingServerOptions = {}) {
     const broker = new InMemoryBroker();
     const a = await server({ broker, ...options });
     const b = await server({ broker, ...options });

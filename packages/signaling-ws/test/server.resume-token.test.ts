@@ -4,42 +4,18 @@
 // in use there. Anything else is a fresh join.
 
 import { createHmac } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createJoinToken, createSignalingServer, InMemoryBroker } from '../src/server/index.js';
 import { createResumeToken, RESUME_TOKEN_MAX_LENGTH, verifyResumeToken } from '../src/server/resume-token.js';
-import { startServer, type StartedServer } from './helpers/server.js';
-import { TestSocket } from './helpers/ws-client.js';
+import type { SignalingServerOptions } from '../src/server/index.js';
+import { useServers } from './helpers/server.js';
 
 const SECRET = 'shared-resume-secret';
 
-const servers: StartedServer[] = [];
-const sockets: TestSocket[] = [];
-
-afterEach(async () => {
-  for (const socket of sockets.splice(0)) socket.terminate();
-  for (const server of servers.splice(0)) await server.close();
-});
-
-async function server(options: Parameters<typeof startServer>[0] = {}): Promise<StartedServer> {
-  const started = await startServer({ resumeSecret: SECRET, ...options });
-  servers.push(started);
-  return started;
-}
-
-async function joined(srv: StartedServer, room: string, name: string, extra: Record<string, unknown> = {}) {
-  const result = await TestSocket.joined(srv.url, room, name, extra);
-  sockets.push(result.socket);
-  return result;
-}
-
-async function open(srv: StartedServer): Promise<TestSocket> {
-  const socket = await TestSocket.open(srv.url);
-  sockets.push(socket);
-  return socket;
-}
+const { server, joined, open } = useServers({ resumeSecret: SECRET });
 
 /** Joins `names` in room `r` on a first server, then stops it: their tokens are all that is left. */
-async function tokensFromStoppedServer(options: Parameters<typeof startServer>[0] = {}, names = ['a', 'b']) {
+async function tokensFromStoppedServer(options: SignalingServerOptions = {}, names = ['a', 'b']) {
   const first = await server(options);
   const peers = new Map<string, { id: string; resume: string }>();
   for (const name of names) {
@@ -113,8 +89,7 @@ describe('resume tokens across server processes', () => {
     const other = await server({ resumeSecret: 'not-the-same' });
     const a = await joined(other, 'r', 'a', { resume: before.get('a')!.resume });
     expect(a.id).not.toBe(before.get('a')!.id);
-    const random = await startServer();
-    servers.push(random);
+    const random = await server({ resumeSecret: undefined }); // a random secret of its own
     const b = await joined(random, 'r', 'b', { resume: before.get('b')!.resume });
     expect(b.id).not.toBe(before.get('b')!.id);
     expect(other.logs.filter((event) => event.event === 'resume-token-unusable').map((event) => event['why'])).toEqual(['bad-signature']);
