@@ -734,6 +734,32 @@ describe('call machine: crossing invites', () => {
     );
   });
 
+  it('the winning caller’s offer and candidates that reach us before its invite is handled are not lost: our callee peer reads them', async () => {
+    // A's invite (session b9) crosses B's (a1, smaller: B's wins). B offers right behind its
+    // invite; if B's offer is handled before B's invite (A still outgoing, its caller peer of the
+    // losing session running), A's callee peer must still get it, or the call never connects.
+    const wire = createTestSignalingPair();
+    const a = createSide(wire.a, { sessionIds: ['b9'] });
+    a.actor.send({ type: 'CALL' });
+    expect(a.state()).toBe('outgoing');
+    const offer: PeerMessage = { kind: 'description', session: 'a1', description: { type: 'offer', sdp: 'v=0 remote offer' } };
+    const candidate: PeerMessage = { kind: 'candidate', session: 'a1', candidate: { candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host', sdpMid: '0' } };
+    const stale: PeerMessage = { kind: 'candidate', session: 'zz', candidate: null };
+    wire.injectToA(stale);
+    wire.injectToA(offer);
+    wire.injectToA(candidate);
+    wire.injectToA({ kind: 'invite', session: 'a1' });
+    await settle();
+    expect(a.state()).toBe('active');
+    expect(a.context()).toMatchObject({ session: 'a1', role: 'callee' });
+    const callee = a.peers[1]!;
+    expect(callee.input).toMatchObject({ polite: true, session: 'a1' });
+    const read: PeerMessage[] = [];
+    const subscription = callee.input.signaling.messages$.subscribe((message) => read.push(message));
+    subscription.unsubscribe();
+    expect(read).toEqual([offer, candidate]);
+  });
+
   it('with default session ids too', async () => {
     const wire = createTestSignalingPair();
     const a = createSide(wire.a);

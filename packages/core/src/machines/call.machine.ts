@@ -240,13 +240,23 @@ const remoteCallControl = fromEventObservable<CallRemoteEvent, { readonly signal
 );
 
 
-/** The ringing call's negotiation messages (the caller's early offer and candidates), as events. */
-const earlySignals = fromEventObservable<CallEarlySignalEvent, { readonly signaling: SignalingPort; readonly session: string }>(
-  ({ input }) =>
-    input.signaling.messages$.pipe(
-      filter((message): message is NegotiationMessage => !isCallControlMessage(message) && message.session === input.session),
-      map((message) => ({ type: 'REMOTE.EARLY_SIGNAL' as const, message })),
+/**
+ * Negotiation messages no peer of ours reads yet, as events: while a call rings here, those of
+ * its session (the caller's early offer and candidates); while our invite rings, those of other
+ * sessions (a crossing invite's offer can be handled before that invite is, and the callee peer
+ * we then start must still read it).
+ */
+const earlySignals = fromEventObservable<
+  CallEarlySignalEvent,
+  { readonly signaling: SignalingPort; readonly session: string; readonly of: 'this-session' | 'other-sessions' }
+>(({ input }) =>
+  input.signaling.messages$.pipe(
+    filter(
+      (message): message is NegotiationMessage =>
+        !isCallControlMessage(message) && (message.session === input.session) === (input.of === 'this-session'),
     ),
+    map((message) => ({ type: 'REMOTE.EARLY_SIGNAL' as const, message })),
+  ),
 );
 
 /**
@@ -348,11 +358,12 @@ const callSetup = setup({
       end: null,
     })),
     /** Also used when a crossing invite wins: this side then becomes the callee of that call. */
-    startIncomingCall: assign((_, invite: RemoteInvite) => ({
+    startIncomingCall: assign(({ context }, invite: RemoteInvite) => ({
       session: invite.session,
       role: 'callee' as const,
       media: invite.media ?? null,
-      earlySignals: [],
+      // Held while our own invite rang: what of this call came before its invite was handled.
+      earlySignals: context.earlySignals.filter((message) => message.session === invite.session),
       heldSignaling: null,
       end: null,
     })),
@@ -500,7 +511,11 @@ export const callMachine = callSetup.createMachine({
     },
     incoming: {
       description: 'A remote invite is ringing here; waiting for the user to ACCEPT or REJECT. The caller’s early offer and candidates are held for our peer.',
-      invoke: { id: 'earlySignals', src: 'earlySignals', input: ({ context }) => ({ signaling: context.signaling, session: sessionOf(context) }) },
+      invoke: {
+        id: 'earlySignals',
+        src: 'earlySignals',
+        input: ({ context }) => ({ signaling: context.signaling, session: sessionOf(context), of: 'this-session' as const }),
+      },
       after: ringingHere.after,
       on: {
         ...ringingHere.on,
@@ -532,7 +547,12 @@ export const callMachine = callSetup.createMachine({
       initial: 'active',
       states: {
         outgoing: {
-          description: 'Our invite is ringing at the remote peer, our offer right behind it; waiting for accept or reject.',
+          description: 'Our invite is ringing at the remote peer, our offer right behind it; waiting for accept or reject. Negotiation messages of other sessions are held (a crossing invite that wins).',
+          invoke: {
+            id: 'earlySignals',
+            src: 'earlySignals',
+            input: ({ context }) => ({ signaling: context.signaling, session: sessionOf(context), of: 'other-sessions' as const }),
+          },
           after: {
             ringTimeout: {
               target: '#call.ended',
@@ -540,6 +560,7 @@ export const callMachine = callSetup.createMachine({
             },
           },
           on: {
+            'REMOTE.EARLY_SIGNAL': { actions: { type: 'holdEarlySignal', params: ({ event }) => event.message } },
             'REMOTE.ACCEPT': { guard: 'isForCurrentSession', target: 'active' },
             'REMOTE.REJECT': {
               guard: 'isForCurrentSession',
