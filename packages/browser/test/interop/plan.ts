@@ -51,7 +51,7 @@ const ABILITIES: Record<EngineName, EngineAbilities> = {
 const KNOWN_GAPS: Readonly<Record<string, Partial<Record<CheckName, string>>>> = {
   'chromium-firefox': {
     'ice-restart':
-      'after the channel glare round, an ICE restart leaves Firefox deaf to Chromium on the first channel (Firefox to Chromium still arrives; without the channel glare the restart passes); not diagnosed yet',
+      "Chromium's bug: after Chromium's ICE restart it pairs its new-session host candidate with Firefox's candidate of the previous session (still answering with the old credentials), and nominates that pair; RFC 8445 §9 flushes all previous state on a restart. Firefox's new session never gets a nominated pair, so Firefox keeps sending on the old pair (Firefox to Chromium arrives) and drops what Chromium sends on the new one (data and video). Not caused by the glare rounds (it fails without either) nor by Parley: a=setup, mids, sctp-port and the DTLS association stay the same; no adapter workaround",
   },
   'firefox-werift': {
     'glare-transceivers': "Firefox (the impolite caller) ends the round with its new transceiver stopped: werift, having kept its rolled-back mid, answers Firefox's m-section with its own; not fixed",
@@ -59,7 +59,8 @@ const KNOWN_GAPS: Readonly<Record<string, Partial<Record<CheckName, string>>>> =
       "werift answers Firefox's ICE restart with its old credentials, and in one run of four Firefox's connection then failed; not fixed",
   },
   'werift-werift': {
-    'ice-restart': 'after the channel glare round and an ICE restart no message arrives on the first channel either way (as Chromium to Firefox); not diagnosed yet',
+    'ice-restart':
+      "werift's bug: after an ICE restart between two werift agents neither nominates a pair again (both flush theirs, RFC 8445 §9, then report ICE completed and connected), and werift sends no data without a nominated pair with fresh consent (RFC 7675), so nothing arrives either way. Plain werift without Parley and without any glare round does the same; with a libwebrtc or Chromium agent nominating, werift recovers",
   },
 };
 
