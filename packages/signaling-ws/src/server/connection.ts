@@ -37,6 +37,8 @@ export type Liveness = 'answered' | 'awaiting-pong';
 export class Connection {
   state: ConnectionState = { kind: 'awaiting-join' };
   liveness: Liveness = 'answered';
+  /** The socket is corked by the outbox: frames sent in this turn go out in one write (outbox.ts). */
+  corked = false;
 
   constructor(
     readonly ws: WebSocket,

@@ -30,12 +30,17 @@ export interface Outbox {
  * its state becomes `closing`), so that its session can leave the socket at once.
  */
 export function createOutbox(maxBufferedBytes: number, log: Logger, onServerClose: (conn: Connection, code: number) => void): Outbox {
-  let corked = new Set<Connection>();
+  // An array and a flag on each connection, not a Set: no Set allocated per flush and no hash
+  // lookup per frame on the relay path.
+  let corked: Connection[] = [];
 
   function flushCorked(): void {
     const list = corked;
-    corked = new Set();
-    for (const conn of list) conn.socket.uncork();
+    corked = [];
+    for (const conn of list) {
+      conn.corked = false;
+      conn.socket.uncork();
+    }
   }
 
   function send(conn: Connection, frame: string): boolean {
@@ -45,9 +50,10 @@ export function createOutbox(maxBufferedBytes: number, log: Logger, onServerClos
       close(conn, CLOSE_CODES.policyViolation, 'slow consumer: too much unsent data');
       return false;
     }
-    if (!corked.has(conn)) {
-      if (corked.size === 0) queueMicrotask(flushCorked);
-      corked.add(conn);
+    if (!conn.corked) {
+      if (corked.length === 0) queueMicrotask(flushCorked);
+      corked.push(conn);
+      conn.corked = true;
       conn.socket.cork();
     }
     ws.send(frame);
