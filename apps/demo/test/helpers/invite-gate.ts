@@ -5,7 +5,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { RawData } from 'ws';
 
 // Makes "both press Call at the same moment" exact: each page's WebSocket goes through a gate
-// that holds its outgoing invite until every gated page has sent one, then lets them all go.
+// that holds its outgoing invite (and what follows it) until every gated page has sent one, then
+// lets them all go.
 // The invites then cross in flight, which two clicks in two processes cannot promise.
 // Two ways through the gate: a Playwright route (Chromium pages), or a proxy in front of the demo
 // server that any browser loads the page from (Firefox, driven by puppeteer, has no such route).
@@ -26,23 +27,42 @@ function isInvite(message: string | Buffer): boolean {
   }
 }
 
-/** The gate itself: `pass` sends a frame at once, or, for the first `count` invites, once all are held. */
-function inviteHolder(count: number): { readonly released: Promise<void>; pass(message: string | Buffer, send: () => void): void } {
-  const held: (() => void)[] = [];
+/** One socket's way through the gate: `pass` sends a frame now, or queues it behind the socket's held invite. */
+type SocketPassage = (message: string | Buffer, send: () => void) => void;
+
+/**
+ * The gate itself. The first invite of each of the first `count` sockets is held until all of
+ * them have sent one; every later frame of that socket (the caller's offer and candidates, which
+ * follow its invite at once) queues behind it, so the gate never reorders one page's frames: a
+ * signaling server relays each sender's frames in order, and an offer overtaking its invite is
+ * a network Parley never meets.
+ */
+export function inviteHolder(count: number): { readonly released: Promise<void>; socket(): SocketPassage } {
+  const gated: (() => void)[][] = [];
+  let isReleased = false;
   let release!: () => void;
   const released = new Promise<void>((resolve) => (release = resolve));
   return {
     released,
-    pass(message, send) {
-      if (!isInvite(message) || held.length >= count) {
-        send();
-        return;
-      }
-      held.push(send);
-      if (held.length === count) {
-        for (const sendHeld of held) sendHeld();
-        release();
-      }
+    socket() {
+      let queue: (() => void)[] | null = null;
+      return (message, send) => {
+        if (queue !== null && !isReleased) {
+          queue.push(send);
+          return;
+        }
+        if (isReleased || !isInvite(message) || gated.length >= count) {
+          send();
+          return;
+        }
+        queue = [send];
+        gated.push(queue);
+        if (gated.length === count) {
+          isReleased = true;
+          for (const frames of gated) for (const sendFrame of frames) sendFrame();
+          release();
+        }
+      };
     },
   };
 }
@@ -54,7 +74,8 @@ export function createInviteGate(count: number): InviteGate {
     async route(page) {
       await page.routeWebSocket(/.*/, (socket) => {
         const server = socket.connectToServer();
-        socket.onMessage((message) => holder.pass(message, () => server.send(message)));
+        const pass = holder.socket();
+        socket.onMessage((message) => pass(message, () => server.send(message)));
         server.onMessage((message) => socket.send(message));
       });
     },
@@ -101,7 +122,8 @@ export async function startInviteGateProxy(upstreamPort: number, count: number):
       const upstream = new WebSocket(`ws://127.0.0.1:${upstreamPort}${incoming.url ?? '/'}`);
       const opened = new Promise<void>((resolve) => upstream.once('open', () => resolve()));
       const toUpstream = (data: RawData, isBinary: boolean): void => void opened.then(() => upstream.send(data, { binary: isBinary }));
-      page.on('message', (data, isBinary) => holder.pass(frameBytes(data), () => toUpstream(data, isBinary)));
+      const pass = holder.socket();
+      page.on('message', (data, isBinary) => pass(frameBytes(data), () => toUpstream(data, isBinary)));
       upstream.on('message', (data, isBinary) => page.send(data, { binary: isBinary }));
       page.on('close', (code, reason) => upstream.close(sendableCode(code), reason));
       upstream.on('close', (code, reason) => page.close(sendableCode(code), reason));
