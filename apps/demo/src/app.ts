@@ -5,7 +5,7 @@
 import { Subscription, filter } from 'rxjs';
 import { DataChannelClosedError, createCall, keepCandidateAddresses } from '@parley/core';
 import type { Call, CandidateFilter, CallAppEvent, CallEnd, CallState, CallStatus, DataChannel } from '@parley/core';
-import { attachStream, createRtcPort, detachStream, keepLoopbackCandidates, loopbackOnly, stats$, toRtcIceServers } from '@parley/browser';
+import { attachStream, createRtcPort, detachStream, keepLoopbackCandidates, loopbackOnly, stats$, toMediaAccessError, toRtcIceServers } from '@parley/browser';
 import { createSignalingClient } from '@parley/signaling-ws/client';
 import type { IceServerConfig, PeerInfo, SignalingClient, SignalingClientStatus } from '@parley/signaling-ws/client';
 import type { InspectionEvent } from 'xstate';
@@ -13,8 +13,9 @@ import { encodeChatFrame, parseChatFrame } from './chat-protocol.js';
 import { byTestId, h, setText, show } from './dom.js';
 import { createFileReceiver, createFileSender, fileChannelOf } from './file-transfer.js';
 import type { FileReceiver, FileSender, IncomingFileEvent } from './file-transfer.js';
+import { canCaptureScreen } from './local-media.js';
 import type { LocalMedia } from './local-media.js';
-import { describeCallEnd, describeMediaFailure, describeSignaling } from './messages.js';
+import { describeCallEnd, describeMediaFailure, describeScreenShareFailure, describeSignaling } from './messages.js';
 import type { Notices } from './notices.js';
 import { inviteUrl, signalingUrl } from './settings.js';
 import type { PageSettings } from './settings.js';
@@ -44,7 +45,7 @@ interface ActiveCall {
   readonly receiver: FileReceiver;
   readonly incoming: Map<string, TransferRow>;
   /** What the other side says it sends (its `media` frames); unknown until the first one. */
-  remoteMedia: { readonly audio: boolean; readonly video: boolean } | null;
+  remoteMedia: { readonly audio: boolean; readonly video: boolean; readonly screen: boolean } | null;
   readonly history: StatsHistory;
   readonly subscriptions: Subscription;
 }
@@ -124,6 +125,7 @@ export class RoomPage {
     stageMessage: byTestId('stage-message'),
     remoteMuted: byTestId('remote-muted'),
     remoteCameraOff: byTestId('remote-camera-off'),
+    remoteScreen: byTestId('remote-screen'),
     unmuteRemote: byTestId<HTMLButtonElement>('unmute-remote'),
     localVideo: byTestId<HTMLVideoElement>('local-video'),
     localLabel: byTestId('local-label'),
@@ -134,6 +136,7 @@ export class RoomPage {
     reject: byTestId<HTMLButtonElement>('reject'),
     mute: byTestId<HTMLButtonElement>('mute'),
     camera: byTestId<HTMLButtonElement>('camera'),
+    screenShare: byTestId<HTMLButtonElement>('screen-share'),
     hangup: byTestId<HTMLButtonElement>('hangup'),
     chatLog: byTestId<HTMLOListElement>('chat-log'),
     chatForm: byTestId<HTMLFormElement>('chat-form'),
@@ -260,6 +263,7 @@ export class RoomPage {
         signaling: client.portFor(peer.id),
         createRtc: () => {
           const pc = new RTCPeerConnection(this.rtcConfiguration());
+          if (line.pc) this.media.forgetSenders(line.pc);
           this.media.addTracksTo(pc);
           line.pc = pc;
           return createRtcPort(pc);
@@ -398,7 +402,7 @@ export class RoomPage {
     active.files?.close();
     active.receiver.close();
     detachStream(this.ui.remoteVideo);
-    this.media.forgetSenders();
+    if (active.line.pc) this.media.forgetSenders(active.line.pc);
     setText(this.ui.candidatePair, '—');
     appendChatLine(this.ui.chatLog, 'system', '', `Call with ${active.line.peer.name} ended.`);
   }
@@ -468,7 +472,7 @@ export class RoomPage {
       return;
     }
     if (parsed.frame.type === 'chat') appendChatLine(this.ui.chatLog, 'them', active.line.peer.name, parsed.frame.text);
-    else active.remoteMedia = { audio: parsed.frame.audio, video: parsed.frame.video };
+    else active.remoteMedia = { audio: parsed.frame.audio, video: parsed.frame.video, screen: parsed.frame.screen };
   }
 
   /** Tells the other side what we send, so it can say "muted" or "camera off". */
@@ -530,8 +534,10 @@ export class RoomPage {
       if (line.call.status().state === 'outgoing') line.call.cancel();
       else line.call.hangup();
     });
-    ui.mute.addEventListener('click', () => void this.media.setMicMuted(!this.media.current.micMuted).then(() => this.afterMediaChange()));
-    ui.camera.addEventListener('click', () => void this.media.setCameraOff(!this.media.current.cameraOff).then(() => this.afterMediaChange()));
+    // Each change comes back through media.changes$ (afterMediaChange), the browser's own too.
+    ui.mute.addEventListener('click', () => void this.media.setMicMuted(!this.media.current.micMuted));
+    ui.camera.addEventListener('click', () => void this.media.setCameraOff(!this.media.current.cameraOff));
+    ui.screenShare.addEventListener('click', () => void this.toggleScreenShare());
     ui.unmuteRemote.addEventListener('click', () => {
       ui.remoteVideo.muted = false;
       void ui.remoteVideo.play().catch(() => undefined);
@@ -558,7 +564,24 @@ export class RoomPage {
     });
   }
 
+  /** Share the screen, or back to the camera; a cancelled or failed capture says why. */
+  private async toggleScreenShare(): Promise<void> {
+    if (this.media.current.sharingScreen) {
+      await this.media.stopSharingScreen();
+      return;
+    }
+    this.notices.set('screen', null);
+    try {
+      await this.media.shareScreen();
+    } catch (error) {
+      const failure = toMediaAccessError(error);
+      this.notices.set('screen', describeScreenShareFailure(failure.reason, failure.message));
+    }
+  }
+
   private afterMediaChange(): void {
+    const preview = this.media.preview;
+    if (preview && this.ui.localVideo.srcObject !== preview) void play(this.ui.localVideo, preview);
     this.sendMediaState();
     this.render();
   }
@@ -576,7 +599,9 @@ export class RoomPage {
 
   private showLocalMedia(): void {
     const { failure } = this.media.current;
-    if (this.media.stream) void play(this.ui.localVideo, this.media.stream);
+    const preview = this.media.preview;
+    if (preview) void play(this.ui.localVideo, preview);
+    this.subscriptions.add(this.media.changes$.subscribe(() => this.afterMediaChange()));
     if (failure) this.notices.set('media', describeMediaFailure(failure.reason, failure.message));
   }
 
@@ -671,6 +696,8 @@ export class RoomPage {
     setText(ui.stageMessage, this.stageMessage(state, name, status));
     show(ui.remoteMuted, active?.remoteMedia?.audio === false);
     show(ui.remoteCameraOff, active?.remoteMedia?.video === false);
+    show(ui.remoteScreen, active?.remoteMedia?.screen === true);
+    ui.stage.classList.toggle('remote-screen', active?.remoteMedia?.screen === true);
     if (!active) show(ui.unmuteRemote, false);
 
     const local = this.media.current;
@@ -680,8 +707,16 @@ export class RoomPage {
     ui.camera.disabled = !local.hasVideo;
     ui.camera.setAttribute('aria-pressed', String(local.cameraOff));
     setText(ui.camera.querySelector('.label') ?? ui.camera, local.cameraOff ? 'Camera on' : 'Camera off');
-    ui.stage.classList.toggle('local-camera-off', !local.hasVideo || local.cameraOff);
-    setText(ui.localLabel, !local.hasVideo ? 'You · no camera' : local.cameraOff ? 'You · camera off' : local.micMuted ? 'You · muted' : 'You');
+    ui.screenShare.disabled = !local.hasVideo || !canCaptureScreen();
+    ui.screenShare.title = !local.hasVideo ? 'Screen sharing replaces the camera: it needs one' : local.sharingScreen ? 'Send your camera again' : 'Send your screen instead of your camera';
+    ui.screenShare.setAttribute('aria-pressed', String(local.sharingScreen));
+    setText(ui.screenShare.querySelector('.label') ?? ui.screenShare, local.sharingScreen ? 'Stop sharing' : 'Share screen');
+    ui.stage.classList.toggle('local-screen', local.sharingScreen);
+    ui.stage.classList.toggle('local-camera-off', !local.sharingScreen && (!local.hasVideo || local.cameraOff));
+    setText(
+      ui.localLabel,
+      local.sharingScreen ? 'You · your screen' : !local.hasVideo ? 'You · no camera' : local.cameraOff ? 'You · camera off' : local.micMuted ? 'You · muted' : 'You',
+    );
 
     const canTalk = active !== null;
     ui.chatInput.disabled = !canTalk;
