@@ -5,18 +5,20 @@
 import { Subscription, filter } from 'rxjs';
 import { DataChannelClosedError, createCall, keepCandidateAddresses } from '@parley/core';
 import type { Call, CandidateFilter, CallAppEvent, CallEnd, CallState, CallStatus, DataChannel } from '@parley/core';
-import { attachStream, createRtcPort, detachStream, keepLoopbackCandidates, loopbackOnly, stats$, toMediaAccessError, toRtcIceServers } from '@parley/browser';
+import { createRtcPort, detachStream, keepLoopbackCandidates, loopbackOnly, stats$, toMediaAccessError, toRtcIceServers } from '@parley/browser';
 import { createSignalingClient } from '@parley/signaling-ws/client';
 import type { IceServerConfig, PeerInfo, SignalingClient, SignalingClientStatus } from '@parley/signaling-ws/client';
 import type { InspectionEvent } from 'xstate';
 import { encodeChatFrame, parseChatFrame } from './chat-protocol.js';
 import { byTestId, h, setText, show } from './dom.js';
 import { createFileReceiver, createFileSender, fileChannelOf } from './file-transfer.js';
+import { GroupCallView } from './group-call-view.js';
 import type { FileReceiver, FileSender, IncomingFileEvent } from './file-transfer.js';
 import { canCaptureScreen } from './local-media.js';
 import type { LocalMedia } from './local-media.js';
 import { describeCallEnd, describeMediaFailure, describeScreenShareFailure, describeSignaling } from './messages.js';
 import type { Notices } from './notices.js';
+import { initialOf, play } from './playback.js';
 import { inviteUrl, signalingUrl } from './settings.js';
 import type { PageSettings } from './settings.js';
 import { TransferRow, appendChatLine } from './side-panel.js';
@@ -66,19 +68,6 @@ function isBusyState(state: CallState): boolean {
   return BUSY_STATES.includes(state);
 }
 
-/**
- * Shows a stream in a media element. `blocked`: the autoplay policy refused playback with sound;
- * `replaced`: the element was given another source (or none, the call ended) before it played.
- */
-async function play(element: HTMLMediaElement, stream: MediaStream): Promise<'playing' | 'blocked' | 'replaced'> {
-  try {
-    return (await attachStream(element, stream)) ? 'playing' : 'blocked';
-  } catch (error) {
-    if (error instanceof DOMException && error.name === 'AbortError') return 'replaced';
-    throw error;
-  }
-}
-
 /** The end reasons of a call that had a connection (it went `active` first). */
 const ENDS_AFTER_ACTIVE: ReadonlySet<CallEnd['reason']> = new Set(['hangup', 'remote-hangup', 'connection-failed']);
 
@@ -89,10 +78,6 @@ const ENDS_AFTER_ACTIVE: ReadonlySet<CallEnd['reason']> = new Set(['hangup', 're
 function shownConnectionState(status: CallStatus | undefined): string {
   if (status?.connection) return status.connection.connectionState;
   return status?.end && ENDS_AFTER_ACTIVE.has(status.end.reason) ? 'closed' : 'new';
-}
-
-function initialOf(name: string): string {
-  return (name.match(/[A-Za-z0-9]/)?.[0] ?? '?').toUpperCase();
 }
 
 function hasTurn(servers: readonly IceServerConfig[]): boolean {
@@ -155,6 +140,8 @@ export class RoomPage {
   /** The line the stage shows: the one ringing or in a call, else the last one that did. */
   private focus: Line | null = null;
   private active: ActiveCall | null = null;
+  /** The room's group call (Join call / Leave call). */
+  private group: GroupCallView | null = null;
   private readonly presenceRows = new Map<string, PresenceRow>();
 
   constructor(
@@ -189,6 +176,19 @@ export class RoomPage {
       inspect: this.inspectorFor('signaling client'),
     });
     this.client = client;
+    this.group = new GroupCallView({
+      client,
+      media: this.media,
+      rtcConfiguration: () => this.rtcConfiguration(),
+      candidateFilter: this.candidateFilter(),
+      followIceServers: this.followsIceServers(),
+      inspect: this.inspectorFor('group call'),
+      notices: this.notices,
+      oneToOneBusy: () => [...this.lines.values()].some((line) => isBusyState(line.call.status().state)),
+      onChat: (name, text) => appendChatLine(this.ui.chatLog, name === null ? 'system' : 'them', name ?? '', text),
+      onChange: () => this.render(),
+    });
+    this.group.start();
     this.subscriptions.add(
       client.state$.subscribe((status) => {
         this.signalingStatus = status;
@@ -220,6 +220,7 @@ export class RoomPage {
    */
   stop(): void {
     for (const line of this.lines.values()) if (line.call.status().state === 'active') line.call.hangup();
+    this.group?.stop();
     this.client?.close();
     for (const line of this.lines.values()) line.call.stop();
     this.subscriptions.unsubscribe();
@@ -272,11 +273,12 @@ export class RoomPage {
           dataChannels: [{ label: 'chat' }, { label: 'files' }],
           ...(candidateFilter ? { candidateFilter } : {}),
           // Calls through ICE servers take fresh TURN credentials as they come (loopback and host use none).
-          ...(this.settings.ice === 'relay' || this.settings.ice === 'default' ? { iceServers$: client.iceServers$ } : {}),
+          ...(this.followsIceServers() ? { iceServers$: client.iceServers$ } : {}),
         },
         media: { audio: true, video: true },
-        // One call at a time: a second caller hears "busy".
-        isBusy: () => [...this.lines.values()].some((other) => other.peer.id !== peer.id && isBusyState(other.call.status().state)),
+        // One call at a time: a second caller hears "busy", and so does a caller while we are in the group call.
+        isBusy: () =>
+          this.group?.inCall === true || [...this.lines.values()].some((other) => other.peer.id !== peer.id && isBusyState(other.call.status().state)),
         inspect: this.inspectorFor(`call with ${peer.name}`),
       }),
     };
@@ -304,6 +306,11 @@ export class RoomPage {
       default:
         return null;
     }
+  }
+
+  /** Calls through ICE servers take fresh TURN credentials as they come (loopback and host use none). */
+  private followsIceServers(): boolean {
+    return this.settings.ice === 'relay' || this.settings.ice === 'default';
   }
 
   private rtcConfiguration(): RTCConfiguration {
@@ -477,6 +484,7 @@ export class RoomPage {
 
   /** Tells the other side what we send, so it can say "muted" or "camera off". */
   private sendMediaState(): void {
+    this.group?.sendMediaState();
     const chat = this.active?.chat;
     // A chat channel that is closing or closed has no one to tell.
     if (chat?.readyState !== 'open' && chat?.readyState !== 'connecting') return;
@@ -546,8 +554,15 @@ export class RoomPage {
     ui.chatForm.addEventListener('submit', (event) => {
       event.preventDefault();
       const text = ui.chatInput.value.trim();
+      if (text === '') return;
+      // In the group call the line goes to everyone in it.
+      if (this.group?.sendChat(text) === true) {
+        appendChatLine(ui.chatLog, 'me', 'You', text);
+        ui.chatInput.value = '';
+        return;
+      }
       const active = this.active;
-      if (text === '' || !active?.chat) return;
+      if (!active?.chat) return;
       try {
         active.chat.send(encodeChatFrame({ type: 'chat', text }));
       } catch (error) {
@@ -611,6 +626,7 @@ export class RoomPage {
     this.renderPresence();
     this.renderStage();
     this.renderStatePanel();
+    this.group?.render();
   }
 
   /**
@@ -619,7 +635,7 @@ export class RoomPage {
    */
   private renderPresence(): void {
     const { ui } = this;
-    const anyBusy = [...this.lines.values()].some((line) => isBusyState(line.call.status().state));
+    const anyBusy = this.group?.inCall === true || [...this.lines.values()].some((line) => isBusyState(line.call.status().state));
     const joined = this.signalingStatus === 'joined';
     const rows = this.peers.map((peer) => {
       const row = this.presenceRows.get(peer.id) ?? this.presenceRow(peer);
@@ -718,11 +734,12 @@ export class RoomPage {
       local.sharingScreen ? 'You · your screen' : !local.hasVideo ? 'You · no camera' : local.cameraOff ? 'You · camera off' : local.micMuted ? 'You · muted' : 'You',
     );
 
-    const canTalk = active !== null;
+    // Chat in a 1:1 call or the group call; files in a 1:1 call only.
+    const canTalk = active !== null || this.group?.inCall === true;
     ui.chatInput.disabled = !canTalk;
     ui.chatSend.disabled = !canTalk;
-    ui.fileInput.disabled = !canTalk;
-    ui.filePick.setAttribute('aria-disabled', String(!canTalk));
+    ui.fileInput.disabled = active === null;
+    ui.filePick.setAttribute('aria-disabled', String(active === null));
   }
 
   private stageMessage(state: CallState, name: string, status: CallStatus | undefined): string {
