@@ -642,7 +642,12 @@ export class RoomPage {
       const line = this.lines.get(peer.id);
       const state = line?.call.status().state ?? 'idle';
       row.element.dataset['callState'] = state;
-      setText(row.label, { idle: 'available', ended: 'available', outgoing: 'ringing…', incoming: 'calling you', active: 'in a call with you' }[state]);
+      setText(
+        row.label,
+        this.group?.isInCallWithUs(peer.id) === true
+          ? 'in the group call'
+          : { idle: 'available', ended: 'available', outgoing: 'ringing…', incoming: 'calling you', active: 'in a call with you' }[state],
+      );
       row.call.disabled = !joined || anyBusy || line === undefined;
       row.call.title = joined ? `Call ${peer.name}` : 'Waiting for the signaling server';
       return row;

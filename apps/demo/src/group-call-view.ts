@@ -109,6 +109,11 @@ export class GroupCallView {
     return this.status.state === 'joining' || this.status.state === 'joined';
   }
 
+  /** True while `peerId` is in the group call with us. */
+  isInCallWithUs(peerId: string): boolean {
+    return this.inCall && this.status.members.has(peerId);
+  }
+
   start(): void {
     const { ui } = this;
     ui.join.addEventListener('click', () => {

@@ -1,3 +1,6 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { describeInChromium } from '../helpers/chromium.js';
 import { describePerson, waitForTestIdText } from '../helpers/person.js';
@@ -6,7 +9,7 @@ import { useRoomFixture } from '../helpers/room-fixture.js';
 
 // Three people in one room's group call, each in their own context of one Chromium: everyone
 // decodes video from the other two, one leaves (their tile goes on the other two pages) and
-// rejoins, and a chat line reaches both others. Three pages make three connections with two
+// rejoins, a chat line reaches both others, and one's shared screen reaches both others. Three pages make three connections with two
 // video streams each on one machine: the fake camera is a 160x120 clip to keep encoding cheap,
 // and every wait is on a state the pages show (no sleeps).
 
@@ -15,6 +18,9 @@ import { useRoomFixture } from '../helpers/room-fixture.js';
  * decodes video, on 2 loaded cores (one pair takes about 3 s here when idle; see call.browser).
  */
 const MESH_TIMEOUT = 45_000;
+
+/** Where the screenshot of a page in the call goes (as call.browser's do). */
+const ARTIFACTS = resolve(dirname(fileURLToPath(import.meta.url)), '../../test-results');
 
 /** Each page's room list shows the others: their group call can meet them. */
 async function waitForPresence(person: Person, others: readonly Person[]): Promise<void> {
@@ -70,6 +76,18 @@ async function waitForTilesPlaying(person: Person, others: readonly Person[], ev
   }
 }
 
+/** Waits until `person`'s tile of `name` decodes 16:9 video (Chromium's fake 1280x720 screen; the camera clip is 4:3). */
+async function waitForScreenTile(person: Person, name: string): Promise<void> {
+  await person.page.waitForFunction(
+    (who) => {
+      const video = document.querySelector<HTMLVideoElement>(`[data-testid="group-tile"][data-name="${who}"] video`);
+      return video !== null && video.videoHeight > 0 && Math.abs(video.videoWidth / video.videoHeight - 16 / 9) < 0.05;
+    },
+    name,
+    { timeout: MESH_TIMEOUT, polling: 200 },
+  );
+}
+
 async function tileNames(person: Person): Promise<string[]> {
   const names = await person.page.locator('[data-testid="group-tile"]').evaluateAll((tiles) => tiles.map((tile) => tile.getAttribute('data-name') ?? ''));
   return names.sort();
@@ -79,7 +97,7 @@ describeInChromium('demo page: a group call of three', () => {
   const { join, nextRoom } = useRoomFixture('group', { chromium: { fakeCamera: { width: 160, height: 120 } } });
 
   it(
-    'plays everyone’s video on every page, loses and regains the tile of one who leaves and rejoins, and carries chat to both others',
+    'plays everyone’s video on every page, loses and regains the tile of one who leaves and rejoins, carries chat and a shared screen to both others',
     async () => {
       const roomName = nextRoom();
       const alice = await join(roomName, 'alice');
@@ -97,6 +115,7 @@ describeInChromium('demo page: a group call of three', () => {
       expect(await alice.page.getByTestId('group-grid').getAttribute('data-tiles')).toBe('3');
       // The state panel lists each member's connection.
       await alice.page.locator('[data-testid="group-member"][data-name="carol"][data-connection="connected"]').waitFor();
+      await alice.page.locator('[data-testid="peer"][data-name="bob"]', { hasText: 'in the group call' }).waitFor();
       // The 1:1 stage is out of the way, and nobody can ring anyone meanwhile.
       expect(await alice.page.getByTestId('remote-video').isVisible()).toBe(false);
 
@@ -119,8 +138,17 @@ describeInChromium('demo page: a group call of three', () => {
         await person.page.locator('[data-testid="chat-log"] [data-from="them"]', { hasText: 'hello, both of you' }).waitFor({ timeout: MESH_TIMEOUT });
       }
       expect(await alice.page.locator('[data-testid="chat-log"] [data-from="me"]', { hasText: 'hello, both of you' }).count()).toBe(1);
+
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await alice.page.screenshot({ path: resolve(ARTIFACTS, 'group-alice.png') });
+
+      // Screen sharing reaches every member: one press, replaceTrack on both of bob's connections.
+      await bob.page.getByTestId('screen-share').click();
+      await Promise.all([waitForScreenTile(alice, 'bob'), waitForScreenTile(carol, 'bob')]);
+      await alice.page.locator('[data-testid="group-tile"][data-name="bob"][data-screen="true"]').waitFor({ timeout: MESH_TIMEOUT });
+      await Promise.all([waitForTilesPlaying(alice, [bob], everyone), waitForTilesPlaying(carol, [bob], everyone)]);
     },
-    // Joining three, leaving, rejoining: six mesh waits of MESH_TIMEOUT at most, in the worst case.
-    6 * MESH_TIMEOUT,
+    // Joining three, leaving, rejoining, sharing: seven mesh waits of MESH_TIMEOUT at most, in the worst case.
+    7 * MESH_TIMEOUT,
   );
 });
