@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PeerMessage } from '../src/index.js';
-import { addGroupMember, createFakeNetwork, createFakeRoom, meshViolations } from '../src/testing/index.js';
+import { createCall } from '../src/index.js';
+import { addGroupMember, createFakeNetwork, createFakeRoom, createSignalingPair, meshViolations } from '../src/testing/index.js';
 import type { FakeRoomOptions, GroupMember, GroupMemberOptions } from '../src/testing/index.js';
 import { waitFor } from './helpers/wait-for.js';
 
@@ -23,8 +24,12 @@ function room(options: FakeRoomOptions = {}) {
     started.push(member);
     return member;
   };
+  /** Pair networks: `pick(remote)`, or the room's when it gives none. */
+  const withNetwork = (pick: (remote: string) => ReturnType<typeof createFakeNetwork> | undefined): GroupMemberOptions => ({
+    networkFor: (remote) => pick(remote) ?? network,
+  });
   const settled = (what: string) => waitFor(() => meshViolations(members).length === 0, `${what}: ${meshViolations(members).join('; ')}`, 5000);
-  return { network, room: fakeRoom, members, add, settled };
+  return { network, room: fakeRoom, members, add, settled, withNetwork };
 }
 
 const pairsOf = (member: GroupMember) => [...member.group.status().members.keys()].sort();
@@ -144,6 +149,30 @@ describe('createGroupCall', () => {
     expect(restarts(c, 'b') + restarts(a, 'b') + restarts(b, 'a') + restarts(b, 'c')).toBe(0);
   });
 
+  it('a pair whose path fails recovers with an ICE restart; the other pairs are not touched', async () => {
+    // The pairs with c run on a network of their own, whose connectivity the test cuts.
+    const { add, settled, withNetwork } = room();
+    const cNetwork = createFakeNetwork({ failAfterMs: 20 });
+    const networkFor = (self: string) => (remote: string) => (self === 'c' || remote === 'c' ? cNetwork : undefined);
+    const fast = { delays: { disconnectedGrace: 20, iceRestartBackoff: 20, joinAnswerTimeout: 20 } };
+    const members = ['a', 'b', 'c'].map((id) => add(id, { ...fast, ...withNetwork(networkFor(id)) }));
+    for (const member of members) member.group.join();
+    await settled('three');
+    const [a, b, c] = members as [GroupMember, GroupMember, GroupMember];
+    const restarts = (member: GroupMember, other: string) =>
+      member.events.filter((e) => e.type === 'negotiated' && e.iceRestart && e.member === other).length;
+    const sessions = [a, b, c].map((member) => [...member.group.status().members.values()].map((status) => status.session).join());
+    cNetwork.setConnectivity(false);
+    // Down long enough for the recovery to start (it restarts ICE after disconnectedGrace or a failure).
+    await waitFor(() => restarts(a, 'c') + restarts(c, 'a') > 0, 'the a-c pair restarted ICE while down');
+    cNetwork.setConnectivity(true);
+    await waitFor(() => restarts(a, 'c') + restarts(c, 'a') > 0 && restarts(b, 'c') + restarts(c, 'b') > 0, 'both pairs with c restarted ICE');
+    await settled('recovered');
+    expect(restarts(a, 'b') + restarts(b, 'a')).toBe(0);
+    // The same pairs, recovered in place: no pair was made anew.
+    expect([a, b, c].map((member) => [...member.group.status().members.values()].map((status) => status.session).join())).toEqual(sessions);
+  });
+
   it('stop() leaves, ends every actor and completes the streams', async () => {
     const { add, settled } = room();
     const [a, b] = [add('a'), add('b')];
@@ -160,5 +189,21 @@ describe('createGroupCall', () => {
     expect(a.group.actor.getSnapshot().status).toBe('stopped');
     expect(peers.map((peer) => peer.getSnapshot().status)).toEqual(['stopped']);
     await waitFor(() => b.group.status().members.size === 0, 'b heard a leave');
+  });
+});
+
+describe('a group call and a 1:1 call on the same pipes', () => {
+  it('the call machine ignores group messages: a 1:1 call still rings after a group-join', async () => {
+    const network = createFakeNetwork();
+    const [pipeA, pipeB] = createSignalingPair();
+    const calls = [pipeA, pipeB].map((signaling) => createCall({ signaling, createRtc: () => network.createPort() }));
+    const [callA, callB] = calls as [ReturnType<typeof createCall>, ReturnType<typeof createCall>];
+    pipeB.send({ kind: 'group-join', session: 'bm1' });
+    pipeB.send({ kind: 'group-leave', session: 'bm1' });
+    await waitFor(() => pipeA.received.length === 2, 'the group messages delivered');
+    expect(callA.actor.getSnapshot().status).toBe('active');
+    callA.call();
+    await waitFor(() => callB.status().state === 'incoming', 'B ringing');
+    for (const call of calls) call.stop();
   });
 });

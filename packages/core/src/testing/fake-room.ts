@@ -1,4 +1,4 @@
-import { BehaviorSubject } from 'rxjs';
+import { BehaviorSubject, Observable } from 'rxjs';
 import type { GroupSignaling } from '../machines/group.machine.js';
 import type { SignalingPort } from '../ports/signaling.js';
 import type { PeerMessage } from '../protocol/peer-message.js';
@@ -39,6 +39,8 @@ export interface FakeRoom {
   readonly present: readonly string[];
   /** Every pipe ever made, for checking nothing is left undelivered. */
   pipes(): readonly FakeSignalingPort[];
+  /** Subscriptions open now to any member's `selfId$`, `members$` or pipe messages (0 once every group call stopped). */
+  openSubscriptions(): number;
 }
 
 /** Creates an empty `FakeRoom`. */
@@ -47,6 +49,17 @@ export function createFakeRoom(options: FakeRoomOptions = {}): FakeRoom {
   /** pipes.get(a).get(b): the end a uses to talk to b. */
   const pipes = new Map<string, Map<string, FakeSignalingPort>>();
   const all: FakeSignalingPort[] = [];
+  let subscriptions = 0;
+  /** `source`, counting its open subscriptions. */
+  const counted = <T>(source: Observable<T>): Observable<T> =>
+    new Observable<T>((subscriber) => {
+      subscriptions += 1;
+      const inner = source.subscribe(subscriber);
+      return () => {
+        subscriptions -= 1;
+        inner.unsubscribe();
+      };
+    });
 
   const presentIds = (): string[] => [...members].filter(([, m]) => m.present).map(([id]) => id);
   const publishPresence = (): void => {
@@ -83,10 +96,19 @@ export function createFakeRoom(options: FakeRoomOptions = {}): FakeRoom {
       const member = { members$: new BehaviorSubject<readonly string[]>([]), self$: new BehaviorSubject<string | null>(id), present: true };
       members.set(id, member);
       publishPresence();
+      const ports = new Map<string, SignalingPort>();
       const signaling: GroupSignaling = {
-        selfId$: member.self$.asObservable(),
-        members$: member.members$.asObservable(),
-        portFor: (other): SignalingPort => pipe(id, other),
+        selfId$: counted(member.self$),
+        members$: counted(member.members$),
+        portFor: (other): SignalingPort => {
+          let port = ports.get(other);
+          if (port === undefined) {
+            const end = pipe(id, other);
+            port = { messages$: counted(end.messages$), send: (message) => end.send(message) };
+            ports.set(other, port);
+          }
+          return port;
+        },
       };
       return {
         id,
@@ -110,5 +132,6 @@ export function createFakeRoom(options: FakeRoomOptions = {}): FakeRoom {
       return presentIds();
     },
     pipes: () => all,
+    openSubscriptions: () => subscriptions,
   };
 }

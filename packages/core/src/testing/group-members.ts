@@ -1,6 +1,8 @@
 import { createGroupCall } from '../create-group-call.js';
 import type { CreateGroupCallOptions, GroupAppEvent, GroupCall } from '../create-group-call.js';
+import { memberOfPairActorId } from '../machines/group.machine.js';
 import { negotiationOf } from '../machines/peer.machine.js';
+import type { PeerActor } from '../machines/peer.machine.js';
 import type { FakeNetwork, FakeRtcPort } from './fake-network.js';
 import type { FakeRoom, FakeRoomMember } from './fake-room.js';
 
@@ -18,12 +20,21 @@ export interface GroupMember {
   readonly events: readonly GroupAppEvent[];
   /** Every `error` event, as a readable line. */
   readonly errors: readonly string[];
+  /** Every pair's peer actor the group call ever created. */
+  readonly peers: readonly PeerActor[];
+  /**
+   * Adds a track of `kind` as an app does in a group: to every pair's connection now
+   * (`rtcPorts()`), and to the media `createRtc` adds for pairs made later.
+   */
+  addTrack(kind: 'audio' | 'video'): void;
 }
 
 /** Options of `addGroupMember`. */
 export interface GroupMemberOptions extends Partial<Omit<CreateGroupCallOptions<FakeRtcPort>, 'signaling' | 'createRtc'>> {
   /** Media each new pair's port carries from the start (as an app adds its camera in createRtc). */
   readonly media?: readonly ('audio' | 'video')[];
+  /** The network of the pair with `remote` (default: the one given), e.g. to fail one pair alone. */
+  readonly networkFor?: (remote: string) => FakeNetwork;
 }
 
 /**
@@ -31,19 +42,25 @@ export interface GroupMemberOptions extends Partial<Omit<CreateGroupCallOptions<
  * Memberships are `<id>m1`, `<id>m2`, ... so runs read well.
  */
 export function addGroupMember(room: FakeRoom, network: FakeNetwork, id: string, options: GroupMemberOptions = {}): GroupMember {
-  const { media = ['audio'], ...groupOptions } = options;
+  const { media: initialMedia = ['audio'], networkFor = () => network, ...groupOptions } = options;
+  const media = [...initialMedia];
   const member = room.enter(id);
   const ports: FakeRtcPort[] = [];
   const events: GroupAppEvent[] = [];
   const errors: string[] = [];
+  const peers: PeerActor[] = [];
   let memberships = 0;
   const group = createGroupCall<FakeRtcPort>({
     dataChannels: [{ label: 'chat' }],
     createMembershipId: () => `${id}m${(memberships += 1)}`,
+    inspect: (event) => {
+      const id = (event.actorRef as { readonly id?: string }).id;
+      if (event.type === '@xstate.actor' && id !== undefined && memberOfPairActorId(id) !== null) peers.push(event.actorRef as PeerActor);
+    },
     ...groupOptions,
     signaling: member.signaling,
     createRtc: (remote) => {
-      const port = network.createPort({ name: `${id}>${remote}#${ports.length + 1}` });
+      const port = networkFor(remote).createPort({ name: `${id}>${remote}#${ports.length + 1}` });
       for (const kind of media) port.addTransceiver(kind);
       ports.push(port);
       return port;
@@ -53,7 +70,19 @@ export function addGroupMember(room: FakeRoom, network: FakeNetwork, id: string,
     events.push(event);
     if (event.type === 'error') errors.push(`${id} (pair with ${event.member}): ${event.operation} failed: ${event.error.name}: ${event.error.message}`);
   });
-  return { id, room: member, group, ports, events, errors };
+  return {
+    id,
+    room: member,
+    group,
+    ports,
+    events,
+    errors,
+    peers,
+    addTrack(kind) {
+      media.push(kind);
+      for (const port of group.rtcPorts().values()) port.addTransceiver(kind);
+    },
+  };
 }
 
 /**
