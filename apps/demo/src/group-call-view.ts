@@ -3,11 +3,12 @@
 // the call, and each member's connection in the state panel. Rendered from the group call's
 // `status$` and `events$` (createGroupCall, @parley/core); the tracks each member's connection
 // sends are LocalMedia's, so mute, camera off and screen sharing reach every member.
-import { Subscription, filter, map } from 'rxjs';
+import { Subscription, filter } from 'rxjs';
 import { createGroupCall } from '@parley/core';
-import type { CandidateFilter, DataChannel, GroupAppEvent, GroupCall, GroupSignaling, GroupStatus } from '@parley/core';
+import type { CandidateFilter, DataChannel, GroupAppEvent, GroupCall, GroupStatus } from '@parley/core';
 import { createRtcPort } from '@parley/browser';
 import type { BrowserRtcPort } from '@parley/browser';
+import { groupSignalingOf } from '@parley/signaling-ws/client';
 import type { PeerInfo, SignalingClient } from '@parley/signaling-ws/client';
 import type { InspectionEvent } from 'xstate';
 import { encodeChatFrame, parseChatFrame } from './chat-protocol.js';
@@ -46,18 +47,6 @@ interface Tile {
   /** The pair's session the stream belongs to (a rejoin makes a new one). */
   session: string;
   stream: MediaStream;
-}
-
-/**
- * The room as `GroupSignaling`: our id from the welcome, the other members' ids from presence,
- * and the client's pipe to each.
- */
-function groupSignalingOf(client: SignalingClient): GroupSignaling {
-  return {
-    selfId$: client.self$.pipe(map((self) => self?.id ?? null)),
-    members$: client.peers$.pipe(map((peers) => peers.map((peer) => peer.id))),
-    portFor: (memberId) => client.portFor(memberId),
-  };
 }
 
 /** How many grid columns fit `tiles` tiles (our preview included): 2 up to 4, then 3 up to 6. */
