@@ -47,6 +47,8 @@ interface Tile {
   /** The pair's session the stream belongs to (a rejoin makes a new one). */
   session: string;
   stream: MediaStream;
+  /** What we listen to on the session's chat channel; ends with the session. */
+  channel: Subscription;
 }
 
 /** How many grid columns fit `tiles` tiles (our preview included): 2 up to 4, then 3 up to 6. */
@@ -124,6 +126,7 @@ export class GroupCallView {
   /** Leaves the call (everyone hears it now) and stops its machines. */
   stop(): void {
     this.call.stop();
+    for (const tile of this.tiles.values()) tile.channel.unsubscribe();
     this.subscriptions.unsubscribe();
   }
 
@@ -199,7 +202,7 @@ export class GroupCallView {
         break;
       }
       case 'datachannel':
-        if (event.label === 'chat') this.onChatChannel(event.channel);
+        if (event.label === 'chat' && tile) this.onChatChannel(tile, event.channel);
         break;
       case 'message':
         if (event.label === 'chat') this.onChatFrame(event.member, event.data);
@@ -212,9 +215,13 @@ export class GroupCallView {
     }
   }
 
-  /** A member's chat channel: once open, it learns what we send. */
-  private onChatChannel(channel: DataChannel): void {
-    this.subscriptions.add(
+  /**
+   * A member's chat channel: its state goes on the tile (`data-chat`: chat reaches them while
+   * `open`), and once open it learns what we send.
+   */
+  private onChatChannel(tile: Tile, channel: DataChannel): void {
+    tile.channel.add(channel.state$.subscribe((state) => (tile.element.dataset['chat'] = state)));
+    tile.channel.add(
       channel.state$.pipe(filter((state) => state === 'open')).subscribe(() => {
         channel.send(encodeChatFrame({ type: 'media', ...this.options.media.sending() }));
       }),
@@ -255,7 +262,7 @@ export class GroupCallView {
       caption,
       unmute,
     );
-    const tile: Tile = { member, element, video, caption, unmute, session, stream: new MediaStream() };
+    const tile: Tile = { member, element, video, caption, unmute, session, stream: new MediaStream(), channel: new Subscription() };
     unmute.addEventListener('click', () => {
       video.muted = false;
       void video.play().catch(() => undefined);
@@ -271,13 +278,17 @@ export class GroupCallView {
   private resetTile(tile: Tile, session: string): void {
     tile.session = session;
     tile.stream = new MediaStream();
+    tile.channel.unsubscribe();
+    tile.channel = new Subscription();
     tile.video.srcObject = null;
     delete tile.element.dataset['audio'];
     delete tile.element.dataset['video'];
     delete tile.element.dataset['screen'];
+    delete tile.element.dataset['chat'];
   }
 
   private removeTile(tile: Tile): void {
+    tile.channel.unsubscribe();
     tile.video.srcObject = null;
     tile.element.remove();
     this.tiles.delete(tile.member);

@@ -132,6 +132,11 @@ describeInChromium('demo page: a group call of three', () => {
       await joinGroup(carol);
       await Promise.all(everyone.map((person) => waitForTilesPlaying(person, othersOf(person), everyone)));
 
+      // Chat goes on each member's `chat` channel: wait until both of alice's are open (the
+      // channel of a pair comes a little after its first video frames, and a rejoin makes a new one).
+      for (const other of [bob, carol]) {
+        await alice.page.locator(`[data-testid="group-tile"][data-name="${other.name}"][data-chat="open"]`).waitFor({ timeout: MESH_TIMEOUT });
+      }
       await alice.page.getByTestId('chat-input').fill('hello, both of you');
       await alice.page.getByTestId('chat-send').click();
       for (const person of [bob, carol]) {

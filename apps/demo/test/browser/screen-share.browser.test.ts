@@ -32,11 +32,14 @@ async function waitForRemoteShape(person: Person, shape: Shape): Promise<{ width
   return waitForRemoteVideoPlaying(person);
 }
 
-function shareButton(page: Page): Promise<{ pressed: string | null; label: string | null }> {
-  return page.evaluate(() => {
-    const button = document.querySelector('[data-testid="screen-share"]');
-    return { pressed: button?.getAttribute('aria-pressed') ?? null, label: button?.querySelector('.label')?.textContent ?? null };
-  });
+/**
+ * Waits until `page`'s Share screen button says it shares (pressed, *Stop sharing*) or not. The
+ * page renders it once every sender has the new track, after getDisplayMedia: not at the click.
+ */
+async function waitForShareButton(page: Page, sharing: boolean): Promise<void> {
+  await page
+    .locator(`[data-testid="screen-share"][aria-pressed="${String(sharing)}"]`, { hasText: sharing ? 'Stop sharing' : 'Share screen' })
+    .waitFor({ timeout: 20_000 });
 }
 
 describeInChromium('demo page: screen sharing', () => {
@@ -54,14 +57,14 @@ describeInChromium('demo page: screen sharing', () => {
     const screen = await waitForRemoteShape(bob, 'screen');
     expect(screen.width).toBeGreaterThan(CAMERA.width);
     await bob.page.getByTestId('remote-screen').waitFor({ state: 'visible' });
-    expect(await shareButton(alice.page)).toEqual({ pressed: 'true', label: 'Stop sharing' });
+    await waitForShareButton(alice.page, true);
     // Still the one call on the one connection: replaceTrack needed no new offer.
     expect(await alice.page.getByTestId('call-state').textContent()).toBe('active');
 
     await alice.page.getByTestId('screen-share').click();
     await waitForRemoteShape(bob, 'camera');
     await bob.page.getByTestId('remote-screen').waitFor({ state: 'hidden' });
-    expect(await shareButton(alice.page)).toEqual({ pressed: 'false', label: 'Share screen' });
+    await waitForShareButton(alice.page, false);
 
     // The browser ends the capture (its "Stop sharing" bar, which headless Chromium has not):
     // the screen track fires `ended` (Media Capture §4.3.1), as it would then.
@@ -75,7 +78,7 @@ describeInChromium('demo page: screen sharing', () => {
     });
     await waitForRemoteShape(bob, 'camera');
     await bob.page.getByTestId('remote-screen').waitFor({ state: 'hidden' });
-    expect(await shareButton(alice.page)).toEqual({ pressed: 'false', label: 'Share screen' });
+    await waitForShareButton(alice.page, false);
   });
 
   it('sends the screen from the start to a call made while it is shared', async () => {
@@ -83,7 +86,7 @@ describeInChromium('demo page: screen sharing', () => {
     const alice = await join(roomName, 'alice');
     const bob = await join(roomName, 'bob');
     await alice.page.getByTestId('screen-share').click();
-    expect(await shareButton(alice.page)).toEqual({ pressed: 'true', label: 'Stop sharing' });
+    await waitForShareButton(alice.page, true);
     await callAndAccept(alice, bob);
     await waitForRemoteShape(bob, 'screen');
     // And alice sees bob's camera as before.
