@@ -556,9 +556,14 @@ export class RoomPage {
       const text = ui.chatInput.value.trim();
       if (text === '') return;
       // In the group call the line goes to everyone in it.
-      if (this.group?.sendChat(text) === true) {
+      const unreached = this.group?.sendChat(text) ?? null;
+      if (unreached !== null) {
         appendChatLine(ui.chatLog, 'me', 'You', text);
         ui.chatInput.value = '';
+        this.notices.set(
+          'chat',
+          unreached.length === 0 ? null : { tone: 'warning', text: `Not delivered to ${unreached.join(', ')}: their chat is not connected yet.` },
+        );
         return;
       }
       const active = this.active;

@@ -130,11 +130,16 @@ export class GroupCallView {
     this.subscriptions.unsubscribe();
   }
 
-  /** Sends a chat line to everyone in the call; false when we are in none. */
-  sendChat(text: string): boolean {
-    if (!this.inCall) return false;
+  /**
+   * Sends a chat line to everyone in the call: null when we are in none, else the names of the
+   * members it cannot reach (their chat channel has not arrived yet or closed; `send` skips them,
+   * while one still connecting queues it).
+   */
+  sendChat(text: string): readonly string[] | null {
+    if (!this.inCall) return null;
     this.call.send('chat', encodeChatFrame({ type: 'chat', text }));
-    return true;
+    const reachable = new Set(['open', 'connecting']);
+    return [...this.tiles.values()].filter((tile) => !reachable.has(tile.element.dataset['chat'] ?? '')).map((tile) => this.nameOf(tile.member));
   }
 
   /** Tells everyone in the call what we send (muted, camera off, screen). */

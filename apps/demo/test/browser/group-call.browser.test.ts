@@ -143,6 +143,8 @@ describeInChromium('demo page: a group call of three', () => {
         await person.page.locator('[data-testid="chat-log"] [data-from="them"]', { hasText: 'hello, both of you' }).waitFor({ timeout: MESH_TIMEOUT });
       }
       expect(await alice.page.locator('[data-testid="chat-log"] [data-from="me"]', { hasText: 'hello, both of you' }).count()).toBe(1);
+      // Both channels were open: no "not delivered" warning.
+      expect(await alice.page.locator('[data-testid="notice"][data-key="chat"]').count()).toBe(0);
 
       mkdirSync(ARTIFACTS, { recursive: true });
       await alice.page.screenshot({ path: resolve(ARTIFACTS, 'group-alice.png') });
