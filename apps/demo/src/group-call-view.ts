@@ -115,6 +115,7 @@ export class GroupCallView {
     this.subscriptions.add(
       this.options.client.peers$.subscribe((peers) => {
         this.peers = peers;
+        this.renderMembers();
         this.render();
       }),
     );
@@ -167,7 +168,6 @@ export class GroupCallView {
     const preview = this.options.media.preview;
     if (inCall && preview && ui.selfVideo.srcObject !== preview) void play(ui.selfVideo, preview);
     for (const tile of this.tiles.values()) this.renderTile(tile);
-    this.renderMembers();
   }
 
   // ---- the call's status and events --------------------------------------------------------------
@@ -182,6 +182,7 @@ export class GroupCallView {
       if (tile.session !== entry.session) this.resetTile(tile, entry.session);
     }
     for (const tile of [...this.tiles.values()]) if (!status.members.has(tile.member)) this.removeTile(tile);
+    this.renderMembers();
     this.render();
     this.options.onChange();
   }
@@ -327,7 +328,7 @@ export class GroupCallView {
     tile.element.classList.toggle('screen', screen === 'true');
   }
 
-  /** The state panel's list: each member in the call and their connection's state. */
+  /** The state panel's list: each member in the call and their connection's state (rebuilt on a status or presence change only). */
   private renderMembers(): void {
     const rows = [...this.status.members].map(([member, entry]) =>
       h(
