@@ -56,6 +56,11 @@ export function gridColumns(tiles: number): number {
   return tiles <= 1 ? 1 : tiles <= 4 ? 2 : 3;
 }
 
+/**
+ * The room's group call and everything the page shows of it. Made with the room page, right after
+ * its signaling client (the group call must exist before others can join); `start()` binds the
+ * buttons and streams, `stop()` leaves.
+ */
 export class GroupCallView {
   private readonly ui = {
     stage: byTestId('stage'),
