@@ -6,7 +6,7 @@
 import { Subscription, filter } from 'rxjs';
 import { createGroupCall } from '@parley/core';
 import type { CandidateFilter, DataChannel, GroupAppEvent, GroupCall, GroupStatus } from '@parley/core';
-import { createRtcPort } from '@parley/browser';
+import { createRtcPort, stats$ } from '@parley/browser';
 import type { BrowserRtcPort } from '@parley/browser';
 import { groupSignalingOf } from '@parley/signaling-ws/client';
 import type { PeerInfo, SignalingClient } from '@parley/signaling-ws/client';
@@ -16,6 +16,7 @@ import { byTestId, h, setText, show } from './dom.js';
 import type { LocalMedia } from './local-media.js';
 import type { Notices } from './notices.js';
 import { initialOf, play } from './playback.js';
+import { formatBitrate } from './stats-chart.js';
 
 /** What the group view needs from the room page. */
 export interface GroupCallViewOptions {
@@ -47,8 +48,10 @@ interface Tile {
   /** The pair's session the stream belongs to (a rejoin makes a new one). */
   session: string;
   stream: MediaStream;
-  /** What we listen to on the session's chat channel; ends with the session. */
-  channel: Subscription;
+  /** What we listen to for the pair's session (its chat channel, its connection's stats); ends with the session. */
+  pair: Subscription;
+  /** What we send to this member now, in bit/s (`stats$`, once a second); null before two samples. */
+  uploadBps: number | null;
 }
 
 /** How many grid columns fit `tiles` tiles (our preview included): 2 up to 4, then 3 up to 6. */
@@ -132,7 +135,7 @@ export class GroupCallView {
   /** Leaves the call (everyone hears it now) and stops its machines. */
   stop(): void {
     this.call.stop();
-    for (const tile of this.tiles.values()) tile.channel.unsubscribe();
+    for (const tile of this.tiles.values()) tile.pair.unsubscribe();
     this.subscriptions.unsubscribe();
   }
 
@@ -231,8 +234,8 @@ export class GroupCallView {
    * `open`), and once open it learns what we send.
    */
   private onChatChannel(tile: Tile, channel: DataChannel): void {
-    tile.channel.add(channel.state$.subscribe((state) => (tile.element.dataset['chat'] = state)));
-    tile.channel.add(
+    tile.pair.add(channel.state$.subscribe((state) => (tile.element.dataset['chat'] = state)));
+    tile.pair.add(
       channel.state$.pipe(filter((state) => state === 'open')).subscribe(() => {
         channel.send(encodeChatFrame({ type: 'media', ...this.options.media.sending() }));
       }),
@@ -273,13 +276,14 @@ export class GroupCallView {
       caption,
       unmute,
     );
-    const tile: Tile = { member, element, video, caption, unmute, session, stream: new MediaStream(), channel: new Subscription() };
+    const tile: Tile = { member, element, video, caption, unmute, session, stream: new MediaStream(), pair: new Subscription(), uploadBps: null };
     unmute.addEventListener('click', () => {
       video.muted = false;
       void video.play().catch(() => undefined);
       show(unmute, false);
     });
     this.tiles.set(member, tile);
+    this.watchUpload(tile);
     this.ui.grid.insertBefore(element, this.ui.selfTile);
     this.options.onChat(null, `${name} is in the call.`);
     return tile;
@@ -289,8 +293,10 @@ export class GroupCallView {
   private resetTile(tile: Tile, session: string): void {
     tile.session = session;
     tile.stream = new MediaStream();
-    tile.channel.unsubscribe();
-    tile.channel = new Subscription();
+    tile.pair.unsubscribe();
+    tile.pair = new Subscription();
+    tile.uploadBps = null;
+    this.watchUpload(tile);
     tile.video.srcObject = null;
     delete tile.element.dataset['audio'];
     delete tile.element.dataset['video'];
@@ -298,8 +304,23 @@ export class GroupCallView {
     delete tile.element.dataset['chat'];
   }
 
+  /**
+   * What we send to the member, once a second: in a mesh each member costs its own upload
+   * (the state panel shows each and their sum).
+   */
+  private watchUpload(tile: Tile): void {
+    const pc = this.connections.get(tile.member);
+    if (!pc) return;
+    tile.pair.add(
+      stats$(pc, { intervalMs: 1000 }).subscribe((sample) => {
+        tile.uploadBps = sample.bitrateOutBps;
+        this.renderMembers();
+      }),
+    );
+  }
+
   private removeTile(tile: Tile): void {
-    tile.channel.unsubscribe();
+    tile.pair.unsubscribe();
     tile.video.srcObject = null;
     tile.element.remove();
     this.tiles.delete(tile.member);
@@ -338,11 +359,28 @@ export class GroupCallView {
     const rows = [...this.status.members].map(([member, entry]) =>
       h(
         'div',
-        { 'data-testid': 'group-member', 'data-name': this.nameOf(member), 'data-connection': entry.connection.connectionState },
+        {
+          'data-testid': 'group-member',
+          'data-name': this.nameOf(member),
+          'data-connection': entry.connection.connectionState,
+          title: `ICE ${entry.connection.iceConnectionState}, signaling ${entry.connection.signalingState}`,
+        },
         h('dt', {}, this.nameOf(member)),
-        h('dd', {}, `${entry.connection.connectionState} · ICE ${entry.connection.iceConnectionState}`),
+        h('dd', {}, `${entry.connection.connectionState} · ↑ ${formatBitrate(this.tiles.get(member)?.uploadBps ?? null)}`),
       ),
     );
+    const uploads = [...this.tiles.values()].map((tile) => tile.uploadBps).filter((bps): bps is number => bps !== null);
+    if (rows.length > 0) {
+      const total = uploads.reduce((sum, bps) => sum + bps, 0);
+      rows.push(
+        h(
+          'div',
+          { 'data-testid': 'group-upload', 'data-bps': uploads.length > 0 ? Math.round(total) : null },
+          h('dt', {}, 'Upload, all members'),
+          h('dd', {}, uploads.length > 0 ? formatBitrate(total) : '—'),
+        ),
+      );
+    }
     this.ui.members.replaceChildren(...rows);
     show(this.ui.members, rows.length > 0);
   }

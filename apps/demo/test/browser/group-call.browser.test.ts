@@ -115,6 +115,10 @@ describeInChromium('demo page: a group call of three', () => {
       expect(await alice.page.getByTestId('group-grid').getAttribute('data-tiles')).toBe('3');
       // The state panel lists each member's connection.
       await alice.page.locator('[data-testid="group-member"][data-name="carol"][data-connection="connected"]').waitFor();
+      // And what we send to them all (stats$ gives a rate from its second sample, a second later).
+      const upload = alice.page.locator('[data-testid="group-upload"][data-bps]');
+      await upload.waitFor({ timeout: MESH_TIMEOUT });
+      expect(Number(await upload.getAttribute('data-bps'))).toBeGreaterThan(0);
       await alice.page.locator('[data-testid="peer"][data-name="bob"]', { hasText: 'in the group call' }).waitFor();
       // The 1:1 stage is out of the way, and nobody can ring anyone meanwhile.
       expect(await alice.page.getByTestId('remote-video').isVisible()).toBe(false);
