@@ -1,3 +1,4 @@
+import { BehaviorSubject } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PeerMessage } from '../src/index.js';
 import { createCall } from '../src/index.js';
@@ -171,6 +172,30 @@ describe('createGroupCall', () => {
     expect(restarts(a, 'b') + restarts(b, 'a')).toBe(0);
     // The same pairs, recovered in place: no pair was made anew.
     expect([a, b, c].map((member) => [...member.group.status().members.values()].map((status) => status.session).join())).toEqual(sessions);
+  });
+
+  it('a new id in the room (a server restart without resume) joins the call again under it', async () => {
+    const { add, settled, room: fakeRoom, members, network } = room();
+    const a = add('a');
+    // b enters the room with an id the test changes later (its pipes stay those of b).
+    const self = new BehaviorSubject<string | null>('b');
+    const withSelf: typeof fakeRoom = {
+      ...fakeRoom,
+      enter: (id) => {
+        const entered = fakeRoom.enter(id);
+        return { ...entered, signaling: { ...entered.signaling, selfId$: self } };
+      },
+    };
+    const renamed = addGroupMember(withSelf, network, 'b', { delays: { joinAnswerTimeout: 20 } });
+    started.push(renamed);
+    members.push(renamed);
+    a.group.join();
+    renamed.group.join();
+    await settled('a and b');
+    expect(a.group.status().members.get('b')?.session).toBe('am1.bm1');
+    self.next('b2');
+    await waitFor(() => a.group.status().members.get('b')?.session === 'am1.bm2', 'b joined again as a new membership');
+    await settled('a and b again');
   });
 
   it('stop() leaves, ends every actor and completes the streams', async () => {

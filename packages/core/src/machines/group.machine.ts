@@ -216,6 +216,8 @@ const groupSetup = setup({
   },
   guards: {
     hasIdentity: ({ context }) => context.selfId !== null,
+    /** Our id changed from a known one to another known one. */
+    isNewIdentity: ({ context, event }) => event.type === 'SELF' && event.id !== null && context.selfId !== null && event.id !== context.selfId,
     /** Everyone in the room at our join answered (or left the room). */
     isAnsweredByAll: ({ context }) => context.unanswered.size === 0,
     isOfCurrentPair: ({ context, event }) =>
@@ -396,6 +398,9 @@ export const groupMachine = groupSetup.createMachine({
         'REMOTE.PRESENT': takePresent,
         'REMOTE.FULL': { guard: 'isForOurMembership', ...refused },
         MEMBERS: { actions: ['recordMembers', 'closeVanishedPairs'] },
+        // A new id in the room (a server restart without resume): the others see a new member,
+        // and drop our old id when it vanishes; so we join again under the new one.
+        SELF: { guard: 'isNewIdentity', target: '#group.inCall', reenter: true, actions: 'recordSelf' },
         RESTART_ICE: { actions: 'restartIce' },
       },
       states: {
