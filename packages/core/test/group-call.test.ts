@@ -1,7 +1,7 @@
 import { BehaviorSubject } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PeerMessage } from '../src/index.js';
-import { createCall } from '../src/index.js';
+import { MAX_MEMBERSHIP_LENGTH, createCall } from '../src/index.js';
 import { addGroupMember, createFakeNetwork, createFakeRoom, createSignalingPair, meshViolations } from '../src/testing/index.js';
 import type { FakeRoomOptions, GroupMember, GroupMemberOptions } from '../src/testing/index.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -134,6 +134,20 @@ describe('createGroupCall', () => {
     b.group.join();
     await settled('two');
     expect(a.ports.length + b.ports.length).toBe(2);
+  });
+
+  it('a join with a membership too long for a pair session is ignored', async () => {
+    const { add, settled } = room();
+    const [a, b] = [add('a'), add('b')];
+    a.group.join();
+    await waitFor(() => a.group.status().state === 'joined', 'a joined');
+    // Valid as a peer message (<= 128), but with ours it would make a pair session over 128.
+    b.room.pipeTo('a').send({ kind: 'group-join', session: 'x'.repeat(120) });
+    expect(120).toBeGreaterThan(MAX_MEMBERSHIP_LENGTH);
+    b.group.join();
+    await settled('a and b');
+    expect(a.group.status().members.get('b')?.session).toBe('am1.bm1');
+    expect(a.ports.length).toBe(1);
   });
 
   it('restartIce(member) restarts that pair only', async () => {

@@ -70,7 +70,13 @@ export interface GroupError {
   readonly message: string;
 }
 
-/** The default and the smallest `maxMembers`. */
+/**
+ * The longest membership id taken from a member: two of them and a dot make a pair session
+ * within `PEER_MESSAGE_LIMITS.sessionLength` (128). Group messages with longer ones are ignored.
+ */
+export const MAX_MEMBERSHIP_LENGTH = 63;
+
+/** The default `maxMembers`. */
 export const DEFAULT_MAX_GROUP_MEMBERS = 6;
 
 /** One pair of the mesh as this side holds it. */
@@ -145,7 +151,9 @@ function roomEvents(signaling: GroupSignaling): Observable<GroupRoomEvent> {
       signaling.members$.subscribe((members) => {
         for (const member of members) {
           if (pipes.has(member)) continue;
-          const messages = signaling.portFor(member).messages$.pipe(filter((message: PeerMessage): message is GroupMessage => isGroupMessage(message)));
+          const messages = signaling
+            .portFor(member)
+            .messages$.pipe(filter((message: PeerMessage): message is GroupMessage => isGroupMessage(message) && message.session.length <= MAX_MEMBERSHIP_LENGTH));
           pipes.set(member, messages.subscribe((message) => subscriber.next({ type: REMOTE_EVENT_OF[message.kind], member, membership: message.session })));
         }
         for (const [member, pipe] of pipes) {
