@@ -1,6 +1,7 @@
+import { BehaviorSubject } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PeerMessage } from '../src/index.js';
-import { createCall } from '../src/index.js';
+import { MAX_MEMBERSHIP_LENGTH, createCall } from '../src/index.js';
 import { addGroupMember, createFakeNetwork, createFakeRoom, createSignalingPair, meshViolations } from '../src/testing/index.js';
 import type { FakeRoomOptions, GroupMember, GroupMemberOptions } from '../src/testing/index.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -135,6 +136,20 @@ describe('createGroupCall', () => {
     expect(a.ports.length + b.ports.length).toBe(2);
   });
 
+  it('a join with a membership too long for a pair session is ignored', async () => {
+    const { add, settled } = room();
+    const [a, b] = [add('a'), add('b')];
+    a.group.join();
+    await waitFor(() => a.group.status().state === 'joined', 'a joined');
+    // Valid as a peer message (<= 128), but with ours it would make a pair session over 128.
+    b.room.pipeTo('a').send({ kind: 'group-join', session: 'x'.repeat(120) });
+    expect(120).toBeGreaterThan(MAX_MEMBERSHIP_LENGTH);
+    b.group.join();
+    await settled('a and b');
+    expect(a.group.status().members.get('b')?.session).toBe('am1.bm1');
+    expect(a.ports.length).toBe(1);
+  });
+
   it('restartIce(member) restarts that pair only', async () => {
     const { add, settled } = room();
     const [a, b, c] = [add('a'), add('b'), add('c')];
@@ -171,6 +186,30 @@ describe('createGroupCall', () => {
     expect(restarts(a, 'b') + restarts(b, 'a')).toBe(0);
     // The same pairs, recovered in place: no pair was made anew.
     expect([a, b, c].map((member) => [...member.group.status().members.values()].map((status) => status.session).join())).toEqual(sessions);
+  });
+
+  it('a new id in the room (a server restart without resume) joins the call again under it', async () => {
+    const { add, settled, room: fakeRoom, members, network } = room();
+    const a = add('a');
+    // b enters the room with an id the test changes later (its pipes stay those of b).
+    const self = new BehaviorSubject<string | null>('b');
+    const withSelf: typeof fakeRoom = {
+      ...fakeRoom,
+      enter: (id) => {
+        const entered = fakeRoom.enter(id);
+        return { ...entered, signaling: { ...entered.signaling, selfId$: self } };
+      },
+    };
+    const renamed = addGroupMember(withSelf, network, 'b', { delays: { joinAnswerTimeout: 20 } });
+    started.push(renamed);
+    members.push(renamed);
+    a.group.join();
+    renamed.group.join();
+    await settled('a and b');
+    expect(a.group.status().members.get('b')?.session).toBe('am1.bm1');
+    self.next('b2');
+    await waitFor(() => a.group.status().members.get('b')?.session === 'am1.bm2', 'b joined again as a new membership');
+    await settled('a and b again');
   });
 
   it('stop() leaves, ends every actor and completes the streams', async () => {

@@ -60,7 +60,8 @@ describe('groupSignalingOf', () => {
     for (const { group } of [ann, bob, cat]) group.join();
     await Promise.all([ann, bob, cat].map(({ group }, index) => until(group, connectedWith(2), `member ${index} connected to both others`)));
 
-    const annId = (await firstValueFrom(ann.client.self$.pipe(filter((self) => self !== null))))!.id;
+    const annSelf = await firstValueFrom(ann.client.self$.pipe(filter((self) => self !== null)));
+    const annId = annSelf.id;
     bob.group.leave();
     await Promise.all([ann, cat].map(({ group }) => until(group, connectedWith(1), 'bob dropped')));
     bob.group.join();

@@ -70,7 +70,13 @@ export interface GroupError {
   readonly message: string;
 }
 
-/** The default and the smallest `maxMembers`. */
+/**
+ * The longest membership id taken from a member: two of them and a dot make a pair session
+ * within `PEER_MESSAGE_LIMITS.sessionLength` (128). Group messages with longer ones are ignored.
+ */
+export const MAX_MEMBERSHIP_LENGTH = 63;
+
+/** The default `maxMembers`. */
 export const DEFAULT_MAX_GROUP_MEMBERS = 6;
 
 /** One pair of the mesh as this side holds it. */
@@ -145,7 +151,9 @@ function roomEvents(signaling: GroupSignaling): Observable<GroupRoomEvent> {
       signaling.members$.subscribe((members) => {
         for (const member of members) {
           if (pipes.has(member)) continue;
-          const messages = signaling.portFor(member).messages$.pipe(filter((message: PeerMessage): message is GroupMessage => isGroupMessage(message)));
+          const messages = signaling
+            .portFor(member)
+            .messages$.pipe(filter((message: PeerMessage): message is GroupMessage => isGroupMessage(message) && message.session.length <= MAX_MEMBERSHIP_LENGTH));
           pipes.set(member, messages.subscribe((message) => subscriber.next({ type: REMOTE_EVENT_OF[message.kind], member, membership: message.session })));
         }
         for (const [member, pipe] of pipes) {
@@ -216,6 +224,8 @@ const groupSetup = setup({
   },
   guards: {
     hasIdentity: ({ context }) => context.selfId !== null,
+    /** Our id changed from a known one to another known one. */
+    isNewIdentity: ({ context, event }) => event.type === 'SELF' && event.id !== null && context.selfId !== null && event.id !== context.selfId,
     /** Everyone in the room at our join answered (or left the room). */
     isAnsweredByAll: ({ context }) => context.unanswered.size === 0,
     isOfCurrentPair: ({ context, event }) =>
@@ -396,6 +406,9 @@ export const groupMachine = groupSetup.createMachine({
         'REMOTE.PRESENT': takePresent,
         'REMOTE.FULL': { guard: 'isForOurMembership', ...refused },
         MEMBERS: { actions: ['recordMembers', 'closeVanishedPairs'] },
+        // A new id in the room (a server restart without resume): the others see a new member,
+        // and drop our old id when it vanishes; so we join again under the new one.
+        SELF: { guard: 'isNewIdentity', target: '#group.inCall', reenter: true, actions: 'recordSelf' },
         RESTART_ICE: { actions: 'restartIce' },
       },
       states: {
