@@ -5,17 +5,20 @@
 import { Subscription, filter } from 'rxjs';
 import { DataChannelClosedError, createCall, keepCandidateAddresses } from '@parley/core';
 import type { Call, CandidateFilter, CallAppEvent, CallEnd, CallState, CallStatus, DataChannel } from '@parley/core';
-import { attachStream, createRtcPort, detachStream, keepLoopbackCandidates, loopbackOnly, stats$, toRtcIceServers } from '@parley/browser';
+import { createRtcPort, detachStream, keepLoopbackCandidates, loopbackOnly, stats$, toMediaAccessError, toRtcIceServers } from '@parley/browser';
 import { createSignalingClient } from '@parley/signaling-ws/client';
 import type { IceServerConfig, PeerInfo, SignalingClient, SignalingClientStatus } from '@parley/signaling-ws/client';
 import type { InspectionEvent } from 'xstate';
 import { encodeChatFrame, parseChatFrame } from './chat-protocol.js';
 import { byTestId, h, setText, show } from './dom.js';
 import { createFileReceiver, createFileSender, fileChannelOf } from './file-transfer.js';
+import { GroupCallView } from './group-call-view.js';
 import type { FileReceiver, FileSender, IncomingFileEvent } from './file-transfer.js';
+import { canCaptureScreen } from './local-media.js';
 import type { LocalMedia } from './local-media.js';
-import { describeCallEnd, describeMediaFailure, describeSignaling } from './messages.js';
+import { describeCallEnd, describeMediaFailure, describeScreenShareFailure, describeSignaling } from './messages.js';
 import type { Notices } from './notices.js';
+import { initialOf, play } from './playback.js';
 import { inviteUrl, signalingUrl } from './settings.js';
 import type { PageSettings } from './settings.js';
 import { TransferRow, appendChatLine } from './side-panel.js';
@@ -44,7 +47,7 @@ interface ActiveCall {
   readonly receiver: FileReceiver;
   readonly incoming: Map<string, TransferRow>;
   /** What the other side says it sends (its `media` frames); unknown until the first one. */
-  remoteMedia: { readonly audio: boolean; readonly video: boolean } | null;
+  remoteMedia: { readonly audio: boolean; readonly video: boolean; readonly screen: boolean } | null;
   readonly history: StatsHistory;
   readonly subscriptions: Subscription;
 }
@@ -65,19 +68,6 @@ function isBusyState(state: CallState): boolean {
   return BUSY_STATES.includes(state);
 }
 
-/**
- * Shows a stream in a media element. `blocked`: the autoplay policy refused playback with sound;
- * `replaced`: the element was given another source (or none, the call ended) before it played.
- */
-async function play(element: HTMLMediaElement, stream: MediaStream): Promise<'playing' | 'blocked' | 'replaced'> {
-  try {
-    return (await attachStream(element, stream)) ? 'playing' : 'blocked';
-  } catch (error) {
-    if (error instanceof DOMException && error.name === 'AbortError') return 'replaced';
-    throw error;
-  }
-}
-
 /** The end reasons of a call that had a connection (it went `active` first). */
 const ENDS_AFTER_ACTIVE: ReadonlySet<CallEnd['reason']> = new Set(['hangup', 'remote-hangup', 'connection-failed']);
 
@@ -88,10 +78,6 @@ const ENDS_AFTER_ACTIVE: ReadonlySet<CallEnd['reason']> = new Set(['hangup', 're
 function shownConnectionState(status: CallStatus | undefined): string {
   if (status?.connection) return status.connection.connectionState;
   return status?.end && ENDS_AFTER_ACTIVE.has(status.end.reason) ? 'closed' : 'new';
-}
-
-function initialOf(name: string): string {
-  return (name.match(/[A-Za-z0-9]/)?.[0] ?? '?').toUpperCase();
 }
 
 function hasTurn(servers: readonly IceServerConfig[]): boolean {
@@ -124,6 +110,7 @@ export class RoomPage {
     stageMessage: byTestId('stage-message'),
     remoteMuted: byTestId('remote-muted'),
     remoteCameraOff: byTestId('remote-camera-off'),
+    remoteScreen: byTestId('remote-screen'),
     unmuteRemote: byTestId<HTMLButtonElement>('unmute-remote'),
     localVideo: byTestId<HTMLVideoElement>('local-video'),
     localLabel: byTestId('local-label'),
@@ -134,6 +121,7 @@ export class RoomPage {
     reject: byTestId<HTMLButtonElement>('reject'),
     mute: byTestId<HTMLButtonElement>('mute'),
     camera: byTestId<HTMLButtonElement>('camera'),
+    screenShare: byTestId<HTMLButtonElement>('screen-share'),
     hangup: byTestId<HTMLButtonElement>('hangup'),
     chatLog: byTestId<HTMLOListElement>('chat-log'),
     chatForm: byTestId<HTMLFormElement>('chat-form'),
@@ -152,6 +140,8 @@ export class RoomPage {
   /** The line the stage shows: the one ringing or in a call, else the last one that did. */
   private focus: Line | null = null;
   private active: ActiveCall | null = null;
+  /** The room's group call (Join call / Leave call). */
+  private group: GroupCallView | null = null;
   private readonly presenceRows = new Map<string, PresenceRow>();
 
   constructor(
@@ -186,6 +176,19 @@ export class RoomPage {
       inspect: this.inspectorFor('signaling client'),
     });
     this.client = client;
+    this.group = new GroupCallView({
+      client,
+      media: this.media,
+      rtcConfiguration: () => this.rtcConfiguration(),
+      candidateFilter: this.candidateFilter(),
+      followIceServers: this.followsIceServers(),
+      inspect: this.inspectorFor('group call'),
+      notices: this.notices,
+      oneToOneBusy: () => [...this.lines.values()].some((line) => isBusyState(line.call.status().state)),
+      onChat: (name, text) => appendChatLine(this.ui.chatLog, name === null ? 'system' : 'them', name ?? '', text),
+      onChange: () => this.render(),
+    });
+    this.group.start();
     this.subscriptions.add(
       client.state$.subscribe((status) => {
         this.signalingStatus = status;
@@ -217,6 +220,7 @@ export class RoomPage {
    */
   stop(): void {
     for (const line of this.lines.values()) if (line.call.status().state === 'active') line.call.hangup();
+    this.group?.stop();
     this.client?.close();
     for (const line of this.lines.values()) line.call.stop();
     this.subscriptions.unsubscribe();
@@ -260,6 +264,7 @@ export class RoomPage {
         signaling: client.portFor(peer.id),
         createRtc: () => {
           const pc = new RTCPeerConnection(this.rtcConfiguration());
+          if (line.pc) this.media.forgetSenders(line.pc);
           this.media.addTracksTo(pc);
           line.pc = pc;
           return createRtcPort(pc);
@@ -268,11 +273,12 @@ export class RoomPage {
           dataChannels: [{ label: 'chat' }, { label: 'files' }],
           ...(candidateFilter ? { candidateFilter } : {}),
           // Calls through ICE servers take fresh TURN credentials as they come (loopback and host use none).
-          ...(this.settings.ice === 'relay' || this.settings.ice === 'default' ? { iceServers$: client.iceServers$ } : {}),
+          ...(this.followsIceServers() ? { iceServers$: client.iceServers$ } : {}),
         },
         media: { audio: true, video: true },
-        // One call at a time: a second caller hears "busy".
-        isBusy: () => [...this.lines.values()].some((other) => other.peer.id !== peer.id && isBusyState(other.call.status().state)),
+        // One call at a time: a second caller hears "busy", and so does a caller while we are in the group call.
+        isBusy: () =>
+          this.group?.inCall === true || [...this.lines.values()].some((other) => other.peer.id !== peer.id && isBusyState(other.call.status().state)),
         inspect: this.inspectorFor(`call with ${peer.name}`),
       }),
     };
@@ -300,6 +306,11 @@ export class RoomPage {
       default:
         return null;
     }
+  }
+
+  /** Calls through ICE servers take fresh TURN credentials as they come (loopback and host use none). */
+  private followsIceServers(): boolean {
+    return this.settings.ice === 'relay' || this.settings.ice === 'default';
   }
 
   private rtcConfiguration(): RTCConfiguration {
@@ -398,7 +409,7 @@ export class RoomPage {
     active.files?.close();
     active.receiver.close();
     detachStream(this.ui.remoteVideo);
-    this.media.forgetSenders();
+    if (active.line.pc) this.media.forgetSenders(active.line.pc);
     setText(this.ui.candidatePair, '—');
     appendChatLine(this.ui.chatLog, 'system', '', `Call with ${active.line.peer.name} ended.`);
   }
@@ -468,11 +479,12 @@ export class RoomPage {
       return;
     }
     if (parsed.frame.type === 'chat') appendChatLine(this.ui.chatLog, 'them', active.line.peer.name, parsed.frame.text);
-    else active.remoteMedia = { audio: parsed.frame.audio, video: parsed.frame.video };
+    else active.remoteMedia = { audio: parsed.frame.audio, video: parsed.frame.video, screen: parsed.frame.screen };
   }
 
   /** Tells the other side what we send, so it can say "muted" or "camera off". */
   private sendMediaState(): void {
+    this.group?.sendMediaState();
     const chat = this.active?.chat;
     // A chat channel that is closing or closed has no one to tell.
     if (chat?.readyState !== 'open' && chat?.readyState !== 'connecting') return;
@@ -530,8 +542,10 @@ export class RoomPage {
       if (line.call.status().state === 'outgoing') line.call.cancel();
       else line.call.hangup();
     });
-    ui.mute.addEventListener('click', () => void this.media.setMicMuted(!this.media.current.micMuted).then(() => this.afterMediaChange()));
-    ui.camera.addEventListener('click', () => void this.media.setCameraOff(!this.media.current.cameraOff).then(() => this.afterMediaChange()));
+    // Each change comes back through media.changes$ (afterMediaChange), the browser's own too.
+    ui.mute.addEventListener('click', () => void this.media.setMicMuted(!this.media.current.micMuted));
+    ui.camera.addEventListener('click', () => void this.media.setCameraOff(!this.media.current.cameraOff));
+    ui.screenShare.addEventListener('click', () => void this.toggleScreenShare());
     ui.unmuteRemote.addEventListener('click', () => {
       ui.remoteVideo.muted = false;
       void ui.remoteVideo.play().catch(() => undefined);
@@ -540,8 +554,20 @@ export class RoomPage {
     ui.chatForm.addEventListener('submit', (event) => {
       event.preventDefault();
       const text = ui.chatInput.value.trim();
+      if (text === '') return;
+      // In the group call the line goes to everyone in it.
+      const unreached = this.group?.sendChat(text) ?? null;
+      if (unreached !== null) {
+        appendChatLine(ui.chatLog, 'me', 'You', text);
+        ui.chatInput.value = '';
+        this.notices.set(
+          'chat',
+          unreached.length === 0 ? null : { tone: 'warning', text: `Not delivered to ${unreached.join(', ')}: their chat is not connected yet.` },
+        );
+        return;
+      }
       const active = this.active;
-      if (text === '' || !active?.chat) return;
+      if (!active?.chat) return;
       try {
         active.chat.send(encodeChatFrame({ type: 'chat', text }));
       } catch (error) {
@@ -558,7 +584,24 @@ export class RoomPage {
     });
   }
 
+  /** Share the screen, or back to the camera; a cancelled or failed capture says why. */
+  private async toggleScreenShare(): Promise<void> {
+    if (this.media.current.sharingScreen) {
+      await this.media.stopSharingScreen();
+      return;
+    }
+    this.notices.set('screen', null);
+    try {
+      await this.media.shareScreen();
+    } catch (error) {
+      const failure = toMediaAccessError(error);
+      this.notices.set('screen', describeScreenShareFailure(failure.reason, failure.message));
+    }
+  }
+
   private afterMediaChange(): void {
+    const preview = this.media.preview;
+    if (preview && this.ui.localVideo.srcObject !== preview) void play(this.ui.localVideo, preview);
     this.sendMediaState();
     this.render();
   }
@@ -576,7 +619,9 @@ export class RoomPage {
 
   private showLocalMedia(): void {
     const { failure } = this.media.current;
-    if (this.media.stream) void play(this.ui.localVideo, this.media.stream);
+    const preview = this.media.preview;
+    if (preview) void play(this.ui.localVideo, preview);
+    this.subscriptions.add(this.media.changes$.subscribe(() => this.afterMediaChange()));
     if (failure) this.notices.set('media', describeMediaFailure(failure.reason, failure.message));
   }
 
@@ -586,6 +631,7 @@ export class RoomPage {
     this.renderPresence();
     this.renderStage();
     this.renderStatePanel();
+    this.group?.render();
   }
 
   /**
@@ -594,14 +640,19 @@ export class RoomPage {
    */
   private renderPresence(): void {
     const { ui } = this;
-    const anyBusy = [...this.lines.values()].some((line) => isBusyState(line.call.status().state));
+    const anyBusy = this.group?.inCall === true || [...this.lines.values()].some((line) => isBusyState(line.call.status().state));
     const joined = this.signalingStatus === 'joined';
     const rows = this.peers.map((peer) => {
       const row = this.presenceRows.get(peer.id) ?? this.presenceRow(peer);
       const line = this.lines.get(peer.id);
       const state = line?.call.status().state ?? 'idle';
       row.element.dataset['callState'] = state;
-      setText(row.label, { idle: 'available', ended: 'available', outgoing: 'ringing…', incoming: 'calling you', active: 'in a call with you' }[state]);
+      setText(
+        row.label,
+        this.group?.isInCallWithUs(peer.id) === true
+          ? 'in the group call'
+          : { idle: 'available', ended: 'available', outgoing: 'ringing…', incoming: 'calling you', active: 'in a call with you' }[state],
+      );
       row.call.disabled = !joined || anyBusy || line === undefined;
       row.call.title = joined ? `Call ${peer.name}` : 'Waiting for the signaling server';
       return row;
@@ -671,6 +722,8 @@ export class RoomPage {
     setText(ui.stageMessage, this.stageMessage(state, name, status));
     show(ui.remoteMuted, active?.remoteMedia?.audio === false);
     show(ui.remoteCameraOff, active?.remoteMedia?.video === false);
+    show(ui.remoteScreen, active?.remoteMedia?.screen === true);
+    ui.stage.classList.toggle('remote-screen', active?.remoteMedia?.screen === true);
     if (!active) show(ui.unmuteRemote, false);
 
     const local = this.media.current;
@@ -680,14 +733,23 @@ export class RoomPage {
     ui.camera.disabled = !local.hasVideo;
     ui.camera.setAttribute('aria-pressed', String(local.cameraOff));
     setText(ui.camera.querySelector('.label') ?? ui.camera, local.cameraOff ? 'Camera on' : 'Camera off');
-    ui.stage.classList.toggle('local-camera-off', !local.hasVideo || local.cameraOff);
-    setText(ui.localLabel, !local.hasVideo ? 'You · no camera' : local.cameraOff ? 'You · camera off' : local.micMuted ? 'You · muted' : 'You');
+    ui.screenShare.disabled = !local.hasVideo || !canCaptureScreen();
+    ui.screenShare.title = !local.hasVideo ? 'Screen sharing replaces the camera: it needs one' : local.sharingScreen ? 'Send your camera again' : 'Send your screen instead of your camera';
+    ui.screenShare.setAttribute('aria-pressed', String(local.sharingScreen));
+    setText(ui.screenShare.querySelector('.label') ?? ui.screenShare, local.sharingScreen ? 'Stop sharing' : 'Share screen');
+    ui.stage.classList.toggle('local-screen', local.sharingScreen);
+    ui.stage.classList.toggle('local-camera-off', !local.sharingScreen && (!local.hasVideo || local.cameraOff));
+    setText(
+      ui.localLabel,
+      local.sharingScreen ? 'You · your screen' : !local.hasVideo ? 'You · no camera' : local.cameraOff ? 'You · camera off' : local.micMuted ? 'You · muted' : 'You',
+    );
 
-    const canTalk = active !== null;
+    // Chat in a 1:1 call or the group call; files in a 1:1 call only.
+    const canTalk = active !== null || this.group?.inCall === true;
     ui.chatInput.disabled = !canTalk;
     ui.chatSend.disabled = !canTalk;
-    ui.fileInput.disabled = !canTalk;
-    ui.filePick.setAttribute('aria-disabled', String(!canTalk));
+    ui.fileInput.disabled = active === null;
+    ui.filePick.setAttribute('aria-disabled', String(active === null));
   }
 
   private stageMessage(state: CallState, name: string, status: CallStatus | undefined): string {

@@ -7,8 +7,12 @@ export const MAX_CHAT_TEXT = 4000;
 
 export type ChatFrame =
   | { readonly type: 'chat'; readonly text: string }
-  /** What the sender is sending now: `audio` false while its microphone is muted, `video` false while its camera is off or missing. */
-  | { readonly type: 'media'; readonly audio: boolean; readonly video: boolean };
+  /**
+   * What the sender is sending now: `audio` false while its microphone is muted, `video` false
+   * while its camera is off or missing, `screen` true while the video is its screen (absent from
+   * senders that predate screen sharing: false).
+   */
+  | { readonly type: 'media'; readonly audio: boolean; readonly video: boolean; readonly screen: boolean };
 
 export type ChatFrameParse = { readonly ok: true; readonly frame: ChatFrame } | { readonly ok: false; readonly reason: string };
 
@@ -36,8 +40,10 @@ export function parseChatFrame(data: string | ArrayBuffer): ChatFrameParse {
     case 'media': {
       const audio = record['audio'];
       const video = record['video'];
+      const screen = record['screen'] === undefined ? false : record['screen'];
       if (typeof audio !== 'boolean' || typeof video !== 'boolean') return { ok: false, reason: 'media frame needs boolean audio and video' };
-      return { ok: true, frame: { type: 'media', audio, video } };
+      if (typeof screen !== 'boolean') return { ok: false, reason: 'media frame screen must be a boolean' };
+      return { ok: true, frame: { type: 'media', audio, video, screen } };
     }
     default:
       return { ok: false, reason: `unknown chat frame type ${JSON.stringify(record['type'])}` };

@@ -78,6 +78,27 @@ export function describeMediaFailure(reason: MediaAccessFailure, engineMessage: 
   }
 }
 
+/**
+ * Why the screen is not shared (getDisplayMedia rejected, Screen Capture §5.1): the person
+ * cancelled the browser's picker, or the browser or system refused; the camera keeps going out.
+ */
+export function describeScreenShareFailure(reason: MediaAccessFailure, engineMessage: string): Notice {
+  const still = 'Your camera is still what the others see.';
+  switch (reason) {
+    case 'permission-denied':
+      return { tone: 'info', text: `Screen sharing was cancelled or not allowed. ${still}` };
+    case 'insecure-context':
+      return { tone: 'error', text: `This page is not a secure context (open it over https:// or http://localhost), so the browser cannot share a screen. ${still}` };
+    case 'no-device':
+    case 'device-busy':
+    case 'constraints-unsatisfiable':
+    case 'invalid-constraints':
+    case 'aborted':
+    case 'unknown':
+      return { tone: 'warning', text: `The screen could not be captured (${engineMessage}). ${still}` };
+  }
+}
+
 /** The signaling connection's status as a banner; null when there is nothing to say. */
 export function describeSignaling(status: SignalingClientStatus, inCall: boolean): Notice | null {
   switch (status) {

@@ -1,5 +1,5 @@
 /**
- * The ports, the peer protocol, the machines, createPeer and createCall, and the rx and SDP
+ * The ports, the peer protocol, the machines, createPeer, createCall and createGroupCall, and the rx and SDP
  * helpers apps use. Imports only xstate and rxjs. Every export is named on purpose: what is not
  * listed here is internal (Parley's own packages reach it through `@parley/core/internal`, which
  * is not a public API and may change in any release).
@@ -39,6 +39,8 @@ export {
   PEER_MESSAGE_KINDS,
   PEER_MESSAGE_LIMITS,
   PeerMessageError,
+  isCallControlMessage,
+  isGroupMessage,
   isNegotiationMessage,
   parsePeerMessage,
 } from './protocol/peer-message.js';
@@ -51,6 +53,11 @@ export type {
   CancelReason,
   CandidateMessage,
   DescriptionMessage,
+  GroupFullMessage,
+  GroupJoinMessage,
+  GroupLeaveMessage,
+  GroupMessage,
+  GroupPresentMessage,
   InviteMedia,
   InviteMessage,
   NegotiationMessage,
@@ -192,6 +199,42 @@ export type {
   CallStatus,
   CreateCallOptions,
 } from './create-call.js';
+export {
+  DEFAULT_MAX_GROUP_MEMBERS,
+  MAX_MEMBERSHIP_LENGTH,
+  groupMachine,
+  memberOfPairActorId,
+  pairActorId,
+  pairSessionOf,
+} from './machines/group.machine.js';
+export type {
+  GroupActor,
+  GroupContext,
+  GroupError,
+  GroupErrorCode,
+  GroupEvent,
+  GroupInput,
+  GroupMachine,
+  GroupPair,
+  GroupPeerOptions,
+  GroupRoomEvent,
+  GroupSignaling,
+  GroupUserEvent,
+} from './machines/group.machine.js';
+export {
+  createGroupCall,
+  groupStateOf,
+} from './create-group-call.js';
+export type {
+  CreateGroupCallOptions,
+  GroupAppEvent,
+  GroupCall,
+  GroupCallActor,
+  GroupDelays,
+  GroupMemberStatus,
+  GroupState,
+  GroupStatus,
+} from './create-group-call.js';
 export {
   chartDescendants,
   machineChart,

@@ -1,4 +1,6 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describeWhenInstalled } from '../../../../packages/core/test/helpers/describe-when-installed.js';
 import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
@@ -26,6 +28,30 @@ export const CHROMIUM_FLAGS: readonly string[] = [
 export interface LaunchOptions {
   /** Answer every camera/microphone request with "denied", as a person clicking Block would. */
   readonly denyMedia?: boolean;
+  /**
+   * The fake camera plays a small Y4M clip of this size instead of Chromium's default
+   * pattern (whatever size the page asks for, a file source has only its own): cheaper to
+   * encode when several pages run on one machine, and a camera told apart from the fake screen
+   * (1280x720, 16:9) by its shape.
+   */
+  readonly fakeCamera?: { readonly width: number; readonly height: number };
+}
+
+/**
+ * Writes a Y4M clip (YUV4MPEG2, 4:2:0, 15 fps, one second) of moving stripes, for Chromium's
+ * `--use-file-for-fake-video-capture` (it loops the file); returns its path.
+ */
+export function writeFakeCameraClip(width: number, height: number): string {
+  const frames = 15;
+  const parts: Buffer[] = [Buffer.from(`YUV4MPEG2 W${width} H${height} F15:1 Ip A1:1 C420jpeg\n`)];
+  for (let frame = 0; frame < frames; frame += 1) {
+    const luma = Buffer.alloc(width * height);
+    for (let pixel = 0; pixel < luma.length; pixel += 1) luma[pixel] = ((pixel % width) + frame * 8) & 0xff;
+    parts.push(Buffer.from('FRAME\n'), luma, Buffer.alloc((width * height) / 2, 128));
+  }
+  const path = join(tmpdir(), `parley-fake-camera-${width}x${height}-${process.pid}.y4m`);
+  writeFileSync(path, Buffer.concat(parts));
+  return path;
 }
 
 function chromiumMissing(): string | null {
@@ -56,6 +82,12 @@ export async function launchChromium(options: LaunchOptions = {}): Promise<Brows
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     // playwright adds its own --headless; ours stays in the list for the record of docs/architecture.md's flags.
-    args: [...CHROMIUM_FLAGS, ...(options.denyMedia ? REFUSED_MEDIA_FLAGS : ['--use-fake-ui-for-media-stream'])],
+    // --use-fake-ui-for-media-stream also answers getDisplayMedia's picker: with the fake devices
+    // the page gets a fake 1280x720 screen ("screen:-3:0"), as in a person's choice of a monitor.
+    args: [
+      ...CHROMIUM_FLAGS,
+      ...(options.denyMedia ? REFUSED_MEDIA_FLAGS : ['--use-fake-ui-for-media-stream']),
+      ...(options.fakeCamera ? [`--use-file-for-fake-video-capture=${writeFakeCameraClip(options.fakeCamera.width, options.fakeCamera.height)}`] : []),
+    ],
   });
 }

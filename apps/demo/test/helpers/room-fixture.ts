@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from './chromium.js';
+import type { LaunchOptions } from './chromium.js';
 import { startDemoServer } from './demo-server.js';
 import type { DemoServer, DemoServerOptions } from './demo-server.js';
 import { joinRoom, leave } from './person.js';
@@ -23,7 +24,10 @@ export interface RoomFixture {
   track(person: Person): Person;
 }
 
-export function useRoomFixture(prefix: string, options: { readonly refusingBrowser?: boolean; readonly server?: DemoServerOptions } = {}): RoomFixture {
+export function useRoomFixture(
+  prefix: string,
+  options: { readonly refusingBrowser?: boolean; readonly server?: DemoServerOptions; readonly chromium?: LaunchOptions } = {},
+): RoomFixture {
   let browser: Browser | undefined;
   let refusingBrowser: Browser | undefined;
   let server: DemoServer | undefined;
@@ -36,7 +40,7 @@ export function useRoomFixture(prefix: string, options: { readonly refusingBrows
 
   beforeAll(async () => {
     [browser, refusingBrowser, server] = await Promise.all([
-      launchChromium(),
+      launchChromium(options.chromium),
       options.refusingBrowser ? launchChromium({ denyMedia: true }) : Promise.resolve(undefined),
       startDemoServer(options.server),
     ]);

@@ -20,7 +20,7 @@ const chatText = fc
   .filter((text) => text.trim() !== '' && text.length <= MAX_CHAT_TEXT);
 
 const chatFrame: fc.Arbitrary<ChatFrame> = chatText.map((text) => ({ type: 'chat', text }));
-const mediaFrame: fc.Arbitrary<ChatFrame> = fc.record({ type: fc.constant('media'), audio: fc.boolean(), video: fc.boolean() });
+const mediaFrame: fc.Arbitrary<ChatFrame> = fc.record({ type: fc.constant('media'), audio: fc.boolean(), video: fc.boolean(), screen: fc.boolean() });
 
 function refusal(result: ChatFrameParse): string {
   if (result.ok) throw new Error(`expected a refusal, got ${JSON.stringify(result.frame)}`);
@@ -55,7 +55,12 @@ describe('encodeChatFrame and parseChatFrame', () => {
     [false, true],
     [false, false],
   ])('round-trip a media frame with audio %s and video %s', (audio, video) => {
-    const frame: ChatFrame = { type: 'media', audio, video };
+    const frame: ChatFrame = { type: 'media', audio, video, screen: false };
+    expect(parseChatFrame(encodeChatFrame(frame))).toEqual({ ok: true, frame });
+  });
+
+  it('round-trip a media frame of a shared screen', () => {
+    const frame: ChatFrame = { type: 'media', audio: true, video: true, screen: true };
     expect(parseChatFrame(encodeChatFrame(frame))).toEqual({ ok: true, frame });
   });
 });
@@ -68,8 +73,16 @@ describe('parseChatFrame', () => {
     });
     expect(parseChatFrame('{"type":"media","audio":false,"video":true,"extra":1}')).toEqual({
       ok: true,
-      frame: { type: 'media', audio: false, video: true },
+      frame: { type: 'media', audio: false, video: true, screen: false },
     });
+  });
+
+  it('reads a media frame without screen (from a page before screen sharing) as a camera', () => {
+    expect(parseChatFrame('{"type":"media","audio":true,"video":true}')).toEqual({ ok: true, frame: { type: 'media', audio: true, video: true, screen: false } });
+  });
+
+  it.each(['"yes"', '1', 'null'])('refuses a media frame whose screen is %s', (screen) => {
+    expect(refusal(parseChatFrame(`{"type":"media","audio":true,"video":true,"screen":${screen}}`))).toBe('media frame screen must be a boolean');
   });
 
   it('refuses a binary frame', () => {

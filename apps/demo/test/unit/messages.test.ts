@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { CallEnd, CallEndReason, PeerFailureReason } from '@parley/core';
 import type { MediaAccessFailure } from '@parley/browser';
 import type { SignalingClientStatus } from '@parley/signaling-ws/client';
-import { describeCallEnd, describeMediaFailure, describeSignaling } from '../../src/messages.js';
+import { describeCallEnd, describeMediaFailure, describeScreenShareFailure, describeSignaling } from '../../src/messages.js';
 
 // Every notice a person reads: each must name who and why, in the tone the banner shows. The
 // CallEnd values below are the shapes the call machine produces (packages/core call.machine.ts).
@@ -278,5 +278,21 @@ describe('describeSignaling', () => {
 
   it.each(ALL_STATUSES.filter((status) => status !== 'joined'))('has a non-empty banner for %s', (status) => {
     for (const inCall of [true, false]) expect(describeSignaling(status, inCall)?.text.trim()).not.toBe('');
+  });
+});
+
+describe('describeScreenShareFailure', () => {
+  it.each(Object.keys(ALL_MEDIA_FAILURES) as MediaAccessFailure[])('tells, for %s, that the camera still goes out', (reason) => {
+    expect(describeScreenShareFailure(reason, 'engine said no').text).toMatch(/Your camera is still what the others see/);
+  });
+
+  it('reads a cancelled picker (NotAllowedError) as cancelled, not as an error', () => {
+    const notice = describeScreenShareFailure('permission-denied', 'Permission denied by user');
+    expect(notice.tone).toBe('info');
+    expect(notice.text).toMatch(/cancelled or not allowed/);
+  });
+
+  it('quotes the engine message when the capture itself failed', () => {
+    expect(describeScreenShareFailure('aborted', 'Could not start video source').text).toContain('(Could not start video source)');
   });
 });

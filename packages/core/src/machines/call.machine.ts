@@ -16,6 +16,8 @@ import type {
   RejectMessage,
   RejectReason,
 } from '../protocol/peer-message.js';
+// Group-call membership messages on the same port are neither call control nor negotiation: not ours.
+import { isCallControlMessage, isNegotiationMessage } from '../protocol/peer-message.js';
 import { peerMachine } from './peer.machine.js';
 import type { PeerFailureReason, PeerInput, PeerOutput } from './peer.types.js';
 
@@ -214,10 +216,6 @@ export function randomSessionId(length = 22): string {
   return id;
 }
 
-function isCallControlMessage(message: PeerMessage): message is CallControlMessage {
-  return message.kind !== 'description' && message.kind !== 'candidate';
-}
-
 function toRemoteEvent(message: CallControlMessage): CallRemoteEvent {
   switch (message.kind) {
     case 'invite':
@@ -253,7 +251,7 @@ const earlySignals = fromEventObservable<
   input.signaling.messages$.pipe(
     filter(
       (message): message is NegotiationMessage =>
-        !isCallControlMessage(message) && (message.session === input.session) === (input.of === 'this-session'),
+        isNegotiationMessage(message) && (message.session === input.session) === (input.of === 'this-session'),
     ),
     map((message) => ({ type: 'REMOTE.EARLY_SIGNAL' as const, message })),
   ),

@@ -43,6 +43,19 @@ export type DescriptionMessage = Sessioned & { readonly kind: 'description'; rea
 /** `candidate: null` is end-of-candidates. */
 export type CandidateMessage = Sessioned & { readonly kind: 'candidate'; readonly candidate: IceCandidate | null };
 
+// Group membership (docs/architecture.md, "Group calls"). In these four `session` is the
+// sender's membership: a fresh id each time a member joins a group call, so a pair's session
+// (made of both memberships) is new after a rejoin and late messages of the old pair are dropped.
+
+/** Group: the sender joins the room's group call as membership `session` (sent to every member of the room). */
+export type GroupJoinMessage = Sessioned & { readonly kind: 'group-join' };
+/** Group: the answer of a member in the call to a `group-join`: it is in, as membership `session`. */
+export type GroupPresentMessage = Sessioned & { readonly kind: 'group-present' };
+/** Group: the sender (membership `session`) leaves the call; the receiver drops its pair at once. */
+export type GroupLeaveMessage = Sessioned & { readonly kind: 'group-leave' };
+/** Group: the answer to a `group-join` of membership `session` when the call already holds its maximum. */
+export type GroupFullMessage = Sessioned & { readonly kind: 'group-full' };
+
 /**
  * Every message two peers exchange over signaling (the peer protocol); `parsePeerMessage`
  * validates one.
@@ -54,14 +67,18 @@ export type PeerMessage =
   | CancelMessage
   | ByeMessage
   | DescriptionMessage
-  | CandidateMessage;
+  | CandidateMessage
+  | GroupMessage;
+
+/** The group-call membership messages (see `createGroupCall`). */
+export type GroupMessage = GroupJoinMessage | GroupPresentMessage | GroupLeaveMessage | GroupFullMessage;
 
 /** The `kind` of every `PeerMessage`. */
 export type PeerMessageKind = PeerMessage['kind'];
 /** The messages that carry offer/answer negotiation, as opposed to call control. */
 export type NegotiationMessage = DescriptionMessage | CandidateMessage;
-/** The call-control messages: every `PeerMessage` that is not negotiation. */
-export type CallControlMessage = Exclude<PeerMessage, NegotiationMessage>;
+/** The call-control messages of a 1:1 call (invite, accept, reject, cancel, bye). */
+export type CallControlMessage = Exclude<PeerMessage, NegotiationMessage | GroupMessage>;
 
 /** Every `PeerMessageKind`, for validation and exhaustive tests. */
 export const PEER_MESSAGE_KINDS: readonly PeerMessageKind[] = [
@@ -72,6 +89,10 @@ export const PEER_MESSAGE_KINDS: readonly PeerMessageKind[] = [
   'bye',
   'description',
   'candidate',
+  'group-join',
+  'group-present',
+  'group-leave',
+  'group-full',
 ];
 
 /** Bounds on what a peer may send; anything larger is rejected before it reaches a machine. */
@@ -235,10 +256,25 @@ export function parsePeerMessage(input: unknown): PeerMessageParseResult {
       if (isResult(candidate)) return candidate;
       return { ok: true, message: { kind: 'candidate', session, candidate } };
     }
+    case 'group-join':
+    case 'group-present':
+    case 'group-leave':
+    case 'group-full':
+      return { ok: true, message: { kind: kind as GroupMessage['kind'], session } };
   }
 }
 
 /** True for the messages that carry negotiation (descriptions and candidates). */
 export function isNegotiationMessage(message: PeerMessage): message is NegotiationMessage {
   return message.kind === 'description' || message.kind === 'candidate';
+}
+
+/** True for the group-call membership messages (`group-join`, `group-present`, `group-leave`, `group-full`). */
+export function isGroupMessage(message: PeerMessage): message is GroupMessage {
+  return message.kind === 'group-join' || message.kind === 'group-present' || message.kind === 'group-leave' || message.kind === 'group-full';
+}
+
+/** True for the call-control messages of a 1:1 call (invite, accept, reject, cancel, bye). */
+export function isCallControlMessage(message: PeerMessage): message is CallControlMessage {
+  return !isNegotiationMessage(message) && !isGroupMessage(message);
 }

@@ -1,0 +1,279 @@
+import { BehaviorSubject, Subject } from 'rxjs';
+import type { Observable, Subscription } from 'rxjs';
+import { createActor } from 'xstate';
+import type { ActorOptions, InspectionEvent, Observer, StateValue, Subscription as ActorSubscription } from 'xstate';
+import type { DataChannelInit, IceServer, RtcPort } from './ports/rtc.js';
+import { groupMachine, memberOfPairActorId } from './machines/group.machine.js';
+import type { GroupError, GroupPeerOptions, GroupSignaling } from './machines/group.machine.js';
+import type { PeerActor } from './machines/peer.machine.js';
+import { dataChannelOf } from './data-channel.js';
+import { forwardPeerEvents, peerMachineWithDelays, setIceServers } from './create-peer.js';
+import type { PeerAppEvent, PeerDelays } from './create-peer.js';
+import type { CallConnectionStatus } from './create-call.js';
+
+// An app's handle on the room's group call: the group machine started, its state and each
+// member's connection flattened into one status for a UI, the events of every pair's peer
+// tagged with the member, and the user's commands (docs/architecture.md, "Group calls").
+
+/** The running `groupMachine` actor behind a `GroupCall` (for inspection and snapshots). */
+export type GroupCallActor = ReturnType<typeof createActor<typeof groupMachine>>;
+
+/** The group machine's named delays, in milliseconds. */
+export interface GroupDelays {
+  /** How long a joiner waits for the room's answers before it counts as joined (default 2000). */
+  readonly joinAnswerTimeout: number;
+}
+
+/** Options of `createGroupCall`. `P` is the app's RTC port type (e.g. `BrowserRtcPort`). */
+export interface CreateGroupCallOptions<P extends RtcPort = RtcPort> {
+  /** The room: our id, the other members present, a pipe to each (`groupSignalingOf(client)`). */
+  readonly signaling: GroupSignaling;
+  /**
+   * Called when the pair with `memberId` starts (on each join, rejoin and late joiner): build
+   * that member's connection and add the local tracks to it, as for a 1:1 call. The same
+   * tracks given to every connection are what "send to every member" means in a mesh; the
+   * group's peer owns the port and closes it when the pair ends.
+   */
+  readonly createRtc: (memberId: string) => P;
+  /** The most members the call holds, ourselves included (default 6). */
+  readonly maxMembers?: number;
+  /** Data channels of every pair (created by the impolite side, received by the other). */
+  readonly dataChannels?: readonly { readonly label: string; readonly init?: DataChannelInit }[];
+  /** Fresh ICE servers (e.g. a signaling client's `iceServers$`), applied to every pair's port. */
+  readonly iceServers$?: Observable<readonly IceServer[]>;
+  /** Other options of every pair's peer (trickle, candidate filter, ICE restarts). */
+  readonly peer?: Omit<GroupPeerOptions, 'dataChannels'>;
+  /** The group's delays and those of every pair's peer. */
+  readonly delays?: Partial<GroupDelays & PeerDelays>;
+  /** Passed to xstate's createActor: the Stately inspector sees the group, its peers and their children. */
+  readonly inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /** A clock for the machines' delays (xstate `SimulatedClock` in tests). */
+  readonly clock?: ActorOptions<typeof groupMachine>['clock'];
+  /** Makes our membership id at each join (default: random; tests make them predictable). */
+  readonly createMembershipId?: () => string;
+}
+
+/** The group call's states as an app sees them. */
+export type GroupState = 'idle' | 'joining' | 'joined' | 'left' | 'full';
+
+/** One other member in the call, as the UI shows it. */
+export interface GroupMemberStatus {
+  /** The pair's connection states, as its peer machine last saw them. */
+  readonly connection: CallConnectionStatus;
+  /** The pair's session id (new on every join and rejoin of either side). */
+  readonly session: string;
+  /** Whether the pair's peer machine still runs; false once it failed for good (recovery exhausted). */
+  readonly running: boolean;
+}
+
+/** Everything a group-call UI shows, in one value. */
+export interface GroupStatus {
+  readonly state: GroupState;
+  /** The other members in the call, by member id (those not in the call are not listed). */
+  readonly members: ReadonlyMap<string, GroupMemberStatus>;
+  /** In `full`: why; null otherwise. */
+  readonly error: GroupError | null;
+}
+
+/** What one pair's peer reports (see `PeerAppEvent`), with the member it is the pair of. */
+export type GroupAppEvent = PeerAppEvent & { readonly member: string };
+
+/** The room's group call, as `createGroupCall` returns it. */
+export interface GroupCall<P extends RtcPort = RtcPort> {
+  readonly actor: GroupCallActor;
+  /** The status now and on every change (hot; a subscriber gets the current value first). Completes on `stop()`. */
+  readonly status$: Observable<GroupStatus>;
+  /** Tracks, data channels, messages, states and errors of every pair, tagged with the member. Hot; completes on `stop()`. */
+  readonly events$: Observable<GroupAppEvent>;
+  status(): GroupStatus;
+  /** Joins the room's call (idle, left or full; otherwise nothing happens). */
+  join(): void;
+  /** Leaves the call: every member hears `group-leave`, every pair is closed. */
+  leave(): void;
+  /** Leaves, stops the actor and its peers, completes both streams. Idempotent. */
+  stop(): void;
+  /**
+   * Sends on the channel `label` of every member in the call (queued while a channel connects).
+   * Members without such a channel, or whose channel closed, are skipped.
+   */
+  send(label: string, data: string | ArrayBuffer): void;
+  /** Asks the pair with `member` for an ICE restart (the others are not touched). */
+  restartIce(member: string): void;
+  /**
+   * The RTC port of each member's pair, as `createRtc` made it: e.g. to replace a track on every
+   * connection (screen sharing: `port.pc.getSenders()` with `@parley/browser`, then
+   * `sender.replaceTrack`, webrtc-pc §5.2), or to add one (`pc.addTrack`, §5.1; the pair
+   * renegotiates on its own). Add it in `createRtc` too, for members who join later.
+   */
+  rtcPorts(): ReadonlyMap<string, P>;
+}
+
+/** The group's state as the app sees it, from the machine's state value. */
+export function groupStateOf(value: StateValue): GroupState {
+  if (value === 'idle' || value === 'left' || value === 'full') return value;
+  if (typeof value === 'object' && 'inCall' in value) return value['inCall'] === 'joined' ? 'joined' : 'joining';
+  throw new Error(`group machine: unexpected state ${JSON.stringify(value)}`);
+}
+
+function connectionOf(peer: PeerActor): CallConnectionStatus {
+  const { signalingState, iceGatheringState, iceConnectionState, connectionState } = peer.getSnapshot().context;
+  return { signalingState, iceGatheringState, iceConnectionState, connectionState };
+}
+
+function statusOf(snapshot: ReturnType<GroupCallActor['getSnapshot']>): GroupStatus {
+  const members = new Map<string, GroupMemberStatus>();
+  for (const [member, pair] of snapshot.context.pairs) {
+    members.set(member, { connection: connectionOf(pair.peer), session: pair.session, running: pair.peer.getSnapshot().status === 'active' });
+  }
+  return { state: groupStateOf(snapshot.value), members, error: snapshot.context.error };
+}
+
+function sameStatus(a: GroupStatus, b: GroupStatus): boolean {
+  if (a.state !== b.state || a.error !== b.error || a.members.size !== b.members.size) return false;
+  for (const [member, x] of a.members) {
+    const y = b.members.get(member);
+    if (y === undefined || x.session !== y.session || x.running !== y.running) return false;
+    const [p, q] = [x.connection, y.connection];
+    if (
+      p.signalingState !== q.signalingState ||
+      p.iceGatheringState !== q.iceGatheringState ||
+      p.iceConnectionState !== q.iceConnectionState ||
+      p.connectionState !== q.connectionState
+    ) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * Creates and starts the room's group call (idle until `join()`): a mesh of peer machines, one
+ * per other member in the call (docs/architecture.md, "Group calls"). Create it before the
+ * room's members can join: their `group-join` is not replayed (the pipes are hot).
+ */
+export function createGroupCall<P extends RtcPort = RtcPort>(options: CreateGroupCallOptions<P>): GroupCall<P> {
+  const { signaling, createRtc, maxMembers, dataChannels, iceServers$, peer, delays, inspect, clock, createMembershipId } = options;
+  const { joinAnswerTimeout, ...peerDelays } = delays ?? {};
+  const machine = groupMachine.provide({
+    actors: { peer: peerMachineWithDelays(Object.keys(peerDelays).length > 0 ? peerDelays : undefined) },
+    delays: joinAnswerTimeout !== undefined ? { joinAnswerTimeout } : {},
+  });
+  const status = new BehaviorSubject<GroupStatus>({ state: 'idle', members: new Map(), error: null });
+  const events = new Subject<GroupAppEvent>();
+  /** What we listen to on each pair's peer, until it ends or the call stops. */
+  const watching = new Map<PeerActor, { readonly snapshots: ActorSubscription; readonly events: Subscription }>();
+  let stopped = false;
+  let latestIceServers: readonly IceServer[] | undefined;
+  const ports = new Map<string, P>();
+
+  const unwatch = (peer: PeerActor): void => {
+    const watched = watching.get(peer);
+    watched?.snapshots.unsubscribe();
+    watched?.events.unsubscribe();
+    watching.delete(peer);
+  };
+  /** Listens to a pair's peer from its creation, before it starts (nothing it reports is missed). */
+  const watch = (peer: PeerActor, member: string): void => {
+    watching.set(peer, {
+      snapshots: peer.subscribe({ next: () => update(), complete: () => (unwatch(peer), update()), error: () => (unwatch(peer), update()) }),
+      events: forwardPeerEvents(peer, (event) => {
+        if (!stopped) events.next({ ...event, member });
+      }),
+    });
+  };
+  const onInspection = (event: InspectionEvent): void => {
+    if (event.type === '@xstate.actor') {
+      const id = (event.actorRef as { readonly id?: string }).id;
+      const member = id === undefined ? null : memberOfPairActorId(id);
+      if (member !== null && event.actorRef !== actor) watch(event.actorRef as PeerActor, member);
+    }
+    if (typeof inspect === 'function') inspect(event);
+    else inspect?.next?.(event);
+  };
+  const refusedIceServers = (member: string) => (error: Error): void => {
+    if (!stopped) events.next({ type: 'error', operation: 'setConfiguration', error, member });
+  };
+
+  const actor = createActor(machine, {
+    input: {
+      signaling,
+      createRtc: (member) => {
+        const port = createRtc(member);
+        ports.set(member, port);
+        if (latestIceServers !== undefined) setIceServers(port, latestIceServers, refusedIceServers(member));
+        return port;
+      },
+      ...(maxMembers !== undefined ? { maxMembers } : {}),
+      peer: { ...peer, ...(dataChannels !== undefined ? { dataChannels } : {}) },
+      ...(createMembershipId !== undefined ? { createMembershipId } : {}),
+    },
+    inspect: onInspection,
+    ...(clock ? { clock } : {}),
+  });
+
+  /** The port of each pair in the call now (ports of closed pairs are forgotten). */
+  const rtcPorts = (): ReadonlyMap<string, P> => {
+    const pairs = actor.getSnapshot().context.pairs;
+    for (const member of ports.keys()) if (!pairs.has(member)) ports.delete(member);
+    const current = new Map<string, P>();
+    for (const [member, pair] of pairs) {
+      const port = ports.get(member);
+      if (port !== undefined && pair.peer.getSnapshot().context.rtc === port) current.set(member, port);
+    }
+    return current;
+  };
+  const iceServersApplied = iceServers$?.subscribe({
+    next: (iceServers) => {
+      latestIceServers = iceServers;
+      for (const [member, port] of rtcPorts()) setIceServers(port, iceServers, refusedIceServers(member));
+    },
+    error: (error: unknown) => {
+      if (!stopped) events.next({ type: 'error', operation: 'setConfiguration', error: error instanceof Error ? error : new Error(String(error)), member: '' });
+    },
+  });
+
+  function update(): void {
+    if (stopped) return;
+    const next = statusOf(actor.getSnapshot());
+    if (!sameStatus(status.value, next)) status.next(next);
+  }
+  actor.subscribe({ next: update, error: () => undefined });
+  actor.start();
+  update();
+
+  const send = (event: Parameters<GroupCallActor['send']>[0]): void => {
+    if (!stopped) actor.send(event);
+  };
+
+  return {
+    actor,
+    status$: status.asObservable(),
+    events$: events.asObservable(),
+    status: () => status.value,
+    join: () => send({ type: 'JOIN' }),
+    leave: () => send({ type: 'LEAVE' }),
+    restartIce: (member) => send({ type: 'RESTART_ICE', member }),
+    send(label, data) {
+      for (const pair of actor.getSnapshot().context.pairs.values()) {
+        if (pair.peer.getSnapshot().status !== 'active') continue;
+        for (const channel of pair.peer.getSnapshot().context.channels) {
+          const handle = dataChannelOf(channel);
+          if (handle.label !== label || handle.readyState === 'closing' || handle.readyState === 'closed') continue;
+          handle.send(data);
+        }
+      }
+    },
+    rtcPorts,
+    stop() {
+      if (stopped) return;
+      if (actor.getSnapshot().status === 'active') actor.send({ type: 'LEAVE' });
+      stopped = true;
+      for (const peer of [...watching.keys()]) unwatch(peer);
+      iceServersApplied?.unsubscribe();
+      actor.stop();
+      ports.clear();
+      status.complete();
+      events.complete();
+    },
+  };
+}
