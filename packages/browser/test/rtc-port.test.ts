@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { DataChannelEvent, IceCandidate, RtcPortEvent } from '@parley/core';
 import { isInvalidStateError } from '@parley/core';
 import { createDataChannelPort, createRtcPort, keepLoopbackCandidates } from '../src/index.js';
+import { STATE_RECHECK_MS } from '../src/rtc-port.js';
 import type { BrowserRtcPort } from '../src/index.js';
 import { createWrtcConnection } from './helpers/wrtc.js';
 import { waitFor } from './helpers/wait.js';
@@ -396,5 +397,41 @@ describe('@parley/browser dependency rule (docs/architecture.md)', () => {
         expect(['@parley/core', 'rxjs'], `${file} imports ${specifier}`).toContain(specifier);
       }
     }
+  });
+});
+
+describe('states the engine reached without telling (libwebrtc in Node, group.real.test.ts)', () => {
+  /** The part of an RTCPeerConnection the port reads states from; its states change silently. */
+  class SilentStatesConnection extends EventTarget {
+    signalingState: RTCSignalingState = 'stable';
+    iceGatheringState: RTCIceGatheringState = 'complete';
+    iceConnectionState: RTCIceConnectionState = 'disconnected';
+    connectionState: RTCPeerConnectionState = 'disconnected';
+    close(): void {
+      this.signalingState = 'closed';
+    }
+  }
+
+  it('reports the ICE and connection states it finds on re-reading them, once each, and nothing after close', async () => {
+    const pc = new SilentStatesConnection();
+    const port = createRtcPort(pc as unknown as RTCPeerConnection);
+    ports.push(port);
+    const events = record(port);
+    // The engine dispatched its last events while the attributes still read `disconnected`,
+    // then reached `connected` without another event.
+    pc.dispatchEvent(new Event('iceconnectionstatechange'));
+    pc.dispatchEvent(new Event('connectionstatechange'));
+    pc.iceConnectionState = 'connected';
+    pc.connectionState = 'connected';
+    await waitFor(() => ofType(events, 'connectionstatechange').length > 0, 'the port to report the connection state it re-read', 3 * STATE_RECHECK_MS);
+    await waitFor(() => ofType(events, 'iceconnectionstatechange').length > 0, 'the port to report the ICE state it re-read', 3 * STATE_RECHECK_MS);
+    expect(ofType(events, 'connectionstatechange')).toEqual([{ type: 'connectionstatechange', state: 'connected' }]);
+    expect(ofType(events, 'iceconnectionstatechange')).toEqual([{ type: 'iceconnectionstatechange', state: 'connected' }]);
+
+    port.close();
+    pc.connectionState = 'failed';
+    pc.iceConnectionState = 'failed';
+    await new Promise((resolve) => setTimeout(resolve, 2 * STATE_RECHECK_MS));
+    expect(events.filter((event) => event.type === 'connectionstatechange' || event.type === 'iceconnectionstatechange')).toHaveLength(2);
   });
 });
