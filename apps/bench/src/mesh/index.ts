@@ -4,6 +4,8 @@ import type { Summary } from '../stats.js';
 import type { BenchOptions, BenchResult, Benchmark, GoalRatio } from '../types.js';
 import { runSetUpTrial } from './trial.js';
 import type { SetUpTrial } from './trial.js';
+import { DEMO_VIDEO, measureUpload, meshUploadKbps, uploadSettingsFor } from './upload.js';
+import type { UploadMeasure, UploadSettings } from './upload.js';
 
 // Issue 15, "Benchmark": the time from the fourth member's join to all six pairs of a group
 // call connected, against one pair's set-up (the second member's join to the pair connected),
@@ -31,14 +33,49 @@ export interface MeshSettings {
   readonly rounds: number;
   /** Rounds of one trial per subject before counting (not counted: JIT, libwebrtc's first threads). */
   readonly warmupRounds: number;
+  /** The upload measurement at the demo's video settings. */
+  readonly upload: UploadSettings;
 }
 
 export function settingsFor(quick: boolean): MeshSettings {
-  return { rounds: quick ? 4 : 15, warmupRounds: 1 };
+  return { rounds: quick ? 4 : 15, warmupRounds: 1, upload: uploadSettingsFor(quick) };
+}
+
+/** Group sizes the upload is given for, up to the default cap of 6. */
+const UPLOAD_SIZES = [2, 3, 4, 5, 6] as const;
+
+/** The upload part of the results: measured, or why not. */
+export function uploadReport(upload: UploadMeasure | { readonly problem: string }): { readonly json: Record<string, unknown>; readonly notes: string[] } {
+  if ('problem' in upload) return { json: { measured: false, problem: upload.problem }, notes: [`Mesh upload at the demo's video settings not measured: ${upload.problem}`] };
+  const perMember = Object.fromEntries(UPLOAD_SIZES.map((size) => [size, meshUploadKbps(upload.transportKbps, size)]));
+  const sent = upload.frameWidth === null ? 'unknown resolution' : `${upload.frameWidth}x${upload.frameHeight} at ${upload.framesPerSecond ?? '?'} frames/s`;
+  return {
+    json: {
+      measured: true,
+      video: DEMO_VIDEO,
+      perConnection: upload,
+      perMemberKbps: perMember,
+      definitions: {
+        transportKbps: "everything one connection's transport sent over the window (RTP, RTCP, DTLS, SCTP; not UDP/IP headers), kbit/s",
+        perMemberKbps: 'a member\'s upload in a call of N members: N - 1 times transportKbps (one encoded copy per other member)',
+      },
+    },
+    notes: [
+      `Mesh upload at the demo's video settings (${DEMO_VIDEO.width}x${DEMO_VIDEO.height}, ${DEMO_VIDEO.frameRate} frames/s, no bitrate cap), measured on one group pair of libwebrtc connections over loopback: ` +
+        `${upload.transportKbps} kbit/s per connection (${upload.videoRtpKbps} of it video RTP), encoder at the end: ${sent}, quality limitation: ${upload.qualityLimitationReason ?? 'not reported'}. ` +
+        `Each member sends one copy per other member, so a member uploads ${UPLOAD_SIZES.map((size) => `${perMember[size]} kbit/s in a call of ${size}`).join(', ')}. ` +
+        'The picture is a camera stand-in (a detailed texture panning 4 pixels a frame), so the rate is what libwebrtc\'s congestion control allows on an unconstrained path, an upper bound for a real camera.',
+    ],
+  };
 }
 
 /** The benchmark's result from each subject's trials (pure: unit-tested). */
-export function report(settings: MeshSettings, trials: Readonly<Record<MeshSubject, readonly SetUpTrial[]>>): BenchResult {
+export function report(
+  settings: MeshSettings,
+  trials: Readonly<Record<MeshSubject, readonly SetUpTrial[]>>,
+  upload: UploadMeasure | { readonly problem: string } = { problem: 'not run' },
+): BenchResult {
+  const uploaded = uploadReport(upload);
   const summaries: Record<MeshSubject, Summary> = {
     pair: summarize(trials.pair.map((trial) => trial.connectedMs)),
     four: summarize(trials.four.map((trial) => trial.connectedMs)),
@@ -74,6 +111,7 @@ export function report(settings: MeshSettings, trials: Readonly<Record<MeshSubje
         connected: 'every member of the call showing connectionState "connected" for each other member in its group status, ms from t0',
         fourOverPair: 'median connected of the mesh of four over median connected of one pair',
       },
+      upload: uploaded.json,
       roundsPerSubject: settings.rounds,
       warmupRounds: settings.warmupRounds,
       subjects: Object.fromEntries(
@@ -103,7 +141,7 @@ export function report(settings: MeshSettings, trials: Readonly<Record<MeshSubje
       ]),
     },
     goals,
-    notes,
+    notes: [...notes, ...uploaded.notes],
   };
 }
 
@@ -122,7 +160,11 @@ export async function runMesh(options: BenchOptions, settings: MeshSettings): Pr
       options.log(`round ${r + 1}/${settings.rounds} ${subject}: ${result.connectedMs.toFixed(0)} ms`);
       return result.connectedMs;
     });
-    return report(settings, trials);
+    options.log(`upload at the demo's video settings: ${settings.upload.rampUpMs} ms ramp-up, ${settings.upload.windowMs} ms window`);
+    const upload = await measureUpload(server.signalingUrl, 'mesh-upload', settings.upload).catch((error: unknown) => ({
+      problem: error instanceof Error ? error.message : String(error),
+    }));
+    return report(settings, trials, upload);
   } finally {
     await server.close();
   }
