@@ -9,6 +9,7 @@ import {
   callMachine,
   connectionMachine,
   dataChannelMachine,
+  groupMachine,
   iceGatheringMachine,
   negotiationMachine,
   peerMachine,
@@ -25,6 +26,14 @@ export const machines = [
       'timeouts, each with a reason. The caller is the impolite peer, the callee the polite one; ' +
       '`active` runs a peer.',
     machine: callMachine,
+  },
+  {
+    name: 'groupMachine',
+    title: 'Group',
+    summary:
+      'A group call: membership (join, answers, leave, presence, the size cap) and one spawned peer ' +
+      'per other member in the call; the member with the smaller id of each pair offers.',
+    machine: groupMachine,
   },
   {
     name: 'peerMachine',

@@ -201,6 +201,7 @@ export type {
 } from './create-call.js';
 export {
   DEFAULT_MAX_GROUP_MEMBERS,
+  MAX_MEMBERSHIP_LENGTH,
   groupMachine,
   memberOfPairActorId,
   pairActorId,

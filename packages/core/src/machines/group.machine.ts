@@ -17,8 +17,12 @@ import type { PeerInput } from './peer.types.js';
 // - JOIN sends `group-join` (our fresh membership id) to every member of the room.
 // - A member in the call answers `group-present` (its membership) and opens its pair with us;
 //   we open ours when the answer comes. Members not in the call do not answer.
-// - A member in the call that already holds `maxMembers` (itself included) answers
-//   `group-full` instead; the joiner then leaves everyone it met (state `full`).
+// - The size cap (`maxMembers`, ourselves included) always turns away the newcomer: a member
+//   joined at the cap answers a join `group-full` and opens nothing; a joiner that a
+//   `group-full`, or a `group-present` past the cap, reaches leaves everyone it met (state
+//   `full`, error `full`); so does a joiner at the cap that a crossing join reaches (both are
+//   new: both may yield). Racing joins past the cap may therefore all be turned away, never
+//   let in too many; the app may retry.
 // - LEAVE sends `group-leave` to every paired member, who drops the pair at once. A member who
 //   vanishes from the room's presence (the server's peer-left, after its resume grace) is
 //   dropped then.
@@ -66,7 +70,13 @@ export interface GroupError {
   readonly message: string;
 }
 
-/** The default and the smallest `maxMembers`. */
+/**
+ * The longest membership id taken from a member: two of them and a dot make a pair session
+ * within `PEER_MESSAGE_LIMITS.sessionLength` (128). Group messages with longer ones are ignored.
+ */
+export const MAX_MEMBERSHIP_LENGTH = 63;
+
+/** The default `maxMembers`. */
 export const DEFAULT_MAX_GROUP_MEMBERS = 6;
 
 /** One pair of the mesh as this side holds it. */
@@ -141,7 +151,9 @@ function roomEvents(signaling: GroupSignaling): Observable<GroupRoomEvent> {
       signaling.members$.subscribe((members) => {
         for (const member of members) {
           if (pipes.has(member)) continue;
-          const messages = signaling.portFor(member).messages$.pipe(filter((message: PeerMessage): message is GroupMessage => isGroupMessage(message)));
+          const messages = signaling
+            .portFor(member)
+            .messages$.pipe(filter((message: PeerMessage): message is GroupMessage => isGroupMessage(message) && message.session.length <= MAX_MEMBERSHIP_LENGTH));
           pipes.set(member, messages.subscribe((message) => subscriber.next({ type: REMOTE_EVENT_OF[message.kind], member, membership: message.session })));
         }
         for (const [member, pipe] of pipes) {
@@ -212,11 +224,13 @@ const groupSetup = setup({
   },
   guards: {
     hasIdentity: ({ context }) => context.selfId !== null,
+    /** Our id changed from a known one to another known one. */
+    isNewIdentity: ({ context, event }) => event.type === 'SELF' && event.id !== null && context.selfId !== null && event.id !== context.selfId,
     /** Everyone in the room at our join answered (or left the room). */
     isAnsweredByAll: ({ context }) => context.unanswered.size === 0,
     isOfCurrentPair: ({ context, event }) =>
       'membership' in event && context.pairs.get(event.member)?.membership === event.membership,
-    /** A join we cannot take: we, the joiner and the others paired would be more than maxMembers. */
+    /** We, the event's member and the others paired would be more than maxMembers. */
     isCallFullFor: ({ context, event }) => 'member' in event && othersPaired(context, event.member) + 2 > context.maxMembers,
     /** The answer to our join is addressed to this membership. */
     isForOurMembership: ({ context, event }) => 'membership' in event && event.membership === context.membership,
@@ -244,8 +258,8 @@ const groupSetup = setup({
       context.signaling.portFor(event.member).send({ kind: 'group-present', session: inCall(context).membership });
     },
     /**
-     * A `group-present` we cannot take (the call is full here, or we are out of it): `group-leave`
-     * with the membership it answered, so the sender drops the pair it opened for us.
+     * A `group-present` we do not take (past the cap, or out of the call): `group-leave` with our
+     * membership, so the sender drops the pair it opened for us.
      */
     answerLeave: ({ context, event }) => {
       if (event.type !== 'REMOTE.PRESENT' || context.membership === null) return;
@@ -337,10 +351,16 @@ const groupSetup = setup({
   },
 });
 
-/** A remote join while we are in the call: refused past the cap, else answered and paired. */
-const answerJoin = [
-  { guard: 'isCallFullFor', actions: 'answerFull' },
-  { actions: ['answerPresent', 'openPair', 'markAnswered'] },
+/** A join we take: answered `group-present`, paired, and no longer awaited. */
+const takeJoin = { actions: ['answerPresent', 'openPair', 'markAnswered'] } as const;
+/** Refused from the call: the typed error, and `inCall`'s exit leaves everyone we met. */
+const refused = { target: '#group.full', actions: 'recordFull' } as const;
+/** The answer to our join from a member we hold no pair with yet: past the cap we are the one too many. */
+const takePresent = [
+  { guard: 'isOfCurrentPair' },
+  // Its sender opened a pair for us: answerLeave tells it to drop it.
+  { guard: 'isCallFullFor', target: '#group.full', actions: ['recordFull', 'answerLeave'] },
+  { actions: ['openPair', 'markAnswered'] },
 ] as const;
 
 /**
@@ -381,9 +401,14 @@ export const groupMachine = groupSetup.createMachine({
       initial: 'joining',
       on: {
         LEAVE: 'left',
-        'REMOTE.JOIN': answerJoin,
         'REMOTE.LEAVE': { guard: 'isOfCurrentPair', actions: ['closePair', 'markAnswered'] },
+        // Presents and fulls answer our own join: towards their sender we are the newcomer.
+        'REMOTE.PRESENT': takePresent,
+        'REMOTE.FULL': { guard: 'isForOurMembership', ...refused },
         MEMBERS: { actions: ['recordMembers', 'closeVanishedPairs'] },
+        // A new id in the room (a server restart without resume): the others see a new member,
+        // and drop our old id when it vanishes; so we join again under the new one.
+        SELF: { guard: 'isNewIdentity', target: '#group.inCall', reenter: true, actions: 'recordSelf' },
         RESTART_ICE: { actions: 'restartIce' },
       },
       states: {
@@ -391,11 +416,8 @@ export const groupMachine = groupSetup.createMachine({
           description: 'Our join goes to everyone in the room; their answers open our pairs, or say the call is full.',
           initial: 'awaitingIdentity',
           on: {
-            'REMOTE.PRESENT': [
-              { guard: 'isCallFullFor', target: '#group.full', actions: 'recordFull' },
-              { actions: ['openPair', 'markAnswered'] },
-            ],
-            'REMOTE.FULL': { guard: 'isForOurMembership', target: '#group.full', actions: 'recordFull' },
+            // A join crossing ours when we are at the cap: we are as new as its sender, and yield.
+            'REMOTE.JOIN': [{ guard: 'isCallFullFor', ...refused }, takeJoin],
           },
           states: {
             awaitingIdentity: {
@@ -413,8 +435,8 @@ export const groupMachine = groupSetup.createMachine({
         joined: {
           description: 'Joined: late answers still open pairs; new members join us.',
           on: {
-            'REMOTE.PRESENT': [{ guard: 'isCallFullFor', actions: 'answerLeave' }, { actions: 'openPair' }],
-            'REMOTE.FULL': { guard: 'isForOurMembership', target: '#group.full', actions: 'recordFull' },
+            // A newcomer past the cap is told so, and opens nothing here.
+            'REMOTE.JOIN': [{ guard: 'isCallFullFor', actions: 'answerFull' }, takeJoin],
           },
         },
       },

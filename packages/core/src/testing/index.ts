@@ -27,3 +27,7 @@ export { createScenarioFaultInjector } from './scenario-faults.js';
 export type { ScenarioFaultInjector, ScenarioFaultOptions } from './scenario-faults.js';
 export { startTwoPeers } from './two-peers.js';
 export type { ScenarioPort, TwoPeers, TwoPeersOptions } from './two-peers.js';
+export { createFakeRoom } from './fake-room.js';
+export type { FakeRoom, FakeRoomMember, FakeRoomOptions } from './fake-room.js';
+export { addGroupMember, meshViolations } from './group-members.js';
+export type { GroupMember, GroupMemberOptions } from './group-members.js';

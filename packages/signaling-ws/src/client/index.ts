@@ -7,6 +7,7 @@
  */
 
 export { createSignalingClient } from './client.js';
+export { groupSignalingOf } from './group-signaling.js';
 export type {
   IncomingSignal,
   SignalingClient,
