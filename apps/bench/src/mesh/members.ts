@@ -1,12 +1,11 @@
 import wrtc from '@roamhq/wrtc';
 import { WebSocket } from 'ws';
 import { createGroupCall } from '@parley/core';
-import type { GroupCall, GroupSignaling, GroupStatus } from '@parley/core';
+import type { GroupCall, GroupStatus } from '@parley/core';
 import { createRtcPort, keepLoopbackCandidates, loopbackOnly } from '@parley/browser';
 import type { BrowserRtcPort } from '@parley/browser';
-import { createSignalingClient } from '@parley/signaling-ws/client';
+import { createSignalingClient, groupSignalingOf } from '@parley/signaling-ws/client';
 import type { SignalingClient } from '@parley/signaling-ws/client';
-import { map } from 'rxjs';
 import { withTimeout } from '../timing.js';
 
 // Members of a group call in this Node process: each a signaling client in a room of a real
@@ -42,15 +41,6 @@ export interface MeshMemberOptions {
   readonly name: string;
   /** Called with each new connection before its peer starts (e.g. to add a video track). */
   readonly onConnection?: (pc: RTCPeerConnection, memberId: string) => void;
-}
-
-/** The room as a group call sees it (`groupSignalingOf` of @parley/signaling-ws, once exported). */
-function groupSignalingOf(client: SignalingClient): GroupSignaling {
-  return {
-    selfId$: client.self$.pipe(map((self) => self?.id ?? null)),
-    members$: client.peers$.pipe(map((peers) => peers.map((peer) => peer.id))),
-    portFor: (memberId) => client.portFor(memberId),
-  };
 }
 
 /** A signaling client in `room` and its group call, created (not joined). */

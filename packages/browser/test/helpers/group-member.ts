@@ -1,7 +1,6 @@
-import { map } from 'rxjs';
 import { createGroupCall } from '@parley/core';
-import type { DataChannel, GroupAppEvent, GroupCall, GroupDelays, GroupPeerOptions, GroupSignaling, GroupStatus, PeerConnectionState, PeerDelays } from '@parley/core';
-import type { SignalingClient } from '@parley/signaling-ws/client';
+import type { DataChannel, GroupAppEvent, GroupCall, GroupDelays, GroupPeerOptions, GroupStatus, PeerConnectionState, PeerDelays } from '@parley/core';
+import { groupSignalingOf } from '@parley/signaling-ws/client';
 import { keepLoopbackCandidates } from '../../src/index.js';
 import { joinRoom } from './room.js';
 import type { TrackedClient } from './room.js';
@@ -57,15 +56,6 @@ export interface RealGroupMemberOptions {
   readonly peer?: Omit<GroupPeerOptions, 'dataChannels' | 'candidateFilter'>;
   /** The group's and its peers' delays (default: the machines' own). */
   readonly delays?: Partial<GroupDelays & PeerDelays>;
-}
-
-/** The room as a group call sees it (until @parley/signaling-ws exports groupSignalingOf). */
-function groupSignalingOf(client: SignalingClient): GroupSignaling {
-  return {
-    selfId$: client.self$.pipe(map((self) => self?.id ?? null)),
-    members$: client.peers$.pipe(map((peers) => peers.map((peer) => peer.id))),
-    portFor: (memberId) => client.portFor(memberId),
-  };
 }
 
 /** Joins the room with a signaling client and creates (does not join) this member's group call. */
