@@ -1,5 +1,5 @@
 import { startPageServer } from '../page-server.js';
-import { alternate, round, summarize } from '../stats.js';
+import { alternate, median, round, summarize } from '../stats.js';
 import type { Summary } from '../stats.js';
 import type { BenchOptions, BenchResult, Benchmark, GoalRatio } from '../types.js';
 import { runSetUpTrial } from './trial.js';
@@ -125,6 +125,9 @@ export function report(
             minMs: round(summaries[s].min),
             maxMs: round(summaries[s].max),
             runsMs: trials[s].map((trial) => round(trial.connectedMs)),
+            /** The joiner seeing all its pairs connected, and the slowest of the others seeing the joiner's, ms from t0. */
+            joinerMedianMs: round(median(trials[s].map((trial) => trial.memberConnectedMs.at(-1)!))),
+            othersMedianMs: round(median(trials[s].map((trial) => Math.max(...trial.memberConnectedMs.slice(0, -1))))),
           },
         ]),
       ),
