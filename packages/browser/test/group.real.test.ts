@@ -32,10 +32,12 @@ const DETECTION_BOUND_MS = 25_000;
 /**
  * dave's pairs recover with the machines' own delays (2 s grace, backoffs of 1, 2, 4, 8, 8 s),
  * with more attempts than the default 3 so that the outage itself may use up some. Short fixed
- * backoffs do not work here: libwebrtc reports no `connecting` after an ICE restart from
- * `disconnected`, so the connection machine cannot tell that restarted checks run, and each
- * attempt lasts only its backoff; at 1 s each, ten attempts were used up (seen three runs of
- * three) before three relay allocations and their checks through the restarted coturn completed.
+ * backoffs did not work here: after an ICE restart from `disconnected` the ports reported no
+ * `connecting` (libwebrtc in Node dispatched none, or one that still read `disconnected`; see
+ * STATE_RECHECK_MS in rtc-port.ts), so the connection machine could not tell that restarted
+ * checks ran, and each attempt lasted only its backoff: at 1 s each, ten attempts were used up
+ * in three runs of three (before the port re-read its states) while three relay allocations and
+ * their checks through the restarted coturn were still under way.
  */
 const MAX_ICE_RESTARTS = 6;
 /** From `disconnected` (or `failed`) to the next negotiated ICE restart: the 2 s grace plus signaling. */
