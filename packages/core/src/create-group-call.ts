@@ -185,7 +185,8 @@ export function createGroupCall<P extends RtcPort = RtcPort>(options: CreateGrou
     if (event.type === '@xstate.actor') {
       const id = (event.actorRef as { readonly id?: string }).id;
       const member = id === undefined ? null : memberOfPairActorId(id);
-      if (member !== null && event.actorRef !== actor) watch(event.actorRef as PeerActor, member);
+      // Only the group's pair actors have ids of that form (the root is `group`).
+      if (member !== null) watch(event.actorRef as PeerActor, member);
     }
     if (typeof inspect === 'function') inspect(event);
     else inspect?.next?.(event);
