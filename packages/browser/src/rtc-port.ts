@@ -6,6 +6,8 @@ import type {
   IceConnectionState,
   IceGatheringState,
   IceServer,
+  MediaStreamHandle,
+  MediaTrackHandle,
   PeerConnectionState,
   RtcConfiguration,
   RtcPort,
@@ -291,6 +293,20 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort<RTCPeerConn
       // a change of bundlePolicy, rtcpMuxPolicy or certificates (InvalidModificationError): the
       // connection's own configuration is carried over and only its iceServers are replaced.
       pc.setConfiguration({ ...pc.getConfiguration(), iceServers: toRtcIceServers(configuration.iceServers) });
+    },
+    addTrack(track: MediaTrackHandle, ...streams: MediaStreamHandle[]) {
+      if (closed) throw invalidState('addTrack');
+      // webrtc-pc §5.1: the engine throws InvalidAccessError for a track it already sends.
+      pc.addTrack(track as MediaStreamTrack, ...(streams as MediaStream[]));
+    },
+    replaceTrack(current: MediaTrackHandle, next: MediaTrackHandle) {
+      if (closed) return Promise.reject(invalidState('replaceTrack'));
+      const sender = pc.getSenders().find((candidate) => candidate.track === current);
+      if (sender === undefined) {
+        return Promise.reject(Object.assign(new Error('replaceTrack: no sender of this connection sends that track'), { name: 'InvalidAccessError' }));
+      }
+      // webrtc-pc §5.2: same kind, no negotiation; the engine rejects TypeError for another kind.
+      return sender.replaceTrack(next as MediaStreamTrack);
     },
     createDataChannel(label: string, init?: DataChannelInit): DataChannelPort {
       if (closed) throw invalidState('createDataChannel');
