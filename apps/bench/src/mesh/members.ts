@@ -39,8 +39,6 @@ export interface MeshMemberOptions {
   readonly url: string;
   readonly room: string;
   readonly name: string;
-  /** Called with each new connection before its peer starts (e.g. to add a video track). */
-  readonly onConnection?: (pc: RTCPeerConnection, memberId: string) => void;
 }
 
 /** A signaling client in `room` and its group call, created (not joined). */
@@ -50,11 +48,7 @@ export function startMeshMember(options: MeshMemberOptions): MeshMember {
   const selfSubscription = client.self$.subscribe((info) => (self = info?.id ?? null));
   const group = createGroupCall<BrowserRtcPort>({
     signaling: groupSignalingOf(client),
-    createRtc: (memberId) => {
-      const pc = new wrtc.RTCPeerConnection(loopbackOnly({}));
-      options.onConnection?.(pc, memberId);
-      return createRtcPort(pc);
-    },
+    createRtc: () => createRtcPort(new wrtc.RTCPeerConnection(loopbackOnly({}))),
     dataChannels: [{ label: MESH_CHANNEL }],
     peer: { candidateFilter: keepLoopbackCandidates },
     delays: { joinAnswerTimeout: JOIN_ANSWER_TIMEOUT_MS },

@@ -10,7 +10,8 @@ import type { MeshMember } from './members.js';
 // sends its own copy to each other member, so its upload is (members - 1) times what one
 // connection carries. Measured on one group pair in this process: a camera stand-in (wrtc's
 // nonstandard RTCVideoSource, 1280x720 frames at 30/s: a detailed picture panning sideways,
-// so the encoder finds motion in every frame) sends to the other member, which sends nothing;
+// so the encoder finds motion in every frame), given once to the sender's group (addTrack), goes
+// to the other member, which sends nothing;
 // after a ramp-up (libwebrtc's congestion control starts low and climbs), the bytes the
 // connection sent over a fixed window are read from getStats (webrtc-stats RTCTransportStats
 // and RTCOutboundRtpStreamStats).
@@ -122,19 +123,12 @@ function startCamera(): { readonly track: MediaStreamTrack; stop(): void } {
 /** Measures what one connection of a group uploads with the demo's video (see the module comment). */
 export async function measureUpload(url: string, room: string, settings: UploadSettings): Promise<UploadMeasure> {
   const camera = startCamera();
-  const connections: RTCPeerConnection[] = [];
-  const sender = startMeshMember({
-    url,
-    room,
-    name: 'sender',
-    onConnection: (pc) => {
-      pc.addTrack(camera.track);
-      connections.push(pc);
-    },
-  });
+  const sender = startMeshMember({ url, room, name: 'sender' });
   const receiver = startMeshMember({ url, room, name: 'receiver' });
   const members: MeshMember[] = [sender, receiver];
   try {
+    // Sent once to the group: the group adds it to every pair's connection (here the one pair).
+    sender.group.addTrack(camera.track);
     const [senderId, receiverId] = await Promise.all([inRoom(sender, 1, 10_000), inRoom(receiver, 1, 10_000)]);
     receiver.group.join();
     sender.group.join();
@@ -142,8 +136,8 @@ export async function measureUpload(url: string, room: string, settings: UploadS
       whenStatus(sender, () => connectedTo(sender, [receiverId]), 'the sender connected', 30_000),
       whenStatus(receiver, () => connectedTo(receiver, [senderId]), 'the receiver connected', 30_000),
     ]);
-    const pc = connections.at(-1);
-    if (pc === undefined) throw new Error('the sender made no connection');
+    const pc = sender.group.rtcPorts().get(receiverId)?.pc;
+    if (pc === undefined) throw new Error('the sender has no connection to the receiver');
     await sleep(settings.rampUpMs);
     const first = await sample(pc);
     await sleep(settings.windowMs);
