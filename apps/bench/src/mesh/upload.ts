@@ -11,10 +11,9 @@ import type { MeshMember } from './members.js';
 // connection carries. Measured on one group pair in this process: a camera stand-in (wrtc's
 // nonstandard RTCVideoSource, 1280x720 frames at 30/s: a detailed picture panning sideways,
 // so the encoder finds motion in every frame), given once to the sender's group (addTrack), goes
-// to the other member, which sends nothing;
-// after a ramp-up (libwebrtc's congestion control starts low and climbs), the bytes the
-// connection sent over a fixed window are read from getStats (webrtc-stats RTCTransportStats
-// and RTCOutboundRtpStreamStats).
+// to the other member, which sends nothing; after a ramp-up (libwebrtc's congestion control
+// starts low and climbs), the bytes the connection sent over a fixed window are read from
+// getStats (webrtc-stats RTCTransportStats and RTCOutboundRtpStreamStats).
 
 /** The demo's camera constraints (apps/demo/src/local-media.ts VIDEO). */
 export const DEMO_VIDEO = { width: 1280, height: 720, frameRate: 30 } as const;
