@@ -7,6 +7,7 @@ import { isInvalidStateError } from '@parley/core';
 import { createDataChannelPort, createRtcPort, keepLoopbackCandidates } from '../src/index.js';
 import { STATE_RECHECK_MS } from '../src/rtc-port.js';
 import type { BrowserRtcPort } from '../src/index.js';
+import wrtc from '@roamhq/wrtc';
 import { createWrtcConnection } from './helpers/wrtc.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -197,6 +198,37 @@ describe('createRtcPort: after close (RtcPort contract, webrtc-pc §4.4.1.9)', (
     expect(settled).toBe(false);
     expect(eventsB.length).toBe(countB);
     expect(eventsA.length).toBeGreaterThanOrEqual(countA);
+  });
+});
+
+describe('createRtcPort: addTrack and replaceTrack (webrtc-pc §5.1, §5.2)', () => {
+  const tracks: MediaStreamTrack[] = [];
+  afterEach(() => {
+    for (const track of tracks.splice(0)) track.stop();
+  });
+  const videoTrack = (): MediaStreamTrack => {
+    const track = new wrtc.nonstandard.RTCVideoSource().createTrack();
+    tracks.push(track);
+    return track;
+  };
+
+  it('adds a track (negotiation needed), replaces it on its sender, and refuses what the engine and the contract refuse', async () => {
+    const port = newPort();
+    const events = record(port);
+    const camera = videoTrack();
+    port.addTrack(camera, new wrtc.MediaStream([camera]));
+    await waitFor(() => events.some((event) => event.type === 'negotiationneeded'), 'negotiationneeded');
+    expect(port.pc.getSenders().map((sender) => sender.track)).toEqual([camera]);
+    expect(() => port.addTrack(camera)).toThrow(expect.objectContaining({ name: 'InvalidAccessError' }) as Error);
+
+    const screen = videoTrack();
+    await port.replaceTrack(camera, screen);
+    expect(port.pc.getSenders().map((sender) => sender.track)).toEqual([screen]);
+    await expect(port.replaceTrack(camera, videoTrack())).rejects.toMatchObject({ name: 'InvalidAccessError' });
+
+    port.close();
+    expect(() => port.addTrack(videoTrack())).toThrow(expect.objectContaining({ name: 'InvalidStateError' }) as Error);
+    await expect(port.replaceTrack(screen, videoTrack())).rejects.toMatchObject({ name: 'InvalidStateError' });
   });
 });
 

@@ -112,8 +112,8 @@ export interface FakeTransceiver {
   readonly currentDirection: RtpTransceiverDirection | null;
   /** The handle the `track` event carries for this transceiver's receiver. */
   readonly receiverTrack: FakeTrackHandle;
-  /** The local track its sender sends (`addTrack`, `replaceTrack`); null for `addTransceiver`'s. */
-  readonly senderTrack: MediaTrackHandle | null;
+  /** The local track its sender sends (`addTrack`, `replaceTrack`); null for those of `addTransceiver`. */
+  readonly senderTrack: MediaTrackHandle;
 }
 
 /** A local track for `FakeRtcPort.addTrack` (a MediaStreamTrack's kind and id). */
@@ -255,7 +255,7 @@ class TransceiverImpl implements FakeTransceiver {
   negotiatedAsOfferer = false;
   /** Whether a `track` event announced that the remote sends on it ([[FiredDirection]]). */
   receiving = false;
-  senderTrack: MediaTrackHandle | null = null;
+  senderTrack: MediaTrackHandle = null;
 
   constructor(
     private readonly port: PortImpl,
