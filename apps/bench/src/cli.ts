@@ -2,7 +2,7 @@
 // `npm run bench` (everything, minutes) and `npm run bench -- --quick` (under 5 minutes).
 // `--only machines,signaling` runs some of them (such a run never touches the README).
 // Prints one table per benchmark and the goals; writes results/latest.json; a full run of all
-// four also writes results/ratios.svg and the README's Performance section.
+// of them also writes results/ratios.svg and the README's Performance section.
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';

@@ -2,9 +2,9 @@
 // machine, and reports ratios between them: absolute times drift on shared machines, ratios
 // measured side by side do much less.
 
-/** The four benchmarks, in the order they run; also their keys in `results/latest.json`. */
-export type BenchName = 'machines' | 'signaling' | 'dataChannel' | 'callSetup';
-export const BENCH_NAMES: readonly BenchName[] = ['machines', 'signaling', 'dataChannel', 'callSetup'];
+/** The benchmarks, in the order they run; also their keys in `results/latest.json`. */
+export type BenchName = 'machines' | 'signaling' | 'dataChannel' | 'callSetup' | 'mesh';
+export const BENCH_NAMES: readonly BenchName[] = ['machines', 'signaling', 'dataChannel', 'callSetup', 'mesh'];
 
 export interface BenchOptions {
   /** `--quick`: fewer rounds and smaller loads, the whole run under 5 minutes. */

@@ -92,7 +92,7 @@ describe('the README section', () => {
 
 describe('command line', () => {
   it('reads --quick and --only, and refuses the rest', () => {
-    expect(parseArgs([])).toEqual({ quick: false, only: ['machines', 'signaling', 'dataChannel', 'callSetup'] });
+    expect(parseArgs([])).toEqual({ quick: false, only: ['machines', 'signaling', 'dataChannel', 'callSetup', 'mesh'] });
     expect(parseArgs(['--quick', '--only', 'callSetup,machines'])).toEqual({ quick: true, only: ['machines', 'callSetup'] });
     expect(parseArgs(['--only=signaling'])).toEqual({ quick: false, only: ['signaling'] });
     expect(() => parseArgs(['--only', 'nope'])).toThrow(/--only/);

@@ -6,6 +6,8 @@ import type {
   IceConnectionState,
   IceGatheringState,
   IceServer,
+  MediaStreamHandle,
+  MediaTrackHandle,
   PeerConnectionState,
   RtcConfiguration,
   RtcPort,
@@ -104,6 +106,17 @@ function connectionStateOf(pc: RTCPeerConnection): PeerConnectionState {
 }
 
 /**
+ * How often the port reads the ICE and connection states again, whatever the engine dispatched.
+ * libwebrtc in Node (@roamhq/wrtc 0.10) does not always tell: in a group call on loopback whose
+ * relayed pairs recovered by ICE restart (browser test group.real.test.ts), some connections
+ * reached `connected` while the last `connectionstatechange` and `iceconnectionstatechange` they
+ * dispatched still read `disconnected`, and no event followed (2 runs of 8, both under load); the
+ * machines then saw a dead connection that was carrying data. The attribute is the truth
+ * (webrtc-pc §4.4.1.5 sets it before firing), so the port compares it with what it reported.
+ */
+export const STATE_RECHECK_MS = 1000;
+
+/**
  * Engines whose W3C API departs from webrtc-pc where the machines rely on it, told apart by
  * their own extension members (none says which engine it is otherwise):
  * - `libdatachannel` (node-datachannel's polyfill): never fires `negotiationneeded`, not even for
@@ -124,7 +137,9 @@ function quirksOf(pc: RTCPeerConnection): EngineQuirks {
  * Contract (see RtcPort): state events are reported once per change (libwebrtc in Node repeats
  * some). A state event carries no state, so the port reports the attribute as it is when the
  * event is dispatched; in Node, libwebrtc updates the attribute on its own thread first, so a
- * short-lived state (e.g. `connecting`) can be passed over there, never in a browser. After
+ * short-lived state (e.g. `connecting`) can be passed over there, never in a browser; and as it
+ * sometimes dispatches no event for the state it ends in, the port reads the ICE and connection
+ * states again every STATE_RECHECK_MS and reports a change it finds. After
  * `close()` the port reports nothing, its methods throw or reject with InvalidStateError, and
  * promises pending at close never settle (webrtc-pc §4.4.1.9), whatever the engine does with
  * them.
@@ -194,6 +209,19 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort<RTCPeerConn
   };
 
   for (const type of PC_EVENTS) pc.addEventListener(type, onEvent);
+
+  /** Reports an ICE or connection state the engine reached without an event (STATE_RECHECK_MS). */
+  const recheckStates = (): void => {
+    if (closed) return;
+    if (pc.iceConnectionState !== lastIce) {
+      lastIce = pc.iceConnectionState;
+      events.next({ type: 'iceconnectionstatechange', state: lastIce });
+    }
+    reportConnectionState();
+  };
+  const recheck = setInterval(recheckStates, STATE_RECHECK_MS);
+  // In Node, the timer alone does not keep the process alive.
+  (recheck as { unref?: () => void }).unref?.();
 
   /** Runs an engine call unless closed; its result is dropped if the port closes meanwhile. */
   const guarded = <T>(what: string, run: () => Promise<T>): Promise<T> => {
@@ -266,6 +294,20 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort<RTCPeerConn
       // connection's own configuration is carried over and only its iceServers are replaced.
       pc.setConfiguration({ ...pc.getConfiguration(), iceServers: toRtcIceServers(configuration.iceServers) });
     },
+    addTrack(track: MediaTrackHandle, ...streams: MediaStreamHandle[]) {
+      if (closed) throw invalidState('addTrack');
+      // webrtc-pc §5.1: the engine throws InvalidAccessError for a track it already sends.
+      pc.addTrack(track as MediaStreamTrack, ...(streams as MediaStream[]));
+    },
+    replaceTrack(current: MediaTrackHandle, next: MediaTrackHandle) {
+      if (closed) return Promise.reject(invalidState('replaceTrack'));
+      const sender = pc.getSenders().find((candidate) => candidate.track === current);
+      if (sender === undefined) {
+        return Promise.reject(Object.assign(new Error('replaceTrack: no sender of this connection sends that track'), { name: 'InvalidAccessError' }));
+      }
+      // webrtc-pc §5.2: same kind, no negotiation; the engine rejects TypeError for another kind.
+      return sender.replaceTrack(next as MediaStreamTrack);
+    },
     createDataChannel(label: string, init?: DataChannelInit): DataChannelPort {
       if (closed) throw invalidState('createDataChannel');
       const channel = createDataChannelPort(pc.createDataChannel(label, init));
@@ -282,6 +324,7 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort<RTCPeerConn
     close() {
       if (closed) return;
       closed = true;
+      clearInterval(recheck);
       for (const type of PC_EVENTS) pc.removeEventListener(type, onEvent);
       pc.close();
     },

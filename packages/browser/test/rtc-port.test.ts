@@ -5,7 +5,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { DataChannelEvent, IceCandidate, RtcPortEvent } from '@parley/core';
 import { isInvalidStateError } from '@parley/core';
 import { createDataChannelPort, createRtcPort, keepLoopbackCandidates } from '../src/index.js';
+import { STATE_RECHECK_MS } from '../src/rtc-port.js';
 import type { BrowserRtcPort } from '../src/index.js';
+import wrtc from '@roamhq/wrtc';
 import { createWrtcConnection } from './helpers/wrtc.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -196,6 +198,37 @@ describe('createRtcPort: after close (RtcPort contract, webrtc-pc §4.4.1.9)', (
     expect(settled).toBe(false);
     expect(eventsB.length).toBe(countB);
     expect(eventsA.length).toBeGreaterThanOrEqual(countA);
+  });
+});
+
+describe('createRtcPort: addTrack and replaceTrack (webrtc-pc §5.1, §5.2)', () => {
+  const tracks: MediaStreamTrack[] = [];
+  afterEach(() => {
+    for (const track of tracks.splice(0)) track.stop();
+  });
+  const videoTrack = (): MediaStreamTrack => {
+    const track = new wrtc.nonstandard.RTCVideoSource().createTrack();
+    tracks.push(track);
+    return track;
+  };
+
+  it('adds a track (negotiation needed), replaces it on its sender, and refuses what the engine and the contract refuse', async () => {
+    const port = newPort();
+    const events = record(port);
+    const camera = videoTrack();
+    port.addTrack(camera, new wrtc.MediaStream([camera]));
+    await waitFor(() => events.some((event) => event.type === 'negotiationneeded'), 'negotiationneeded');
+    expect(port.pc.getSenders().map((sender) => sender.track)).toEqual([camera]);
+    expect(() => port.addTrack(camera)).toThrow(expect.objectContaining({ name: 'InvalidAccessError' }) as Error);
+
+    const screen = videoTrack();
+    await port.replaceTrack(camera, screen);
+    expect(port.pc.getSenders().map((sender) => sender.track)).toEqual([screen]);
+    await expect(port.replaceTrack(camera, videoTrack())).rejects.toMatchObject({ name: 'InvalidAccessError' });
+
+    port.close();
+    expect(() => port.addTrack(videoTrack())).toThrow(expect.objectContaining({ name: 'InvalidStateError' }) as Error);
+    await expect(port.replaceTrack(screen, videoTrack())).rejects.toMatchObject({ name: 'InvalidStateError' });
   });
 });
 
@@ -396,5 +429,41 @@ describe('@parley/browser dependency rule (docs/architecture.md)', () => {
         expect(['@parley/core', 'rxjs'], `${file} imports ${specifier}`).toContain(specifier);
       }
     }
+  });
+});
+
+describe('states the engine reached without telling (libwebrtc in Node, group.real.test.ts)', () => {
+  /** The part of an RTCPeerConnection the port reads states from; its states change silently. */
+  class SilentStatesConnection extends EventTarget {
+    signalingState: RTCSignalingState = 'stable';
+    iceGatheringState: RTCIceGatheringState = 'complete';
+    iceConnectionState: RTCIceConnectionState = 'disconnected';
+    connectionState: RTCPeerConnectionState = 'disconnected';
+    close(): void {
+      this.signalingState = 'closed';
+    }
+  }
+
+  it('reports the ICE and connection states it finds on re-reading them, once each, and nothing after close', async () => {
+    const pc = new SilentStatesConnection();
+    const port = createRtcPort(pc as unknown as RTCPeerConnection);
+    ports.push(port);
+    const events = record(port);
+    // The engine dispatched its last events while the attributes still read `disconnected`,
+    // then reached `connected` without another event.
+    pc.dispatchEvent(new Event('iceconnectionstatechange'));
+    pc.dispatchEvent(new Event('connectionstatechange'));
+    pc.iceConnectionState = 'connected';
+    pc.connectionState = 'connected';
+    await waitFor(() => ofType(events, 'connectionstatechange').length > 0, 'the port to report the connection state it re-read', 3 * STATE_RECHECK_MS);
+    await waitFor(() => ofType(events, 'iceconnectionstatechange').length > 0, 'the port to report the ICE state it re-read', 3 * STATE_RECHECK_MS);
+    expect(ofType(events, 'connectionstatechange')).toEqual([{ type: 'connectionstatechange', state: 'connected' }]);
+    expect(ofType(events, 'iceconnectionstatechange')).toEqual([{ type: 'iceconnectionstatechange', state: 'connected' }]);
+
+    port.close();
+    pc.connectionState = 'failed';
+    pc.iceConnectionState = 'failed';
+    await new Promise((resolve) => setTimeout(resolve, 2 * STATE_RECHECK_MS));
+    expect(events.filter((event) => event.type === 'connectionstatechange' || event.type === 'iceconnectionstatechange')).toHaveLength(2);
   });
 });

@@ -2,7 +2,7 @@ import { BehaviorSubject, Subject } from 'rxjs';
 import type { Observable, Subscription } from 'rxjs';
 import { createActor } from 'xstate';
 import type { ActorOptions, InspectionEvent, Observer, StateValue, Subscription as ActorSubscription } from 'xstate';
-import type { DataChannelInit, IceServer, RtcPort } from './ports/rtc.js';
+import type { DataChannelInit, IceServer, MediaStreamHandle, MediaTrackHandle, RtcPort } from './ports/rtc.js';
 import { groupMachine, memberOfPairActorId } from './machines/group.machine.js';
 import type { GroupError, GroupPeerOptions, GroupSignaling } from './machines/group.machine.js';
 import type { PeerActor } from './machines/peer.machine.js';
@@ -30,9 +30,9 @@ export interface CreateGroupCallOptions<P extends RtcPort = RtcPort> {
   readonly signaling: GroupSignaling;
   /**
    * Called when the pair with `memberId` starts (on each join, rejoin and late joiner): build
-   * that member's connection and add the local tracks to it, as for a 1:1 call. The same
-   * tracks given to every connection are what "send to every member" means in a mesh; the
-   * group's peer owns the port and closes it when the pair ends.
+   * that member's connection. The tracks given to `addTrack` are added to it right after;
+   * tracks the app adds here itself go to that member only. The group's peer owns the port and
+   * closes it when the pair ends.
    */
   readonly createRtc: (memberId: string) => P;
   /** The most members the call holds, ourselves included (default 6). */
@@ -100,10 +100,21 @@ export interface GroupCall<P extends RtcPort = RtcPort> {
   /** Asks the pair with `member` for an ICE restart (the others are not touched). */
   restartIce(member: string): void;
   /**
-   * The RTC port of each member's pair, as `createRtc` made it: e.g. to replace a track on every
-   * connection (screen sharing: `port.pc.getSenders()` with `@parley/browser`, then
-   * `sender.replaceTrack`, webrtc-pc §5.2), or to add one (`pc.addTrack`, §5.1; the pair
-   * renegotiates on its own). Add it in `createRtc` too, for members who join later.
+   * Sends a local track to every member: added now to every pair's connection (webrtc-pc §5.1
+   * addTrack; each pair renegotiates on its own) and to the connection of every pair made later,
+   * right after `createRtc`. Connections that closed meanwhile are skipped.
+   */
+  addTrack(track: MediaTrackHandle, ...streams: MediaStreamHandle[]): void;
+  /**
+   * Sends `next` instead of `current` (added with `addTrack`) to every member, without
+   * negotiation (webrtc-pc §5.2 replaceTrack, same kind), e.g. the screen instead of the camera;
+   * pairs made later get `next`. Resolves when every connection sends it; rejects with the first
+   * error of a connection that is still open.
+   */
+  replaceTrack(current: MediaTrackHandle, next: MediaTrackHandle): Promise<void>;
+  /**
+   * The RTC port of each member's pair, as `createRtc` made it: e.g. its `pc` with
+   * `@parley/browser`, to read stats or mute a sender.
    */
   rtcPorts(): ReadonlyMap<string, P>;
 }
@@ -146,6 +157,16 @@ function sameStatus(a: GroupStatus, b: GroupStatus): boolean {
   return true;
 }
 
+/** `operation`, or nothing once `peer` has ended (its port's pending promises never settle then). */
+function untilPeerEnds(peer: PeerActor | undefined, operation: Promise<void>): Promise<void> {
+  if (peer === undefined || peer.getSnapshot().status !== 'active') return Promise.resolve();
+  let subscription: ActorSubscription | undefined;
+  const ended = new Promise<void>((resolve) => {
+    subscription = peer.subscribe({ complete: () => resolve(), error: () => resolve() });
+  });
+  return Promise.race([operation, ended]).finally(() => subscription?.unsubscribe());
+}
+
 /**
  * Creates and starts the room's group call (idle until `join()`): a mesh of peer machines, one
  * per other member in the call (docs/architecture.md, "Group calls"). Create it before the
@@ -165,6 +186,12 @@ export function createGroupCall<P extends RtcPort = RtcPort>(options: CreateGrou
   let stopped = false;
   let latestIceServers: readonly IceServer[] | undefined;
   const ports = new Map<string, P>();
+  /** The tracks given to `addTrack` (as replaced since), for every pair's connection. */
+  let tracks: readonly { readonly track: MediaTrackHandle; readonly streams: readonly MediaStreamHandle[] }[] = [];
+  /** What each pair's connection sends of those tracks (a replacement counts from its start). */
+  const sentOn = new WeakMap<RtcPort, readonly MediaTrackHandle[]>();
+  /** The replacement in progress, if any: the next one waits for it. */
+  let replacing: Promise<void> = Promise.resolve();
 
   const unwatch = (peer: PeerActor): void => {
     const watched = watching.get(peer);
@@ -185,7 +212,8 @@ export function createGroupCall<P extends RtcPort = RtcPort>(options: CreateGrou
     if (event.type === '@xstate.actor') {
       const id = (event.actorRef as { readonly id?: string }).id;
       const member = id === undefined ? null : memberOfPairActorId(id);
-      if (member !== null && event.actorRef !== actor) watch(event.actorRef as PeerActor, member);
+      // Only the group's pair actors have ids of that form (the root is `group`).
+      if (member !== null) watch(event.actorRef as PeerActor, member);
     }
     if (typeof inspect === 'function') inspect(event);
     else inspect?.next?.(event);
@@ -200,6 +228,8 @@ export function createGroupCall<P extends RtcPort = RtcPort>(options: CreateGrou
       createRtc: (member) => {
         const port = createRtc(member);
         ports.set(member, port);
+        for (const { track, streams } of tracks) port.addTrack(track, ...streams);
+        sentOn.set(port, tracks.map(({ track }) => track));
         if (latestIceServers !== undefined) setIceServers(port, latestIceServers, refusedIceServers(member));
         return port;
       },
@@ -262,6 +292,32 @@ export function createGroupCall<P extends RtcPort = RtcPort>(options: CreateGrou
           handle.send(data);
         }
       }
+    },
+    addTrack(track, ...streams) {
+      tracks = [...tracks, { track, streams }];
+      for (const port of rtcPorts().values()) {
+        if (port.connectionState === 'closed') continue;
+        port.addTrack(track, ...streams);
+        sentOn.set(port, [...(sentOn.get(port) ?? []), track]);
+      }
+    },
+    replaceTrack(current, next) {
+      // Pairs made from now on get `next` at once; those that send `current` get it in turn.
+      tracks = tracks.map((entry) => (entry.track === current ? { ...entry, track: next } : entry));
+      const run = async (): Promise<void> => {
+        const pairs = actor.getSnapshot().context.pairs;
+        const targets = [...rtcPorts()].filter(([, port]) => port.connectionState !== 'closed' && sentOn.get(port)?.includes(current));
+        for (const [, port] of targets) sentOn.set(port, (sentOn.get(port) ?? []).map((track) => (track === current ? next : track)));
+        // A pair closed meanwhile never settles its port's promise (the RtcPort contract): its end settles it.
+        const outcomes = await Promise.allSettled(targets.map(([member, port]) => untilPeerEnds(pairs.get(member)?.peer, port.replaceTrack(current, next))));
+        const failed = outcomes.find((outcome, index) => outcome.status === 'rejected' && targets[index]?.[1].connectionState !== 'closed');
+        if (failed?.status === 'rejected') throw failed.reason;
+      };
+      // One replacement at a time: a sender shows its new track only once replaceTrack is done
+      // (webrtc-pc §5.2), so the next one must find it there.
+      const replaced = replacing.then(run, run);
+      replacing = replaced.catch(() => undefined);
+      return replaced;
     },
     rtcPorts,
     stop() {

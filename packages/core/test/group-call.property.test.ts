@@ -8,7 +8,8 @@ import { collectUnhandledRejections } from './helpers/unhandled-rejections.js';
 
 // Group calls of 3 to 5 members over the fake room and the JSEP-faithful fake network, while
 // fast-check's scheduler decides the order of every signaling delivery and every RTC promise:
-// members join, leave, vanish from the room, add tracks and restart ICE at random, with
+// members join, leave, vanish from the room, add and replace tracks (group.addTrack and
+// replaceTrack, sent to every member) and restart ICE at random, with
 // duplicated messages. Invariants: once settled, every member in the call holds a connected,
 // stable pair with every other one (same session, equal transceivers, chat open) and nothing
 // with anyone else; no illegal RTC call, no error, no unhandled rejection; and after everyone
@@ -25,7 +26,7 @@ const unhandled = collectUnhandledRejections();
 const stats = new Map<number, number>();
 
 type GroupStep =
-  | { readonly kind: 'join' | 'leave' | 'vanish'; readonly who: number }
+  | { readonly kind: 'join' | 'leave' | 'vanish' | 'replaceTrack'; readonly who: number }
   | { readonly kind: 'addTrack'; readonly who: number; readonly media: 'audio' | 'video' }
   | { readonly kind: 'restartIce'; readonly who: number; readonly other: number };
 
@@ -49,6 +50,7 @@ const scenarioArbitrary: fc.Arbitrary<GroupScenario> = fc.integer({ min: 3, max:
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('vanish' as const), who }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('addTrack' as const), who, media: fc.constantFrom('audio' as const, 'video' as const) }) },
     { weight: 2, arbitrary: fc.record({ kind: fc.constant('restartIce' as const), who, other: who }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('replaceTrack' as const), who }) },
   );
   return fc.record({
     size: fc.constant(size),
@@ -64,6 +66,8 @@ function describeStep(step: GroupStep): string {
   switch (step.kind) {
     case 'addTrack':
       return `${name} adds ${step.media}`;
+    case 'replaceTrack':
+      return `${name} replaces its latest track`;
     case 'restartIce':
       return `${name} restarts ICE with ${IDS[step.other]}`;
     default:
@@ -73,6 +77,7 @@ function describeStep(step: GroupStep): string {
 
 async function runScenario(s: fc.Scheduler, scenario: GroupScenario): Promise<{ violations: string[]; log: string[] }> {
   const log: string[] = [];
+  const replaceErrors: string[] = [];
   const clock = new SimulatedClock();
   const network = createFakeNetwork({ scheduler: s });
   let sent = 0;
@@ -98,7 +103,12 @@ async function runScenario(s: fc.Scheduler, scenario: GroupScenario): Promise<{ 
       case 'vanish':
         return room.vanish(member.id);
       case 'addTrack':
-        return member.addTrack(step.media);
+        member.addTrack(step.media);
+        return;
+      case 'replaceTrack':
+        // Settles once every pair sends the new track, or ended meanwhile; a rejection is a violation.
+        member.replaceLatestTrack()?.catch((error: unknown) => replaceErrors.push(`${member.id}: replaceTrack failed: ${String(error)}`));
+        return;
       case 'restartIce':
         return member.group.restartIce(IDS[step.other] as string);
     }
@@ -116,6 +126,7 @@ async function runScenario(s: fc.Scheduler, scenario: GroupScenario): Promise<{ 
   };
   await settle(() => meshViolations(members).length === 0);
   const violations = meshViolations(members);
+  violations.push(...replaceErrors);
   for (const member of members) {
     const size = member.group.status().members.size;
     if (size + 1 > scenario.maxMembers) violations.push(`${member.id} is in a call of ${size + 1}, above the cap of ${scenario.maxMembers}`);

@@ -150,6 +150,42 @@ describe('createGroupCall', () => {
     expect(a.ports.length).toBe(1);
   });
 
+  it('addTrack sends a track to every member, late joiners too; replaceTrack swaps it everywhere without negotiation', async () => {
+    const { add, settled } = room();
+    const [a, b, c] = [add('a'), add('b'), add('c')];
+    a.group.join();
+    b.group.join();
+    await settled('a and b');
+    const camera = a.addTrack('video');
+    await settled('a sends its camera to b');
+    const rounds = (member: GroupMember) => member.events.filter((e) => e.type === 'negotiated').length;
+    c.group.join();
+    await settled('c joined late');
+    expect(a.group.rtcPorts().get('c')?.getTransceivers().map((t) => t.senderTrack)).toContain(camera);
+    const before = rounds(a) + rounds(b) + rounds(c);
+    const screen = await a.replaceLatestTrack();
+    const sent = (remote: string) => a.group.rtcPorts().get(remote)?.getTransceivers().map((t) => t.senderTrack);
+    expect([sent('b'), sent('c')].map((tracks) => [tracks?.includes(screen), tracks?.includes(camera)])).toEqual([
+      [true, false],
+      [true, false],
+    ]);
+    await settled('after the replace');
+    expect(rounds(a) + rounds(b) + rounds(c)).toBe(before);
+  });
+
+  it('replaceTrack twice in a row: the second waits for the first (a sender shows its new track only once replaced)', async () => {
+    const { add, settled } = room();
+    const [a, b, c] = [add('a'), add('b'), add('c')];
+    for (const member of [a, b, c]) member.group.join();
+    a.addTrack('video');
+    await settled('three, a with a camera');
+    const first = a.replaceLatestTrack();
+    const second = a.replaceLatestTrack();
+    const [, last] = await Promise.all([first, second]);
+    for (const remote of ['b', 'c']) expect(a.group.rtcPorts().get(remote)?.getTransceivers().map((t) => t.senderTrack)).toContain(last);
+    await settled('after both');
+  });
+
   it('restartIce(member) restarts that pair only', async () => {
     const { add, settled } = room();
     const [a, b, c] = [add('a'), add('b'), add('c')];

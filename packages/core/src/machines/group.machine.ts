@@ -433,7 +433,7 @@ export const groupMachine = groupSetup.createMachine({
           },
         },
         joined: {
-          description: 'Joined: late answers still open pairs; new members join us.',
+          description: 'Joined: late answers still open pairs; a newcomer past the cap is answered group-full.',
           on: {
             // A newcomer past the cap is told so, and opens nothing here.
             'REMOTE.JOIN': [{ guard: 'isCallFullFor', actions: 'answerFull' }, takeJoin],

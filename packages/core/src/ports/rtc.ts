@@ -184,6 +184,20 @@ export interface RtcPort {
    */
   setConfiguration(configuration: RtcConfiguration): void;
   createDataChannel(label: string, init?: DataChannelInit): DataChannelPort;
+  /**
+   * webrtc-pc §5.1 addTrack: sends the local `track` (a MediaStreamTrack in browsers), as part of
+   * `streams`, on a new or reused transceiver; the connection then needs negotiation (§4.7.3
+   * `negotiationneeded`), which the peer machine carries out. Throws InvalidStateError after
+   * `close()`, InvalidAccessError when the track is already sent on this connection.
+   */
+  addTrack(track: MediaTrackHandle, ...streams: MediaStreamHandle[]): void;
+  /**
+   * webrtc-pc §5.2 RTCRtpSender.replaceTrack on the sender that sends `current`: `next` (of the
+   * same kind) is sent instead, without negotiation. Rejects InvalidStateError after `close()`,
+   * InvalidAccessError when no sender of this connection sends `current`, TypeError when the
+   * kinds differ.
+   */
+  replaceTrack(current: MediaTrackHandle, next: MediaTrackHandle): Promise<void>;
   close(): void;
 }
 

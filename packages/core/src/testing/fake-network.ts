@@ -5,6 +5,7 @@ import type {
   IceCandidate,
   IceConnectionState,
   IceGatheringState,
+  MediaTrackHandle,
   PeerConnectionState,
   RtcConfiguration,
   RtcPort,
@@ -111,6 +112,14 @@ export interface FakeTransceiver {
   readonly currentDirection: RtpTransceiverDirection | null;
   /** The handle the `track` event carries for this transceiver's receiver. */
   readonly receiverTrack: FakeTrackHandle;
+  /** The local track its sender sends (`addTrack`, `replaceTrack`); null for those of `addTransceiver`. */
+  readonly senderTrack: MediaTrackHandle;
+}
+
+/** A local track for `FakeRtcPort.addTrack` (a MediaStreamTrack's kind and id). */
+export interface FakeLocalTrack {
+  readonly kind: MediaKind;
+  readonly id: string;
 }
 
 /** One InvalidStateError the port raised. */
@@ -246,6 +255,7 @@ class TransceiverImpl implements FakeTransceiver {
   negotiatedAsOfferer = false;
   /** Whether a `track` event announced that the remote sends on it ([[FiredDirection]]). */
   receiving = false;
+  senderTrack: MediaTrackHandle = null;
 
   constructor(
     private readonly port: PortImpl,
@@ -745,6 +755,41 @@ class PortImpl implements FakeRtcPort {
     if (this.negotiationNeededTiming === 'per-track') this.queueTrackNegotiationNeededTask();
     else this.updateNegotiationNeeded();
     return transceiver;
+  }
+
+  /** webrtc-pc §5.1 addTrack, for a `FakeLocalTrack`: always a new sendrecv transceiver (no reuse). */
+  addTrack(track: MediaTrackHandle): void {
+    const local = track as Partial<FakeLocalTrack> | null;
+    this.operations.push(`addTrack(${local?.kind ?? '?'} ${local?.id ?? '?'})`);
+    if (this.closed) {
+      this.recordIllegal('addTrack', 'called after close()');
+      throw rtcError('InvalidStateError', 'addTrack: the connection is closed');
+    }
+    if (this.transceivers.some((transceiver) => transceiver.senderTrack === track)) {
+      throw rtcError('InvalidAccessError', 'addTrack: the track is already sent on this connection');
+    }
+    if (local?.kind !== 'audio' && local?.kind !== 'video') throw rtcError('TypeError', 'addTrack: not a track');
+    (this.addTransceiver(local.kind) as TransceiverImpl).senderTrack = track;
+  }
+
+  /** webrtc-pc §5.2 replaceTrack on the sender of `current`: one step later, no negotiation. */
+  replaceTrack(current: MediaTrackHandle, next: MediaTrackHandle): Promise<void> {
+    this.operations.push('replaceTrack()');
+    if (this.closed) {
+      this.recordIllegal('replaceTrack', 'called after close()');
+      return Promise.reject(rtcError('InvalidStateError', 'replaceTrack: the connection is closed'));
+    }
+    const transceiver = this.transceivers.find((candidate) => candidate.senderTrack === current);
+    if (transceiver === undefined) return Promise.reject(rtcError('InvalidAccessError', 'replaceTrack: no sender sends that track'));
+    if ((next as Partial<FakeLocalTrack> | null)?.kind !== transceiver.kind) return Promise.reject(rtcError('TypeError', 'replaceTrack: the kinds differ'));
+    return new Promise<void>((resolve) => {
+      // Pending at close never settles (the RtcPort contract).
+      this.network.step(`${this.name}: replaceTrack`, () => {
+        if (this.closed) return;
+        transceiver.senderTrack = next;
+        resolve();
+      });
+    });
   }
 
   getTransceivers(): readonly FakeTransceiver[] {

@@ -3,7 +3,7 @@ import type { CreateGroupCallOptions, GroupAppEvent, GroupCall } from '../create
 import { memberOfPairActorId } from '../machines/group.machine.js';
 import { negotiationOf } from '../machines/peer.machine.js';
 import type { PeerActor } from '../machines/peer.machine.js';
-import type { FakeNetwork, FakeRtcPort } from './fake-network.js';
+import type { FakeLocalTrack, FakeNetwork, FakeRtcPort } from './fake-network.js';
 import type { FakeRoom, FakeRoomMember } from './fake-room.js';
 
 // Members of a fake room, each with a group call over the fake network, and the invariants a
@@ -22,11 +22,12 @@ export interface GroupMember {
   readonly errors: readonly string[];
   /** Every pair's peer actor the group call ever created. */
   readonly peers: readonly PeerActor[];
-  /**
-   * Adds a track of `kind` as an app does in a group: to every pair's connection now
-   * (`rtcPorts()`), and to the media `createRtc` adds for pairs made later.
-   */
-  addTrack(kind: 'audio' | 'video'): void;
+  /** Adds a new local track of `kind` with `group.addTrack` (sent to every member, now and later). */
+  addTrack(kind: 'audio' | 'video'): FakeLocalTrack;
+  /** Replaces the latest track added with `addTrack` by a new one of its kind (`group.replaceTrack`); null when none. */
+  replaceLatestTrack(): Promise<FakeLocalTrack> | null;
+  /** The tracks it sends to every member now (`addTrack`, as replaced since). */
+  readonly tracks: readonly FakeLocalTrack[];
 }
 
 /** Options of `addGroupMember`. */
@@ -42,8 +43,10 @@ export interface GroupMemberOptions extends Partial<Omit<CreateGroupCallOptions<
  * Memberships are `<id>m1`, `<id>m2`, ... so runs read well.
  */
 export function addGroupMember(room: FakeRoom, network: FakeNetwork, id: string, options: GroupMemberOptions = {}): GroupMember {
-  const { media: initialMedia = ['audio'], networkFor = () => network, ...groupOptions } = options;
-  const media = [...initialMedia];
+  const { media = ['audio'], networkFor = () => network, ...groupOptions } = options;
+  const tracks: FakeLocalTrack[] = [];
+  let trackCount = 0;
+  const newTrack = (kind: 'audio' | 'video'): FakeLocalTrack => ({ kind, id: `${id}-${kind}-${(trackCount += 1)}` });
   const member = room.enter(id);
   const ports: FakeRtcPort[] = [];
   const events: GroupAppEvent[] = [];
@@ -78,9 +81,19 @@ export function addGroupMember(room: FakeRoom, network: FakeNetwork, id: string,
     events,
     errors,
     peers,
+    tracks,
     addTrack(kind) {
-      media.push(kind);
-      for (const port of group.rtcPorts().values()) port.addTransceiver(kind);
+      const track = newTrack(kind);
+      tracks.push(track);
+      group.addTrack(track);
+      return track;
+    },
+    replaceLatestTrack() {
+      const current = tracks[tracks.length - 1];
+      if (current === undefined) return null;
+      const next = newTrack(current.kind);
+      tracks[tracks.length - 1] = next;
+      return group.replaceTrack(current, next).then(() => next);
     },
   };
 }
@@ -140,6 +153,10 @@ export function meshViolations(members: readonly GroupMember[]): string[] {
         }
         const unnegotiated = port.getTransceivers().filter((t) => t.mid === null).length;
         if (unnegotiated > 0) found.push(`${name}: ${side} has ${unnegotiated} transceiver(s) never negotiated`);
+        const sender = side === a.id ? a : b;
+        const sent = port.getTransceivers().map((t) => t.senderTrack);
+        const missing = sender.tracks.filter((track) => !sent.includes(track)).map((track) => track.id);
+        if (missing.length > 0) found.push(`${name}: ${side} does not send ${missing.join(', ')}`);
         const channels = pair.peer.getSnapshot().context.channels;
         if (!channels.some((channel) => channel.getSnapshot().matches('open'))) found.push(`${name}: ${side} has no open data channel`);
       }

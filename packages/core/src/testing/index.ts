@@ -7,6 +7,7 @@
 export { createFakeNetwork, nextSignalingState } from './fake-network.js';
 export type {
   FakeDataChannel,
+  FakeLocalTrack,
   FakeNetwork,
   FakeNetworkOptions,
   FakePortConfig,
