@@ -182,21 +182,41 @@ export function createPeer(options: CreatePeerOptions): Peer {
     },
   });
   actor.start();
+  return new RunningPeer(actor, events.observable, () => {
+    done.unsubscribe();
+    subscriptions.unsubscribe();
+    events.complete();
+  });
+}
 
-  return {
-    actor,
-    state$: snapshots$(actor),
-    events$: events.observable,
-    createDataChannel: (label, init) => dataChannelOf(createDataChannelOn(actor, label, init)),
-    restartIce() {
-      // A stopped actor would only log that the event was dropped.
-      if (actor.getSnapshot().status === 'active') actor.send({ type: 'RESTART_ICE' });
-    },
-    close() {
-      if (actor.getSnapshot().status === 'active') actor.send({ type: 'CLOSE' });
-      done.unsubscribe();
-      subscriptions.unsubscribe();
-      events.complete();
-    },
-  };
+/**
+ * The `Peer` that `createPeer` returns. Its commands are methods and `state$` is made on first
+ * read, so an idle peer holds no closure or observable per command (issue 14, memory).
+ */
+class RunningPeer implements Peer {
+  private state: Observable<SnapshotFrom<typeof peerMachine>> | null = null;
+
+  constructor(
+    readonly actor: PeerActor,
+    readonly events$: Observable<PeerAppEvent>,
+    private readonly release: () => void,
+  ) {}
+
+  get state$(): Observable<SnapshotFrom<typeof peerMachine>> {
+    return (this.state ??= snapshots$(this.actor));
+  }
+
+  createDataChannel(label: string, init?: DataChannelInit): DataChannel {
+    return dataChannelOf(createDataChannelOn(this.actor, label, init));
+  }
+
+  restartIce(): void {
+    // A stopped actor would only log that the event was dropped.
+    if (this.actor.getSnapshot().status === 'active') this.actor.send({ type: 'RESTART_ICE' });
+  }
+
+  close(): void {
+    if (this.actor.getSnapshot().status === 'active') this.actor.send({ type: 'CLOSE' });
+    this.release();
+  }
 }
