@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
 import { Subscription } from 'rxjs';
 import { createActor } from 'xstate';
-import type { ActorOptions, InspectionEvent, Observer, SnapshotFrom } from 'xstate';
+import type { ActorOptions, InspectionEvent, Observer, SnapshotFrom, Subscription as ActorSubscription } from 'xstate';
 import { isInvalidStateError } from './ports/rtc.js';
 import type { DataChannelInit, IceServer, RtcPort } from './ports/rtc.js';
 import { peerMachine } from './machines/peer.machine.js';
@@ -171,22 +171,13 @@ export function createPeer(options: CreatePeerOptions): Peer {
       }),
     );
   }
-  const done = actor.subscribe({
-    complete: () => {
-      subscriptions.unsubscribe();
-      events.complete();
-    },
-    error: () => {
-      subscriptions.unsubscribe();
-      events.complete();
-    },
-  });
-  actor.start();
-  return new RunningPeer(actor, events.observable, () => {
-    done.unsubscribe();
+  const finish = (): void => {
     subscriptions.unsubscribe();
     events.complete();
-  });
+  };
+  const done = actor.subscribe({ complete: finish, error: finish });
+  actor.start();
+  return new RunningPeer(actor, events.observable, done, finish);
 }
 
 /**
@@ -196,10 +187,15 @@ export function createPeer(options: CreatePeerOptions): Peer {
 class RunningPeer implements Peer {
   private state: Observable<SnapshotFrom<typeof peerMachine>> | null = null;
 
+  /**
+   * @param done the subscription that calls `finish` when the actor ends
+   * @param finish stops forwarding events and completes `events$`
+   */
   constructor(
     readonly actor: PeerActor,
     readonly events$: Observable<PeerAppEvent>,
-    private readonly release: () => void,
+    private readonly done: ActorSubscription,
+    private readonly finish: () => void,
   ) {}
 
   get state$(): Observable<SnapshotFrom<typeof peerMachine>> {
@@ -217,6 +213,7 @@ class RunningPeer implements Peer {
 
   close(): void {
     if (this.actor.getSnapshot().status === 'active') this.actor.send({ type: 'CLOSE' });
-    this.release();
+    this.done.unsubscribe();
+    this.finish();
   }
 }
