@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
 import { Subscription } from 'rxjs';
 import { createActor } from 'xstate';
-import type { ActorOptions, InspectionEvent, Observer, SnapshotFrom } from 'xstate';
+import type { ActorOptions, InspectionEvent, Observer, SnapshotFrom, Subscription as ActorSubscription } from 'xstate';
 import { isInvalidStateError } from './ports/rtc.js';
 import type { DataChannelInit, IceServer, RtcPort } from './ports/rtc.js';
 import { peerMachine } from './machines/peer.machine.js';
@@ -171,32 +171,49 @@ export function createPeer(options: CreatePeerOptions): Peer {
       }),
     );
   }
-  const done = actor.subscribe({
-    complete: () => {
-      subscriptions.unsubscribe();
-      events.complete();
-    },
-    error: () => {
-      subscriptions.unsubscribe();
-      events.complete();
-    },
-  });
-  actor.start();
-
-  return {
-    actor,
-    state$: snapshots$(actor),
-    events$: events.observable,
-    createDataChannel: (label, init) => dataChannelOf(createDataChannelOn(actor, label, init)),
-    restartIce() {
-      // A stopped actor would only log that the event was dropped.
-      if (actor.getSnapshot().status === 'active') actor.send({ type: 'RESTART_ICE' });
-    },
-    close() {
-      if (actor.getSnapshot().status === 'active') actor.send({ type: 'CLOSE' });
-      done.unsubscribe();
-      subscriptions.unsubscribe();
-      events.complete();
-    },
+  const finish = (): void => {
+    subscriptions.unsubscribe();
+    events.complete();
   };
+  const done = actor.subscribe({ complete: finish, error: finish });
+  actor.start();
+  return new RunningPeer(actor, events.observable, done, finish);
+}
+
+/**
+ * The `Peer` that `createPeer` returns. Its commands are methods and `state$` is made on first
+ * read, so an idle peer holds no closure or observable per command (issue 14, memory).
+ */
+class RunningPeer implements Peer {
+  private state: Observable<SnapshotFrom<typeof peerMachine>> | null = null;
+
+  /**
+   * @param done the subscription that calls `finish` when the actor ends
+   * @param finish stops forwarding events and completes `events$`
+   */
+  constructor(
+    readonly actor: PeerActor,
+    readonly events$: Observable<PeerAppEvent>,
+    private readonly done: ActorSubscription,
+    private readonly finish: () => void,
+  ) {}
+
+  get state$(): Observable<SnapshotFrom<typeof peerMachine>> {
+    return (this.state ??= snapshots$(this.actor));
+  }
+
+  createDataChannel(label: string, init?: DataChannelInit): DataChannel {
+    return dataChannelOf(createDataChannelOn(this.actor, label, init));
+  }
+
+  restartIce(): void {
+    // A stopped actor would only log that the event was dropped.
+    if (this.actor.getSnapshot().status === 'active') this.actor.send({ type: 'RESTART_ICE' });
+  }
+
+  close(): void {
+    if (this.actor.getSnapshot().status === 'active') this.actor.send({ type: 'CLOSE' });
+    this.done.unsubscribe();
+    this.finish();
+  }
 }

@@ -10,7 +10,8 @@ import type { ActorRef, AnyActorRef, EventObject, Snapshot, SnapshotFrom } from 
  */
 export class BufferUntilSubscribed<T> {
   private buffer: T[] | null = [];
-  private readonly subject = new Subject<T>();
+  /** Made at the first subscription: an idle peer or port holds none (issue 14, memory). */
+  private subject: Subject<T> | null = null;
   private completed = false;
 
   readonly observable = new Observable<T>((subscriber) => {
@@ -23,19 +24,20 @@ export class BufferUntilSubscribed<T> {
       subscriber.complete();
       return undefined;
     }
+    this.subject ??= new Subject<T>();
     return this.subject.subscribe(subscriber);
   });
 
   next(value: T): void {
     if (this.completed) return;
     if (this.buffer) this.buffer.push(value);
-    else this.subject.next(value);
+    else this.subject?.next(value);
   }
 
   complete(): void {
     if (this.completed) return;
     this.completed = true;
-    this.subject.complete();
+    this.subject?.complete();
   }
 }
 

@@ -195,7 +195,7 @@ function runRtcOperation(context: NegotiationContext, self: ActorRef<Snapshot<un
     if (self.getSnapshot().status === 'active') self.send(event);
   };
   callRtc(context, operation).then(
-    (description) => deliver({ type: 'RTC.OPERATION_DONE', operation, ...(description ? { description } : {}) }),
+    (description) => deliver(description ? { type: 'RTC.OPERATION_DONE', operation, description } : { type: 'RTC.OPERATION_DONE', operation }),
     (error: unknown) => deliver({ type: 'RTC.OPERATION_FAILED', operation, error: toError(error) }),
   );
 }
