@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { RtcPortEvent } from '@parley/core';
 import { engineOptions } from '../src/index.js';
 import { waitFor } from './helpers/wait.js';
-import { record, usePorts } from './helpers/ports.js';
+import { ofType, record, trickleUntilConnected, usePorts } from './helpers/ports.js';
 import { createWrtcConnection } from './helpers/wrtc.js';
 
 // What createRtcPort evens out between engines (README, "Interop"), each on the real engine that
@@ -23,6 +23,32 @@ describe('createRtcPort over node-datachannel (polyfill)', () => {
     port.createDataChannel('second');
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(negotiationNeeded(events)).toBe(1);
+  });
+
+  it('reports its candidates as offerer only once the answer is applied, so that DTLS never starts before libdatachannel holds the remote fingerprint', async () => {
+    // libdatachannel 0.24.5 starts DTLS as soon as ICE connects, and setRemoteDescription hands
+    // the answer to ICE before it stores the fingerprint: a peer that already reached our
+    // candidate connects at once and its certificate is checked against none (see rtc-port.ts).
+    const caller = adopt(new LibdatachannelPeerConnection(engineOptions.libdatachannel()));
+    const callee = adopt(new LibdatachannelPeerConnection(engineOptions.libdatachannel()));
+    const callerEvents = record(caller);
+    const calleeEvents = record(callee);
+    caller.createDataChannel('chat');
+    const offer = await caller.createOffer();
+    await caller.setLocalDescription(offer);
+    await callee.setRemoteDescription(offer);
+    const answer = await callee.createAnswer();
+    await callee.setLocalDescription(answer);
+    // The polyfill lists each candidate it has dispatched as an icecandidate event.
+    const dispatched = (caller.pc as unknown as { readonly ext_localCandidates: readonly unknown[] }).ext_localCandidates;
+    await waitFor(() => dispatched.length > 0, "the caller's first candidate event");
+    expect(caller.signalingState).toBe('have-local-offer');
+    expect(ofType(callerEvents, 'icecandidate')).toEqual([]);
+
+    await caller.setRemoteDescription(answer);
+    await waitFor(() => ofType(callerEvents, 'icecandidate').some(({ candidate }) => candidate !== null), "the caller's candidates");
+    expect(ofType(callerEvents, 'signalingstatechange').map((event) => event.state)).toEqual(['have-local-offer', 'stable']);
+    await trickleUntilConnected(caller, callee, callerEvents, calleeEvents);
   });
 });
 
