@@ -147,7 +147,7 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort<RTCPeerConn
   let hasLocalChannel = false;
   /** libdatachannel as offerer: the candidates it reports once the answer is applied (see EngineQuirks). */
   const heldCandidates: RtcPortEvent[] = [];
-  const holdsCandidates = (): boolean => false; // TEMP: the fix off
+  const holdsCandidates = (): boolean => quirks === 'libdatachannel' && pc.signalingState === 'have-local-offer';
   const releaseCandidates = (): void => {
     for (const held of heldCandidates.splice(0)) events.next(held);
   };
