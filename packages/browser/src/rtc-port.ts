@@ -121,7 +121,16 @@ export const STATE_RECHECK_MS = 1000;
  * their own extension members (none says which engine it is otherwise):
  * - `libdatachannel` (node-datachannel's polyfill): never fires `negotiationneeded`, not even for
  *   the first data channel (webrtc-pc §6.1, createDataChannel: "If channel is the first
- *   RTCDataChannel created on connection, update the negotiation-needed flag"). Its
+ *   RTCDataChannel created on connection, update the negotiation-needed flag"). And as offerer
+ *   it can fail DTLS when its candidates reach the answerer before the answer reaches it: on
+ *   ICE connected it starts DTLS at once, and its setRemoteDescription hands the answer to ICE
+ *   before it stores the answer's fingerprint (libdatachannel 0.24.5, node-datachannel 0.33.4;
+ *   upstream pull request 1612 "Fix DTLS startup ordering", not released). An answerer that
+ *   already has a working pair with our candidate connects in that gap, its certificate is
+ *   checked against no fingerprint ("certificate verify failed", alert "unknown CA"), and the
+ *   connection fails and closes. So its candidates are reported once it leaves
+ *   `have-local-offer`: the answerer then cannot reach it before the fingerprint is stored.
+ *   Trickle ICE (RFC 8838) leaves it to the agent when it sends its candidates. Its
  *   `ext_maxDataChannelId` marks it.
  */
 type EngineQuirks = 'libdatachannel' | 'w3c';
@@ -151,6 +160,20 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort<RTCPeerConn
   let closed = false;
   /** libdatachannel: whether a local data channel was created yet (the first one needs an offer). */
   let hasLocalChannel = false;
+  /** libdatachannel as offerer: the candidates it reports once the answer is applied (see EngineQuirks). */
+  const heldCandidates: RtcPortEvent[] = [];
+  const holdsCandidates = (): boolean => quirks === 'libdatachannel' && pc.signalingState === 'have-local-offer';
+  const releaseCandidates = (): void => {
+    for (const held of heldCandidates.splice(0)) events.next(held);
+  };
+  const reportCandidate = (event: RtcPortEvent): void => {
+    if (holdsCandidates()) {
+      heldCandidates.push(event);
+      return;
+    }
+    releaseCandidates();
+    events.next(event);
+  };
   let lastSignaling: SignalingState = pc.signalingState;
   let lastGathering: IceGatheringState = pc.iceGatheringState;
   let lastIce: IceConnectionState = pc.iceConnectionState;
@@ -163,20 +186,23 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort<RTCPeerConn
         return events.next({ type: 'negotiationneeded' });
       case 'icecandidate': {
         const { candidate } = event as RTCPeerConnectionIceEvent;
-        if (candidate === null) return events.next({ type: 'icecandidate', candidate: null });
+        if (candidate === null) return reportCandidate({ type: 'icecandidate', candidate: null });
         // webrtc-pc §4.4.1.6: an empty candidate string marks the end of one generation; the
         // null candidate that ends gathering follows, so only that one is reported.
         if (candidate.candidate === '') return;
-        return events.next({ type: 'icecandidate', candidate: plainCandidate(candidate) });
+        return reportCandidate({ type: 'icecandidate', candidate: plainCandidate(candidate) });
       }
       case 'icecandidateerror': {
         const error = event as RTCPeerConnectionIceErrorEvent;
         return events.next({ type: 'icecandidateerror', errorCode: error.errorCode, errorText: error.errorText, url: error.url });
       }
       case 'signalingstatechange':
-        if (pc.signalingState === lastSignaling) return;
-        lastSignaling = pc.signalingState;
-        return events.next({ type: 'signalingstatechange', state: lastSignaling });
+        if (pc.signalingState !== lastSignaling) {
+          lastSignaling = pc.signalingState;
+          events.next({ type: 'signalingstatechange', state: lastSignaling });
+        }
+        if (!holdsCandidates()) releaseCandidates();
+        return;
       case 'icegatheringstatechange':
         if (pc.iceGatheringState === lastGathering) return;
         lastGathering = pc.iceGatheringState;

@@ -1,6 +1,6 @@
 import type {
   DataChannelInit,
-  DataChannelState,
+  DataChannelPort,
   IceCandidate,
   IceConnectionState,
   IceGatheringState,
@@ -39,15 +39,18 @@ export interface RtcConfigurationLike {
   iceServers?: unknown[];
 }
 
-/** The part of a webrtc-pc §6.2 RTCDataChannel that `createDataChannelPort` uses. */
-export interface RtcDataChannelLike {
-  readonly label: string;
-  readonly id: number | null;
-  readonly ordered: boolean;
-  readonly protocol: string;
-  readonly readyState: DataChannelState;
-  readonly bufferedAmount: number;
-  bufferedAmountLowThreshold: number;
+/**
+ * The attributes of a webrtc-pc §6.2 RTCDataChannel that core's `DataChannelPort` mirrors one to
+ * one (the port is the DOM-free copy of them), and `close()`: the same declarations on both sides.
+ */
+type MirroredDataChannelMembers = 'label' | 'id' | 'ordered' | 'protocol' | 'readyState' | 'bufferedAmount' | 'bufferedAmountLowThreshold' | 'close';
+
+/**
+ * The part of a webrtc-pc §6.2 RTCDataChannel that `createDataChannelPort` uses: the attributes
+ * the port mirrors (taken from `DataChannelPort`), and what the port replaces (`binaryType`, the
+ * DOM's `send` overloads, and event listeners where the port has `events$`).
+ */
+export interface RtcDataChannelLike extends Pick<DataChannelPort, MirroredDataChannelMembers> {
   binaryType: string;
   send(data: string): void;
   send(data: ArrayBuffer): void;

@@ -4,74 +4,22 @@ import { firstValueFrom, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { DataChannelEvent, IceCandidate, RtcPortEvent } from '@parley/core';
 import { isInvalidStateError } from '@parley/core';
-import { createDataChannelPort, createRtcPort, keepLoopbackCandidates } from '../src/index.js';
+import { createDataChannelPort, createRtcPort } from '../src/index.js';
 import { STATE_RECHECK_MS } from '../src/rtc-port.js';
 import type { BrowserRtcPort } from '../src/index.js';
 import wrtc from '@roamhq/wrtc';
 import { createWrtcConnection } from './helpers/wrtc.js';
 import { waitFor } from './helpers/wait.js';
+import { connect, ofType, record, usePorts } from './helpers/ports.js';
 
 // createRtcPort over real libwebrtc connections (@roamhq/wrtc): what the adapter maps, what it
 // evens out between engines, and the RtcPort contract after close. Every connection here is
 // loopback-only (no ICE servers; only 127.0.0.1 candidates are passed across).
 
-const ports: BrowserRtcPort[] = [];
-afterEach(() => {
-  for (const port of ports.splice(0)) port.close();
-});
+const { adopt } = usePorts();
 
 function newPort(configuration: RTCConfiguration = {}): BrowserRtcPort {
-  const port = createRtcPort(createWrtcConnection(configuration));
-  ports.push(port);
-  return port;
-}
-
-/** Collects every event of the port from now on. */
-function record(port: BrowserRtcPort): RtcPortEvent[] {
-  const events: RtcPortEvent[] = [];
-  port.events$.subscribe((event) => events.push(event));
-  return events;
-}
-
-const ofType = <T extends RtcPortEvent['type']>(events: readonly RtcPortEvent[], type: T) =>
-  events.filter((event): event is Extract<RtcPortEvent, { type: T }> => event.type === type);
-
-/**
- * Offer/answer by hand through the ports (explicit descriptions only), trickling the loopback
- * candidates each side reports, until both are connected.
- */
-async function connect(a: BrowserRtcPort, b: BrowserRtcPort, eventsA: RtcPortEvent[], eventsB: RtcPortEvent[]): Promise<void> {
-  const trickle = (from: RtcPortEvent[], to: BrowserRtcPort) => {
-    let sent = 0;
-    return async () => {
-      const candidates = ofType(from, 'icecandidate').slice(sent);
-      sent += candidates.length;
-      for (const { candidate } of candidates) {
-        if (candidate === null || keepLoopbackCandidates(candidate)) await to.addIceCandidate(candidate);
-      }
-    };
-  };
-  const offer = await a.createOffer();
-  await a.setLocalDescription(offer);
-  await b.setRemoteDescription(offer);
-  const answer = await b.createAnswer();
-  await b.setLocalDescription(answer);
-  await a.setRemoteDescription(answer);
-  const toB = trickle(eventsA, b);
-  const toA = trickle(eventsB, a);
-  // Wait for the connectionstatechange events, not the attribute: libwebrtc updates
-  // pc.connectionState on its own thread before the event reaches JavaScript, whereas
-  // webrtc-pc ("update the connection state") sets both in one task. Polling the attribute
-  // raced the event (it failed once in CI: the event log had no 'connected' yet).
-  const reachedConnected = (events: RtcPortEvent[]) =>
-    ofType(events, 'connectionstatechange').some((event) => event.state === 'connected');
-  const deadline = Date.now() + 5000;
-  while (!reachedConnected(eventsA) || !reachedConnected(eventsB)) {
-    if (Date.now() > deadline) throw new Error(`not connected: A ${a.connectionState}, B ${b.connectionState}`);
-    await toB();
-    await toA();
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  return adopt(createWrtcConnection(configuration));
 }
 
 describe('createRtcPort: events', () => {
@@ -446,8 +394,7 @@ describe('states the engine reached without telling (libwebrtc in Node, group.re
 
   it('reports the ICE and connection states it finds on re-reading them, once each, and nothing after close', async () => {
     const pc = new SilentStatesConnection();
-    const port = createRtcPort(pc as unknown as RTCPeerConnection);
-    ports.push(port);
+    const port = adopt(pc);
     const events = record(port);
     // The engine dispatched its last events while the attributes still read `disconnected`,
     // then reached `connected` without another event.

@@ -209,11 +209,21 @@ export function createCall(options: CreateCallOptions): Call {
       events: forwardPeerEvents(peer, (event) => events.next({ ...event, session: peer.getSnapshot().context.session })),
     };
   };
-  const onInspection = (event: InspectionEvent): void => {
-    // Only the call's own child is invoked with the id `peer` (the root is the call).
-    if (event.type === '@xstate.actor' && (event.actorRef as { readonly id?: string }).id === 'peer') watch(event.actorRef as PeerActor);
-    if (typeof inspect === 'function') inspect(event);
-    else inspect?.next?.(event);
+  /**
+   * The peer's actor is created right after `createRtc` (its input), before it starts: an
+   * inspection observer is registered there, sees the actor created, watches it and leaves.
+   * xstate builds an inspection event for every event, action, microstep and snapshot of every
+   * actor in the system while any observer is registered, so none stays registered for this.
+   */
+  let findingPeer: ActorSubscription | undefined;
+  const watchNextPeer = (): void => {
+    findingPeer ??= actor.system.inspect((event) => {
+      // Only the call's own child is invoked with the id `peer` (the root is the call).
+      if (event.type !== '@xstate.actor' || (event.actorRef as { readonly id?: string }).id !== 'peer') return;
+      findingPeer?.unsubscribe();
+      findingPeer = undefined;
+      watch(event.actorRef as PeerActor);
+    });
   };
   // The port of the call in progress and the latest ICE servers, for `iceServers$`.
   let rtc: RtcPort | undefined;
@@ -227,10 +237,11 @@ export function createCall(options: CreateCallOptions): Call {
     createRtc: () => {
       rtc = callInput.createRtc();
       if (latestIceServers !== undefined) setIceServers(rtc, latestIceServers, refusedIceServers);
+      watchNextPeer();
       return rtc;
     },
   };
-  const actor = createActor(machine, { input, inspect: onInspection, ...(clock ? { clock } : {}) });
+  const actor = createActor(machine, { input, ...(inspect ? { inspect } : {}), ...(clock ? { clock } : {}) });
   const iceServersApplied = iceServers$?.subscribe({
     next: (iceServers) => {
       latestIceServers = iceServers;
@@ -288,6 +299,7 @@ export function createCall(options: CreateCallOptions): Call {
         else if (state === 'active') actor.send({ type: 'HANGUP' });
       }
       stopped = true;
+      findingPeer?.unsubscribe();
       unwatch();
       iceServersApplied?.unsubscribe();
       actor.stop();

@@ -1,3 +1,4 @@
+import type { InspectionEvent } from 'xstate';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createCall } from '../src/index.js';
 import type { Call, CallAppEvent, CallStatus, CreateCallOptions } from '../src/index.js';
@@ -119,6 +120,24 @@ describe('createCall', () => {
     const files = b.call.createDataChannel('files', { ordered: true });
     expect(files.label).toBe('files');
     await waitFor(() => a.events.some((event) => event.type === 'datachannel' && event.label === 'files'), 'files on A');
+  });
+
+  it("gives an inspector the call, each call's peer and the peer's children, and still reports the peer's events", async () => {
+    const inspected: InspectionEvent[] = [];
+    const { a, b } = startLines({ inspect: (event) => inspected.push(event) });
+    a.call.call();
+    await waitFor(() => b.call.status().state === 'incoming', 'B ringing');
+    b.call.accept();
+    await waitFor(() => connected(a) && connected(b), 'both connected');
+    const peerA = a.call.peer()!;
+    const created = inspected.filter((event) => event.type === '@xstate.actor').map((event) => event.actorRef);
+    expect(created).toEqual(expect.arrayContaining([a.call.actor, b.call.actor, peerA, b.call.peer()]));
+    // ... and the channel actor the peer spawned, with every snapshot of the peer.
+    const [chat] = peerA.getSnapshot().context.channels;
+    expect(created).toContain(chat);
+    expect(inspected.some((event) => event.type === '@xstate.snapshot' && event.actorRef === peerA)).toBe(true);
+    // The line found its peer from its creation on: the channel the peer opened at start is reported.
+    expect(a.events.find((event) => event.type === 'datachannel')).toMatchObject({ label: 'chat', origin: 'local', session: 'a1' });
   });
 
   it('passes REMOTE.LEFT on: a ringing call ends at once', async () => {

@@ -5,18 +5,11 @@
 
 import { createHmac } from 'node:crypto';
 import { request } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startServer, type StartedServer } from './helpers/server.js';
+import { describe, expect, it } from 'vitest';
+import { useServers } from './helpers/server.js';
 import { TestSocket } from './helpers/ws-client.js';
 
-let srv: StartedServer | undefined;
-const sockets: TestSocket[] = [];
-
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.terminate();
-  await srv?.close();
-  srv = undefined;
-});
+const { server, joined, open } = useServers();
 
 function status(port: number, path: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -31,11 +24,10 @@ function status(port: number, path: string): Promise<number> {
 
 describe('drain', () => {
   it('keeps /healthz 200 and answers /readyz 503 while sockets close with 1012; new upgrades get 503', async () => {
-    srv = await startServer({ drainTimeoutMs: 60_000 });
+    const srv = await server({ drainTimeoutMs: 60_000 });
     expect(await status(srv.port, '/readyz')).toBe(200);
-    const a = await TestSocket.joined(srv.url, 'r', 'a');
-    const stuck = await TestSocket.joined(srv.url, 'r', 'stuck');
-    sockets.push(a.socket, stuck.socket);
+    const a = await joined(srv, 'r', 'a');
+    const stuck = await joined(srv, 'r', 'stuck');
     // This client reads nothing, so it never answers the close frame: the drain waits for it.
     (stuck.socket.ws as unknown as { _socket: { pause(): void } })._socket.pause();
     let drained = false;
@@ -53,9 +45,8 @@ describe('drain', () => {
   });
 
   it('gives up on clients that never close after drainTimeoutMs and resolves', async () => {
-    srv = await startServer({ drainTimeoutMs: 200 });
-    const stuck = await TestSocket.joined(srv.url, 'r', 'stuck');
-    sockets.push(stuck.socket);
+    const srv = await server({ drainTimeoutMs: 200 });
+    const stuck = await joined(srv, 'r', 'stuck');
     (stuck.socket.ws as unknown as { _socket: { pause(): void } })._socket.pause();
     await srv.close();
     expect(srv.logs.some((e) => e.event === 'drain-timeout')).toBe(true);
@@ -68,9 +59,8 @@ describe('TURN credential refresh', () => {
   let clock = 1_700_000_000_000;
 
   it('puts iceServersExpireAt in welcome and answers refresh-ice-servers with fresh credentials', async () => {
-    srv = await startServer({ turn: { urls: ['turn:127.0.0.1:3478'], secret, ttlSeconds: 5 }, now: () => clock });
-    const { socket, welcome, id } = await TestSocket.joined(srv.url, 'r', 'a');
-    sockets.push(socket);
+    const srv = await server({ turn: { urls: ['turn:127.0.0.1:3478'], secret, ttlSeconds: 5 }, now: () => clock });
+    const { socket, welcome, id } = await joined(srv, 'r', 'a');
     const first = Math.floor(clock / 1000) + 5;
     expect(welcome['iceServersExpireAt']).toBe(first * 1000);
     clock += 4000;
@@ -86,9 +76,8 @@ describe('TURN credential refresh', () => {
   });
 
   it('has no expiry without TURN, and refuses a refresh before join (not-joined)', async () => {
-    srv = await startServer({ stunUrls: ['stun:127.0.0.1:3478'] });
-    const socket = await TestSocket.open(srv.url);
-    sockets.push(socket);
+    const srv = await server({ stunUrls: ['stun:127.0.0.1:3478'] });
+    const socket = await open(srv);
     socket.send({ type: 'refresh-ice-servers' });
     expect(await socket.nextError()).toBe('not-joined');
     const welcome = await socket.join('r', 'a');

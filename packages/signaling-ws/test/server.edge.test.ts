@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSignalingServer } from '../src/server/index.js';
 import { startServer, type StartedServer } from './helpers/server.js';
-import { sleep, TestSocket } from './helpers/ws-client.js';
+import { TestSocket, until } from './helpers/ws-client.js';
 
 let srv: StartedServer | undefined;
 const sockets: TestSocket[] = [];
@@ -24,14 +24,6 @@ afterEach(async () => {
   await srv?.close();
   srv = undefined;
 });
-
-async function until(condition: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 async function openVia(forwardedFor: string): Promise<TestSocket> {
   const socket = await TestSocket.open(srv!.url, { headers: { 'x-forwarded-for': forwardedFor } });

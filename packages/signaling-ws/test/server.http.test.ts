@@ -6,19 +6,12 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSignalingServer } from '../src/server/index.js';
-import { startServer, type StartedServer } from './helpers/server.js';
+import { useServers } from './helpers/server.js';
 import { TestSocket } from './helpers/ws-client.js';
 
-let srv: StartedServer | undefined;
-const sockets: TestSocket[] = [];
-
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.terminate();
-  await srv?.close();
-  srv = undefined;
-});
+const { server, joined, open } = useServers();
 
 /** A raw GET: the path goes out byte for byte (fetch would normalize `..`). */
 function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string | undefined; body: string; headers: Record<string, unknown> }> {
@@ -67,7 +60,7 @@ describe('static files', () => {
   afterAll(() => rmSync(base, { recursive: true, force: true }));
 
   it('serves files with their content types, index.html for / and for a folder, HEAD too', async () => {
-    srv = await startServer({ staticDir: root });
+    const srv = await server({ staticDir: root });
     const expected: Array<[string, string]> = [
       ['/', 'text/html; charset=utf-8'],
       ['/index.html', 'text/html; charset=utf-8'],
@@ -98,7 +91,7 @@ describe('static files', () => {
   });
 
   it('refuses every traversal attempt and never leaks a file outside the root', async () => {
-    srv = await startServer({ staticDir: root });
+    const srv = await server({ staticDir: root });
     const attempts = [
       '/../secret.txt',
       '/..%2fsecret.txt',
@@ -127,7 +120,7 @@ describe('static files', () => {
   });
 
   it('answers /healthz with 200 JSON, with or without static files; no static dir means 404', async () => {
-    srv = await startServer();
+    const srv = await server();
     const health = await get(srv.port, '/healthz');
     expect(health.status).toBe(200);
     expect(health.type).toBe('application/json; charset=utf-8');
@@ -158,13 +151,12 @@ describe('attached to an existing http.Server', () => {
 describe('ICE servers in welcome', () => {
   it('carries STUN urls and TURN REST credentials (coturn use-auth-secret) honouring the ttl', async () => {
     const nowMs = Date.UTC(2031, 5, 1, 12, 0, 0) + 789;
-    srv = await startServer({
+    const srv = await server({
       now: () => nowMs,
       stunUrls: ['stun:stun.example:3478'],
       turn: { urls: ['turn:turn.example:3478?transport=udp', 'turns:turn.example:5349'], secret: 'turn-shared-secret', ttlSeconds: 3600 },
     });
-    const { socket, welcome, id } = await TestSocket.joined(srv.url, 'ice', 'a');
-    sockets.push(socket);
+    const { welcome, id } = await joined(srv, 'ice', 'a');
     const iceServers = welcome['iceServers'] as Array<{ urls: string[]; username?: string; credential?: string }>;
     expect(iceServers).toHaveLength(2);
     expect(iceServers[0]).toEqual({ urls: ['stun:stun.example:3478'] });
@@ -176,16 +168,14 @@ describe('ICE servers in welcome', () => {
     expect(JSON.stringify(welcome)).not.toContain('turn-shared-secret');
     expect(JSON.stringify(srv.logs)).not.toContain(turn.credential);
     // each peer gets its own username
-    const other = await TestSocket.joined(srv.url, 'ice', 'b');
-    sockets.push(other.socket);
+    const other = await joined(srv, 'ice', 'b');
     expect((other.welcome['iceServers'] as Array<{ username?: string }>)[1]!.username).toBe(`${expiry}:${other.id}`);
   });
 
   it('defaults the TURN ttl to one day', async () => {
     const nowMs = 2_000_000_000_000;
-    srv = await startServer({ now: () => nowMs, turn: { urls: ['turn:t.example'], secret: 's' } });
-    const { socket, welcome, id } = await TestSocket.joined(srv.url, 'ice', 'a');
-    sockets.push(socket);
+    const srv = await server({ now: () => nowMs, turn: { urls: ['turn:t.example'], secret: 's' } });
+    const { welcome, id } = await joined(srv, 'ice', 'a');
     expect((welcome['iceServers'] as Array<{ username?: string }>)[0]!.username).toBe(`${nowMs / 1000 + 86_400}:${id}`);
   });
 
@@ -199,11 +189,10 @@ describe('ICE servers in welcome', () => {
 
 describe('graceful shutdown', () => {
   it('closes every socket with 1012 (service restart), resolves, and refuses new connections', async () => {
-    srv = await startServer({ resumeGraceMs: 5000 });
-    const a = await TestSocket.joined(srv.url, 'bye', 'a');
-    const b = await TestSocket.joined(srv.url, 'bye', 'b');
-    const idle = await TestSocket.open(srv.url);
-    sockets.push(a.socket, b.socket, idle);
+    const srv = await server({ resumeGraceMs: 5000 });
+    const a = await joined(srv, 'bye', 'a');
+    const b = await joined(srv, 'bye', 'b');
+    const idle = await open(srv);
     const started = Date.now();
     await srv.close();
     expect(Date.now() - started).toBeLessThan(1500);

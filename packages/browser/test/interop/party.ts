@@ -197,8 +197,11 @@ export function createParty(config: PartyConfig, engine: PartyEngine): Party {
       call?.call();
     },
     async connected() {
-      await until(`${config.name} connected with chat open`, () => {
+      const now = (): string => `call ${JSON.stringify(call?.status())}; chat ${JSON.stringify(channel('chat')?.getSnapshot().value ?? null)}; ${negotiationNow()}`;
+      await until(() => `${config.name} connected with chat open (${now()})`, () => {
         const status = call?.status();
+        // An ended call does not come back by itself: say so now, not after the bound.
+        if (status?.state === 'ended') throw new Error(`${config.name}: the call ended before it connected with chat open (${now()})`);
         return status?.state === 'active' && status.connection?.connectionState === 'connected' && channel('chat')?.getSnapshot().matches('open');
       });
     },
