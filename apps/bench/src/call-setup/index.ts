@@ -308,11 +308,12 @@ export function whereParleyLoses(calls: Record<CallSubject, CallDurations[]>, pa
     `callee's answer set ${all('callee', 'signaling-stable')}, caller has the answer ${all('caller', 'signaling-stable')}, ` +
     `caller connected ${all('caller', 'connection-connected')}, callee connected ${all('callee', 'connection-connected')}. ` +
     'No wait of the machines is left between engine steps: the caller offers at call() (offerOnStart), every description and candidate is sent in the same task as the engine step that made it, ' +
-    'and the only hops between engine calls are the microtasks of promise settlement. What limits Parley is main-thread JavaScript: ' +
-    'in CPU profiles of both pages (3-4 calls) Parley runs about 70 ms of JavaScript per page per call against about 20-25 ms for the raw code, ' +
-    'spread over the xstate interpreter (microstep/macrostep, assign, eventless-transition selection, guards, inspection events, the creation of the peer and its five child actors), ' +
-    'no function above 3 ms; on a loaded 2-core machine that work delays each step the engine waits on, and the spread between calls (the p90 column) is as large as the gap. ' +
-    'Fewer actors and events per peer (issue 14, the peer/negotiation restructure) is what cuts it.'
+    'and the only hops between engine calls are the microtasks of promise settlement. What limits Parley is not main-thread JavaScript alone: ' +
+    'in traces of both pages (thread CPU time of every main-thread task, 6 calls) Parley used about 92 ms for the two pages per call against 82 ms for the raw code ' +
+    '(CPU sampling profiles, which count wall time, had put it at 70 against 20-25 ms per page); the gap is spread over signaling delivery and engine steps: ' +
+    "Parley's offer spends longer in transit while the callee handles the invite (accept, createRtc, starting its peer) and the caller applies the answer later; " +
+    'on a loaded 2-core machine the spread between calls (the p90 column) is as large as the gap. Whether the extra delivery time is queueing behind that ' +
+    'synchronous work or scheduling between the renderer and network threads is not yet told apart (a trace pairing each socket message with the mark it produces would).'
   );
 }
 
