@@ -80,9 +80,10 @@ describe('mesh trials (libwebrtc members in processes of their own, parley-signa
   it('measures the upload of one connection sending the demo\'s video (quick settings)', async () => {
     const upload = await measureUpload(server!.signalingUrl, 'mesh-test-upload', uploadSettingsFor(true));
     expect(upload.transportKbps).toBeGreaterThan(0);
-    // The video is most of what the connection sends (the data channel is idle).
-    expect(upload.videoRtpKbps).toBeGreaterThan(0);
-    expect(upload.videoRtpKbps).toBeLessThanOrEqual(upload.transportKbps);
+    // The video is most of what the connection sends (the data channel is idle). Not "at most the
+    // transport's": libwebrtc updates the transport's and the RTP stream's counters apart, and
+    // over the quick window under load one run counted 2,249 kbit/s of video in 2,168 of transport.
+    expect(upload.videoRtpKbps).toBeGreaterThan(upload.transportKbps / 2);
     // Frames no larger than the camera's; the encoder may scale down when limited.
     expect(upload.frameWidth).toBeLessThanOrEqual(DEMO_VIDEO.width);
     expect(upload.frameHeight).toBeLessThanOrEqual(DEMO_VIDEO.height);

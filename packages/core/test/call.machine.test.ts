@@ -10,6 +10,7 @@ import type { PeerInput, PeerOutput } from '../src/machines/peer.types.js';
 import type { RtcPort } from '../src/ports/rtc.js';
 import type { SignalingPort } from '../src/ports/signaling.js';
 import { parsePeerMessage } from '../src/protocol/peer-message.js';
+import { propertyRuns } from '../src/testing/scenarios.js';
 import type { InviteMedia, PeerMessage } from '../src/protocol/peer-message.js';
 
 const LATENCY = 10;
@@ -678,6 +679,9 @@ describe('call machine: sessions', () => {
   });
 });
 
+/** Runs of the crossing-invites property; each takes a few ms of CPU (the whole file about 1 s). */
+const CROSSING_RUNS = propertyRuns(100);
+
 describe('call machine: crossing invites', () => {
   const sessionId = fc.stringMatching(/^[A-Za-z0-9_.:-]{1,24}$/);
 
@@ -730,9 +734,12 @@ describe('call machine: crossing invites', () => {
           }
         },
       ),
-      { numRuns: Number(process.env['PARLEY_FC_RUNS'] ?? 100) },
+      { numRuns: CROSSING_RUNS },
     );
-  });
+    // The budget of the other property tests (negotiation.property.test.ts): vitest's default 5 s
+    // is ten times what the runs take, and a run beside two CPU burners and a Chromium benchmark
+    // took longer (the file took 8.5 s instead of 0.8 s); simulated time is unaffected.
+  }, Math.max(60_000, CROSSING_RUNS * 100));
 
   it('the winning caller’s offer and candidates that reach us before its invite is handled are not lost: our callee peer reads them', async () => {
     // A's invite (session b9) crosses B's (a1, smaller: B's wins). B offers right behind its
