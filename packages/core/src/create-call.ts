@@ -122,30 +122,28 @@ export function callStateOf(value: StateValue): CallState {
   throw new Error(`call machine: unexpected state ${JSON.stringify(value)}`);
 }
 
+/** The peer connection's four states, as the peer machine last saw them (also the group's members). */
+export function connectionStatusOf(peer: PeerActor): CallConnectionStatus {
+  const { signalingState, iceGatheringState, iceConnectionState, connectionState } = peer.getSnapshot().context;
+  return { signalingState, iceGatheringState, iceConnectionState, connectionState };
+}
+
 function statusOf(call: ReturnType<CallActor['getSnapshot']> | undefined, peer: PeerActor | undefined): CallStatus {
   if (call === undefined) return { state: 'idle', role: null, session: null, media: null, connection: null, end: null };
   const state = callStateOf(call.value);
   const context = call.context;
-  const peerContext = state === 'active' ? peer?.getSnapshot().context : undefined;
   return {
     state,
     role: context.role,
     session: context.session,
     media: context.media,
-    connection:
-      peerContext === undefined
-        ? null
-        : {
-            signalingState: peerContext.signalingState,
-            iceGatheringState: peerContext.iceGatheringState,
-            iceConnectionState: peerContext.iceConnectionState,
-            connectionState: peerContext.connectionState,
-          },
+    connection: state === 'active' && peer !== undefined ? connectionStatusOf(peer) : null,
     end: state === 'ended' ? context.end : null,
   };
 }
 
-function sameConnection(a: CallConnectionStatus | null, b: CallConnectionStatus | null): boolean {
+/** Whether two connection statuses are the same (null only equals null). */
+export function sameConnection(a: CallConnectionStatus | null, b: CallConnectionStatus | null): boolean {
   if (a === null || b === null) return a === b;
   return (
     a.signalingState === b.signalingState &&

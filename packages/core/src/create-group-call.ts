@@ -9,6 +9,7 @@ import type { PeerActor } from './machines/peer.machine.js';
 import { dataChannelOf } from './data-channel.js';
 import { forwardPeerEvents, peerMachineWithDelays, setIceServers } from './create-peer.js';
 import type { PeerAppEvent, PeerDelays } from './create-peer.js';
+import { connectionStatusOf, sameConnection } from './create-call.js';
 import type { CallConnectionStatus } from './create-call.js';
 
 // An app's handle on the room's group call: the group machine started, its state and each
@@ -126,15 +127,10 @@ export function groupStateOf(value: StateValue): GroupState {
   throw new Error(`group machine: unexpected state ${JSON.stringify(value)}`);
 }
 
-function connectionOf(peer: PeerActor): CallConnectionStatus {
-  const { signalingState, iceGatheringState, iceConnectionState, connectionState } = peer.getSnapshot().context;
-  return { signalingState, iceGatheringState, iceConnectionState, connectionState };
-}
-
 function statusOf(snapshot: ReturnType<GroupCallActor['getSnapshot']>): GroupStatus {
   const members = new Map<string, GroupMemberStatus>();
   for (const [member, pair] of snapshot.context.pairs) {
-    members.set(member, { connection: connectionOf(pair.peer), session: pair.session, running: pair.peer.getSnapshot().status === 'active' });
+    members.set(member, { connection: connectionStatusOf(pair.peer), session: pair.session, running: pair.peer.getSnapshot().status === 'active' });
   }
   return { state: groupStateOf(snapshot.value), members, error: snapshot.context.error };
 }
@@ -143,16 +139,7 @@ function sameStatus(a: GroupStatus, b: GroupStatus): boolean {
   if (a.state !== b.state || a.error !== b.error || a.members.size !== b.members.size) return false;
   for (const [member, x] of a.members) {
     const y = b.members.get(member);
-    if (y === undefined || x.session !== y.session || x.running !== y.running) return false;
-    const [p, q] = [x.connection, y.connection];
-    if (
-      p.signalingState !== q.signalingState ||
-      p.iceGatheringState !== q.iceGatheringState ||
-      p.iceConnectionState !== q.iceConnectionState ||
-      p.connectionState !== q.connectionState
-    ) {
-      return false;
-    }
+    if (y === undefined || x.session !== y.session || x.running !== y.running || !sameConnection(x.connection, y.connection)) return false;
   }
   return true;
 }

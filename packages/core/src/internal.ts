@@ -39,6 +39,10 @@ export {
   withDataChannelHandle,
 } from './data-channel.js';
 export {
+  connectionStatusOf,
+  sameConnection,
+} from './create-call.js';
+export {
   renderMachinesDocument,
 } from './diagram.js';
 export type {
