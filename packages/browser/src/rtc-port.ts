@@ -208,10 +208,7 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort<RTCPeerConn
         lastGathering = pc.iceGatheringState;
         return events.next({ type: 'icegatheringstatechange', state: lastGathering });
       case 'iceconnectionstatechange': {
-        if (pc.iceConnectionState !== lastIce) {
-          lastIce = pc.iceConnectionState;
-          events.next({ type: 'iceconnectionstatechange', state: lastIce });
-        }
+        reportIceConnectionState();
         // Engines without connectionstatechange: the derived state changes with the ICE state.
         if ((pc as Partial<RTCPeerConnection>).connectionState === undefined) reportConnectionState();
         return;
@@ -227,6 +224,12 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort<RTCPeerConn
     }
   };
 
+  const reportIceConnectionState = (): void => {
+    if (pc.iceConnectionState === lastIce) return;
+    lastIce = pc.iceConnectionState;
+    events.next({ type: 'iceconnectionstatechange', state: lastIce });
+  };
+
   const reportConnectionState = (): void => {
     const state = connectionStateOf(pc);
     if (state === lastConnection) return;
@@ -239,10 +242,7 @@ export function createRtcPort(pc: RTCPeerConnection): BrowserRtcPort<RTCPeerConn
   /** Reports an ICE or connection state the engine reached without an event (STATE_RECHECK_MS). */
   const recheckStates = (): void => {
     if (closed) return;
-    if (pc.iceConnectionState !== lastIce) {
-      lastIce = pc.iceConnectionState;
-      events.next({ type: 'iceconnectionstatechange', state: lastIce });
-    }
+    reportIceConnectionState();
     reportConnectionState();
   };
   const recheck = setInterval(recheckStates, STATE_RECHECK_MS);
