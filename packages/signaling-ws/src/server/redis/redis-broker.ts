@@ -124,12 +124,11 @@ const BACKLOG_LIMIT = 1024;
 
 interface ScriptCommands {
   parleyJoin(...args: (string | number)[]): Promise<(string | number)[]>;
-  parleyLeave(...args: (string | number)[]): Promise<(string | number)[]>;
+  parleyRemoveMember(...args: (string | number)[]): Promise<(string | number)[]>;
   parleyPublish(...args: (string | number)[]): Promise<number>;
   parleyBroadcast(...args: (string | number)[]): Promise<number>;
   parleyHeartbeat(...args: (string | number)[]): Promise<number>;
   parleyFindDead(...args: (string | number)[]): Promise<string[]>;
-  parleyReapMember(...args: (string | number)[]): Promise<(string | number)[]>;
   parleyReregister(...args: (string | number)[]): Promise<(string | number)[]>;
 }
 
@@ -316,7 +315,7 @@ class RedisBrokerImpl implements RedisBroker {
       const at = entry.indexOf('\n');
       const room = entry.slice(0, at);
       const id = entry.slice(at + 1);
-      const out = await this.cmd.parleyReapMember(this.key('room', room), this.key('held', room, id), this.key('heldbytes', room, id), id, node);
+      const out = await this.cmd.parleyRemoveMember(this.key('room', room), this.key('held', room, id), this.key('heldbytes', room, id), membersKey, id, node, '', room);
       if (out[0] !== 1) continue;
       removed += 1;
       this.tellSendersOf(room, id, out.slice(1), 'the peer did not come back');
@@ -539,7 +538,7 @@ class RedisBrokerImpl implements RedisBroker {
     this.removeLocal(m);
     for (const f of m.backlog) this.tellUndeliverable(room, id, f.from, 'the peer has left');
     if (!this.ready()) throw this.notReady(); // re-registering later removes it ("gone")
-    const out = await this.cmd.parleyLeave(this.key('room', room), this.key('held', room, id), this.key('heldbytes', room, id), this.key('node', this.nodeId) + ':members', id, this.nodeId, m.epoch, room);
+    const out = await this.cmd.parleyRemoveMember(this.key('room', room), this.key('held', room, id), this.key('heldbytes', room, id), this.key('node', this.nodeId) + ':members', id, this.nodeId, m.epoch, room);
     if (out[0] !== 1) return false;
     this.tellSendersOf(room, id, out.slice(1), 'the peer has left');
     return true;

@@ -88,17 +88,19 @@ return out
 };
 
 /**
- * Leave (KEYS: room hash, held list, held bytes, this node's members; ARGV: id, node, epoch,
- * room). Removes the member only if this node still owns this membership (same epoch). Answers
- * {1, held entries...} when removed, {0} otherwise.
+ * Remove a member (KEYS: room hash, held list, held bytes, the owner's members set; ARGV: id,
+ * node, epoch or "" for any, room): a leave (this node, its membership's epoch) or the reaping of
+ * a dead node's member (that node, any epoch). Removes it only if that node still owns it (not
+ * taken over since). Answers {1, held entries...} when removed (their senders are told), {0}
+ * otherwise.
  */
-export const LEAVE: ScriptDefinition = {
+export const REMOVE_MEMBER: ScriptDefinition = {
   numberOfKeys: 4,
   lua: `${PARSE_MEMBER}
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return { 0 } end
 local n, e = parse(v)
-if n ~= ARGV[2] or e ~= ARGV[3] then return { 0 } end
+if n ~= ARGV[2] or (ARGV[3] ~= '' and e ~= ARGV[3]) then return { 0 } end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[4], ARGV[4] .. '\\n' .. ARGV[1])
 local held = redis.call('LRANGE', KEYS[2], 0, -1)
@@ -191,26 +193,6 @@ return due
 };
 
 /**
- * Reap one member of a dead node (KEYS: room hash, held list, held bytes; ARGV: id, dead node).
- * Removes it if that node still owns it (not taken over). Answers {1, held entries...} or {0}.
- */
-export const REAP_MEMBER: ScriptDefinition = {
-  numberOfKeys: 3,
-  lua: `${PARSE_MEMBER}
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if not v then return { 0 } end
-local n = parse(v)
-if n ~= ARGV[2] then return { 0 } end
-redis.call('HDEL', KEYS[1], ARGV[1])
-local held = redis.call('LRANGE', KEYS[2], 0, -1)
-redis.call('DEL', KEYS[2], KEYS[3])
-local out = { 1 }
-for _, h in ipairs(held) do out[#out + 1] = h end
-return out
-`,
-};
-
-/**
  * Register again (KEYS: this node's members, seq; ARGV: node, prefix, then per member room, id,
  * name, epoch, order), after Redis came back (maybe empty) or found this node dead: every local
  * member is written back (forced: no cap check) unless another node owns it now ("taken", room,
@@ -268,11 +250,10 @@ return out
 /** Every script, by the command name the broker defines for it. */
 export const SCRIPTS = {
   parleyJoin: JOIN,
-  parleyLeave: LEAVE,
+  parleyRemoveMember: REMOVE_MEMBER,
   parleyPublish: PUBLISH,
   parleyBroadcast: BROADCAST,
   parleyHeartbeat: HEARTBEAT,
   parleyFindDead: FIND_DEAD,
-  parleyReapMember: REAP_MEMBER,
   parleyReregister: REREGISTER,
 } as const;
