@@ -90,6 +90,20 @@ export interface RedisBroker extends Broker {
   readonly nodeId: string;
   /** True while both connections are up and this node is registered. */
   ready(): boolean;
+  /** As `Broker.join`; rejects at once while not ready. */
+  join(room: string, member: PeerInfo, maxPeers: number, deliver: Deliver, options?: JoinOptions): Promise<BrokerJoinResult>;
+  /** As `Broker.leave`. */
+  leave(room: string, id: string, deliver: Deliver): Promise<boolean>;
+  /** As `Broker.members`: cluster-wide, in join order. */
+  members(room: string): Promise<readonly PeerInfo[]>;
+  /** As `Broker.publish` (held in Redis if the member's node is gone); rejects at once while not ready. */
+  publish(room: string, to: string, frame: string, from?: string): Promise<boolean>;
+  /** As `Broker.broadcast`. */
+  broadcast(room: string, frame: string, except?: string): Promise<void>;
+  /** As `Broker.revoke`, cluster-wide. */
+  revoke(key: string, untilMs: number, nowMs: number): Promise<boolean>;
+  /** As `Broker.isRevoked`, cluster-wide. */
+  isRevoked(key: string, nowMs: number): Promise<boolean>;
   /** Counts of this node's members (not cluster-wide). */
   stats(): { readonly rooms: number; readonly members: number };
   /** Stops the heartbeat and closes both connections. Members are not removed: close the server first. */
