@@ -123,4 +123,20 @@ describe('parley-signaling over the Redis broker', () => {
     const c = await fixture.joined(s2, 'r', 'c');
     expect(c.welcome['peers']).toEqual([{ id: a.id, name: 'a' }, { id: b.id, name: 'b' }]);
   });
+
+  it('a peer that leaves while Redis is away is reported peer-left on the other nodes once Redis is back', async () => {
+    const [s1, s2] = [await node(), await node()];
+    const a = await fixture.joined(s1, 'r', 'a');
+    const b = await fixture.joined(s2, 'r', 'b');
+    await a.socket.next('peer-joined');
+    const [first, second] = brokers.slice(-2) as [RedisBroker, RedisBroker];
+    await redis.kill();
+    await until(() => !second.ready(), 'the broker not ready');
+    b.socket.send({ type: 'leave' });
+    await until(() => s2.logs.some((e) => e.event === 'broker-error' && e['operation'] === 'leave'), 'the leave failing');
+    await redis.start();
+    await until(() => first.ready() && second.ready(), 'both nodes ready', 10_000);
+    expect(await a.socket.next('peer-left', 10_000)).toEqual({ type: 'peer-left', id: b.id });
+    expect(await first.members('r')).toEqual([{ id: a.id, name: 'a' }]);
+  });
 });

@@ -133,6 +133,9 @@ interface LocalMember {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** How long a departure during a Redis outage is kept for nodes that register again later. */
+const DEPARTED_TTL_MS = 60_000;
+
 /** Frames kept for a member that is not live yet; past it the sender gets `undeliverable`. */
 const BACKLOG_LIMIT = 1024;
 
@@ -155,6 +158,8 @@ class RedisBrokerImpl implements RedisBroker {
   private readonly log: Logger;
   private readonly local = new Map<string, Map<string, LocalMember>>();
   private memberCount = 0;
+  /** Members whose leave could not reach Redis ("<room>\n<id>"): their room is told once Redis is back. */
+  private readonly departed = new Map<string, { readonly room: string; readonly id: string }>();
   private registered = false;
   private registering: Promise<void> | undefined;
   private closed = false;
@@ -249,6 +254,8 @@ class RedisBrokerImpl implements RedisBroker {
 
   private async doRegister(): Promise<void> {
     try {
+      // Subscribed (again) before the held lists are taken: what is published from then on comes live.
+      await this.sub.subscribe(this.channel);
       await this.cmd.parleyHeartbeat(this.key('node', this.nodeId) + ':alive', `${this.prefix}nodes`, `${this.prefix}dead`, this.nodeId, this.heartbeatTtlMs);
       await this.reregister();
       // The subscriber may have dropped while we wrote: register again when it is back.
@@ -283,11 +290,22 @@ class RedisBrokerImpl implements RedisBroker {
           if (m !== undefined) this.toMember(m, f.frame, f.from);
           else this.tellUndeliverable(room, id, f.from, 'the peer has left');
         }
+      } else if (what === 'departed') {
+        // Left another node while Redis was away from it; that node told the room before we were back.
+        i += 3;
+        this.deliverLocally(room, peerLeftFrame(id), id);
       } else {
         // 'gone': its leave failed while Redis was away.
         i += 3;
-        this.broadcastNow(room, peerLeftFrame(id), id);
+        this.departed.set(`${room}\n${id}`, { room, id });
       }
+    }
+    // Left while Redis was away (perhaps a Redis that restarted empty, which knows nothing of
+    // them): told to the nodes registered by now, and recorded for those that register later.
+    const departed = [...this.departed.values()];
+    this.departed.clear();
+    for (const { room, id } of departed) {
+      await this.cmd.parleyBroadcast(this.key('room', room), this.key('departed', room), broadcastMessage(room, peerLeftFrame(id), id), this.prefix, id, DEPARTED_TTL_MS);
     }
   }
 
@@ -384,12 +402,9 @@ class RedisBrokerImpl implements RedisBroker {
         else this.toMember(m, message.frame, message.from);
         return;
       }
-      case 'broadcast': {
-        const members = this.local.get(message.room);
-        if (members === undefined) return;
-        for (const m of members.values()) if (m.id !== message.except) this.toMember(m, message.frame, undefined);
+      case 'broadcast':
+        this.deliverLocally(message.room, message.frame, message.except);
         return;
-      }
       case 'taken':
         this.takenOver(message.room, message.id, message.newNode);
         return;
@@ -406,11 +421,23 @@ class RedisBrokerImpl implements RedisBroker {
     }
   }
 
+  /** A room frame to this node's members of `room` but `except`. */
+  private deliverLocally(room: string, frame: string, except: string | undefined): void {
+    const members = this.local.get(room);
+    if (members === undefined) return;
+    for (const m of members.values()) if (m.id !== except) this.toMember(m, frame, undefined);
+  }
+
   /** Another node took member `id` over: end its session here silently and hand its frames over. */
   private takenOver(room: string, id: string, newNode: string): void {
     const m = this.local.get(room)?.get(id);
+    if (m?.phase === 'joining') {
+      // Its join has run (the takeover found it) but the server has not handled the answer yet.
+      setImmediate(() => this.takenOver(room, id, newNode));
+      return;
+    }
     let frames: HeldFrame[] = [];
-    if (m !== undefined && m.phase !== 'joining') {
+    if (m !== undefined) {
       this.removeLocal(m);
       frames = [...(m.onTakenOver?.() ?? []), ...m.backlog];
     }
@@ -551,8 +578,15 @@ class RedisBrokerImpl implements RedisBroker {
     if (m === undefined || m.deliver !== deliver) return false;
     this.removeLocal(m);
     for (const f of m.backlog) this.tellUndeliverable(room, id, f.from, 'the peer has left');
-    if (!this.ready()) throw this.notReady(); // re-registering later removes it ("gone")
-    const out = await this.cmd.parleyRemoveMember(this.key('room', room), this.key('held', room, id), this.key('heldbytes', room, id), this.key('node', this.nodeId) + ':members', id, this.nodeId, m.epoch, room);
+    let out: (string | number)[];
+    try {
+      if (!this.ready()) throw this.notReady();
+      out = await this.cmd.parleyRemoveMember(this.key('room', room), this.key('held', room, id), this.key('heldbytes', room, id), this.key('node', this.nodeId) + ':members', id, this.nodeId, m.epoch, room);
+    } catch (error) {
+      // Re-registering removes it from Redis and tells its room.
+      this.departed.set(`${room}\n${id}`, { room, id });
+      throw error;
+    }
     if (out[0] !== 1) return false;
     this.tellSendersOf(room, id, out.slice(1), 'the peer has left');
     return true;
@@ -592,7 +626,7 @@ class RedisBrokerImpl implements RedisBroker {
 
   async broadcast(room: string, frame: string, except?: string): Promise<void> {
     if (!this.ready()) throw this.notReady();
-    await this.cmd.parleyBroadcast(this.key('room', room), broadcastMessage(room, frame, except), this.prefix);
+    await this.cmd.parleyBroadcast(this.key('room', room), this.key('departed', room), broadcastMessage(room, frame, except), this.prefix, '', 0);
   }
 
   async revoke(key: string, untilMs: number, nowMs: number): Promise<boolean> {

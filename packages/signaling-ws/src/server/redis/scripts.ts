@@ -12,6 +12,8 @@
 //   P held:<room>:<id>       list of "<from>\n<frame>" held for a member whose node did not take them
 //   P heldbytes:<room>:<id>  their bytes
 //   P revoked:<key>          revocations (SET NX PX)
+//   P departed:<room>        ids that left while Redis was away from their node (short expiry):
+//                            nodes that register again later tell their members `peer-left`
 //   channel P node:<node>    messages to a node (node-channel.ts)
 //
 // Rooms, ids and names match NAME_PATTERN / ID_PATTERN (no newline), so "\n" separates fields.
@@ -137,12 +139,21 @@ return 3
 };
 
 /**
- * Broadcast (KEYS: room hash; ARGV: message, prefix): the message once to each node that owns a
- * member of the room. Answers how many nodes' channels had a subscriber.
+ * Broadcast (KEYS: room hash, departed list; ARGV: message, prefix, departed id or "", departed
+ * ttl ms): the message once to each node that owns a member of the room. With a departed id (a
+ * `peer-left` for a member whose leave could not reach Redis), nothing if that id is a member
+ * again (it resumed elsewhere); otherwise it is also recorded in the departed list, for the nodes
+ * that register again after this. Answers how many nodes' channels had a subscriber, -1 when
+ * nothing was sent.
  */
 export const BROADCAST: ScriptDefinition = {
-  numberOfKeys: 1,
+  numberOfKeys: 2,
   lua: `
+if ARGV[3] ~= '' then
+  if redis.call('HEXISTS', KEYS[1], ARGV[3]) == 1 then return -1 end
+  redis.call('RPUSH', KEYS[2], ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
 local seen = {}
 local reached = 0
 for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
@@ -198,13 +209,16 @@ return due
  * member is written back (forced: no cap check) unless another node owns it now ("taken", room,
  * id, owner); members the set still lists but that this node no longer has are removed ("gone",
  * room, id: a leave that failed while Redis was away); frames held in Redis for a kept member
- * are taken ("held", room, id, count, entries...). The seq counter is raised past every order.
+ * are taken ("held", room, id, count, entries...); ids that left a room of a kept member while
+ * Redis was away from their node, and are no member now, are answered ("departed", room, id).
+ * The seq counter is raised past every order.
  */
 export const REREGISTER: ScriptDefinition = {
   numberOfKeys: 2,
   lua: `${PARSE_MEMBER}
 local node, prefix = ARGV[1], ARGV[2]
 local keep = {}
+local rooms = {}
 local out = {}
 local maxSeq = 0
 local i = 3
@@ -219,6 +233,7 @@ while i <= #ARGV do
   else
     redis.call('HSET', rk, id, node .. '\\n' .. epoch .. '\\n' .. order .. '\\n' .. name)
     keep[room .. '\\n' .. id] = true
+    rooms[room] = true
     maxSeq = math.max(maxSeq, tonumber(epoch), tonumber(order))
     local hk = prefix .. 'held:' .. room .. ':' .. id
     local held = redis.call('LRANGE', hk, 0, -1)
@@ -237,6 +252,13 @@ for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     if v and parse(v) == node then
       redis.call('HDEL', rk, id)
       out[#out + 1] = 'gone'; out[#out + 1] = room; out[#out + 1] = id
+    end
+  end
+end
+for room in pairs(rooms) do
+  for _, id in ipairs(redis.call('LRANGE', prefix .. 'departed:' .. room, 0, -1)) do
+    if redis.call('HEXISTS', prefix .. 'room:' .. room, id) == 0 then
+      out[#out + 1] = 'departed'; out[#out + 1] = room; out[#out + 1] = id
     end
   end
 end
