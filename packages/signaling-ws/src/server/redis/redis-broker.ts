@@ -154,6 +154,8 @@ class RedisBrokerImpl implements RedisBroker {
   /** Members whose leave could not reach Redis ("<room>\n<id>"): their room is told once Redis is back. */
   private readonly departed = new Map<string, { readonly room: string; readonly id: string }>();
   private registered = false;
+  /** The last connection error, for the message of a start that timed out. */
+  lastError: string | undefined;
   private registering: Promise<void> | undefined;
   private closed = false;
   private readonly heartbeatTtlMs: number;
@@ -191,7 +193,10 @@ class RedisBrokerImpl implements RedisBroker {
     this.sub = new Redis(options.url, { ...common, autoResubscribe: true, maxRetriesPerRequest: null });
     for (const [name, script] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, script);
     for (const [role, connection] of [['commands', this.cmd], ['subscriber', this.sub]] as const) {
-      connection.on('error', (error: unknown) => this.log({ level: 'warn', event: 'redis-error', role, message: errorMessage(error) }));
+      connection.on('error', (error: unknown) => {
+        this.lastError = errorMessage(error);
+        this.log({ level: 'warn', event: 'redis-error', role, message: this.lastError });
+      });
       connection.on('close', () => this.lost(role));
       connection.on('ready', () => this.connected(role));
     }
@@ -218,8 +223,13 @@ class RedisBrokerImpl implements RedisBroker {
 
   /** Connects, subscribes and registers; rejects (and closes) if Redis does not answer in time. */
   async start(): Promise<void> {
-    await Promise.all([this.cmd.connect(), this.sub.connect()]);
+    // ioredis retries (retryStrategy) until it connects: a Redis that starts a moment later is fine.
+    const connections = [this.cmd, this.sub];
+    const ready = connections.map((c) => new Promise<void>((resolve) => c.once('ready', () => resolve())));
+    for (const c of connections) c.connect().catch(() => undefined);
+    await Promise.all(ready);
     await this.register();
+    if (!this.registered) throw new Error(`could not register with Redis: ${this.lastError ?? 'connection lost'}`);
     this.liveness.start();
   }
 
@@ -629,7 +639,10 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     await Promise.race([
       broker.start(),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Redis at ${redactedUrl(options.url)} did not answer within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(() => {
+          const why = broker.lastError === undefined ? '' : ` (${broker.lastError})`;
+          reject(new Error(`Redis at ${redactedUrl(options.url)} did not answer within ${timeoutMs} ms${why}`));
+        }, timeoutMs);
       }),
     ]);
   } catch (error) {
