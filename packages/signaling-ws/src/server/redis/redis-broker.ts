@@ -520,17 +520,21 @@ class RedisBrokerImpl implements RedisBroker {
     return takenOver ? { ok: true, peers, takenOver: true, held } : { ok: true, peers, held };
   }
 
-  /** A takeover of a member of this very node (two servers on one broker): no Redis change needed. */
-  private takeOverLocally(existing: LocalMember, member: PeerInfo, deliver: Deliver, options?: JoinOptions): BrokerJoinResult {
+  /** A takeover of a member of this very node (two servers on one broker): Redis already says this node owns it. */
+  private async takeOverLocally(existing: LocalMember, member: PeerInfo, deliver: Deliver, options?: JoinOptions): Promise<BrokerJoinResult> {
     if (options?.takeover !== true || existing.name !== member.name || existing.phase === 'joining') return { ok: false, reason: 'id-taken' };
     this.removeLocal(existing);
     const held = [...(existing.onTakenOver?.() ?? []), ...existing.backlog];
     const m: LocalMember = { ...existing, deliver, onTakenOver: options.onTakenOver, phase: 'joining', backlog: [], handover: undefined, timer: undefined };
     this.addLocal(m);
+    let peers: readonly PeerInfo[];
+    try {
+      peers = (await this.members(existing.room)).filter((p) => p.id !== member.id);
+    } catch (error) {
+      this.removeLocal(m); // re-registering reports it gone
+      throw error;
+    }
     setImmediate(() => this.goLive(m, []));
-    const peers: PeerInfo[] = [];
-    // Only this node's members are known synchronously; the server asks `members` on resumes anyway.
-    for (const other of this.local.get(existing.room)?.values() ?? []) if (other.id !== member.id) peers.push({ id: other.id, name: other.name });
     return { ok: true, peers, takenOver: true, held };
   }
 
