@@ -5,8 +5,7 @@
 // frames and room notices from this node is the order in which the server produced them.
 
 import type { Redis } from 'ioredis';
-import type { RedisKeys, ScriptCommands } from './scripts.js';
-import { deliverHead } from './node-channel.js';
+import type { ScriptCommands } from './scripts.js';
 
 /** Frames per script call at most: a script blocks Redis while it runs. */
 const BATCH_LIMIT = 128;
@@ -18,48 +17,47 @@ export interface HoldLimits {
   readonly heldTtlMs: number;
 }
 
-interface Pending {
+/** Where a queued frame's answer goes: the PUBLISH script's answer for it (0, 1, 2 or 3), or the error. */
+export interface PublishAnswer {
   readonly resolve: (result: number) => void;
   readonly reject: (error: unknown) => void;
 }
 
-/** Batches publishes: each resolves to the PUBLISH script's answer for its frame (0, 1, 2 or 3). */
+/** Batches publishes. */
 export class PublishBatch {
-  private keys: (string | number)[] = [];
-  private args: (string | number)[] = [];
-  private pending: Pending[] = [];
+  private args: string[] = [];
+  private pending: PublishAnswer[] = [];
   private scheduled = false;
 
   constructor(
     private readonly cmd: Redis & ScriptCommands,
-    private readonly redisKeys: RedisKeys,
+    private readonly prefix: string,
     private readonly limits: HoldLimits,
   ) {}
 
-  /** Queues a frame for member `to` of `room`; sent at the end of this turn or when the batch is full. */
-  add(room: string, to: string, frame: string, from: string | undefined): Promise<number> {
-    const k = this.redisKeys;
-    this.keys.push(k.room(room), k.held(room, to), k.heldBytes(room, to));
-    this.args.push(to, deliverHead(room, to, from), frame, from ?? '');
-    const result = new Promise<number>((resolve, reject) => this.pending.push({ resolve, reject }));
+  /**
+   * Queues a frame for member `to` of `room` (sent at the end of this turn, or now when the batch
+   * is full); its answer goes to `answer` (no promise per frame here: the caller makes the one it returns).
+   */
+  add(room: string, to: string, frame: string, from: string | undefined, answer: PublishAnswer): void {
+    this.args.push(room, to, from ?? '', frame);
+    this.pending.push(answer);
     if (this.pending.length >= BATCH_LIMIT) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
     }
-    return result;
   }
 
   /** Sends what is queued now. */
   flush(): void {
     this.scheduled = false;
     if (this.pending.length === 0) return;
-    const { keys, args, pending } = this;
-    this.keys = [];
+    const { args, pending } = this;
     this.args = [];
     this.pending = [];
     const { maxHeldFrames, maxHeldBytes, heldTtlMs } = this.limits;
-    this.cmd.parleyPublish(keys.length, ...keys, this.redisKeys.prefix, maxHeldFrames, maxHeldBytes, heldTtlMs, ...args).then(
+    this.cmd.parleyPublish(this.prefix, maxHeldFrames, maxHeldBytes, heldTtlMs, ...args).then(
       (results) => {
         for (let i = 0; i < pending.length; i += 1) pending[i]!.resolve(results[i] ?? 0);
       },

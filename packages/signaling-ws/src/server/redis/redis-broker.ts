@@ -204,7 +204,7 @@ class RedisBrokerImpl implements RedisBroker {
       connection.on('ready', () => this.connected(role));
     }
     this.sub.on('message', (_channel: string, message: string) => this.onMessage(message));
-    this.batch = new PublishBatch(this.cmd, this.keys, { maxHeldFrames: this.maxHeldFrames, maxHeldBytes: this.maxHeldBytes, heldTtlMs: this.heldTtlMs });
+    this.batch = new PublishBatch(this.cmd, this.keys.prefix, { maxHeldFrames: this.maxHeldFrames, maxHeldBytes: this.maxHeldBytes, heldTtlMs: this.heldTtlMs });
     this.liveness = new NodeLiveness(
       {
         nodeId: this.nodeId,
@@ -576,12 +576,18 @@ class RedisBrokerImpl implements RedisBroker {
       .map(({ id, name }) => ({ id, name }));
   }
 
-  async publish(room: string, to: string, frame: string, from?: string): Promise<boolean> {
-    if (!this.ready()) throw this.notReady();
-    const result = await this.batch.add(room, to, frame, from);
-    if (result === 0) return false;
-    if (result === 2) this.tellUndeliverable(room, to, from, 'the peer is reconnecting and too much is held for it');
-    return true;
+  publish(room: string, to: string, frame: string, from?: string): Promise<boolean> {
+    if (!this.ready()) return Promise.reject(this.notReady());
+    // One promise per frame on this path, the one returned.
+    return new Promise((resolve, reject) => {
+      this.batch.add(room, to, frame, from, {
+        resolve: (result) => {
+          if (result === 2) this.tellUndeliverable(room, to, from, 'the peer is reconnecting and too much is held for it');
+          resolve(result !== 0);
+        },
+        reject,
+      });
+    });
   }
 
   async broadcast(room: string, frame: string, except?: string): Promise<void> {

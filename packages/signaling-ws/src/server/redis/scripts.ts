@@ -17,11 +17,12 @@
 //   channel P node:<node>    messages to a node (node-channel.ts)
 //
 // Rooms, ids and names match NAME_PATTERN / ID_PATTERN (no newline), so "\n" separates fields.
+// Some scripts build keys from the prefix rather than take them as KEYS (one Redis, not Redis
+// Cluster: a cluster would need every key of a script in one hash slot).
 
 /** One script: how many of its arguments are keys, and its Lua text. */
 export interface ScriptDefinition {
-  /** Undefined: the caller passes the number of keys first (a batch). */
-  readonly numberOfKeys: number | undefined;
+  readonly numberOfKeys: number;
   readonly lua: string;
 }
 
@@ -115,37 +116,40 @@ return out
 };
 
 /**
- * Publish a batch of frames, in order (KEYS: per frame the room hash, held list and held bytes of
- * its receiver; ARGV: prefix, max held frames, max held bytes, held ttl ms, then per frame: to,
- * message head, frame, from). Each frame goes to the node that owns `to`; when no subscriber got
- * it (that node is dead or cut off), it is held for `to`, bounded. Answers per frame 0 unknown
- * member, 1 published, 2 not held (full), 3 held. One script call carries every frame relayed
- * in one turn of the event loop: far fewer commands than frames under load.
+ * Publish a batch of frames, in order (no KEYS: the keys are built here from the prefix; ARGV:
+ * prefix, max held frames, max held bytes, held ttl ms, then per frame: room, to, from or "",
+ * frame). Each frame goes, as a `deliver` message (node-channel.ts), to the node that owns `to`;
+ * when no subscriber got it (that node is dead or cut off), it is held for `to`, bounded.
+ * Answers per frame 0 unknown member, 1 published, 2 not held (full), 3 held. One script call
+ * carries every frame relayed in one turn of the event loop: far fewer commands than frames
+ * under load, and four arguments a frame.
  */
 export const PUBLISH: ScriptDefinition = {
-  numberOfKeys: undefined,
+  numberOfKeys: 0,
   lua: `
 local prefix, maxFrames, maxBytes, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local out = {}
-for i = 0, #KEYS / 3 - 1 do
-  local k, a = i * 3, 5 + i * 4
-  local to, frame = ARGV[a], ARGV[a + 2]
-  local v = redis.call('HGET', KEYS[k + 1], to)
+for a = 5, #ARGV, 4 do
+  local room, to, from, frame = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local v = redis.call('HGET', prefix .. 'room:' .. room, to)
   local result = 0
   if v then
     local node = string.match(v, '^([^\\n]*)')
-    if redis.call('PUBLISH', prefix .. 'node:' .. node, ARGV[a + 1] .. frame) > 0 then
+    local message = 'd\\n' .. room .. '\\n' .. to .. '\\n' .. from .. '\\n' .. frame
+    if redis.call('PUBLISH', prefix .. 'node:' .. node, message) > 0 then
       result = 1
     else
-      local count = redis.call('LLEN', KEYS[k + 2])
-      local bytes = tonumber(redis.call('GET', KEYS[k + 3]) or '0')
+      local heldKey = prefix .. 'held:' .. room .. ':' .. to
+      local bytesKey = prefix .. 'heldbytes:' .. room .. ':' .. to
+      local count = redis.call('LLEN', heldKey)
+      local bytes = tonumber(redis.call('GET', bytesKey) or '0')
       if count >= maxFrames or bytes + #frame > maxBytes then
         result = 2
       else
-        redis.call('RPUSH', KEYS[k + 2], ARGV[a + 3] .. '\\n' .. frame)
-        redis.call('INCRBY', KEYS[k + 3], #frame)
-        redis.call('PEXPIRE', KEYS[k + 2], ttl)
-        redis.call('PEXPIRE', KEYS[k + 3], ttl)
+        redis.call('RPUSH', heldKey, from .. '\\n' .. frame)
+        redis.call('INCRBY', bytesKey, #frame)
+        redis.call('PEXPIRE', heldKey, ttl)
+        redis.call('PEXPIRE', bytesKey, ttl)
         result = 3
       end
     end
