@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCliOptions } from '../src/server/cli-options.js';
+import { startRedisServer } from '../src/testing/index.js';
 import { TestSocket } from './helpers/ws-client.js';
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -105,7 +106,8 @@ describe('parley-signaling', () => {
       '--trust-proxy N', 'PARLEY_TRUST_PROXY', '--max-connections N', 'PARLEY_MAX_CONNECTIONS', '--headers-timeout',
       'PARLEY_HEADERS_TIMEOUT', '--request-timeout', 'PARLEY_REQUEST_TIMEOUT', '--max-held-frames', 'PARLEY_MAX_HELD_FRAMES',
       '--max-held-bytes-per-peer', 'PARLEY_MAX_HELD_BYTES_PER_PEER', '--max-held-bytes', 'PARLEY_MAX_HELD_BYTES',
-      '--drain-timeout', 'PARLEY_DRAIN_TIMEOUT', '/readyz', '1012',
+      '--drain-timeout', 'PARLEY_DRAIN_TIMEOUT', '/readyz', '1012', 'PARLEY_REDIS_URL', '--redis-prefix', 'PARLEY_REDIS_PREFIX',
+      '--redis-heartbeat-ttl', 'PARLEY_REDIS_HEARTBEAT_TTL',
     ]) {
       expect(stdout).toContain(word);
     }
@@ -121,7 +123,9 @@ describe('parley-signaling', () => {
     ['a non-turn turn url', ['--turn-url', 'http://t', '--turn-secret', 's'], {}, /not a turn: or turns: URL/],
     ['a missing static dir', ['--static', '/nonexistent/parley'], {}, /is not a directory/],
     ['a bad origin', ['--origin', 'example.com'], {}, /is not an origin/],
-    ['--redis', ['--redis', 'redis://localhost'], {}, /Redis broker not available yet/],
+    ['a --redis that is not a redis URL', ['--redis', 'localhost:6379'], {}, /--redis: "localhost:6379" is not a redis:\/\/ or rediss:\/\/ URL/],
+    ['a bad PARLEY_REDIS_URL', [], { PARLEY_REDIS_URL: 'http://x' }, /is not a redis:\/\/ or rediss:\/\/ URL/],
+    ['--redis-heartbeat-ttl without --redis', ['--redis-heartbeat-ttl', '900'], {}, /need --redis/],
     ['a stray argument', ['serve'], {}, /unexpected argument "serve"/],
     ['an empty resume secret', ['--resume-secret', ''], {}, /--resume-secret must not be empty/],
     ['a resume token ttl of 0', [], { PARLEY_RESUME_TOKEN_TTL: '0' }, /--resume-token-ttl must be between 1 and/],
@@ -295,5 +299,27 @@ describe('parley-signaling', () => {
     expect(result.stderr).toMatch(/EADDRINUSE/);
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
+  });
+
+  it('--redis (or PARLEY_REDIS_URL): two processes share a room through Redis, and exit 0 on SIGTERM', async () => {
+    const redis = await startRedisServer();
+    try {
+      const one = await start(['--port', '0', '--redis', redis.url]);
+      const two = await start(['--port', '0'], { PARLEY_REDIS_URL: redis.url, PARLEY_REDIS_PREFIX: 'parley:' });
+      expect(one.stderr.join('')).toMatch(/\(Redis node [0-9a-f]{16}\)/);
+      const a = await TestSocket.joined(`ws://127.0.0.1:${one.port}`, 'r', 'a');
+      const b = await TestSocket.joined(`ws://127.0.0.1:${two.port}`, 'r', 'b');
+      expect(b.welcome['peers']).toEqual([{ id: a.id, name: 'a' }]);
+      a.socket.signal(b.id, { hello: 1 });
+      expect(await b.socket.next('signal')).toEqual({ type: 'signal', from: a.id, data: { hello: 1 } });
+      a.socket.terminate();
+      b.socket.terminate();
+      one.child.kill('SIGTERM');
+      two.child.kill('SIGTERM');
+      expect(await one.exited).toBe(0);
+      expect(await two.exited).toBe(0);
+    } finally {
+      await redis.close();
+    }
   });
 });
