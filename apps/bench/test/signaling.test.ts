@@ -2,12 +2,21 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import { crossNodeResults } from '../src/signaling/cross-node.js';
+import type { RelayFigures } from '../src/signaling/cross-node.js';
 import { LoadGroup } from '../src/signaling/load.js';
 import { CANDIDATE_DATA_BYTES, meanDataBytes, negotiation, readStamp, SDP_DATA_BYTES, STAMP_MARKER, stampNow } from '../src/signaling/mix.js';
-import { SUBJECTS } from '../src/signaling/protocols.js';
+import { startRedisServer } from '@parley/signaling-ws/testing';
+import { io as socketIoClient } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
+import { CROSS_NODE_SUBJECTS, SINGLE_NODE_SUBJECTS } from '../src/signaling/protocols.js';
+import type { Subject } from '../src/signaling/protocols.js';
 import { createRawRelay } from '../src/signaling/raw-relay.js';
+import { commandCallsBetween, parseCommandCalls, parseInfoCpuSeconds } from '../src/signaling/redis-cpu.js';
 import type { RawRelay } from '../src/signaling/raw-relay.js';
-import { startSubjectServer } from '../src/signaling/servers.js';
+import { startSubjectServer, SUBJECT_SERVERS } from '../src/signaling/servers.js';
+import type { SubjectServer } from '../src/signaling/servers.js';
+import { goalMet } from '../src/types.js';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -109,14 +118,33 @@ describe('the raw ws relay', () => {
   });
 });
 
-describe('a tiny load run', () => {
-  it.each(SUBJECTS)('%s: closed and open loop, every message arrives, each one checked in full', async (subject) => {
-    const server = await startSubjectServer(subject);
+/** A subject's nodes in this process: one server, or two nodes on a fresh redis-server. */
+async function startNodes(subject: Subject): Promise<SubjectServer[]> {
+  const { kind, nodes } = SUBJECT_SERVERS[subject];
+  const options: { redisUrl?: string } = {};
+  if (nodes > 1) {
+    const redis = await startRedisServer();
+    cleanups.push(() => redis.close());
+    options.redisUrl = redis.url;
+  }
+  const servers: SubjectServer[] = [];
+  for (let i = 0; i < nodes; i++) {
+    const server = await startSubjectServer(kind, options);
     cleanups.push(() => server.close());
-    const group = new LoadGroup({ subject, url: server.url, tag: 't', verifyAll: true });
+    servers.push(server);
+  }
+  return servers;
+}
+
+describe('a tiny load run', () => {
+  it.each([...SINGLE_NODE_SUBJECTS, ...CROSS_NODE_SUBJECTS])('%s: closed and open loop, every message arrives, each one checked in full', async (subject) => {
+    const servers = await startNodes(subject);
+    const group = new LoadGroup({ subject, urls: servers.map((s) => s.url), tag: 't', verifyAll: true });
     cleanups.push(() => group.close());
     await group.connect(3);
     expect(group.size).toBe(3);
+    // Every node holds one end of each pair: with two nodes, every message crosses Redis.
+    for (const server of servers) expect(await server.connections()).toBe(6 / servers.length);
     const closed = await group.runClosed({ window: 2, warmupMs: 50, measureMs: 250 });
     expect(closed.sent).toBeGreaterThan(24);
     expect(closed.received).toBe(closed.sent);
@@ -164,9 +192,88 @@ describe('a tiny load run', () => {
     ['alter', /altered data/],
     ['drop', /messages never arrived/],
   ] as const)('fails when the relay gets it wrong (%s)', async (fault, message) => {
-    const group = new LoadGroup({ subject: 'raw', url: await faultyRelay(fault), tag: 'f', verifyAll: fault !== 'drop' });
+    const group = new LoadGroup({ subject: 'raw', urls: [await faultyRelay(fault)], tag: 'f', verifyAll: fault !== 'drop' });
     cleanups.push(() => group.close());
     await group.connect(2);
     await expect(group.runClosed({ window: 2, warmupMs: 0, measureMs: 150, drainTimeoutMs: 300 })).rejects.toThrow(message);
+  });
+});
+
+describe("the socket.io baseline's nodes", () => {
+  it('relay a signal between socket.io-client sockets on different nodes, to the socket id, with the sender as from', async () => {
+    const [one, two] = await startNodes('socketioCluster');
+    const connect = async (server: SubjectServer): Promise<Socket> => {
+      const socket = socketIoClient(`http://127.0.0.1:${server.port}`, { transports: ['websocket'], reconnection: false });
+      cleanups.push(() => socket.disconnect());
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve);
+        socket.once('connect_error', reject);
+      });
+      return socket;
+    };
+    const alice = await connect(one!);
+    const bob = await connect(two!);
+    const received = new Promise<unknown>((resolve) => bob.once('signal', resolve));
+    alice.emit('signal', { to: bob.id, data: { sdp: 'v=0' } });
+    expect(await received).toEqual({ from: alice.id, data: { sdp: 'v=0' } });
+    // Not to the sender's own socket, and nothing for a frame without a target.
+    const echoed: unknown[] = [];
+    alice.on('signal', (message: unknown) => echoed.push(message));
+    bob.emit('signal', { data: { lost: true } });
+    const back = new Promise<unknown>((resolve) => alice.once('signal', resolve));
+    bob.emit('signal', { to: alice.id, data: { n: 2 } });
+    expect(await back).toEqual({ from: bob.id, data: { n: 2 } });
+    expect(echoed).toEqual([{ from: bob.id, data: { n: 2 } }]);
+  });
+});
+
+describe("Redis's INFO, as the bench reads it", () => {
+  it('adds user and system CPU seconds, and fails on an INFO without them', () => {
+    const info = '# CPU\r\nused_cpu_sys:1.250000\r\nused_cpu_user:2.500000\r\nused_cpu_sys_children:9.000000\r\nused_cpu_user_children:9.000000\r\n';
+    expect(parseInfoCpuSeconds(info)).toBeCloseTo(3.75, 9);
+    expect(() => parseInfoCpuSeconds('# CPU\r\nused_cpu_sys:1.0\r\n')).toThrow(/used_cpu_user/);
+  });
+
+  it('counts calls per command between two readings, leaving out commands not called', () => {
+    const before = parseCommandCalls('# Commandstats\r\ncmdstat_publish:calls=10,usec=50,usec_per_call=5.00\r\ncmdstat_ping:calls=2,usec=1,usec_per_call=0.50\r\n');
+    const after = parseCommandCalls(
+      '# Commandstats\r\ncmdstat_publish:calls=25,usec=90,usec_per_call=3.60\r\ncmdstat_ping:calls=2,usec=1,usec_per_call=0.50\r\ncmdstat_evalsha:calls=4,usec=40,usec_per_call=10.00\r\n',
+    );
+    expect(before.get('publish')).toBe(10);
+    expect(commandCallsBetween(before, after)).toEqual(new Map([['publish', 15], ['evalsha', 4]]));
+  });
+});
+
+describe('the cross-node goals', () => {
+  const figures = (msgsPerSecond: number, p99Ms: number, serverUs: number, redisUs?: number): RelayFigures => ({
+    msgsPerSecondMedian: msgsPerSecond,
+    p50Ms: p99Ms / 4,
+    p99Ms,
+    serverCpuUsPerMsg: serverUs,
+    serverCpuShare: 0.9,
+    loadCpuShare: 0.45,
+    ...(redisUs === undefined ? {} : { redisCpuUsPerMsg: redisUs, redisCpuShare: 0.3, redisCommandsPerMsg: { publish: 1 } }),
+  });
+
+  it('are the ratios of the medians (and the p99 across nodes), judged against the issue goals', () => {
+    const result = crossNodeResults({ single: figures(60_000, 0.6, 12), parley: figures(45_000, 1.5, 20, 5), socketIo: figures(30_000, 2, 40, 8), latencyRate: 2000 });
+    expect(result.json).toMatchObject({ crossNodeOverSingleNode: 0.75, crossNodeOverSocketIo: 1.5, crossNodeP99Ms: 1.5, crossNodeCapacityOverSingleNode: 0.48, crossNodeCapacityOverSocketIo: 1.92 });
+    expect(result.goals.map((g) => [g.key, g.value, goalMet(g)])).toEqual([
+      ['signaling.crossNodeOverSingleNode', 0.75, true],
+      ['signaling.crossNodeP99Ms', 1.5, true],
+      ['signaling.crossNodeOverSocketIo', 1.5, true],
+    ]);
+    expect(result.notes.join('\n')).not.toMatch(/Goal missed/);
+    expect(result.notes[0]).toMatch(/Redis commands per message: publish 1/);
+  });
+
+  it('say which goal was missed, with the figures behind it', () => {
+    const result = crossNodeResults({ single: figures(60_000, 0.6, 12), parley: figures(30_000, 4, 30, 10), socketIo: figures(40_000, 2, 25, 5), latencyRate: 2000 });
+    expect(result.goals.map(goalMet)).toEqual([false, false, false]);
+    const missed = result.notes.filter((note) => note.startsWith('Goal missed'));
+    expect(missed).toHaveLength(3);
+    expect(missed[0]).toMatch(/relayed 0\.5 of one node's msgs\/s .*40 µs of relay CPU across nodes against 12 µs/);
+    expect(missed[1]).toMatch(/p99 across two Parley nodes was 4 ms/);
+    expect(missed[2]).toMatch(/relayed 0\.75 of two socket\.io nodes' msgs\/s .*40 µs against socket\.io's 30 µs/);
   });
 });

@@ -1,0 +1,131 @@
+// Issue 13's goals for the signaling relay across nodes: the same load through two Parley nodes
+// on one Redis (each pair's two clients on different nodes) against one Parley node, and against
+// socket.io's usual answer (two socket.io nodes on @socket.io/redis-adapter over the same Redis).
+// Pure: the figures in, the goals and the notes out.
+
+import { round } from '../stats.js';
+import type { GoalRatio } from '../types.js';
+
+/** Issue 13: two Parley nodes relay at least 0.6 of one node's messages per second. */
+export const CROSS_NODE_OVER_SINGLE_NODE_GOAL = 0.6;
+/** Issue 13: p99 relay latency across nodes at most 3 ms at the latency runs' offered load. */
+export const CROSS_NODE_P99_MS_GOAL = 3;
+/** Issue 13: two Parley nodes relay at least as many messages per second as two socket.io nodes. */
+export const CROSS_NODE_OVER_SOCKET_IO_GOAL = 1;
+
+/** What the cross-node goals read of one subject's results. */
+export interface RelayFigures {
+  readonly msgsPerSecondMedian: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** Server processes together (both nodes), per relayed message. */
+  readonly serverCpuUsPerMsg: number;
+  readonly serverCpuShare: number;
+  readonly loadCpuShare: number;
+  readonly redisCpuUsPerMsg?: number;
+  readonly redisCpuShare?: number;
+  readonly redisCommandsPerMsg?: Readonly<Record<string, number>>;
+}
+
+export interface CrossNodeInput {
+  /** One Parley node (the single-node row of the same run, same load). */
+  readonly single: RelayFigures;
+  /** Two Parley nodes on Redis. */
+  readonly parley: RelayFigures;
+  /** Two socket.io nodes on the Redis adapter. */
+  readonly socketIo: RelayFigures;
+  /** The latency runs' offered load, msgs/s. */
+  readonly latencyRate: number;
+}
+
+export interface CrossNodeResult {
+  /** The goal keys and, not goals, the same ratios per second of relay CPU (nodes and Redis). */
+  readonly json: {
+    readonly crossNodeOverSingleNode: number;
+    readonly crossNodeP99Ms: number;
+    readonly crossNodeOverSocketIo: number;
+    readonly crossNodeCapacityOverSingleNode: number;
+    readonly crossNodeCapacityOverSocketIo: number;
+  };
+  readonly goals: readonly GoalRatio[];
+  readonly notes: readonly string[];
+}
+
+const fmt = (value: number): string => String(round(value));
+const percent = (share: number | undefined): string => `${Math.round((share ?? 0) * 100)}%`;
+
+/** A subject's relay CPU per message: its server processes and its Redis, microseconds. */
+export function relayCpuUsPerMsg(figures: RelayFigures): number {
+  return figures.serverCpuUsPerMsg + (figures.redisCpuUsPerMsg ?? 0);
+}
+
+/** `publish 1, evalsha 0.5` from a subject's Redis commands per relayed message. */
+export function describeCommands(commands: Readonly<Record<string, number>> | undefined): string {
+  const entries = Object.entries(commands ?? {}).sort(([, a], [, b]) => b - a);
+  return entries.length === 0 ? 'none' : entries.map(([command, perMsg]) => `${command} ${fmt(perMsg)}`).join(', ');
+}
+
+/** The cross-node ratios, their goals, and what the figures say limits each. */
+export function crossNodeResults(input: CrossNodeInput): CrossNodeResult {
+  const { single, parley, socketIo } = input;
+  const crossNodeOverSingleNode = round(parley.msgsPerSecondMedian / single.msgsPerSecondMedian);
+  const crossNodeOverSocketIo = round(parley.msgsPerSecondMedian / socketIo.msgsPerSecondMedian);
+  const crossNodeP99Ms = parley.p99Ms;
+  const parleyRelayCpu = relayCpuUsPerMsg(parley);
+  const socketIoRelayCpu = relayCpuUsPerMsg(socketIo);
+  const crossNodeCapacityOverSingleNode = round(single.serverCpuUsPerMsg / parleyRelayCpu);
+  const crossNodeCapacityOverSocketIo = round(socketIoRelayCpu / parleyRelayCpu);
+
+  const goals: GoalRatio[] = [
+    {
+      key: 'signaling.crossNodeOverSingleNode',
+      label: 'signaling msgs/s, 2 Parley nodes on Redis / 1 node',
+      value: crossNodeOverSingleNode,
+      goal: CROSS_NODE_OVER_SINGLE_NODE_GOAL,
+      kind: 'at-least',
+    },
+    {
+      key: 'signaling.crossNodeP99Ms',
+      label: `signaling p99 ms across 2 Parley nodes at ${input.latencyRate} msgs/s`,
+      value: crossNodeP99Ms,
+      goal: CROSS_NODE_P99_MS_GOAL,
+      kind: 'at-most',
+    },
+    {
+      key: 'signaling.crossNodeOverSocketIo',
+      label: 'signaling msgs/s across 2 nodes, Parley / socket.io + redis-adapter',
+      value: crossNodeOverSocketIo,
+      goal: CROSS_NODE_OVER_SOCKET_IO_GOAL,
+      kind: 'at-least',
+    },
+  ];
+
+  const cpuLine = (name: string, f: RelayFigures): string =>
+    `${name}: the two nodes ${fmt(f.serverCpuUsPerMsg)} µs together and Redis ${fmt(f.redisCpuUsPerMsg ?? 0)} µs of CPU per message ` +
+    `(nodes ${percent(f.serverCpuShare)} of a core together, Redis ${percent(f.redisCpuShare)}, load processes ${percent(f.loadCpuShare)} each; Redis commands per message: ${describeCommands(f.redisCommandsPerMsg)})`;
+  const notes: string[] = [
+    `Across nodes (closed loop, medians of the counted rounds): ${cpuLine('Parley', parley)}; ${cpuLine('socket.io', socketIo)}; one Parley node ${fmt(single.serverCpuUsPerMsg)} µs (${percent(single.serverCpuShare)} of a core). ` +
+      `Per second of relay CPU (nodes and Redis) two Parley nodes relay ${crossNodeCapacityOverSingleNode}x one node's messages and ${crossNodeCapacityOverSocketIo}x socket.io's (crossNodeCapacityOverSingleNode, crossNodeCapacityOverSocketIo in the JSON; not the goal keys).`,
+    `Across nodes at ${input.latencyRate} msgs/s offered: Parley p50 ${fmt(parley.p50Ms)} ms, p99 ${fmt(parley.p99Ms)} ms; socket.io p50 ${fmt(socketIo.p50Ms)} ms, p99 ${fmt(socketIo.p99Ms)} ms; one Parley node p50 ${fmt(single.p50Ms)} ms, p99 ${fmt(single.p99Ms)} ms.`,
+  ];
+  if (crossNodeOverSingleNode < CROSS_NODE_OVER_SINGLE_NODE_GOAL) {
+    notes.push(
+      `Goal missed: two Parley nodes on Redis relayed ${crossNodeOverSingleNode} of one node's msgs/s (goal ${fmt(CROSS_NODE_OVER_SINGLE_NODE_GOAL)}): each message costs ${fmt(parleyRelayCpu)} µs of relay CPU across nodes against ${fmt(single.serverCpuUsPerMsg)} µs on one node.`,
+    );
+  }
+  if (crossNodeP99Ms > CROSS_NODE_P99_MS_GOAL) {
+    notes.push(
+      `Goal missed: the p99 across two Parley nodes was ${fmt(crossNodeP99Ms)} ms at ${input.latencyRate} msgs/s (goal ${fmt(CROSS_NODE_P99_MS_GOAL)} ms; one node ${fmt(single.p99Ms)} ms, socket.io across nodes ${fmt(socketIo.p99Ms)} ms in the same rounds).`,
+    );
+  }
+  if (crossNodeOverSocketIo < CROSS_NODE_OVER_SOCKET_IO_GOAL) {
+    notes.push(
+      `Goal missed: two Parley nodes relayed ${crossNodeOverSocketIo} of two socket.io nodes' msgs/s (goal ${fmt(CROSS_NODE_OVER_SOCKET_IO_GOAL)}): relay CPU per message ${fmt(parleyRelayCpu)} µs against socket.io's ${fmt(socketIoRelayCpu)} µs.`,
+    );
+  }
+  return {
+    json: { crossNodeOverSingleNode, crossNodeP99Ms, crossNodeOverSocketIo, crossNodeCapacityOverSingleNode, crossNodeCapacityOverSocketIo },
+    goals,
+    notes,
+  };
+}
