@@ -2,6 +2,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
+import { formatProfileSummary, originOf, summarizeCpuProfile } from '../src/signaling/cpu-profile.js';
+import type { CpuProfile } from '../src/signaling/cpu-profile.js';
 import { crossNodeResults } from '../src/signaling/cross-node.js';
 import type { RelayFigures } from '../src/signaling/cross-node.js';
 import { LoadGroup } from '../src/signaling/load.js';
@@ -275,5 +277,49 @@ describe('the cross-node goals', () => {
     expect(missed[0]).toMatch(/relayed 0\.5 of one node's msgs\/s .*40 µs of relay CPU across nodes against 12 µs/);
     expect(missed[1]).toMatch(/p99 across two Parley nodes was 4 ms/);
     expect(missed[2]).toMatch(/relayed 0\.75 of two socket\.io nodes' msgs\/s .*40 µs against socket\.io's 30 µs/);
+  });
+});
+
+describe('a CPU profile, summarized', () => {
+  // A tiny profile: main -> ws sendFrame -> node:net write -> (native) writev; main -> ioredis
+  // sendCommand -> writeBuffer (native); GC; idle.
+  const frame = (id: number, functionName: string, url: string, children: number[] = []): CpuProfile['nodes'][number] => ({
+    id,
+    callFrame: { functionName, url, lineNumber: id },
+    children,
+  });
+  const profile: CpuProfile = {
+    nodes: [
+      frame(1, '(root)', '', [2, 7, 8]),
+      frame(2, 'main', 'file:///app/packages/signaling-ws/dist/server/relay.js', [3, 5]),
+      frame(3, 'sendFrame', 'file:///app/node_modules/ws/lib/sender.js', [4]),
+      frame(4, 'writeGeneric', 'node:internal/stream_base_commons', [9]),
+      frame(5, 'sendCommand', 'file:///app/node_modules/ioredis/built/Redis.js', [6]),
+      frame(6, 'writeBuffer', ''),
+      frame(7, '(garbage collector)', ''),
+      frame(8, '(idle)', ''),
+      frame(9, 'writev', ''),
+    ],
+    samples: [9, 9, 9, 6, 6, 2, 7, 8, 8, 8, 8, 4],
+  };
+
+  it('tells where code comes from', () => {
+    expect(originOf('x', 'file:///a/node_modules/@socket.io/redis-adapter/dist/index.js')).toBe('@socket.io/redis-adapter');
+    expect(originOf('x', 'file:///a/node_modules/ws/lib/sender.js')).toBe('ws');
+    expect(originOf('x', 'node:internal/streams/writable')).toBe('node:internal');
+    expect(originOf('emit', 'node:events')).toBe('node:events');
+    expect(originOf('x', 'file:///work/packages/signaling-ws/dist/server/relay.js')).toBe('@parley/signaling-ws');
+    expect(originOf('(garbage collector)', '')).toBe('(garbage collector)');
+    expect(originOf('writev', '')).toBe('(native)');
+  });
+
+  it('leaves idle out, and counts native and Node work to the package that asked for it', () => {
+    const summary = summarizeCpuProfile(profile);
+    expect(summary.busySamples).toBe(8);
+    const asObject = (shares: readonly { name: string; share: number }[]): Record<string, number> => Object.fromEntries(shares.map((s) => [s.name, s.share]));
+    expect(asObject(summary.packages)).toEqual({ ws: 4 / 8, ioredis: 2 / 8, '@parley/signaling-ws': 1 / 8, '(garbage collector)': 1 / 8 });
+    expect(asObject(summary.origins)).toEqual({ '(native)': 5 / 8, 'node:internal': 1 / 8, '@parley/signaling-ws': 1 / 8, '(garbage collector)': 1 / 8 });
+    expect(summary.functions[0]).toEqual({ name: 'writev', share: 3 / 8 });
+    expect(formatProfileSummary(summary)).toMatch(/8 busy samples.*\n\s+50\.0%\s+ws\n/);
   });
 });
