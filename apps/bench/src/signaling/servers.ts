@@ -152,8 +152,22 @@ export async function startSubjectServer(kind: ServerKind, options: { readonly r
         },
       };
     }
-    case 'parleyRedis':
-      throw new Error(`not yet: ${redisUrl()}`);
+    case 'parleyRedis': {
+      // A node as `parley-signaling --redis URL` runs it: the Redis broker (issue 13), the same
+      // options as the single node.
+      const { createRedisBroker, createSignalingServer, silentLogger } = await import('@parley/signaling-ws/server');
+      const broker = await createRedisBroker({ url: redisUrl() });
+      const server = await createSignalingServer({ port: 0, host: HOST, logger: silentLogger, broker, ...PARLEY_BENCH_OPTIONS });
+      return {
+        port: server.port,
+        url: `ws://${HOST}:${server.port}/`,
+        connections: connectionsOf(server.httpServer),
+        close: async () => {
+          await server.close();
+          await broker.close();
+        },
+      };
+    }
     case 'socketioRedis':
       return startSocketIoNode(redisUrl());
   }
