@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { formatProfileSummary, originOf, summarizeCpuProfile } from '../src/signaling/cpu-profile.js';
 import type { CpuProfile } from '../src/signaling/cpu-profile.js';
-import { crossNodeResults } from '../src/signaling/cross-node.js';
+import { crossNodeResults, describeCommands } from '../src/signaling/cross-node.js';
 import type { RelayFigures } from '../src/signaling/cross-node.js';
 import { LoadGroup } from '../src/signaling/load.js';
 import { CANDIDATE_DATA_BYTES, meanDataBytes, negotiation, readStamp, SDP_DATA_BYTES, STAMP_MARKER, stampNow } from '../src/signaling/mix.js';
@@ -321,5 +321,16 @@ describe('a CPU profile, summarized', () => {
     expect(asObject(summary.origins)).toEqual({ '(native)': 5 / 8, 'node:internal': 1 / 8, '@parley/signaling-ws': 1 / 8, '(garbage collector)': 1 / 8 });
     expect(summary.functions[0]).toEqual({ name: 'writev', share: 3 / 8 });
     expect(formatProfileSummary(summary)).toMatch(/8 busy samples.*\n\s+50\.0%\s+ws\n/);
+  });
+});
+
+describe("a subject's Redis commands per message, in words", () => {
+  it('lists the relay commands, largest first, and sums up the background ones', () => {
+    expect(describeCommands({ publish: 1, evalsha: 1, hget: 1, exists: 0.0017, time: 0.0009 })).toBe(
+      'evalsha 1, hget 1, publish 1; 2 background commands below 0.01 per message',
+    );
+    expect(describeCommands({ publish: 2.5 })).toBe('publish 2.5');
+    expect(describeCommands({ time: 0.001 })).toBe('1 background command below 0.01 per message');
+    expect(describeCommands(undefined)).toBe('none');
   });
 });

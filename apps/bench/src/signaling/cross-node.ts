@@ -59,10 +59,21 @@ export function relayCpuUsPerMsg(figures: RelayFigures): number {
   return figures.serverCpuUsPerMsg + (figures.redisCpuUsPerMsg ?? 0);
 }
 
-/** `publish 1, evalsha 0.5` from a subject's Redis commands per relayed message. */
+/** Commands below this many per message are background work (heartbeats, reapers), not the relay's. */
+const BACKGROUND_COMMANDS_PER_MSG = 0.01;
+
+/**
+ * `evalsha 1, publish 1` from a subject's Redis commands per relayed message (commands run
+ * inside a script count as well, as INFO commandstats counts them); the background ones are
+ * summed up at the end.
+ */
 export function describeCommands(commands: Readonly<Record<string, number>> | undefined): string {
-  const entries = Object.entries(commands ?? {}).sort(([, a], [, b]) => b - a);
-  return entries.length === 0 ? 'none' : entries.map(([command, perMsg]) => `${command} ${fmt(perMsg)}`).join(', ');
+  const entries = Object.entries(commands ?? {}).sort(([a, x], [b, y]) => y - x || a.localeCompare(b));
+  const relay = entries.filter(([, perMsg]) => perMsg >= BACKGROUND_COMMANDS_PER_MSG);
+  const background = entries.length - relay.length;
+  const text = relay.map(([command, perMsg]) => `${command} ${fmt(perMsg)}`).join(', ');
+  const rest = background === 0 ? '' : `${text === '' ? '' : '; '}${background} background command${background === 1 ? '' : 's'} below ${BACKGROUND_COMMANDS_PER_MSG} per message`;
+  return text + rest || 'none';
 }
 
 /** The cross-node ratios, their goals, and what the figures say limits each. */
