@@ -201,6 +201,65 @@ describe('a tiny load run', () => {
   });
 });
 
+describe('a Parley relay that repeats a peer-joined', () => {
+  /**
+   * A relay on Parley's wire protocol (join, welcome, peer-joined, signal) that tells the second
+   * member of a room `peer-joined` for the first one again after its welcome (as a cluster's
+   * join can race its broadcast), or, with `stranger`, for a peer that is not there.
+   */
+  async function repeatingRelay(stranger: boolean): Promise<string> {
+    const server = createServer();
+    const wss = new WebSocketServer({ server });
+    const rooms = new Map<string, { id: string; name: string; ws: WebSocket }[]>();
+    const byId = new Map<string, WebSocket>();
+    const owed = new Map<string, string>();
+    let next = 0;
+    wss.on('connection', (ws) => {
+      const id = `id${next++}`;
+      byId.set(id, ws);
+      ws.on('message', (data: Buffer) => {
+        const frame = JSON.parse(data.toString()) as { type: string; room?: string; name?: string; to?: string; data?: unknown };
+        if (frame.type === 'join') {
+          const members = rooms.get(frame.room!) ?? [];
+          ws.send(JSON.stringify({ type: 'welcome', id, resume: 'r', peers: members.map((m) => ({ id: m.id, name: m.name })) }));
+          for (const m of members) m.ws.send(JSON.stringify({ type: 'peer-joined', peer: { id, name: frame.name } }));
+          const first = members[0];
+          if (first !== undefined) owed.set(id, JSON.stringify({ type: 'peer-joined', peer: { id: stranger ? 'nobody' : first.id, name: first.name } }));
+          rooms.set(frame.room!, [...members, { id, name: frame.name!, ws }]);
+        } else if (frame.type === 'signal') {
+          // The repeat comes before the first signal to that member, after its handshake.
+          const repeat = owed.get(frame.to!);
+          owed.delete(frame.to!);
+          if (repeat !== undefined) byId.get(frame.to!)?.send(repeat);
+          byId.get(frame.to!)?.send(JSON.stringify({ type: 'signal', from: id, data: frame.data }));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => {
+      for (const ws of byId.values()) ws.terminate();
+      return new Promise((resolve) => server.close(resolve));
+    });
+    return `ws://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  }
+
+  it("counts a callee's repeated peer-joined for its caller, and relays on", async () => {
+    const group = new LoadGroup({ subject: 'parleyCluster', urls: [await repeatingRelay(false)], tag: 'r', verifyAll: true });
+    cleanups.push(() => group.close());
+    await group.connect(2);
+    const run = await group.runClosed({ window: 2, warmupMs: 0, measureMs: 150 });
+    expect(run.received).toBe(run.sent);
+    expect(run.repeatedPeerJoined).toBe(2);
+  });
+
+  it('fails on a peer-joined for a peer that is not the partner', async () => {
+    const group = new LoadGroup({ subject: 'parleyCluster', urls: [await repeatingRelay(true)], tag: 's' });
+    cleanups.push(() => group.close());
+    await group.connect(1);
+    await expect(group.runClosed({ window: 2, warmupMs: 0, measureMs: 100 })).rejects.toThrow(/unexpected frame .*nobody/);
+  });
+});
+
 describe("the socket.io baseline's nodes", () => {
   it('relay a signal between socket.io-client sockets on different nodes, to the socket id, with the sender as from', async () => {
     const [one, two] = await startNodes('socketioCluster');
@@ -254,6 +313,7 @@ describe('the cross-node goals', () => {
     serverCpuUsPerMsg: serverUs,
     serverCpuShare: 0.9,
     loadCpuShare: 0.45,
+    repeatedPeerJoined: 0,
     ...(redisUs === undefined ? {} : { redisCpuUsPerMsg: redisUs, redisCpuShare: 0.3, redisCommandsPerMsg: { publish: 1 } }),
   });
 

@@ -149,6 +149,8 @@ export interface RunSummary {
   readonly redisCommandsPerMsg: Readonly<Record<string, number>>;
   readonly messages: number;
   readonly verified: number;
+  /** `peer-joined` frames repeating a welcome, since the clients joined (load.ts RunResult). */
+  readonly repeatedPeerJoined: number;
 }
 
 /** A subject's running server: one process per node, and each node's base URL. */
@@ -274,6 +276,7 @@ export class Lab {
       redisCommandsPerMsg: Object.fromEntries([...commands].map(([command, calls]) => [command, round(calls / received)])),
       messages,
       verified: results.reduce((s, r) => s + r.verified, 0),
+      repeatedPeerJoined: results.reduce((s, r) => s + r.repeatedPeerJoined, 0),
     };
   }
 
@@ -349,6 +352,8 @@ interface SubjectResult {
   readonly serverCpuShare: number;
   readonly loadCpuShare: number;
   readonly verifiedMessages: number;
+  /** `peer-joined` frames that repeated what the receiver's welcome said (see load.ts). */
+  readonly repeatedPeerJoined: number;
   // Cross-node subjects only: Redis's part, from its INFO.
   readonly redisCpuUsPerMsg?: number;
   readonly redisCpuShare?: number;
@@ -379,6 +384,7 @@ function summarizeSubject(throughput: readonly number[], closed: readonly RunSum
     serverCpuShare: round(median(closed.map((r) => r.serverCpuShare))),
     loadCpuShare: round(median(closed.map((r) => r.loadCpuShare))),
     verifiedMessages: [...closed, ...open].reduce((s, r) => s + r.verified, 0),
+    repeatedPeerJoined: Math.max(0, ...[...closed, ...open].map((r) => r.repeatedPeerJoined)),
     ...(usesRedis
       ? {
           redisCpuUsPerMsg: round(median(closed.map((r) => r.redisCpuUsPerMsg))),
