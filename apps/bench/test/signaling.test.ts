@@ -361,6 +361,8 @@ describe('a CPU profile, summarized', () => {
       frame(9, 'writev', ''),
     ],
     samples: [9, 9, 9, 6, 6, 2, 7, 8, 8, 8, 8, 4],
+    // 1 ms apart: a busy stretch from 1 to 7 ms, idle, then one busy sample at 12 ms.
+    timeDeltas: Array.from({ length: 12 }, () => 1000),
   };
 
   it('tells where code comes from', () => {
@@ -381,6 +383,16 @@ describe('a CPU profile, summarized', () => {
     expect(asObject(summary.origins)).toEqual({ '(native)': 5 / 8, 'node:internal': 1 / 8, '@parley/signaling-ws': 1 / 8, '(garbage collector)': 1 / 8 });
     expect(summary.functions[0]).toEqual({ name: 'writev', share: 3 / 8 });
     expect(formatProfileSummary(summary)).toMatch(/8 busy samples.*\n\s+50\.0%\s+ws\n/);
+  });
+
+  it('finds the busy stretches (event loop turns that made arrivals wait) and what filled the long ones', () => {
+    const { stretches } = summarizeCpuProfile(profile);
+    expect(stretches).toMatchObject({ profileMs: 12, longestMs: 6, atLeast: [[1, 1], [5, 1], [10, 0], [20, 0]] });
+    const byPackage = Object.fromEntries(stretches!.longByPackage.map((s) => [s.name, s.share]));
+    expect(byPackage).toEqual({ ws: 3 / 7, ioredis: 2 / 7, '@parley/signaling-ws': 1 / 7, '(garbage collector)': 1 / 7 });
+    expect(formatProfileSummary(summarizeCpuProfile(profile))).toMatch(/busy stretches over 12 ms: 1 of >= 1 ms, 1 of >= 5 ms, 0 of >= 10 ms, 0 of >= 20 ms; longest 6\.0 ms/);
+    // Without a timeline there is nothing to say about stretches.
+    expect(summarizeCpuProfile({ nodes: profile.nodes, samples: profile.samples! }).stretches).toBeUndefined();
   });
 });
 

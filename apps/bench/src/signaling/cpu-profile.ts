@@ -12,6 +12,8 @@ export interface CpuProfile {
     readonly children?: readonly number[];
   }[];
   readonly samples?: readonly number[];
+  /** Microseconds from the previous sample (the first: from `startTime`), one per sample. */
+  readonly timeDeltas?: readonly number[];
 }
 
 /** A share of the busy samples (the idle ones left out). */
@@ -34,7 +36,28 @@ export interface ProfileSummary {
    * those ws makes as ws); V8's pseudo-frames (garbage collector, program) stay as they are.
    */
   readonly packages: readonly ProfileShare[];
+  /**
+   * Busy stretches: runs of consecutive samples in which the process was not idle, i.e. event
+   * loop turns (and what preempted them) during which whatever arrived had to wait. Absent when
+   * the profile has no sample timeline.
+   */
+  readonly stretches?: BusyStretches;
 }
+
+/** How many busy stretches lasted at least each of `STRETCH_THRESHOLDS_MS`, and what filled the long ones. */
+export interface BusyStretches {
+  /** Wall time the profile covers, ms. */
+  readonly profileMs: number;
+  readonly longestMs: number;
+  /** [threshold ms, stretches at least that long]. */
+  readonly atLeast: readonly (readonly [number, number])[];
+  /** The samples of the stretches of `LONG_STRETCH_MS` or more, by the package that asked. */
+  readonly longByPackage: readonly ProfileShare[];
+}
+
+export const STRETCH_THRESHOLDS_MS = [1, 5, 10, 20] as const;
+/** A stretch this long or longer counts as long (its samples are broken down). */
+export const LONG_STRETCH_MS = 5;
 
 /** Where a frame's code comes from: its package, Node's own modules, or V8's pseudo-frame. */
 export function originOf(functionName: string, url: string): string {
@@ -94,7 +117,60 @@ export function summarizeCpuProfile(profile: CpuProfile, top = 15): ProfileSumma
     const owner = packageOf(node.id);
     byPackage.set(owner, (byPackage.get(owner) ?? 0) + count);
   }
-  return { busySamples: busy, functions: shares(byFunction, busy, top), origins: shares(byOrigin, busy, top), packages: shares(byPackage, busy, top) };
+  const stretches = profile.timeDeltas === undefined || profile.samples === undefined ? undefined : busyStretches(profile.samples, profile.timeDeltas, nodes, packageOf, top);
+  return {
+    busySamples: busy,
+    functions: shares(byFunction, busy, top),
+    origins: shares(byOrigin, busy, top),
+    packages: shares(byPackage, busy, top),
+    ...(stretches === undefined ? {} : { stretches }),
+  };
+}
+
+/** The busy stretches of a sample timeline (a stretch lasts from its first sample to its last). */
+function busyStretches(
+  samples: readonly number[],
+  timeDeltas: readonly number[],
+  nodes: ReadonlyMap<number, CpuProfile['nodes'][number]>,
+  packageOf: (id: number) => string,
+  top: number,
+): BusyStretches {
+  const lengths: number[] = [];
+  const long = new Map<string, number>();
+  let longSamples = 0;
+  let t = 0;
+  let start: number | undefined;
+  let last = 0;
+  let ids: number[] = [];
+  const close = (): void => {
+    if (start === undefined) return;
+    const ms = (last - start) / 1000;
+    lengths.push(ms);
+    if (ms >= LONG_STRETCH_MS) {
+      for (const id of ids) long.set(packageOf(id), (long.get(packageOf(id)) ?? 0) + 1);
+      longSamples += ids.length;
+    }
+    start = undefined;
+    ids = [];
+  };
+  for (let i = 0; i < samples.length; i++) {
+    t += timeDeltas[i] ?? 0;
+    const id = samples[i]!;
+    if (nodes.get(id)?.callFrame.functionName === '(idle)') {
+      close();
+      continue;
+    }
+    start ??= t;
+    last = t;
+    ids.push(id);
+  }
+  close();
+  return {
+    profileMs: t / 1000,
+    longestMs: Math.max(0, ...lengths),
+    atLeast: STRETCH_THRESHOLDS_MS.map((ms) => [ms, lengths.filter((length) => length >= ms).length] as const),
+    longByPackage: shares(long, longSamples, top),
+  };
 }
 
 /** A summary as lines of text: `  12.3%  name`. */
@@ -107,5 +183,11 @@ export function formatProfileSummary(summary: ProfileSummary): string {
     ...summary.origins.map(line),
     'by function (self):',
     ...summary.functions.map(line),
+    ...(summary.stretches === undefined
+      ? []
+      : [
+          `busy stretches over ${Math.round(summary.stretches.profileMs)} ms: ${summary.stretches.atLeast.map(([ms, n]) => `${n} of >= ${ms} ms`).join(', ')}; longest ${summary.stretches.longestMs.toFixed(1)} ms; in those of >= ${LONG_STRETCH_MS} ms, by the package that asked:`,
+          ...summary.stretches.longByPackage.map(line),
+        ]),
   ].join('\n');
 }

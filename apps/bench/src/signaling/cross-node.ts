@@ -54,6 +54,21 @@ export interface CrossNodeResult {
 }
 
 const fmt = (value: number): string => String(round(value));
+
+/**
+ * What profiles of the nodes showed (`node dist/signaling/profile.js SUBJECTS SECONDS DIR`, which
+ * runs each server process with `node --cpu-prof` and summarizes its profile, and `MODE=open`
+ * for the latency runs' load; 2026-12-07, on this shared 2-core machine). Figures in the notes
+ * next to these come from the run itself.
+ */
+export const PROFILE_FINDINGS = {
+  parleyThroughput:
+    'In node --cpu-prof profiles of a Parley node under this closed loop (profile.js parleyCluster): sending each frame to Redis as an EVALSHA of the PUBLISH script through ioredis\'s auto-pipeline (the command built, the frame written to the socket as UTF-8) took about 16 % of the node\'s samples, reading the pub/sub messages back (RESP parsing, the node-channel decode, delivery) about 15 %, garbage collection 14 % (4 % on one node: the frame is copied into commands and replies), the WebSocket side that one node also does (ws, Parley\'s frame checks, the coalesced writev) about 30 %. So the Redis client doubles the node work per message, on both nodes, while Redis itself runs one short script per message (HGET of the owner, PUBLISH to its node) well within its one core.',
+  parleyLatency:
+    'Each message crosses three event loops (the sending node, Redis, the receiving node) instead of one, and the nodes\' loops are busier: in profiles at this offered load (profile.js MODE=open) the two nodes spent 3-4x one node\'s CPU per message (ioredis work per message, nothing to coalesce at this rate) and ran 49-60 busy stretches of 5 ms or more in 19 s each, against 3 on one node, mostly garbage collection and ioredis pipeline writes; a message that arrives during one waits for its end, at each node it crosses. On every node, Parley\'s heartbeat pings all of its sockets in one timer callback every 15 s (36-40 ms under the profiler with 500-1000 sockets), which delays what arrives meanwhile on one node and across nodes alike.',
+  socketIo:
+    'In profiles of a socket.io node under the same closed loop (profile.js socketioCluster): ioredis about 29 % (a PUBLISH written per message, and the pattern messages read: every node gets every message, its own included, and decodes it before dropping its own), ws 24 % (each packet its own frame write, no coalescing), socket.io-parser 9 % (the event re-encoded as JSON by the receiving node), notepack.io 7 % (the packet msgpack-encoded for Redis and decoded by every node), garbage collection 7 %.',
+} as const;
 const percent = (share: number | undefined): string => `${Math.round((share ?? 0) * 100)}%`;
 
 /** A subject's relay CPU per message: its server processes and its Redis, microseconds. */
@@ -121,6 +136,12 @@ export function crossNodeResults(input: CrossNodeInput): CrossNodeResult {
       `Per second of relay CPU (nodes and Redis) two Parley nodes relay ${crossNodeCapacityOverSingleNode}x one node's messages and ${crossNodeCapacityOverSocketIo}x socket.io's (crossNodeCapacityOverSingleNode, crossNodeCapacityOverSocketIo in the JSON; not the goal keys).`,
     `Across nodes at ${input.latencyRate} msgs/s offered: Parley p50 ${fmt(parley.p50Ms)} ms, p99 ${fmt(parley.p99Ms)} ms; socket.io p50 ${fmt(socketIo.p50Ms)} ms, p99 ${fmt(socketIo.p99Ms)} ms; one Parley node p50 ${fmt(single.p50Ms)} ms, p99 ${fmt(single.p99Ms)} ms.`,
   ];
+  notes.push(
+    `What limits msgs/s across nodes (crossNodeOverSingleNode ${crossNodeOverSingleNode}): the nodes' CPU. A message cost the two Parley nodes ${fmt(parley.serverCpuUsPerMsg)} µs together against ${fmt(single.serverCpuUsPerMsg)} µs on one node, and Redis ${fmt(parley.redisCpuUsPerMsg ?? 0)} µs (Redis used ${percent(parley.redisCpuShare)} of its one core: not the limit); the two nodes together got ${percent(parley.serverCpuShare)} of a core against one node's ${percent(single.serverCpuShare)}, the 2 cores being shared with the load processes and Redis. ` +
+      PROFILE_FINDINGS.parleyThroughput,
+    `What limits the p99 across nodes (crossNodeP99Ms ${fmt(crossNodeP99Ms)} ms; p50 ${fmt(parley.p50Ms)} ms against one node's ${fmt(single.p50Ms)} ms): ${PROFILE_FINDINGS.parleyLatency}`,
+    `What limits socket.io across nodes (crossNodeOverSocketIo ${crossNodeOverSocketIo}): its nodes' CPU too, ${fmt(socketIo.serverCpuUsPerMsg)} µs per message for the two (${percent(socketIo.serverCpuShare)} of a core together) and Redis ${fmt(socketIo.redisCpuUsPerMsg ?? 0)} µs. ${PROFILE_FINDINGS.socketIo} Parley's nodes spend ${fmt(parley.serverCpuUsPerMsg)} µs: its frames are never parsed or re-encoded between nodes (the relayed text is passed on as it is) and its writes are coalesced, but it pays a script per message where socket.io pays a PUBLISH.`,
+  );
   if (parley.repeatedPeerJoined > 0) {
     notes.push(
       `Found: across nodes, ${parley.repeatedPeerJoined} of the callees got a peer-joined for the caller that their welcome already listed (the caller's join broadcast reached Redis after the callee's join on the other node); counted, not a failure: nothing was lost.`,
