@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisBroker, type Deliver, type HeldFrame, type RedisBroker, type RedisBrokerOptions } from '../src/server/index.js';
 import { startRedisServer, type RedisServer } from '../src/testing/index.js';
+import { subscriptionGone } from './helpers/redis.js';
 import { until } from './helpers/ws-client.js';
 
 class Inbox {
@@ -50,19 +51,8 @@ async function node(options: Partial<RedisBrokerOptions> = {}): Promise<RedisBro
   return broker;
 }
 
-/** Resolves once Redis has dropped the subscription of a crashed node (as it does when a killed process's socket closes). */
-async function gone(broker: RedisBroker): Promise<void> {
-  const raw = new Redis(redis.url);
-  try {
-    for (;;) {
-      const [, count] = (await raw.pubsub('NUMSUB', `${keyPrefix}node:${broker.nodeId}`)) as [string, number];
-      if (count === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  } finally {
-    raw.disconnect();
-  }
-}
+/** Resolves once Redis has dropped the subscription of a crashed node. */
+const gone = (broker: RedisBroker): Promise<void> => subscriptionGone(redis.url, keyPrefix, broker);
 
 /** Fast liveness for tests: dead after 300 ms of silence, gone 300 ms later. */
 const FAST = { heartbeatIntervalMs: 100, heartbeatTtlMs: 300, reaperIntervalMs: 100, deadNodeGraceMs: 300 } as const;
@@ -195,5 +185,17 @@ describe('Redis broker across nodes', () => {
     expect(inbox.got).toEqual([{ frame: 'again', from: 'p1' }]);
     // the cap holds again across nodes, with the members written back
     expect(await b.join('r', { id: 'p3', name: 'three' }, 2, () => undefined)).toEqual({ ok: false, reason: 'room-full' });
+  });
+
+  it('createRedisBroker rejects with the reason when Redis does not answer in time, and waits for one that starts late', async () => {
+    await expect(createRedisBroker({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 300 })).rejects.toThrow(
+      /^Redis at redis:\/\/127\.0\.0\.1:1 did not answer within 300 ms \(.*ECONNREFUSED/,
+    );
+    await redis.stop();
+    const late = createRedisBroker({ url: redis.url, keyPrefix: `late-${randomBytes(4).toString('hex')}:` });
+    await redis.start();
+    const broker = await late;
+    brokers.push(broker);
+    expect(broker.ready()).toBe(true);
   });
 });

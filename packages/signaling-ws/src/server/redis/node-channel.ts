@@ -3,7 +3,8 @@
 // here: the relay hot path costs one string concatenation). Rooms, ids and node ids have no
 // newline (NAME_PATTERN, ID_PATTERN, hex node ids); a frame may contain anything.
 //
-//   d \n room \n to \n from \n frame        a frame for member `to` (from: the sender or empty)
+//   d \n room \n to \n from \n frame        a frame for member `to` (from: the sender or empty;
+//                                          built by the PUBLISH script)
 //   b \n room \n    \n except \n frame      a frame for every member of the room on this node but `except`
 //   t \n room \n id \n newNode \n           member `id` was taken over by `newNode` (JOIN script)
 //   h \n room \n id \n oldNode \n [[from, frame], ...]   the frames the old owner held (JSON)
@@ -16,11 +17,6 @@ export type NodeMessage =
   | { readonly kind: 'broadcast'; readonly room: string; readonly except: string | undefined; readonly frame: string }
   | { readonly kind: 'taken'; readonly room: string; readonly id: string; readonly newNode: string }
   | { readonly kind: 'handover'; readonly room: string; readonly id: string; readonly frames: readonly HeldFrame[] };
-
-/** The head of a `deliver` message; the frame follows it (the PUBLISH script appends it). */
-export function deliverHead(room: string, to: string, from: string | undefined): string {
-  return `d\n${room}\n${to}\n${from ?? ''}\n`;
-}
 
 /** A `broadcast` message. */
 export function broadcastMessage(room: string, frame: string, except: string | undefined): string {

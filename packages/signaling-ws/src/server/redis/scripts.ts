@@ -12,9 +12,13 @@
 //   P held:<room>:<id>       list of "<from>\n<frame>" held for a member whose node did not take them
 //   P heldbytes:<room>:<id>  their bytes
 //   P revoked:<key>          revocations (SET NX PX)
+//   P departed:<room>        ids that left while Redis was away from their node (short expiry):
+//                            nodes that register again later tell their members `peer-left`
 //   channel P node:<node>    messages to a node (node-channel.ts)
 //
 // Rooms, ids and names match NAME_PATTERN / ID_PATTERN (no newline), so "\n" separates fields.
+// Some scripts build keys from the prefix rather than take them as KEYS (one Redis, not Redis
+// Cluster: a cluster would need every key of a script in one hash slot).
 
 /** One script: how many of its arguments are keys, and its Lua text. */
 export interface ScriptDefinition {
@@ -112,37 +116,66 @@ return out
 };
 
 /**
- * Publish (KEYS: room hash, held list, held bytes; ARGV: to, message head, frame, from, max held
- * frames, max held bytes, held ttl ms, prefix). Sends head..frame to the node that owns `to`;
- * when no subscriber got it (that node is dead or cut off), holds the frame for `to`, bounded.
- * Answers 0 unknown member, 1 published, 2 not held (full), 3 held.
+ * Publish a batch of frames, in order (no KEYS: the keys are built here from the prefix; ARGV:
+ * prefix, max held frames, max held bytes, held ttl ms, then per frame: room, to, from or "",
+ * frame). Each frame goes, as a `deliver` message (node-channel.ts), to the node that owns `to`;
+ * when no subscriber got it (that node is dead or cut off), it is held for `to`, bounded.
+ * Answers per frame 0 unknown member, 1 published, 2 not held (full), 3 held. One script call
+ * carries every frame relayed in one turn of the event loop: far fewer commands than frames
+ * under load, and four arguments a frame.
  */
 export const PUBLISH: ScriptDefinition = {
-  numberOfKeys: 3,
+  numberOfKeys: 0,
   lua: `
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if not v then return 0 end
-local node = string.match(v, '^([^\\n]*)')
-local frame = ARGV[3]
-if redis.call('PUBLISH', ARGV[8] .. 'node:' .. node, ARGV[2] .. frame) > 0 then return 1 end
-local count = redis.call('LLEN', KEYS[2])
-local bytes = tonumber(redis.call('GET', KEYS[3]) or '0')
-if count >= tonumber(ARGV[5]) or bytes + #frame > tonumber(ARGV[6]) then return 2 end
-redis.call('RPUSH', KEYS[2], ARGV[4] .. '\\n' .. frame)
-redis.call('INCRBY', KEYS[3], #frame)
-redis.call('PEXPIRE', KEYS[2], ARGV[7])
-redis.call('PEXPIRE', KEYS[3], ARGV[7])
-return 3
+local prefix, maxFrames, maxBytes, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local out = {}
+for a = 5, #ARGV, 4 do
+  local room, to, from, frame = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local v = redis.call('HGET', prefix .. 'room:' .. room, to)
+  local result = 0
+  if v then
+    local node = string.match(v, '^([^\\n]*)')
+    local message = 'd\\n' .. room .. '\\n' .. to .. '\\n' .. from .. '\\n' .. frame
+    if redis.call('PUBLISH', prefix .. 'node:' .. node, message) > 0 then
+      result = 1
+    else
+      local heldKey = prefix .. 'held:' .. room .. ':' .. to
+      local bytesKey = prefix .. 'heldbytes:' .. room .. ':' .. to
+      local count = redis.call('LLEN', heldKey)
+      local bytes = tonumber(redis.call('GET', bytesKey) or '0')
+      if count >= maxFrames or bytes + #frame > maxBytes then
+        result = 2
+      else
+        redis.call('RPUSH', heldKey, from .. '\\n' .. frame)
+        redis.call('INCRBY', bytesKey, #frame)
+        redis.call('PEXPIRE', heldKey, ttl)
+        redis.call('PEXPIRE', bytesKey, ttl)
+        result = 3
+      end
+    end
+  end
+  out[#out + 1] = result
+end
+return out
 `,
 };
 
 /**
- * Broadcast (KEYS: room hash; ARGV: message, prefix): the message once to each node that owns a
- * member of the room. Answers how many nodes' channels had a subscriber.
+ * Broadcast (KEYS: room hash, departed list; ARGV: message, prefix, departed id or "", departed
+ * ttl ms): the message once to each node that owns a member of the room. With a departed id (a
+ * `peer-left` for a member whose leave could not reach Redis), nothing if that id is a member
+ * again (it resumed elsewhere); otherwise it is also recorded in the departed list, for the nodes
+ * that register again after this. Answers how many nodes' channels had a subscriber, -1 when
+ * nothing was sent.
  */
 export const BROADCAST: ScriptDefinition = {
-  numberOfKeys: 1,
+  numberOfKeys: 2,
   lua: `
+if ARGV[3] ~= '' then
+  if redis.call('HEXISTS', KEYS[1], ARGV[3]) == 1 then return -1 end
+  redis.call('RPUSH', KEYS[2], ARGV[3])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
 local seen = {}
 local reached = 0
 for _, v in ipairs(redis.call('HVALS', KEYS[1])) do
@@ -198,13 +231,16 @@ return due
  * member is written back (forced: no cap check) unless another node owns it now ("taken", room,
  * id, owner); members the set still lists but that this node no longer has are removed ("gone",
  * room, id: a leave that failed while Redis was away); frames held in Redis for a kept member
- * are taken ("held", room, id, count, entries...). The seq counter is raised past every order.
+ * are taken ("held", room, id, count, entries...); ids that left a room of a kept member while
+ * Redis was away from their node, and are no member now, are answered ("departed", room, id).
+ * The seq counter is raised past every order.
  */
 export const REREGISTER: ScriptDefinition = {
   numberOfKeys: 2,
   lua: `${PARSE_MEMBER}
 local node, prefix = ARGV[1], ARGV[2]
 local keep = {}
+local rooms = {}
 local out = {}
 local maxSeq = 0
 local i = 3
@@ -219,6 +255,7 @@ while i <= #ARGV do
   else
     redis.call('HSET', rk, id, node .. '\\n' .. epoch .. '\\n' .. order .. '\\n' .. name)
     keep[room .. '\\n' .. id] = true
+    rooms[room] = true
     maxSeq = math.max(maxSeq, tonumber(epoch), tonumber(order))
     local hk = prefix .. 'held:' .. room .. ':' .. id
     local held = redis.call('LRANGE', hk, 0, -1)
@@ -240,6 +277,13 @@ for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     end
   end
 end
+for room in pairs(rooms) do
+  for _, id in ipairs(redis.call('LRANGE', prefix .. 'departed:' .. room, 0, -1)) do
+    if redis.call('HEXISTS', prefix .. 'room:' .. room, id) == 0 then
+      out[#out + 1] = 'departed'; out[#out + 1] = room; out[#out + 1] = id
+    end
+  end
+end
 redis.call('DEL', KEYS[1])
 for m in pairs(keep) do redis.call('SADD', KEYS[1], m) end
 if tonumber(redis.call('GET', KEYS[2]) or '0') < maxSeq then redis.call('SET', KEYS[2], maxSeq) end
@@ -257,3 +301,49 @@ export const SCRIPTS = {
   parleyFindDead: FIND_DEAD,
   parleyReregister: REREGISTER,
 } as const;
+
+/** The keys and channels of the layout above, under one prefix. */
+export interface RedisKeys {
+  readonly prefix: string;
+  readonly seq: string;
+  readonly nodes: string;
+  readonly dead: string;
+  room(room: string): string;
+  held(room: string, id: string): string;
+  heldBytes(room: string, id: string): string;
+  departed(room: string): string;
+  alive(node: string): string;
+  members(node: string): string;
+  /** A node's pub/sub channel. */
+  channel(node: string): string;
+  revoked(key: string): string;
+}
+
+/** The key layout under `prefix`. */
+export function redisKeys(prefix: string): RedisKeys {
+  return {
+    prefix,
+    seq: `${prefix}seq`,
+    nodes: `${prefix}nodes`,
+    dead: `${prefix}dead`,
+    room: (room) => `${prefix}room:${room}`,
+    held: (room, id) => `${prefix}held:${room}:${id}`,
+    heldBytes: (room, id) => `${prefix}heldbytes:${room}:${id}`,
+    departed: (room) => `${prefix}departed:${room}`,
+    alive: (node) => `${prefix}node:${node}:alive`,
+    members: (node) => `${prefix}node:${node}:members`,
+    channel: (node) => `${prefix}node:${node}`,
+    revoked: (key) => `${prefix}revoked:${key}`,
+  };
+}
+
+/** Each script as a command on the ioredis connection that defined it (`defineCommand`). */
+export interface ScriptCommands {
+  parleyJoin(...args: (string | number)[]): Promise<(string | number)[]>;
+  parleyRemoveMember(...args: (string | number)[]): Promise<(string | number)[]>;
+  parleyPublish(...args: (string | number)[]): Promise<number[]>;
+  parleyBroadcast(...args: (string | number)[]): Promise<number>;
+  parleyHeartbeat(...args: (string | number)[]): Promise<number>;
+  parleyFindDead(...args: (string | number)[]): Promise<string[]>;
+  parleyReregister(...args: (string | number)[]): Promise<(string | number)[]>;
+}
