@@ -48,6 +48,8 @@ export interface CrossNodeResult {
     readonly crossNodeOverSocketIo: number;
     readonly crossNodeCapacityOverSingleNode: number;
     readonly crossNodeCapacityOverSocketIo: number;
+    /** One node's CPU per message over one cross node's half of it: a projection for a core per node. */
+    readonly crossNodeCeilingOverSingleNode: number;
   };
   readonly goals: readonly GoalRatio[];
   readonly notes: readonly string[];
@@ -103,6 +105,10 @@ export function crossNodeResults(input: CrossNodeInput): CrossNodeResult {
   const socketIoRelayCpu = relayCpuUsPerMsg(socketIo);
   const crossNodeCapacityOverSingleNode = round(single.serverCpuUsPerMsg / parleyRelayCpu);
   const crossNodeCapacityOverSocketIo = round(socketIoRelayCpu / parleyRelayCpu);
+  // Where each node has a core of its own: the pairs run both ways between the two nodes, so each
+  // node does on average half of every message's work (its WebSocket-in and Redis-out side, or
+  // its Redis-in and WebSocket-out side).
+  const crossNodeCeilingOverSingleNode = round(single.serverCpuUsPerMsg / (parley.serverCpuUsPerMsg / 2));
 
   const goals: GoalRatio[] = [
     {
@@ -137,7 +143,7 @@ export function crossNodeResults(input: CrossNodeInput): CrossNodeResult {
     `Across nodes at ${input.latencyRate} msgs/s offered: Parley p50 ${fmt(parley.p50Ms)} ms, p99 ${fmt(parley.p99Ms)} ms; socket.io p50 ${fmt(socketIo.p50Ms)} ms, p99 ${fmt(socketIo.p99Ms)} ms; one Parley node p50 ${fmt(single.p50Ms)} ms, p99 ${fmt(single.p99Ms)} ms.`,
   ];
   notes.push(
-    `What limits msgs/s across nodes (crossNodeOverSingleNode ${crossNodeOverSingleNode}): the nodes' CPU. A message cost the two Parley nodes ${fmt(parley.serverCpuUsPerMsg)} µs together against ${fmt(single.serverCpuUsPerMsg)} µs on one node, and Redis ${fmt(parley.redisCpuUsPerMsg ?? 0)} µs (Redis used ${percent(parley.redisCpuShare)} of its one core: not the limit); the two nodes together got ${percent(parley.serverCpuShare)} of a core against one node's ${percent(single.serverCpuShare)}, the 2 cores being shared with the load processes and Redis. ` +
+    `What limits msgs/s across nodes (crossNodeOverSingleNode ${crossNodeOverSingleNode}): the nodes' CPU. A message cost the two Parley nodes ${fmt(parley.serverCpuUsPerMsg)} µs together against ${fmt(single.serverCpuUsPerMsg)} µs on one node, and Redis ${fmt(parley.redisCpuUsPerMsg ?? 0)} µs (Redis used ${percent(parley.redisCpuShare)} of its one core: not the limit); the two nodes together got ${percent(parley.serverCpuShare)} of a core against one node's ${percent(single.serverCpuShare)}: on these 2 cores, shared with the load processes and Redis, the nodes' CPU per message adds up. With a core for each node, each would do its half of a message (WebSocket in and Redis out, or Redis in and WebSocket out), ${fmt(parley.serverCpuUsPerMsg / 2)} µs against one node's ${fmt(single.serverCpuUsPerMsg)} µs: about ${fmt(crossNodeCeilingOverSingleNode)} of one node's msgs/s (crossNodeCeilingOverSingleNode: a projection from these CPU figures, not a measurement). ` +
       PROFILE_FINDINGS.parleyThroughput,
     `What limits the p99 across nodes (crossNodeP99Ms ${fmt(crossNodeP99Ms)} ms; p50 ${fmt(parley.p50Ms)} ms against one node's ${fmt(single.p50Ms)} ms): ${PROFILE_FINDINGS.parleyLatency}`,
     `What limits socket.io across nodes (crossNodeOverSocketIo ${crossNodeOverSocketIo}): its nodes' CPU too, ${fmt(socketIo.serverCpuUsPerMsg)} µs per message for the two (${percent(socketIo.serverCpuShare)} of a core together) and Redis ${fmt(socketIo.redisCpuUsPerMsg ?? 0)} µs. ${PROFILE_FINDINGS.socketIo} Parley's nodes spend ${fmt(parley.serverCpuUsPerMsg)} µs: a frame crosses as the text it arrived as (never re-encoded), only to the node that holds its receiver (socket.io's pattern subscription sends every message to every node), with the WebSocket writes of a turn coalesced and the frames of a turn in one script call.`,
@@ -163,7 +169,14 @@ export function crossNodeResults(input: CrossNodeInput): CrossNodeResult {
     );
   }
   return {
-    json: { crossNodeOverSingleNode, crossNodeP99Ms, crossNodeOverSocketIo, crossNodeCapacityOverSingleNode, crossNodeCapacityOverSocketIo },
+    json: {
+      crossNodeOverSingleNode,
+      crossNodeP99Ms,
+      crossNodeOverSocketIo,
+      crossNodeCapacityOverSingleNode,
+      crossNodeCapacityOverSocketIo,
+      crossNodeCeilingOverSingleNode,
+    },
     goals,
     notes,
   };

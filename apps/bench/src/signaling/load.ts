@@ -14,7 +14,7 @@ import type { RawData } from 'ws';
 import { negotiation, readStamp, STAMP_DIGITS, STAMP_MARKER, STAMP_ZERO, stampNow } from './mix.js';
 import type { MixStep, Side } from './mix.js';
 import { sleep, withTimeout } from '../timing.js';
-import { PROTOCOL_OF, PROTOCOLS, SOCKET_IO } from './protocols.js';
+import { jsonObject, PROTOCOL_OF, PROTOCOLS, SOCKET_IO } from './protocols.js';
 import type { ClientProtocol, Subject } from './protocols.js';
 
 export interface GroupOptions {
@@ -145,12 +145,7 @@ function frameText(data: RawData): string {
 
 function handshakeFrame(data: RawData): HandshakeFrame {
   const text = frameText(data);
-  try {
-    const value: unknown = JSON.parse(text);
-    return { text, json: typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : null };
-  } catch {
-    return { text, json: null };
-  }
+  return { text, json: jsonObject(text) };
 }
 
 /** The `type` of a handshake frame that is a JSON object with one. */

@@ -65,8 +65,8 @@ export interface ClientProtocol {
   readonly keepalive?: { readonly frame: string; readonly intervalMs: number };
 }
 
-/** JSON text as an object, or null. */
-function jsonObject(text: string): Record<string, unknown> | null {
+/** JSON text as an object (not an array), or null. */
+export function jsonObject(text: string): Record<string, unknown> | null {
   try {
     const value: unknown = JSON.parse(text);
     return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
