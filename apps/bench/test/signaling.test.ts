@@ -326,7 +326,10 @@ describe('the cross-node goals', () => {
       ['signaling.crossNodeOverSocketIo', 1.5, true],
     ]);
     expect(result.notes.join('\n')).not.toMatch(/Goal missed/);
-    expect(result.notes[0]).toMatch(/Redis commands per message: publish 1/);
+    expect(result.notes.find((note) => note.startsWith('Across nodes (closed loop'))).toMatch(/Redis commands per message: publish 1/);
+    expect(result.notes.join('\n')).not.toMatch(/repeatedPeerJoined/);
+    const repeated = crossNodeResults({ single: figures(60_000, 0.6, 12), parley: { ...figures(45_000, 1.5, 20, 5), repeatedPeerJoined: 3 }, socketIo: figures(30_000, 2, 40, 8), latencyRate: 2000 });
+    expect(repeated.notes.find((note) => note.startsWith('Found:'))).toMatch(/welcome already listed 3 time\(s\)/);
   });
 
   it('say which goal was missed, with the figures behind it', () => {

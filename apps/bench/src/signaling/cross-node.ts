@@ -138,6 +138,8 @@ export function crossNodeResults(input: CrossNodeInput): CrossNodeResult {
     `${name}: the two nodes ${fmt(f.serverCpuUsPerMsg)} µs together and Redis ${fmt(f.redisCpuUsPerMsg ?? 0)} µs of CPU per message ` +
     `(nodes ${percent(f.serverCpuShare)} of a core together, Redis ${percent(f.redisCpuShare)}, load processes ${percent(f.loadCpuShare)} each; Redis commands per message: ${describeCommands(f.redisCommandsPerMsg)})`;
   const notes: string[] = [
+    'Across nodes: each cross-node subject ran two server processes (nodes) on one redis-server that the bench started on a free loopback port (persistence off), the same one for both; pair i has its caller on node i mod 2 and its callee on the other, so every message goes client, node, Redis, node, client, in both directions. ' +
+      "Parley: parley-signaling's server with createRedisBroker (as --redis runs it), the single node's options. socket.io: socket.io 4.8 with @socket.io/redis-adapter 8.3 over ioredis (its README's setup), WebSocket transport only, a handler that emits `signal` with { from: socket.id, data } to the room of the target's socket id, as a socket.io app relays a signal; its load clients speak socket.io's wire protocol (Engine.IO 4 over WebSocket, `42[\"signal\",{...}]`, answering the server's pings) on the same ws client as every subject, so the load generators' cost per message stays alike (a test checks that socket.io-client talks to these nodes the same way). Redis's CPU is its own INFO cpu (used_cpu_sys + used_cpu_user) over each run, and its commands per message INFO commandstats.",
     `Across nodes (closed loop, medians of the counted rounds): ${cpuLine('Parley', parley)}; ${cpuLine('socket.io', socketIo)}; one Parley node ${fmt(single.serverCpuUsPerMsg)} µs (${percent(single.serverCpuShare)} of a core). ` +
       `Per second of relay CPU (nodes and Redis) two Parley nodes relay ${crossNodeCapacityOverSingleNode}x one node's messages and ${crossNodeCapacityOverSocketIo}x socket.io's (crossNodeCapacityOverSingleNode, crossNodeCapacityOverSocketIo in the JSON; not the goal keys).`,
     `Across nodes at ${input.latencyRate} msgs/s offered: Parley p50 ${fmt(parley.p50Ms)} ms, p99 ${fmt(parley.p99Ms)} ms; socket.io p50 ${fmt(socketIo.p50Ms)} ms, p99 ${fmt(socketIo.p99Ms)} ms; one Parley node p50 ${fmt(single.p50Ms)} ms, p99 ${fmt(single.p99Ms)} ms.`,
@@ -150,7 +152,7 @@ export function crossNodeResults(input: CrossNodeInput): CrossNodeResult {
   );
   if (parley.repeatedPeerJoined > 0) {
     notes.push(
-      `Found: across nodes, ${parley.repeatedPeerJoined} of the callees got a peer-joined for the caller that their welcome already listed (the caller's join broadcast reached Redis after the callee's join on the other node); counted, not a failure: nothing was lost.`,
+      `Found: across nodes, a callee got a peer-joined for its caller that its welcome already listed ${parley.repeatedPeerJoined} time(s) (the caller's join broadcast reached Redis after the callee's join on the other node); counted (repeatedPeerJoined), not a failure: nothing was lost, the callee was told twice.`,
     );
   }
   if (crossNodeOverSingleNode < CROSS_NODE_OVER_SINGLE_NODE_GOAL) {
