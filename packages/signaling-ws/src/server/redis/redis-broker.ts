@@ -261,6 +261,8 @@ class RedisBrokerImpl implements RedisBroker {
 
   /** Heartbeat, node set and every local member written back (forced); then ready. */
   private register(): Promise<void> {
+    // Not connected: the next 'ready' registers.
+    if (this.closed || this.cmd.status !== 'ready' || this.sub.status !== 'ready') return Promise.resolve();
     this.registering ??= this.doRegister().finally(() => (this.registering = undefined));
     return this.registering;
   }
@@ -276,6 +278,8 @@ class RedisBrokerImpl implements RedisBroker {
       if (this.registered) this.log({ level: 'info', event: 'redis-registered', node: this.nodeId, members: this.memberCount });
     } catch (error) {
       this.log({ level: 'warn', event: 'redis-register-failed', node: this.nodeId, message: errorMessage(error) });
+      // E.g. Redis went away again halfway: try again soon (a new 'ready' also does).
+      if (this.liveness.running) setTimeout(() => void this.register(), 250).unref();
     }
   }
 
