@@ -22,11 +22,13 @@ import { alternate, median, percentile, round } from '../stats.js';
 import { sleep } from '../timing.js';
 import type { Benchmark, BenchOptions, BenchResult, GoalRatio } from '../types.js';
 import { Child } from './children.js';
+import { crossNodeResults } from './cross-node.js';
 import type { RunResult } from './load.js';
 import { meanDataBytes, negotiation } from './mix.js';
-import { SUBJECT_LABELS, SUBJECTS } from './protocols.js';
+import { CROSS_NODE_SUBJECTS, SINGLE_NODE_SUBJECTS, SUBJECT_LABELS, SUBJECTS } from './protocols.js';
 import type { Subject } from './protocols.js';
-import { PARLEY_BENCH_OPTIONS, PEERJS_BENCH_OPTIONS } from './servers.js';
+import { commandCallsBetween, RedisCpu } from './redis-cpu.js';
+import { needsRedis, PARLEY_BENCH_OPTIONS, PEERJS_BENCH_OPTIONS, SUBJECT_SERVERS } from './servers.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const SERVER_JS = join(HERE, 'server-process.js');
@@ -47,9 +49,9 @@ export interface SignalingSettings {
   /** One closed-loop run per subject before the measured rounds (JIT, caches), not counted. */
   readonly firstWarmupMs: number;
   /**
-   * Throughput rounds wanted on a quiet machine: a round (the three subjects back to back) counts
-   * when every server got at least `minServerShare` of a core; rounds go on until this many
-   * counted or `maxThroughputRounds` ran.
+   * Throughput rounds wanted on a quiet machine: a round (the subjects back to back) counts
+   * when every relay (a server; two nodes and their Redis together) got at least
+   * `minServerShare` of a core; rounds go on until this many counted or `maxThroughputRounds` ran.
    */
   readonly throughputRounds: number;
   readonly maxThroughputRounds: number;
@@ -129,18 +131,39 @@ export interface RunSummary {
   readonly msgsPerSecond: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
-  /** Server CPU per relayed message (whole run, warm-up and drain included), microseconds. */
+  /**
+   * Server CPU per relayed message (whole run, warm-up and drain included), microseconds: the
+   * subject's server processes together (both nodes of a cross-node subject), Redis not counted.
+   */
   readonly serverCpuUsPerMsg: number;
-  /** Share of one core the server used over the run, and the load processes' average share. */
+  /** Redis's CPU per relayed message (its `INFO cpu`), microseconds; 0 for a subject without Redis. */
+  readonly redisCpuUsPerMsg: number;
+  /**
+   * Share of one core the server processes used over the run (both nodes together), Redis's
+   * share, and the load processes' average share.
+   */
   readonly serverCpuShare: number;
+  readonly redisCpuShare: number;
   readonly loadCpuShare: number;
+  /** Redis commands per relayed message, by command (INFO commandstats; empty without Redis). */
+  readonly redisCommandsPerMsg: Readonly<Record<string, number>>;
   readonly messages: number;
   readonly verified: number;
+  /** `peer-joined` frames repeating a welcome, since the clients joined (load.ts RunResult). */
+  readonly repeatedPeerJoined: number;
+}
+
+/** A subject's running server: one process per node, and each node's base URL. */
+export interface LabServer {
+  readonly nodes: readonly Child[];
+  readonly urls: readonly string[];
 }
 
 export class Lab {
-  readonly servers = new Map<Subject, { child: Child; url: string }>();
+  readonly servers = new Map<Subject, LabServer>();
   readonly loads: Child[] = [];
+  /** The one redis-server every cross-node subject shares, started with the first of them. */
+  private redis: Promise<RedisCpu> | undefined;
 
   constructor(
     private readonly settings: SignalingSettings,
@@ -148,9 +171,30 @@ export class Lab {
     private readonly serverExecArgv: readonly string[],
   ) {}
 
-  async startServer(subject: Subject): Promise<{ child: Child; url: string }> {
-    const { child, ready } = await Child.start(`${subject} server`, SERVER_JS, [subject], { execArgv: ['--expose-gc', ...this.serverExecArgv] });
-    const server = { child, url: String(ready['url']) };
+  /** The shared redis-server (started on first use: a real one, on a free loopback port). */
+  redisServer(): Promise<RedisCpu> {
+    this.redis ??= RedisCpu.start();
+    return this.redis;
+  }
+
+  async startServer(subject: Subject): Promise<LabServer> {
+    const { kind, nodes: count } = SUBJECT_SERVERS[subject];
+    const args: string[] = [kind];
+    if (needsRedis(kind)) args.push((await this.redisServer()).url);
+    const nodes: Child[] = [];
+    const urls: string[] = [];
+    try {
+      for (let i = 0; i < count; i++) {
+        const name = count === 1 ? `${subject} server` : `${subject} node ${i}`;
+        const { child, ready } = await Child.start(name, SERVER_JS, args, { execArgv: ['--expose-gc', ...this.serverExecArgv] });
+        nodes.push(child);
+        urls.push(String(ready['url']));
+      }
+    } catch (error) {
+      await Promise.allSettled(nodes.map((node) => node.stop()));
+      throw error;
+    }
+    const server = { nodes, urls };
     this.servers.set(subject, server);
     return server;
   }
@@ -158,7 +202,7 @@ export class Lab {
   async stopServer(subject: Subject): Promise<void> {
     const server = this.servers.get(subject);
     this.servers.delete(subject);
-    await server?.child.stop();
+    await Promise.allSettled((server?.nodes ?? []).map((node) => node.stop()));
   }
 
   async startLoads(): Promise<void> {
@@ -176,7 +220,7 @@ export class Lab {
     await Promise.all(
       this.loads.map((load, i) =>
         shares[i]! > 0
-          ? load.request('connect', { group, subject, url: server.url, pairs: shares[i], ...(localAddresses ? { localAddresses } : {}) })
+          ? load.request('connect', { group, subject, urls: server.urls, pairs: shares[i], ...(localAddresses ? { localAddresses } : {}) })
           : Promise.resolve(0),
       ),
     );
@@ -189,7 +233,11 @@ export class Lab {
   /** One run on every load process at once; `rate` is the total for the open loop. */
   async run(subject: Subject, mode: 'runClosed' | 'runOpen', args: { warmupMs: number; measureMs: number; window?: number; rate?: number }): Promise<RunSummary> {
     const server = this.servers.get(subject)!;
-    const pids = [server.child.pid, ...this.loads.map((l) => l.pid)];
+    const nodes = server.nodes.length;
+    const pids = [...server.nodes.map((node) => node.pid), ...this.loads.map((l) => l.pid)];
+    const redis = needsRedis(SUBJECT_SERVERS[subject].kind) ? await this.redisServer() : undefined;
+    const redis0 = await redis?.cpuSeconds();
+    const commands0 = await redis?.commandCalls();
     const cpu0 = await Promise.all(pids.map(cpuSeconds));
     const t0 = performance.now();
     const rates = args.rate === undefined ? undefined : split(args.rate, this.loads.length);
@@ -198,12 +246,18 @@ export class Lab {
     ).catch(async (error: unknown) => {
       // Sockets closed by a server that died: say that the server died.
       await sleep(100);
-      const died = server.child.exitReason;
-      throw died === undefined ? error : new Error(`${subject}: the server died during a run: ${died.message}`, { cause: error });
+      const died = server.nodes.find((node) => node.exitReason !== undefined)?.exitReason;
+      throw died === undefined ? error : new Error(`${subject}: a server process died during a run: ${died.message}`, { cause: error });
     });
     const wall = (performance.now() - t0) / 1000;
     const cpu1 = await Promise.all(pids.map(cpuSeconds));
+    const redisCpu = redis === undefined ? 0 : (await redis.cpuSeconds()) - redis0!;
+    const commands = redis === undefined ? new Map<string, number>() : commandCallsBetween(commands0!, await redis.commandCalls());
+    // The bench's own INFO calls are not the subject's.
+    commands.delete('info');
     const cpu = cpu1.map((c, i) => c - cpu0[i]!);
+    const serverCpu = cpu.slice(0, nodes).reduce((sum, c) => sum + c, 0);
+    const loadCpu = cpu.slice(nodes);
     const messages = results.reduce((s, r) => s + r.messages, 0);
     const received = results.reduce((s, r) => s + r.received, 0);
     const seconds = results.reduce((s, r) => s + r.seconds, 0) / results.length;
@@ -214,26 +268,34 @@ export class Lab {
       msgsPerSecond: messages / seconds,
       p50Ms: percentile(latencies, 50),
       p99Ms: percentile(latencies, 99),
-      serverCpuUsPerMsg: (cpu[0]! / received) * 1e6,
-      serverCpuShare: cpu[0]! / wall,
-      loadCpuShare: cpu.slice(1).reduce((s, c) => s + c, 0) / cpu.slice(1).length / wall,
+      serverCpuUsPerMsg: (serverCpu / received) * 1e6,
+      redisCpuUsPerMsg: (redisCpu / received) * 1e6,
+      serverCpuShare: serverCpu / wall,
+      redisCpuShare: redisCpu / wall,
+      loadCpuShare: loadCpu.reduce((s, c) => s + c, 0) / loadCpu.length / wall,
+      redisCommandsPerMsg: Object.fromEntries([...commands].map(([command, calls]) => [command, round(calls / received)])),
       messages,
       verified: results.reduce((s, r) => s + r.verified, 0),
+      repeatedPeerJoined: results.reduce((s, r) => s + r.repeatedPeerJoined, 0),
     };
   }
 
+  /** RSS of a single-node subject's server after a full GC. */
   async rss(subject: Subject): Promise<number> {
-    const server = this.servers.get(subject)!;
+    const [node] = this.servers.get(subject)!.nodes;
     await sleep(300);
-    await server.child.request('gc');
+    await node!.request('gc');
     await sleep(200);
-    return (await processMemory(server.child.pid)).rssBytes;
+    return (await processMemory(node!.pid)).rssBytes;
   }
 
   async shutdown(): Promise<void> {
-    await Promise.allSettled([...[...this.servers.values()].map((s) => s.child.stop()), ...this.loads.map((l) => l.stop())]);
+    await Promise.allSettled([...[...this.servers.values()].flatMap((s) => s.nodes.map((node) => node.stop())), ...this.loads.map((l) => l.stop())]);
     this.servers.clear();
     this.loads.length = 0;
+    const redis = this.redis;
+    this.redis = undefined;
+    await redis?.then((r) => r.close(), () => undefined);
   }
 }
 
@@ -285,22 +347,31 @@ interface SubjectResult {
   /** In the closed-loop (saturated) rounds: queueing included. */
   readonly saturationP50Ms: number;
   readonly saturationP99Ms: number;
+  /** All the subject's server processes together (both nodes of a cross-node subject). */
   readonly serverCpuUsPerMsg: number;
   readonly serverCpuShare: number;
   readonly loadCpuShare: number;
   readonly verifiedMessages: number;
+  /** `peer-joined` frames that repeated what the receiver's welcome said (see load.ts). */
+  readonly repeatedPeerJoined: number;
+  // Cross-node subjects only: Redis's part, from its INFO.
+  readonly redisCpuUsPerMsg?: number;
+  readonly redisCpuShare?: number;
+  readonly redisCommandsPerMsg?: Readonly<Record<string, number>>;
+  // Single-node subjects only: idle memory.
   /** Least-squares slope over the steps, per 1000 clients. */
-  readonly bytesPer1000Idle: number;
+  readonly bytesPer1000Idle?: number;
   /** (RSS at the last step - RSS at 0) / clients, per 1000: the plain difference. */
-  readonly bytesPer1000IdleEndpoints: number;
-  readonly idleBaseRssBytes: number;
-  readonly idleRss: readonly { readonly clients: number; readonly rssBytes: number }[];
-  readonly idleMeasuredMax: number;
+  readonly bytesPer1000IdleEndpoints?: number;
+  readonly idleBaseRssBytes?: number;
+  readonly idleRss?: readonly { readonly clients: number; readonly rssBytes: number }[];
+  readonly idleMeasuredMax?: number;
   /** A projection from the slope, not a measurement (see the notes). */
-  readonly projectedMaxIdleUnder1GiB: number;
+  readonly projectedMaxIdleUnder1GiB?: number;
 }
 
-function summarizeSubject(throughput: readonly number[], closed: readonly RunSummary[], open: readonly RunSummary[], idle: IdleResult): SubjectResult {
+function summarizeSubject(throughput: readonly number[], closed: readonly RunSummary[], open: readonly RunSummary[], idle: IdleResult | undefined): SubjectResult {
+  const usesRedis = closed.some((r) => r.redisCpuUsPerMsg > 0);
   return {
     msgsPerSecondMedian: round(median(throughput)),
     msgsPerSecondRuns: throughput.map((v) => round(v)),
@@ -313,13 +384,40 @@ function summarizeSubject(throughput: readonly number[], closed: readonly RunSum
     serverCpuShare: round(median(closed.map((r) => r.serverCpuShare))),
     loadCpuShare: round(median(closed.map((r) => r.loadCpuShare))),
     verifiedMessages: [...closed, ...open].reduce((s, r) => s + r.verified, 0),
-    bytesPer1000Idle: Math.round(idle.bytesPerThousand),
-    bytesPer1000IdleEndpoints: Math.round(((idle.points[idle.points.length - 1]![1] - idle.baseRssBytes) / idle.measuredMax) * 1000),
-    idleBaseRssBytes: idle.baseRssBytes,
-    idleRss: idle.points.map(([clients, rss]) => ({ clients, rssBytes: rss })),
-    idleMeasuredMax: idle.measuredMax,
-    projectedMaxIdleUnder1GiB: idle.projectedMaxUnder1GiB,
+    repeatedPeerJoined: Math.max(0, ...[...closed, ...open].map((r) => r.repeatedPeerJoined)),
+    ...(usesRedis
+      ? {
+          redisCpuUsPerMsg: round(median(closed.map((r) => r.redisCpuUsPerMsg))),
+          redisCpuShare: round(median(closed.map((r) => r.redisCpuShare))),
+          redisCommandsPerMsg: closed[closed.length - 1]!.redisCommandsPerMsg,
+        }
+      : {}),
+    ...(idle === undefined
+      ? {}
+      : {
+          bytesPer1000Idle: Math.round(idle.bytesPerThousand),
+          bytesPer1000IdleEndpoints: Math.round(((idle.points[idle.points.length - 1]![1] - idle.baseRssBytes) / idle.measuredMax) * 1000),
+          idleBaseRssBytes: idle.baseRssBytes,
+          idleRss: idle.points.map(([clients, rss]) => ({ clients, rssBytes: rss })),
+          idleMeasuredMax: idle.measuredMax,
+          projectedMaxIdleUnder1GiB: idle.projectedMaxUnder1GiB,
+        }),
   };
+}
+
+/** The share of a core the subject's relay used in a run: its server processes and its Redis. */
+function relayCpuShare(run: RunSummary): number {
+  return run.serverCpuShare + run.redisCpuShare;
+}
+
+/** A run in one log line. */
+function describeRun(run: RunSummary): string {
+  const redis = run.redisCpuShare > 0 ? ` + Redis ${fmt(run.redisCpuUsPerMsg)} µs` : '';
+  const redisShare = run.redisCpuShare > 0 ? `, Redis ${Math.round(run.redisCpuShare * 100)}%` : '';
+  return (
+    `${fmt(run.msgsPerSecond)} msgs/s, p99 ${fmt(run.p99Ms)} ms, server ${fmt(run.serverCpuUsPerMsg)} µs${redis} CPU/msg ` +
+    `(server ${Math.round(run.serverCpuShare * 100)}% of a core${redisShare}, load processes ${Math.round(run.loadCpuShare * 100)}% each)`
+  );
 }
 
 const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(2);
@@ -344,10 +442,11 @@ export async function runSignaling(options: BenchOptions, settings: SignalingSet
       const first = await lab.run(subject, 'runClosed', { warmupMs: 0, measureMs: settings.firstWarmupMs, window: settings.window });
       log(`${subject}: warm-up ${fmt(first.msgsPerSecond)} msgs/s (not counted)`);
     }
-    // Rounds of the three subjects back to back, in rotating order (A B C, B C A, ...). Other
+    // Rounds of the subjects back to back, in rotating order (A B C, B C A, ...). Other
     // processes on this shared machine come and go for seconds at a time and starve whichever
-    // subject happens to run then: a round counts only when every server in it got most of a
-    // core (the same rule for all), unless too few rounds do (then all count, and a note says so).
+    // subject happens to run then: a round counts only when every subject's relay in it (its
+    // server; a cross-node subject's two nodes and Redis together) got most of a core (the same
+    // rule for all), unless too few rounds do (then all count, and a note says so).
     const rounds: { readonly runs: Record<Subject, RunSummary>; readonly quiet: boolean }[] = [];
     let quietRounds = 0;
     for (let r = 0; r < settings.maxThroughputRounds && quietRounds < settings.throughputRounds; r++) {
@@ -356,22 +455,19 @@ export async function runSignaling(options: BenchOptions, settings: SignalingSet
       await alternate(order, 1, async (subject) => {
         const run = await lab.run(subject, 'runClosed', { warmupMs: settings.warmupMs, measureMs: settings.measureMs, window: settings.window });
         runs[subject] = run;
-        log(
-          `round ${r + 1} ${subject}: ${fmt(run.msgsPerSecond)} msgs/s, p99 ${fmt(run.p99Ms)} ms, server ${fmt(run.serverCpuUsPerMsg)} µs CPU/msg ` +
-            `(server ${Math.round(run.serverCpuShare * 100)}% of a core, load processes ${Math.round(run.loadCpuShare * 100)}% each)`,
-        );
+        log(`round ${r + 1} ${subject}: ${describeRun(run)}`);
         return run.msgsPerSecond;
       });
-      const quiet = subjects.every((subject) => runs[subject].serverCpuShare >= settings.minServerShare);
+      const quiet = subjects.every((subject) => relayCpuShare(runs[subject]) >= settings.minServerShare);
       if (quiet) quietRounds += 1;
-      else log(`round ${r + 1} disturbed (a server got less than ${Math.round(settings.minServerShare * 100)}% of a core): not counted`);
+      else log(`round ${r + 1} disturbed (a relay got less than ${Math.round(settings.minServerShare * 100)}% of a core): not counted`);
       rounds.push({ runs, quiet });
     }
     const enoughQuiet = quietRounds >= Math.min(3, settings.throughputRounds);
     const counted = enoughQuiet ? rounds.filter((round) => round.quiet) : rounds;
     const closedRuns = Object.fromEntries(subjects.map((subject) => [subject, counted.map((round) => round.runs[subject])])) as Record<Subject, RunSummary[]>;
     const throughput = Object.fromEntries(subjects.map((subject) => [subject, closedRuns[subject].map((run) => run.msgsPerSecond)])) as Record<Subject, number[]>;
-    const openRuns: Record<Subject, RunSummary[]> = { parley: [], raw: [], peerjs: [] };
+    const openRuns = Object.fromEntries(subjects.map((subject) => [subject, [] as RunSummary[]])) as Record<Subject, RunSummary[]>;
     await alternate(subjects, settings.latencyRounds, async (subject, r) => {
       const run = await lab.run(subject, 'runOpen', { warmupMs: settings.latencyWarmupMs, measureMs: settings.latencyMeasureMs, rate: settings.latencyRate });
       openRuns[subject].push(run);
@@ -383,9 +479,9 @@ export async function runSignaling(options: BenchOptions, settings: SignalingSet
       await lab.stopServer(subject);
     }
 
-    // ---- 3: idle memory ----
-    const idle = {} as Record<Subject, IdleResult>;
-    for (const subject of subjects) idle[subject] = await idleMemory(lab, subject, settings, log);
+    // ---- 3: idle memory (the single-node subjects) ----
+    const idle: Partial<Record<Subject, IdleResult>> = {};
+    for (const subject of SINGLE_NODE_SUBJECTS) idle[subject] = await idleMemory(lab, subject, settings, log);
 
     // ---- results ----
     const per = {} as Record<Subject, SubjectResult>;
@@ -398,10 +494,10 @@ export async function runSignaling(options: BenchOptions, settings: SignalingSet
     const fdLimit = 20_000;
     const notes: string[] = [
       `Each server ran in its own process; ${settings.loadProcesses} load processes held the clients in whole pairs (a room per pair), so each latency is sender stamp to receiver on one clock. Mix per negotiation: offer + answer of ${Math.round(Buffer.byteLength(steps[0]!.data))} B of data each, 10 candidates of ~${Math.round(Buffer.byteLength(steps[1]!.data))} B (mean ${Math.round(meanDataBytes(steps))} B of data per message), identical bytes for every subject apart from the envelope.`,
-      `Throughput: ${settings.pairs * 2} clients per subject, closed loop with ${settings.window} messages in flight per pair, runs of ${settings.measureMs / 1000} s after a ${settings.warmupMs / 1000} s warm-up each (plus a ${settings.firstWarmupMs / 1000} s warm-up run per subject), in rounds of the three subjects back to back in rotating order; median msgs/s over ` +
+      `Throughput: ${settings.pairs * 2} clients per subject, closed loop with ${settings.window} messages in flight per pair, runs of ${settings.measureMs / 1000} s after a ${settings.warmupMs / 1000} s warm-up each (plus a ${settings.firstWarmupMs / 1000} s warm-up run per subject), in rounds of the ${subjects.length} subjects back to back in rotating order; median msgs/s over ` +
         (enoughQuiet
-          ? `the ${counted.length} rounds of ${rounds.length} in which every server got at least ${Math.round(settings.minServerShare * 100)}% of a core (the others were disturbed by other processes on the machine and are left out for every subject alike).`
-          : `all ${rounds.length} rounds: only ${quietRounds} were undisturbed (every server with at least ${Math.round(settings.minServerShare * 100)}% of a core), so other processes on the machine weigh on these msgs/s; trust the ratios per second of server CPU more.`) +
+          ? `the ${counted.length} rounds of ${rounds.length} in which every relay (a server; a cross-node subject's two nodes and Redis together) got at least ${Math.round(settings.minServerShare * 100)}% of a core (the others were disturbed by other processes on the machine and are left out for every subject alike).`
+          : `all ${rounds.length} rounds: only ${quietRounds} were undisturbed (every relay with at least ${Math.round(settings.minServerShare * 100)}% of a core), so other processes on the machine weigh on these msgs/s; trust the ratios per second of server CPU more.`) +
         ' Every message sent was received and 1 in 64 was parsed and checked (sender, target, bytes).',
       `Latency: ${settings.pairs * 2} clients per subject at a fixed offered load of ${settings.latencyRate} msgs/s (open loop: every pair running one ${steps.length}-message negotiation every ${fmt((settings.pairs * steps.length) / settings.latencyRate)} s, well below every subject's capacity), ${settings.latencyRounds} rounds of ${settings.latencyMeasureMs / 1000} s, median of the rounds' p50 and p99; "p99 sat." is the closed-loop (saturated) p99, queueing behind ${settings.window * settings.pairs} messages in flight included.`,
       'The raw relay parses each frame to find its target, appends the sender as the last key and coalesces the writes of one read into one writev per socket, as Parley does: no validation, no limits, no rooms.',
@@ -428,7 +524,7 @@ export async function runSignaling(options: BenchOptions, settings: SignalingSet
       `Server CPU per relayed message (closed loop, median of the rounds): Parley ${fmt(parleyCpu)} µs, raw ${fmt(rawCpu)} µs, PeerJS ${fmt(peerCpu)} µs; ` +
         `per second of server CPU Parley relays ${capacityOverRawWs}x the raw relay's messages and ${capacityOverPeerjs}x PeerJS's (capacityOverRawWs, capacityOverPeerjs in the JSON; not the goal keys).`,
     );
-    const shares = subjects.map((subject) => per[subject].serverCpuShare);
+    const shares = SINGLE_NODE_SUBJECTS.map((subject) => per[subject].serverCpuShare);
     const busy = Math.min(...shares) < 0.75;
     const unequal = Math.max(...shares) / Math.min(...shares) > 1.2;
     const share = (subject: Subject): string => `${Math.round(per[subject].serverCpuShare * 100)}%`;
@@ -465,11 +561,26 @@ export async function runSignaling(options: BenchOptions, settings: SignalingSet
         `Goal missed: Parley's p99 at ${settings.latencyRate} msgs/s offered was ${fmt(p99Ms)} ms (raw ${fmt(per.raw.p99Ms)} ms, PeerJS ${fmt(per.peerjs.p99Ms)} ms in the same rounds): with every subject slow alike, the machine (other processes on its 2 cores) is the likely cause; see p99MsRuns in the JSON.`,
       );
     }
+    const crossNode = crossNodeResults({ single: per.parley, parley: per.parleyCluster, socketIo: per.socketioCluster, latencyRate: settings.latencyRate });
+    goals.push(...crossNode.goals);
+    notes.push(...crossNode.notes);
 
     const table = {
-      columns: ['subject', 'msgs/s (median)', 'p50 ms', 'p99 ms', 'p99 sat. ms', 'server µs CPU/msg', 'MiB/1000 idle', 'idle measured', 'max idle < 1 GiB (projected)'],
+      columns: [
+        'subject',
+        'msgs/s (median)',
+        'p50 ms',
+        'p99 ms',
+        'p99 sat. ms',
+        'server µs CPU/msg (all nodes)',
+        'Redis µs CPU/msg',
+        'MiB/1000 idle',
+        'idle measured',
+        'max idle < 1 GiB (projected)',
+      ],
       rows: subjects.map((subject) => {
         const p = per[subject];
+        const none = '–';
         return [
           SUBJECT_LABELS[subject],
           fmt(p.msgsPerSecondMedian),
@@ -477,21 +588,23 @@ export async function runSignaling(options: BenchOptions, settings: SignalingSet
           fmt(p.p99Ms),
           fmt(p.saturationP99Ms),
           fmt(p.serverCpuUsPerMsg),
-          mib(p.bytesPer1000Idle),
-          String(p.idleMeasuredMax),
-          String(p.projectedMaxIdleUnder1GiB),
+          p.redisCpuUsPerMsg === undefined ? none : fmt(p.redisCpuUsPerMsg),
+          p.bytesPer1000Idle === undefined ? none : mib(p.bytesPer1000Idle),
+          p.idleMeasuredMax === undefined ? none : String(p.idleMeasuredMax),
+          p.projectedMaxIdleUnder1GiB === undefined ? none : String(p.projectedMaxIdleUnder1GiB),
         ];
       }),
     };
 
     return {
       name: 'signaling',
-      title: `Signaling relay (${settings.pairs * 2} clients per subject; latency at ${settings.latencyRate} msgs/s offered)`,
+      title: `Signaling relay (${settings.pairs * 2} clients per subject, on one server or across 2 nodes on Redis; latency at ${settings.latencyRate} msgs/s offered)`,
       json: {
         throughputOverRawWs,
         cpuPerMessageOverRaw,
         throughputOverPeerjs,
         p99Ms,
+        ...crossNode.json,
         // Not goals: the same comparisons in messages per second of server CPU (higher is better).
         capacityOverRawWs,
         capacityOverPeerjs,
@@ -501,6 +614,7 @@ export async function runSignaling(options: BenchOptions, settings: SignalingSet
           counted: counted.includes(r),
           msgsPerSecond: Object.fromEntries(subjects.map((subject) => [subject, round(r.runs[subject].msgsPerSecond)])),
           serverCpuShare: Object.fromEntries(subjects.map((subject) => [subject, round(r.runs[subject].serverCpuShare)])),
+          redisCpuShare: Object.fromEntries(CROSS_NODE_SUBJECTS.map((subject) => [subject, round(r.runs[subject].redisCpuShare)])),
         })),
         fdLimitPerProcess: fdLimit,
         idleMaxIsProjection: true,

@@ -25,7 +25,7 @@ serveRequests(
       if (found === undefined) {
         const options: GroupOptions = {
           subject: request['subject'] as Subject,
-          url: String(request['url']),
+          urls: (request['urls'] as unknown[]).map(String),
           tag: `l${index}${name}`,
           ...(Array.isArray(request['localAddresses']) ? { localAddresses: request['localAddresses'] as string[] } : {}),
         };

@@ -14,13 +14,17 @@ import type { RawData } from 'ws';
 import { negotiation, readStamp, STAMP_DIGITS, STAMP_MARKER, STAMP_ZERO, stampNow } from './mix.js';
 import type { MixStep, Side } from './mix.js';
 import { sleep, withTimeout } from '../timing.js';
-import { PROTOCOLS } from './protocols.js';
+import { jsonObject, PROTOCOL_OF, PROTOCOLS, SOCKET_IO } from './protocols.js';
 import type { ClientProtocol, Subject } from './protocols.js';
 
 export interface GroupOptions {
   readonly subject: Subject;
-  /** The server's base WebSocket URL, ending with `/`. */
-  readonly url: string;
+  /**
+   * The base WebSocket URLs (ending with `/`) of the subject's nodes: one for a single server;
+   * with more, the two ends of each pair connect to different nodes (pair i: `a` to node
+   * i mod n, `b` to node i + 1 mod n), so that each of their messages crosses between nodes.
+   */
+  readonly urls: readonly string[];
   /** Prefix of client-chosen ids and room names, unique per group (e.g. the load process index). */
   readonly tag: string;
   /** Parse and check every received signal (sender, target, data bytes); otherwise 1 in 64. */
@@ -54,6 +58,12 @@ export interface RunResult {
   readonly received: number;
   /** Received signals parsed and checked in full. */
   readonly verified: number;
+  /**
+   * Since the group connected (not per run): `peer-joined` frames for a peer that the receiver's
+   * `welcome` already listed (a Parley cluster's join can race its own broadcast); counted and
+   * reported, not a failure: nothing was lost, the receiver was told twice.
+   */
+  readonly repeatedPeerJoined: number;
 }
 
 const VERIFY_EVERY = 64;
@@ -80,7 +90,7 @@ class Pair {
       const head = protocol.signalHead(step.kind, to);
       const at = step.data.indexOf(STAMP_ZERO);
       this.heads.push(head + step.data.slice(0, at));
-      this.tails.push(`${step.data.slice(at + STAMP_DIGITS)}}`);
+      this.tails.push(step.data.slice(at + STAMP_DIGITS) + protocol.signalTail);
     }
   }
 
@@ -95,12 +105,18 @@ class Pair {
   }
 }
 
+/** A frame received during a handshake: its text, and the JSON object it is (if it is one). */
+interface HandshakeFrame {
+  readonly text: string;
+  readonly json: Record<string, unknown> | null;
+}
+
 /** Frames that arrive on a socket before its handshake is done, and waiters for them. */
 class Inbox {
-  private readonly frames: Record<string, unknown>[] = [];
-  private waiter: { match: (f: Record<string, unknown>) => boolean; resolve: (f: Record<string, unknown>) => void } | undefined;
+  private readonly frames: HandshakeFrame[] = [];
+  private waiter: { match: (f: HandshakeFrame) => boolean; resolve: (f: HandshakeFrame) => void } | undefined;
 
-  push(frame: Record<string, unknown>): void {
+  push(frame: HandshakeFrame): void {
     if (this.waiter?.match(frame)) {
       const { resolve } = this.waiter;
       this.waiter = undefined;
@@ -108,10 +124,10 @@ class Inbox {
     } else this.frames.push(frame);
   }
 
-  next(what: string, match: (f: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  next(what: string, match: (f: HandshakeFrame) => boolean): Promise<HandshakeFrame> {
     const at = this.frames.findIndex(match);
     if (at >= 0) return Promise.resolve(this.frames.splice(at, 1)[0]!);
-    const waiting = `waiting for ${what}; got ${JSON.stringify(this.frames).slice(0, 300)}`;
+    const waiting = `waiting for ${what}; got ${JSON.stringify(this.frames.map((f) => f.text)).slice(0, 300)}`;
     return withTimeout(
       new Promise((resolve) => {
         this.waiter = { match, resolve };
@@ -127,15 +143,13 @@ function frameText(data: RawData): string {
   return Buffer.isBuffer(data) ? data.toString() : Array.isArray(data) ? Buffer.concat(data).toString() : Buffer.from(data).toString();
 }
 
-function parseObject(data: RawData): Record<string, unknown> {
+function handshakeFrame(data: RawData): HandshakeFrame {
   const text = frameText(data);
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : { invalid: text };
-  } catch {
-    return { invalid: text.slice(0, 200) };
-  }
+  return { text, json: jsonObject(text) };
 }
+
+/** The `type` of a handshake frame that is a JSON object with one. */
+const typeOf = (f: HandshakeFrame): unknown => f.json?.['type'];
 
 /** A set of pairs against one server, grown by `connect` and driven by `runClosed`/`runOpen`. */
 export class LoadGroup {
@@ -148,6 +162,7 @@ export class LoadGroup {
   private sent = 0;
   private received = 0;
   private verified = 0;
+  private repeatedPeerJoined = 0;
   private readonly errors: string[] = [];
   private running: 'closed' | 'open' | undefined;
   private measuring = false;
@@ -161,7 +176,8 @@ export class LoadGroup {
   private closed = false;
 
   constructor(private readonly options: GroupOptions) {
-    this.protocol = PROTOCOLS[options.subject];
+    if (options.urls.length === 0) throw new Error(`${options.subject}: no server URL`);
+    this.protocol = PROTOCOLS[PROTOCOL_OF[options.subject]];
     this.dataBySide = { a: new Set(), b: new Set() };
     for (const step of this.steps) this.dataBySide[step.from].add(step.data);
     const keepalive = this.protocol.keepalive;
@@ -201,10 +217,16 @@ export class LoadGroup {
     await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
   }
 
-  private open(id: string): Promise<{ ws: WebSocket; inbox: Inbox }> {
+  /** The base URL of the node that side `side` of pair `index` connects to. */
+  private nodeUrl(index: number, side: Side): string {
+    const urls = this.options.urls;
+    return urls[(index + (side === 'a' ? 0 : 1)) % urls.length]!;
+  }
+
+  private open(id: string, base: string): Promise<{ ws: WebSocket; inbox: Inbox }> {
     const addresses = this.options.localAddresses;
     const localAddress = addresses && addresses.length > 0 ? addresses[this.socketCounter++ % addresses.length] : undefined;
-    const ws = new WebSocket(this.protocol.url(this.options.url, id), {
+    const ws = new WebSocket(this.protocol.url(base, id), {
       perMessageDeflate: false,
       skipUTF8Validation: true,
       ...(localAddress !== undefined ? { localAddress } : {}),
@@ -213,7 +235,7 @@ export class LoadGroup {
     // keeps an error during a terminate from being unhandled.
     ws.on('error', () => undefined);
     const inbox = new Inbox();
-    const onHandshakeFrame = (data: RawData): void => inbox.push(parseObject(data));
+    const onHandshakeFrame = (data: RawData): void => inbox.push(handshakeFrame(data));
     ws.on('message', onHandshakeFrame);
     this.sockets.add(ws);
     ws.on('close', () => this.sockets.delete(ws));
@@ -237,38 +259,62 @@ export class LoadGroup {
 
   private async join(pair: Pair): Promise<void> {
     const tag = `${this.options.tag}p${String(pair.index).padStart(6, '0')}`;
+    const urlA = this.nodeUrl(pair.index, 'a');
+    const urlB = this.nodeUrl(pair.index, 'b');
     if (this.protocol.join === 'room') {
       // Parley: a room per pair; the server assigns ids, learnt from welcome and peer-joined.
-      const a = await this.open(`${tag}a`);
+      const a = await this.open(`${tag}a`, urlA);
       a.ws.send(JSON.stringify({ type: 'join', room: tag, name: 'a' }));
-      const welcomeA = await a.inbox.next('welcome (a)', (f) => f['type'] === 'welcome' || f['type'] === 'error');
-      if (welcomeA['type'] !== 'welcome') throw new Error(`parley: join refused: ${JSON.stringify(welcomeA)}`);
-      pair.aId = String(welcomeA['id']);
-      const b = await this.open(`${tag}b`);
+      const welcomeA = await a.inbox.next('welcome (a)', (f) => typeOf(f) === 'welcome' || typeOf(f) === 'error');
+      if (typeOf(welcomeA) !== 'welcome') throw new Error(`parley: join refused: ${welcomeA.text}`);
+      pair.aId = String(welcomeA.json!['id']);
+      const b = await this.open(`${tag}b`, urlB);
       b.ws.send(JSON.stringify({ type: 'join', room: tag, name: 'b' }));
-      const welcomeB = await b.inbox.next('welcome (b)', (f) => f['type'] === 'welcome' || f['type'] === 'error');
-      if (welcomeB['type'] !== 'welcome') throw new Error(`parley: join refused: ${JSON.stringify(welcomeB)}`);
-      pair.bId = String(welcomeB['id']);
-      const peers = welcomeB['peers'] as { id: string }[];
+      const welcomeB = await b.inbox.next('welcome (b)', (f) => typeOf(f) === 'welcome' || typeOf(f) === 'error');
+      if (typeOf(welcomeB) !== 'welcome') throw new Error(`parley: join refused: ${welcomeB.text}`);
+      pair.bId = String(welcomeB.json!['id']);
+      const peers = welcomeB.json!['peers'] as { id: string }[];
       if (peers.length !== 1 || peers[0]!.id !== pair.aId) throw new Error(`parley: b's welcome lists ${JSON.stringify(peers)}, not a`);
-      const joined = await a.inbox.next('peer-joined', (f) => f['type'] === 'peer-joined');
-      if ((joined['peer'] as { id: string }).id !== pair.bId) throw new Error('parley: a was told of another peer than b');
+      const joined = await a.inbox.next('peer-joined', (f) => typeOf(f) === 'peer-joined');
+      if ((joined.json!['peer'] as { id: string }).id !== pair.bId) throw new Error('parley: a was told of another peer than b');
+      this.attach(pair, 'a', a.ws);
+      this.attach(pair, 'b', b.ws);
+    } else if (this.protocol.join === 'socketio') {
+      // Socket.IO: each end is addressed by the socket id its node gives it on CONNECT.
+      const [a, b] = await Promise.all([this.openSocketIo(`${tag}a`, urlA), this.openSocketIo(`${tag}b`, urlB)]);
+      pair.aId = a.sid;
+      pair.bId = b.sid;
       this.attach(pair, 'a', a.ws);
       this.attach(pair, 'b', b.ws);
     } else {
       pair.aId = `${tag}a`;
       pair.bId = `${tag}b`;
-      const [a, b] = await Promise.all([this.open(pair.aId), this.open(pair.bId)]);
-      if (this.options.subject === 'peerjs') {
+      const [a, b] = await Promise.all([this.open(pair.aId, urlA), this.open(pair.bId, urlB)]);
+      if (PROTOCOL_OF[this.options.subject] === 'peerjs') {
         for (const end of [a, b]) {
-          const open = await end.inbox.next('OPEN', (f) => f['type'] === 'OPEN' || f['type'] === 'ERROR' || f['type'] === 'ID-TAKEN');
-          if (open['type'] !== 'OPEN') throw new Error(`peerjs: registration refused: ${JSON.stringify(open)}`);
+          const open = await end.inbox.next('OPEN', (f) => typeOf(f) === 'OPEN' || typeOf(f) === 'ERROR' || typeOf(f) === 'ID-TAKEN');
+          if (typeOf(open) !== 'OPEN') throw new Error(`peerjs: registration refused: ${open.text}`);
         }
       }
       this.attach(pair, 'a', a.ws);
       this.attach(pair, 'b', b.ws);
     }
     pair.prepare(this.protocol, this.steps);
+  }
+
+  /**
+   * A Socket.IO client on the WebSocket transport, as socket.io-client does it: the Engine.IO
+   * open packet (`0{...}`), then CONNECT to the main namespace (`40`) and its answer with the
+   * socket id (`40{"sid":...}`; `44{...}` is a refusal).
+   */
+  private async openSocketIo(id: string, base: string): Promise<{ ws: WebSocket; sid: string }> {
+    const { ws, inbox } = await this.open(id, base);
+    await inbox.next('the Engine.IO open packet', (f) => f.text.startsWith('0'));
+    ws.send(SOCKET_IO.connect);
+    const connected = await inbox.next('CONNECT', (f) => f.text.startsWith('40') || f.text.startsWith('44'));
+    const sid: unknown = connected.text.startsWith('40') ? (JSON.parse(connected.text.slice(2)) as { sid?: unknown }).sid : undefined;
+    if (typeof sid !== 'string') throw new Error(`socket.io: CONNECT refused: ${connected.text.slice(0, 200)}`);
+    return { ws, sid };
   }
 
   private attach(pair: Pair, side: Side, ws: WebSocket): void {
@@ -288,7 +334,7 @@ export class LoadGroup {
   private onFrame(pair: Pair, side: Side, data: Buffer): void {
     const stamp = readStamp(data);
     if (stamp < 0) {
-      this.onControl(data);
+      this.onControl(pair, side, data);
       return;
     }
     this.received += 1;
@@ -301,23 +347,43 @@ export class LoadGroup {
     if (this.running === 'closed' && pair.sendNext(this.steps)) this.sent += 1;
   }
 
-  /** Frames other than relayed signals: pongs are fine; errors, expiries and leaves are not. */
-  private onControl(data: Buffer): void {
+  /**
+   * Frames other than relayed signals: pongs are fine and server pings get their answer; errors,
+   * expiries and leaves are not fine.
+   */
+  private onControl(pair: Pair, side: Side, data: Buffer): void {
     const text = data.toString();
-    if (text === '{"type":"pong"}') return;
-    this.fail(`unexpected frame ${text.slice(0, 200)}`);
+    const action = this.protocol.control(text);
+    const ws = side === 'a' ? pair.a : pair.b;
+    if (action.kind === 'reply') {
+      if (ws?.readyState === WebSocket.OPEN) ws.send(action.frame);
+    } else if (action.kind === 'unexpected') {
+      if (side === 'b' && this.isPartnerJoinedAgain(pair, text)) this.repeatedPeerJoined += 1;
+      else this.fail(`unexpected frame ${text.slice(0, 200)}`);
+    }
+  }
+
+  /** A `peer-joined` for `a` sent to `b`, whose welcome listed `a` already (see RunResult). */
+  private isPartnerJoinedAgain(pair: Pair, text: string): boolean {
+    if (this.protocol.join !== 'room') return false;
+    const frame = this.protocol.decode(text);
+    return frame?.['type'] === 'peer-joined' && (frame['peer'] as { id?: unknown } | undefined)?.id === pair.aId;
   }
 
   /** Parses a received signal in full: from the partner, to this client, the data unchanged. */
   private verify(pair: Pair, side: Side, data: Buffer): void {
-    const frame = parseObject(data);
+    const frame = this.protocol.decode(data.toString());
+    if (frame === null) {
+      this.fail(`pair ${pair.index} ${side} got a frame that is no signal: ${data.toString().slice(0, 120)}`);
+      return;
+    }
     const from = frame[this.protocol.fromKey];
     const partner = side === 'a' ? 'b' : 'a';
     if (from !== (side === 'a' ? pair.bId : pair.aId)) {
       this.fail(`pair ${pair.index} ${side} got a signal from ${JSON.stringify(from)}`);
       return;
     }
-    if (this.options.subject === 'peerjs' && frame['dst'] !== (side === 'a' ? pair.aId : pair.bId)) {
+    if (PROTOCOL_OF[this.options.subject] === 'peerjs' && frame['dst'] !== (side === 'a' ? pair.aId : pair.bId)) {
       this.fail(`pair ${pair.index} ${side} got a signal for ${JSON.stringify(frame['dst'])}`);
       return;
     }
@@ -371,6 +437,7 @@ export class LoadGroup {
       sent: this.sent,
       received: this.received,
       verified: this.verified,
+      repeatedPeerJoined: this.repeatedPeerJoined,
     };
   }
 

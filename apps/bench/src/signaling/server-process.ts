@@ -1,16 +1,19 @@
-// A subject's server in its own process: `node server-process.js parley|raw|peerjs`. Tells the
-// parent its URL, answers `gc` (run with --expose-gc) so that memory is read after a full
-// collection, and exits when the parent disconnects.
+// One node of a subject's server in its own process: `node server-process.js KIND [REDIS_URL]`
+// (KIND one of servers.ts's ServerKind; REDIS_URL for the kinds on Redis). Tells the parent its
+// URL, answers `gc` (run with --expose-gc) so that memory is read after a full collection, and
+// exits when the parent disconnects.
 
 import { serveRequests } from './children.js';
-import { SUBJECTS } from './protocols.js';
-import type { Subject } from './protocols.js';
-import { startSubjectServer } from './servers.js';
+import { needsRedis, SERVER_KINDS, startSubjectServer } from './servers.js';
+import type { ServerKind } from './servers.js';
 
 async function main(): Promise<void> {
-  const subject = process.argv[2] as Subject;
-  if (!SUBJECTS.includes(subject)) throw new Error(`usage: server-process.js ${SUBJECTS.join('|')}`);
-  const server = await startSubjectServer(subject);
+  const kind = process.argv[2] as ServerKind;
+  const redisUrl = process.argv[3];
+  if (!SERVER_KINDS.includes(kind) || (needsRedis(kind) && redisUrl === undefined)) {
+    throw new Error(`usage: server-process.js ${SERVER_KINDS.join('|')} [REDIS_URL (for the kinds on Redis)]`);
+  }
+  const server = await startSubjectServer(kind, redisUrl === undefined ? {} : { redisUrl });
   serveRequests(
     {
       gc: () => {
