@@ -61,6 +61,11 @@ export interface SignalingNode {
   waitForLog(matches: (line: NodeLogLine) => boolean, timeoutMs: number, what: string): Promise<NodeLogLine>;
   /** The HTTP status of `GET path` (`/healthz`, `/readyz`), or `'refused'` when nothing listens. */
   status(path: string): Promise<HttpStatus>;
+  /**
+   * Polls `GET path` (every 25 ms) until it answers `expected`; rejects with the last answer after
+   * `timeoutMs`.
+   */
+  waitForStatus(path: string, expected: HttpStatus, timeoutMs: number): Promise<void>;
   /** SIGKILL, as a crash would, and waits for the exit. A no-op when it is not running. */
   kill(): Promise<void>;
   /** SIGTERM (the server drains, then exits) and waits for the exit. */
@@ -202,6 +207,15 @@ export async function startSignalingNode(options: SignalingNodeOptions = {}): Pr
     logEvents: (event) => logs.filter((line) => line['event'] === event),
     waitForLog,
     status: (path) => httpStatus(host, port, path),
+    async waitForStatus(path, expected, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const answer = await httpStatus(host, port, path);
+        if (answer === expected) return;
+        if (Date.now() > deadline) throw new Error(`GET ${path} on port ${port}: still ${answer}, not ${expected}, after ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
     kill: () => signal('SIGKILL'),
     stop: () => signal('SIGTERM'),
     async start() {
