@@ -61,7 +61,7 @@ try {
 } catch (error) {
   await redis.close();
   console.error(`npm run start:cluster: ${error.message}`);
-  console.error(`(are ports ${firstPort}-${firstPort + NODES - 1} free? PORT=N npm run start:cluster picks others)`);
+  if (/EADDRINUSE/.test(error.message)) console.error(`Ports ${firstPort}-${firstPort + NODES - 1} must be free; PORT=N npm run start:cluster picks others.`);
   process.exit(1);
 }
 
