@@ -144,7 +144,7 @@ describe('cluster-wide join checks, raced on two nodes (real redis-server, real 
       // The first member hears of the winner only.
       const joinedPeer = await first.socket.next('peer-joined', 5000);
       expect(joinedPeer['peer']).toEqual({ id: welcomes[0]!['id'], name: answers[0].type === 'welcome' ? 'left' : 'right' });
-      for (const socket of [first.socket, left, right]) socket.send({ type: 'leave' });
+      await Promise.all([first.socket, left, right].map((socket) => socket.close(1000)));
     }
   });
 
@@ -158,7 +158,7 @@ describe('cluster-wide join checks, raced on two nodes (real redis-server, real 
       const answers = await Promise.all([joinAnswer(left), joinAnswer(right)]);
       expect(answers.filter((frame) => frame.type === 'welcome'), `round ${round}: ${JSON.stringify(answers)}`).toHaveLength(1);
       expect(answers.find((frame) => frame.type === 'error')).toMatchObject({ code: 'name-taken' });
-      for (const socket of [left, right]) socket.send({ type: 'leave' });
+      await Promise.all([left, right].map((socket) => socket.close(1000)));
     }
   });
 });
