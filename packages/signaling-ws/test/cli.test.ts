@@ -105,7 +105,8 @@ describe('parley-signaling', () => {
       '--trust-proxy N', 'PARLEY_TRUST_PROXY', '--max-connections N', 'PARLEY_MAX_CONNECTIONS', '--headers-timeout',
       'PARLEY_HEADERS_TIMEOUT', '--request-timeout', 'PARLEY_REQUEST_TIMEOUT', '--max-held-frames', 'PARLEY_MAX_HELD_FRAMES',
       '--max-held-bytes-per-peer', 'PARLEY_MAX_HELD_BYTES_PER_PEER', '--max-held-bytes', 'PARLEY_MAX_HELD_BYTES',
-      '--drain-timeout', 'PARLEY_DRAIN_TIMEOUT', '/readyz', '1012',
+      '--drain-timeout', 'PARLEY_DRAIN_TIMEOUT', '/readyz', '1012', 'PARLEY_REDIS_URL', '--redis-prefix', 'PARLEY_REDIS_PREFIX',
+      '--redis-heartbeat-ttl', 'PARLEY_REDIS_HEARTBEAT_TTL',
     ]) {
       expect(stdout).toContain(word);
     }
@@ -121,7 +122,9 @@ describe('parley-signaling', () => {
     ['a non-turn turn url', ['--turn-url', 'http://t', '--turn-secret', 's'], {}, /not a turn: or turns: URL/],
     ['a missing static dir', ['--static', '/nonexistent/parley'], {}, /is not a directory/],
     ['a bad origin', ['--origin', 'example.com'], {}, /is not an origin/],
-    ['--redis', ['--redis', 'redis://localhost'], {}, /Redis broker not available yet/],
+    ['a --redis that is not a redis URL', ['--redis', 'localhost:6379'], {}, /--redis: "localhost:6379" is not a redis:\/\/ or rediss:\/\/ URL/],
+    ['a bad PARLEY_REDIS_URL', [], { PARLEY_REDIS_URL: 'http://x' }, /is not a redis:\/\/ or rediss:\/\/ URL/],
+    ['--redis-heartbeat-ttl without --redis', ['--redis-heartbeat-ttl', '900'], {}, /need --redis/],
     ['a stray argument', ['serve'], {}, /unexpected argument "serve"/],
     ['an empty resume secret', ['--resume-secret', ''], {}, /--resume-secret must not be empty/],
     ['a resume token ttl of 0', [], { PARLEY_RESUME_TOKEN_TTL: '0' }, /--resume-token-ttl must be between 1 and/],

@@ -3,7 +3,7 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { createJoinToken, InMemoryBroker } from '../src/server/index.js';
-import type { Broker, BrokerJoinResult, Deliver, MaybePromise } from '../src/server/index.js';
+import type { Broker, BrokerJoinResult, Deliver, JoinOptions, MaybePromise } from '../src/server/index.js';
 import type { PeerInfo } from '../src/protocol.js';
 import { startServer, type StartedServer } from './helpers/server.js';
 import { sleep, TestSocket, type Frame } from './helpers/ws-client.js';
@@ -193,11 +193,11 @@ class GatedBroker implements Broker {
     this.openGate();
     this.gate = undefined;
   }
-  join(room: string, member: PeerInfo, maxPeers: number, deliver: Deliver): BrokerJoinResult {
-    return this.inner.join(room, member, maxPeers, deliver);
+  join(room: string, member: PeerInfo, maxPeers: number, deliver: Deliver, options?: JoinOptions): BrokerJoinResult {
+    return this.inner.join(room, member, maxPeers, deliver, options);
   }
-  leave(room: string, id: string): void {
-    this.inner.leave(room, id);
+  leave(room: string, id: string, deliver: Deliver): boolean {
+    return this.inner.leave(room, id, deliver);
   }
   members(room: string): MaybePromise<readonly PeerInfo[]> {
     this.membersCalls += 1;

@@ -1,7 +1,7 @@
 // Rooms, presence and revocations. The server keeps sockets; a broker keeps who is in which room and carries
-// already-serialized frames to members. The in-memory broker serves one process; a Redis broker
-// (keys with TTLs for membership, pub/sub channels per member and per room) can implement the
-// same interface so that peers on different server processes share rooms. Methods may return a
+// already-serialized frames to members. The in-memory broker serves one process; the Redis broker
+// (src/server/redis/, `createRedisBroker`) implements the same interface so that peers on
+// different server processes ("nodes") share rooms. Methods may return a
 // value or a promise (`MaybePromise`): the in-memory broker answers synchronously, so the relay
 // hot path allocates no promise.
 //
@@ -21,10 +21,47 @@ export type MaybePromise<T> = T | Promise<T>;
  */
 export type Deliver = (frame: string, from?: string) => void;
 
+/** A frame held for a member that has no socket, with the member that sent it (if a signal). */
+export interface HeldFrame {
+  readonly frame: string;
+  /** The sender of a relayed signal, told `undeliverable` if the frame is never delivered. */
+  readonly from: string | undefined;
+}
+
 /** What `Broker.join` answers: the other members, or why the join is refused. */
 export type BrokerJoinResult =
-  | { readonly ok: true; /** The other members, in join order. */ readonly peers: readonly PeerInfo[] }
+  | {
+      readonly ok: true;
+      /** The other members, in join order. */
+      readonly peers: readonly PeerInfo[];
+      /**
+       * True when the join took the id over from a member that was still there (a restore with
+       * `takeover`): the room was never told that member left, so it is not told it joined.
+       */
+      readonly takenOver?: boolean;
+      /**
+       * Frames held for the member before it joined (a takeover: what the previous owner held),
+       * in order; the server sends them right after `welcome`. Later ones come through `deliver`.
+       */
+      readonly held?: readonly HeldFrame[];
+    }
   | { readonly ok: false; readonly reason: 'name-taken' | 'id-taken' | 'room-full' };
+
+/** How a member joins (`Broker.join`). */
+export interface JoinOptions {
+  /**
+   * Take the id over if it is a member already under the same name (a restore of a verified,
+   * first-use resume token, after its node died or while its old socket lingers elsewhere)
+   * instead of answering `id-taken`. The previous owner's `onTakenOver` runs, and the frames it
+   * held come to the new member, before any frame published after the takeover.
+   */
+  readonly takeover?: boolean;
+  /**
+   * Runs when a later join takes this member over: the member's session ends silently (no
+   * `peer-left`, no revocation) and hands back, in order, the frames it held for the member.
+   */
+  readonly onTakenOver?: () => readonly HeldFrame[];
+}
 
 /**
  * Rooms and presence for the server: who is in which room, and delivery to members. The
@@ -35,11 +72,16 @@ export interface Broker {
    * Adds `member` to `room` unless its name or its id is taken there or the room has `maxPeers`
    * members (all checked atomically with the insert). Frames published to the member go to
    * `deliver`. (Ids are random, so `id-taken` only ever answers a peer restoring its id from a
-   * resume token while that id is still a member.)
+   * resume token while that id is still a member, unless `options.takeover`.) `deliver` also
+   * identifies this membership for `leave`.
    */
-  join(room: string, member: PeerInfo, maxPeers: number, deliver: Deliver): MaybePromise<BrokerJoinResult>;
-  /** Removes a member; a no-op for one that is not there. */
-  leave(room: string, id: string): MaybePromise<void>;
+  join(room: string, member: PeerInfo, maxPeers: number, deliver: Deliver, options?: JoinOptions): MaybePromise<BrokerJoinResult>;
+  /**
+   * Removes member `id` of `room` if it is still the membership that joined with `deliver` (not
+   * one that another join has taken over since, here or on another node). True when it removed
+   * the member: only then is the room told `peer-left`.
+   */
+  leave(room: string, id: string, deliver: Deliver): MaybePromise<boolean>;
   /** The members of `room` (empty when it does not exist). */
   members(room: string): MaybePromise<readonly PeerInfo[]>;
   /**
@@ -58,7 +100,12 @@ export interface Broker {
   revoke(key: string, untilMs: number, nowMs: number): MaybePromise<boolean>;
   /** Whether `key` is revoked (and its revocation has not run out) at `nowMs`. */
   isRevoked(key: string, nowMs: number): MaybePromise<boolean>;
-  /** Counts for health checks and benchmarks. */
+  /**
+   * Whether the broker can serve joins and frames now (false while a backing store is
+   * unreachable); `/readyz` answers 503 while it is false. Absent: always ready.
+   */
+  ready?(): boolean;
+  /** Counts for health checks and benchmarks (the Redis broker: this node's members). */
   stats(): MaybePromise<{ readonly rooms: number; readonly members: number }>;
   /** Releases resources (connections to a backing store). */
   close(): MaybePromise<void>;
@@ -67,6 +114,7 @@ export interface Broker {
 interface Member {
   readonly info: PeerInfo;
   readonly deliver: Deliver;
+  readonly onTakenOver: (() => readonly HeldFrame[]) | undefined;
 }
 
 /** Revocations kept by the in-memory broker; past this many, the oldest are forgotten. */
@@ -82,29 +130,45 @@ export class InMemoryBroker implements Broker {
   /** Revoked key -> until when (ms); insertion order is roughly age order. */
   private readonly revocations = new Map<string, number>();
 
-  join(room: string, member: PeerInfo, maxPeers: number, deliver: Deliver): BrokerJoinResult {
+  join(room: string, member: PeerInfo, maxPeers: number, deliver: Deliver, options?: JoinOptions): BrokerJoinResult {
     let members = this.rooms.get(room);
     if (members === undefined) {
       members = new Map();
       this.rooms.set(room, members);
     }
-    if (members.has(member.id)) return { ok: false, reason: 'id-taken' };
+    const entry: Member = { info: { id: member.id, name: member.name }, deliver, onTakenOver: options?.onTakenOver };
+    const current = members.get(member.id);
+    if (current !== undefined) {
+      if (options?.takeover !== true || current.info.name !== member.name) return { ok: false, reason: 'id-taken' };
+      // Map.set on a present key keeps its place: the member keeps its place in join order.
+      members.set(member.id, entry);
+      const held = current.onTakenOver?.() ?? [];
+      return { ok: true, peers: this.othersOf(members, member.id), takenOver: true, held };
+    }
     const peers: PeerInfo[] = [];
     for (const other of members.values()) {
       if (other.info.name === member.name) return { ok: false, reason: 'name-taken' };
       peers.push(other.info);
     }
     if (members.size >= maxPeers) return { ok: false, reason: 'room-full' };
-    members.set(member.id, { info: { id: member.id, name: member.name }, deliver });
+    members.set(member.id, entry);
     this.memberCount += 1;
     return { ok: true, peers };
   }
 
-  leave(room: string, id: string): void {
+  private othersOf(members: Map<string, Member>, id: string): PeerInfo[] {
+    const peers: PeerInfo[] = [];
+    for (const other of members.values()) if (other.info.id !== id) peers.push(other.info);
+    return peers;
+  }
+
+  leave(room: string, id: string, deliver: Deliver): boolean {
     const members = this.rooms.get(room);
-    if (members?.delete(id) !== true) return;
+    if (members?.get(id)?.deliver !== deliver) return false;
+    members.delete(id);
     this.memberCount -= 1;
     if (members.size === 0) this.rooms.delete(room);
+    return true;
   }
 
   members(room: string): readonly PeerInfo[] {

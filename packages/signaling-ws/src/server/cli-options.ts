@@ -5,6 +5,7 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorMessage } from './log.js';
+import type { RedisBrokerOptions } from './redis/redis-broker.js';
 import type { SignalingServerOptions } from './server.js';
 
 export const USAGE = `Usage: parley-signaling [options]
@@ -44,7 +45,13 @@ variable shown; a flag wins over its variable. Prefer variables for secrets (fla
   --trust-proxy N          behind N proxies: the client address is   PARLEY_TRUST_PROXY  [0]
                            the Nth X-Forwarded-For entry from the right
   --drain-timeout MS       on SIGTERM, wait this long for sockets    PARLEY_DRAIN_TIMEOUT [10000]
-  --redis URL              Redis broker (not available yet: exits 2) PARLEY_REDIS
+  --redis URL              share rooms with every node on this Redis PARLEY_REDIS_URL (or PARLEY_REDIS)
+                           (redis://[user:pass@]host:port[/db], Redis 7 or Valkey; without it
+                           rooms live in this process's memory and no Redis is used)
+  --redis-prefix P         prefix of the broker's keys and channels  PARLEY_REDIS_PREFIX [parley:]
+  --redis-heartbeat-ttl MS a node silent this long is dead; renewed   PARLEY_REDIS_HEARTBEAT_TTL [3000]
+                           and checked every third of it. A dead node's peers can resume on
+                           another node; after TTL + TTL/3 + --resume-grace they are removed
   -h, --help               show this help
 
 Logs are one JSON object per line on stdout. SIGTERM or SIGINT drains: no new WebSockets,
@@ -55,7 +62,12 @@ second signal exits 1 at once. Bad options exit 2.`;
 export type CliParse =
   | { readonly kind: 'help' }
   | { readonly kind: 'error'; readonly message: string }
-  | { readonly kind: 'run'; readonly options: SignalingServerOptions };
+  | {
+      readonly kind: 'run';
+      readonly options: SignalingServerOptions;
+      /** With `--redis`: the Redis broker to create (`createRedisBroker`), without its logger. */
+      readonly redis?: RedisBrokerOptions;
+    };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -115,14 +127,21 @@ export function parseCliOptions(argv: readonly string[], env: Env): CliParse {
         'max-held-bytes': { type: 'string' },
         'drain-timeout': { type: 'string' },
         redis: { type: 'string' },
+        'redis-prefix': { type: 'string' },
+        'redis-heartbeat-ttl': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
     if (values.help === true) return { kind: 'help' };
     if (positionals.length > 0) throw new OptionError(`unexpected argument "${positionals[0]}"`);
 
-    const redis = text(values.redis, env['PARLEY_REDIS']);
-    if (redis !== undefined) throw new OptionError('--redis: Redis broker not available yet (only the in-memory broker is)');
+    const redisUrl = text(values.redis, env['PARLEY_REDIS_URL'] ?? env['PARLEY_REDIS']);
+    if (redisUrl !== undefined && !/^rediss?:\/\/\S+$/i.test(redisUrl)) throw new OptionError(`--redis: "${redisUrl}" is not a redis:// or rediss:// URL`);
+    const redisPrefix = text(values['redis-prefix'], env['PARLEY_REDIS_PREFIX']);
+    const redisHeartbeatTtl = integer('--redis-heartbeat-ttl', text(values['redis-heartbeat-ttl'], env['PARLEY_REDIS_HEARTBEAT_TTL']), 30);
+    if (redisUrl === undefined && (redisPrefix !== undefined || redisHeartbeatTtl !== undefined)) {
+      throw new OptionError('--redis-prefix and --redis-heartbeat-ttl need --redis');
+    }
 
     const port = integer('--port', text(values.port, env['PARLEY_PORT'] ?? env['PORT']), 0, 65_535);
     const host = text(values.host, env['PARLEY_HOST']);
@@ -217,7 +236,20 @@ export function parseCliOptions(argv: readonly string[], env: Env): CliParse {
       ...(resumeSecret !== undefined ? { resumeSecret } : {}),
       ...(resumeTokenTtlSeconds !== undefined ? { resumeTokenTtlSeconds } : {}),
     };
-    return { kind: 'run', options };
+    if (redisUrl === undefined) return { kind: 'run', options };
+    const ttl = redisHeartbeatTtl ?? 3000;
+    const redis: RedisBrokerOptions = {
+      url: redisUrl,
+      ...(redisPrefix !== undefined ? { keyPrefix: redisPrefix } : {}),
+      heartbeatTtlMs: ttl,
+      heartbeatIntervalMs: Math.max(10, Math.floor(ttl / 3)),
+      reaperIntervalMs: Math.max(10, Math.floor(ttl / 3)),
+      // A dead node's peers get as long to resume elsewhere as any dropped peer gets.
+      deadNodeGraceMs: resumeGraceMs ?? 10_000,
+      ...(resumeQueueLimit !== undefined ? { maxHeldFrames: resumeQueueLimit } : {}),
+      ...(maxHeldBytesPerPeer !== undefined ? { maxHeldBytesPerPeer } : {}),
+    };
+    return { kind: 'run', options, redis };
   } catch (error) {
     // parseArgs throws TypeErrors with codes such as ERR_PARSE_ARGS_UNKNOWN_OPTION.
     return { kind: 'error', message: errorMessage(error) };

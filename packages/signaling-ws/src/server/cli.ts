@@ -3,6 +3,7 @@
 
 import { parseCliOptions, USAGE } from './cli-options.js';
 import { errorMessage, jsonLineLogger } from './log.js';
+import { createRedisBroker, type RedisBroker } from './redis/redis-broker.js';
 import { createSignalingServer } from './server.js';
 
 async function main(): Promise<number> {
@@ -16,15 +17,19 @@ async function main(): Promise<number> {
     return 2;
   }
   let server;
+  let broker: RedisBroker | undefined;
   try {
-    server = await createSignalingServer({ ...parsed.options, logger: jsonLineLogger });
+    // With --redis, rooms are shared through Redis (this process is one node of many).
+    if (parsed.redis !== undefined) broker = await createRedisBroker({ ...parsed.redis, logger: jsonLineLogger });
+    server = await createSignalingServer({ ...parsed.options, logger: jsonLineLogger, ...(broker !== undefined ? { broker } : {}) });
   } catch (error) {
+    await broker?.close();
     const message = errorMessage(error);
     process.stderr.write(`parley-signaling: ${message}\n`);
     // Option errors found by the server (a TypeError) are usage errors too.
     return error instanceof TypeError ? 2 : 1;
   }
-  process.stderr.write(`Parley signaling on ${server.httpUrl.replace(/\/$/, '')}\n`);
+  process.stderr.write(`Parley signaling on ${server.httpUrl.replace(/\/$/, '')}${broker !== undefined ? ` (Redis node ${broker.nodeId})` : ''}\n`);
   const running = server;
   await new Promise<void>((resolve) => {
     let stopping = false;
@@ -35,7 +40,7 @@ async function main(): Promise<number> {
       }
       stopping = true;
       jsonLineLogger({ level: 'info', event: 'signal', signal });
-      running.close().then(resolve, (error: unknown) => {
+      running.close().then(() => broker?.close()).then(resolve, (error: unknown) => {
         jsonLineLogger({ level: 'error', event: 'shutdown-error', message: errorMessage(error) });
         resolve();
       });

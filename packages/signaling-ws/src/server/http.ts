@@ -1,5 +1,6 @@
 // HTTP on the signaling port: the WebSocket upgrade (RFC 6455 §4.2) with its admission rules,
-// `/healthz` (liveness), `/readyz` (readiness: 503 while draining) and static files.
+// `/healthz` (liveness), `/readyz` (readiness: 503 while draining or while the broker is not
+// ready, e.g. Redis unreachable) and static files.
 //
 // Admission, in order: the path; draining (503); the Origin allow-list (403); the server-wide cap
 // on WebSockets (503); the per-address cap (429), counting open WebSockets, upgrades under way and
@@ -167,9 +168,9 @@ export function createHttpHandlers(
         return;
       }
       if (path === '/readyz') {
-        // Readiness: take no new clients while draining.
-        const ready = ctx.phase === 'running';
-        json(req, res, ready ? 200 : 503, { status: ready ? 'ready' : 'draining' });
+        // Readiness: take no new clients while draining, nor while the broker cannot serve them.
+        const status = ctx.phase !== 'running' ? 'draining' : ctx.broker.ready?.() === false ? 'broker-unavailable' : 'ready';
+        json(req, res, status === 'ready' ? 200 : 503, { status });
         return;
       }
     }

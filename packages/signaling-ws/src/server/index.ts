@@ -18,7 +18,10 @@ export {
   type Broker,
   type BrokerJoinResult,
   type Deliver,
+  type HeldFrame,
+  type JoinOptions,
   type MaybePromise,
 } from './broker.js';
+export { createRedisBroker, type RedisBroker, type RedisBrokerOptions } from './redis/redis-broker.js';
 export { createStaticHandler, type StaticHandler } from './static.js';
 export { jsonLineLogger, silentLogger, type Logger, type LogEvent, type LogLevel } from './log.js';

@@ -10,14 +10,10 @@
 // bytes, `HeldFrameBudget`); a frame that cannot be held is answered to its sender with
 // `undeliverable`, so nothing is dropped without the sender knowing.
 
+import type { Deliver, HeldFrame } from './broker.js';
 import type { Connection } from './connection.js';
 
-/** A frame held for a peer within its grace period, with the peer that sent it (if a signal). */
-export interface HeldFrame {
-  readonly frame: string;
-  /** The sender of a relayed signal, told `undeliverable` if the frame is never delivered. */
-  readonly from: string | undefined;
-}
+export type { HeldFrame } from './broker.js';
 
 /** Where a session is in its life (see the diagram at the top of session.ts). */
 export type SessionState =
@@ -47,7 +43,9 @@ export type EndReason =
   | 'resume-grace-expired'
   | 'disconnected'
   | 'disconnected-while-joining'
-  | 'shutdown';
+  | 'shutdown'
+  /** A restore on another node (or server) took the id over: the room hears nothing. */
+  | 'taken-over';
 
 /** The server-wide bound on bytes held for peers within their grace periods. */
 export class HeldFrameBudget {
@@ -83,6 +81,8 @@ export class Session {
    * that admitted it, carried into every resume token); 0 when joins need no token.
    */
   readonly joinExpiresAt: number;
+  /** Where the broker delivers this session's frames; also names its membership for `Broker.leave`. */
+  sink: Deliver = () => undefined;
 
   constructor(
     readonly id: string,

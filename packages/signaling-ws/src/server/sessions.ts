@@ -6,7 +6,10 @@
 // - A resume, within the grace period on the process that holds the session, takes the session
 //   over: same id, held frames, the room hears nothing.
 // - A restore verifies a resume token another process (or an earlier run) signed with the same
-//   resume secret and gives the peer its id back; the room is told `peer-joined`. It never grants
+//   resume secret and gives the peer its id back; the room is told `peer-joined`. If the id is
+//   still a member held by another server or node (its node died, or its old socket lingers
+//   there), the restore takes it over (`JoinOptions.takeover`): that session ends silently and
+//   hands its held frames over, and the room, never told `peer-left`, hears nothing. It never grants
 //   more than a join would: with an auth secret it is refused once the join token that admitted
 //   the peer has expired, it is refused for a session that ended by `leave` or a clean close
 //   (revoked through the broker, so every process sees it), and each token restores once.
@@ -16,13 +19,14 @@
 
 import { CLOSE_CODES, type IceServerConfig, type JoinFrame, type PeerInfo } from '../protocol.js';
 import { joinTokenExpiresAt, verifyJoinToken } from './auth.js';
-import type { BrokerJoinResult } from './broker.js';
+import type { BrokerJoinResult, JoinOptions } from './broker.js';
 import type { Connection, ConnectionState } from './connection.js';
 import { when, type ServerContext } from './context.js';
 import { randomId } from './options.js';
 import { createResumeToken, verifyResumeToken, type ResumeClaims } from './resume-token.js';
 import { Session, type EndReason, type HeldFrame } from './session.js';
 import { errorMessage } from './log.js';
+import { peerLeftFrame, undeliverableFrame } from './notices.js';
 
 /** Frames received while an asynchronous join is under way, kept and handled after it. */
 const JOIN_BACKLOG_LIMIT = 256;
@@ -77,8 +81,7 @@ export function createSessions(ctx: ServerContext, handleFrame: (conn: Connectio
   function undeliverable(session: Session, from: string | undefined, why: string): void {
     log({ level: 'warn', event: 'undeliverable', peer: session.id, room: session.room, from, why });
     if (from === undefined) return; // room notices (peer-joined/left): the peer learns the room on its next welcome
-    const frame = JSON.stringify({ type: 'error', code: 'undeliverable', message: `signal not delivered: ${why}`, to: session.id });
-    when(broker.publish(session.room, from, frame), () => undefined, (e) => brokerFailed('publish', e));
+    when(broker.publish(session.room, from, undeliverableFrame(session.id, why)), () => undefined, (e) => brokerFailed('publish', e));
   }
 
   function hold(session: Session, state: { held: HeldFrame[]; heldBytes: number }, frame: string, from: string | undefined): void {
@@ -151,12 +154,47 @@ export function createSessions(ctx: ServerContext, handleFrame: (conn: Connectio
       const now = ctx.now();
       when(broker.revoke(peerKey(session.room, session.id), now + options.resumeTokenTtlSeconds * 1000, now), () => undefined, (e) => brokerFailed('revoke', e));
     }
-    const left = `{"type":"peer-left","id":${JSON.stringify(session.id)}}`;
     when(
-      broker.leave(session.room, session.id),
-      () => when(broker.broadcast(session.room, left, session.id), () => undefined, (e) => brokerFailed('broadcast', e)),
+      broker.leave(session.room, session.id, session.sink),
+      // Not removed: another join took the id over meanwhile, and the room keeps that member.
+      (removed) => removed && when(broker.broadcast(session.room, peerLeftFrame(session.id), session.id), () => undefined, (e) => brokerFailed('broadcast', e)),
       (e) => brokerFailed('leave', e),
     );
+  }
+
+  /**
+   * A restore elsewhere took this session's id over (`JoinOptions.onTakenOver`): it ends without
+   * `peer-left` or revocation (the peer lives on, on the other side), a socket still bound to it
+   * is closed with 4000 (replaced), and the frames held for it are handed to the new owner.
+   */
+  function takenOver(session: Session): readonly HeldFrame[] {
+    const state = session.state;
+    if (state.kind === 'ended') return [];
+    session.state = { kind: 'ended' };
+    let held: readonly HeldFrame[] = [];
+    const replaced: Connection[] = [];
+    if (state.kind === 'connected') replaced.push(state.conn);
+    else {
+      if (state.kind === 'in-grace') clearTimeout(state.timer);
+      if (state.ip !== undefined) ctx.clientSlots.release(state.ip);
+      held = takeHeld(state);
+      // A resume here that raced the restore lost: its connection joins afresh when the broker answers.
+      if (state.kind === 'resuming' && state.previous !== undefined) replaced.push(state.previous);
+    }
+    for (const conn of replaced) {
+      conn.state = { kind: 'awaiting-join' };
+      outbox.close(conn, CLOSE_CODES.replaced, 'replaced: the peer resumed on another server');
+    }
+    ctx.sessionsByToken.delete(session.resumeToken);
+    countRoom(session.room, -1);
+    log({ level: 'info', event: 'peer-taken-over', peer: session.id, room: session.room, held: held.length });
+    return held;
+  }
+
+  /** How a session's membership is joined: its frames go to `deliver`, a takeover ends it silently. */
+  function joinOptions(session: Session, takeover: boolean): JoinOptions {
+    session.sink = (f, from) => deliver(session, f, from);
+    return { takeover, onTakenOver: () => takenOver(session) };
   }
 
   /** The socket of a session went away without meaning to: keep the session for a resume. */
@@ -298,8 +336,9 @@ export function createSessions(ctx: ServerContext, handleFrame: (conn: Connectio
     const session = new Session(id, frame.room, frame.name, '', conn, joinExpiresAt);
     session.resumeToken = issueResumeToken(session);
     startJoining(conn);
+    const how = joinOptions(session, false);
     when(
-      broker.join(frame.room, { id, name: frame.name }, options.maxPeersPerRoom, (f, from) => deliver(session, f, from)),
+      broker.join(frame.room, { id, name: frame.name }, options.maxPeersPerRoom, session.sink, how),
       (result) => {
         if (!result.ok && result.reason === 'id-taken') {
           // 16 random bytes collided: practically never; try again under a new id.
@@ -334,9 +373,12 @@ export function createSessions(ctx: ServerContext, handleFrame: (conn: Connectio
       end(session, 'disconnected-while-joining');
       return;
     }
-    welcome(conn, session, result.peers, [], how);
-    const joinedFrame = JSON.stringify({ type: 'peer-joined', peer: { id: session.id, name: session.name } });
-    when(broker.broadcast(session.room, joinedFrame, session.id), () => undefined, (e) => brokerFailed('broadcast', e));
+    welcome(conn, session, result.peers, result.held ?? [], how);
+    if (result.takenOver !== true) {
+      // A member taken over was never reported gone: the room already knows this id.
+      const joinedFrame = JSON.stringify({ type: 'peer-joined', peer: { id: session.id, name: session.name } });
+      when(broker.broadcast(session.room, joinedFrame, session.id), () => undefined, (e) => brokerFailed('broadcast', e));
+    }
     drainBacklog(conn, backlog);
   }
 
@@ -397,7 +439,7 @@ export function createSessions(ctx: ServerContext, handleFrame: (conn: Connectio
     }
     if (state.previous !== undefined) {
       // Still bound to a socket the client has given up on (our heartbeat has not noticed yet).
-      // The only place that sends 4000: this socket is being replaced by the resumed one.
+      // This socket is being replaced by the resumed one (4000; the other place is `takenOver`).
       const previous = state.previous;
       previous.state = { kind: 'awaiting-join' };
       outbox.close(previous, CLOSE_CODES.replaced, 'replaced by a resumed connection');
@@ -467,15 +509,24 @@ export function createSessions(ctx: ServerContext, handleFrame: (conn: Connectio
   }
 
   /**
-   * A join that restores the peer id of a verified resume token: the room on this process knows
-   * nothing of it, so it is told `peer-joined` as for any join. If the id or the name is held by
-   * a live or in-grace member, it is a fresh join (with its rules, a join token included).
+   * A join that restores the peer id of a verified resume token. If the id is no member, the room
+   * is told `peer-joined` as for any join. If another server or node holds it, the restore takes
+   * it over (the room hears nothing). If this server holds it (a live or in-grace session that
+   * its current token resumes), or the name is held by another member, it is a fresh join (with
+   * its rules, a join token included).
    */
   function restore(conn: Connection, frame: JoinFrame, claims: ResumeClaims): void {
+    for (const other of ctx.sessionsByToken.values()) {
+      if (other.id === claims.id && other.room === claims.room) {
+        refusedRestore(conn, frame, 'id-taken');
+        return;
+      }
+    }
     const session = new Session(claims.id, frame.room, frame.name, '', conn, claims.joinExpiresAt);
     session.resumeToken = issueResumeToken(session);
+    const how = joinOptions(session, true);
     when(
-      broker.join(frame.room, { id: session.id, name: session.name }, options.maxPeersPerRoom, (f, from) => deliver(session, f, from)),
+      broker.join(frame.room, { id: session.id, name: session.name }, options.maxPeersPerRoom, session.sink, how),
       (result) => {
         if (!result.ok && result.reason !== 'room-full') {
           // The id or the name is in use: not a restore. (A full room is full for a fresh join too.)

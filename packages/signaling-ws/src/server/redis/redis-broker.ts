@@ -1,0 +1,697 @@
+// The Redis broker: one room across many `parley-signaling` processes ("nodes") on one Redis 7
+// or Valkey. Each node (one broker) has a random node id, two connections (commands; pub/sub
+// subscriber) and subscribes to its own channel, `<prefix>node:<node>`.
+//
+// - Membership lives in a hash per room (scripts.ts): id -> owning node, membership epoch, join
+//   order, name. The JOIN script checks id taken / name taken / room full and inserts atomically,
+//   so two joins racing for the last seat on two nodes get exactly one seat.
+// - publish: the PUBLISH script looks up the owner of `to` and publishes the frame on that node's
+//   channel (node-channel.ts). If no subscriber got it (the node died or is cut off), the frame is
+//   held in Redis for the member, bounded (count and bytes, as on one node) with an expiry, and
+//   given to whoever takes the member over; past the bound the sender gets `undeliverable`.
+//   Frames from one sender to one receiver stay in order: one command connection, scripts run in
+//   order, pub/sub is ordered per connection.
+// - broadcast: once to each node that owns a member of the room; that node delivers locally.
+// - leave removes only this node's own membership (epoch): a member taken over elsewhere stays.
+// - Takeover (a restore after a node died or while an old socket lingers on another node): the
+//   JOIN script with `takeover` reassigns the owner, returns the frames held in Redis and sends the
+//   old node a 'taken' notice; the old node, if alive, ends its session silently and sends a
+//   'handover' with the frames it held in memory. The new node delivers: Redis-held frames (in the
+//   join result, right after `welcome`), then the handover, then what arrived meanwhile (held
+//   until the handover comes, at most `handoverTimeoutMs`). Frames that arrive for a member
+//   before its join script answered are held too, and delivered after the server handled the
+//   join (pub/sub and command replies travel on different connections).
+// - Dead nodes: each node renews a heartbeat key (PX `heartbeatTtlMs`, every
+//   `heartbeatIntervalMs`); every node runs a reaper every `reaperIntervalMs`. A node whose
+//   heartbeat expired is dead: its members not taken over are kept `deadNodeGraceMs` (frames for
+//   them are held in Redis meanwhile, so their peers can resume on another node), then removed
+//   with `peer-left`, and the senders of frames held for them get `undeliverable`. A member of a
+//   node that never comes back is gone from its room within
+//   heartbeatTtlMs + reaperIntervalMs + deadNodeGraceMs (+ one reaper round trip).
+// - Redis goes away: ioredis reconnects (backoff capped at `maxReconnectDelayMs`); while it is not
+//   ready, join and publish reject at once (the server answers `undeliverable` / closes the join)
+//   and `ready()` is false (`/readyz` 503). When both connections are ready again, the node renews
+//   its heartbeat and writes all its local members back (forced: no cap check; Redis may have
+//   restarted empty), then is ready.
+// - Revocations: `SET <prefix>revoked:<key> 1 NX PX` / EXISTS, shared by every node.
+//
+// Limits: the room-size cap and name uniqueness are cluster-wide (JOIN script). Per-address
+// connection caps, rate limits, the held-bytes budget and the WebSocket cap stay per node: they
+// protect that process's sockets and memory, and a shared counter would put a Redis round trip
+// on every upgrade and frame. Frames a node held in memory for a session in grace are lost if
+// that node is killed (a takeover after kill -9 finds only what was held in Redis).
+//
+// Why ioredis: reconnects on its own with a backoff we bound and resubscribes, defineCommand runs
+// scripts by EVALSHA and falls back to EVAL on NOSCRIPT (after a restart), auto-pipelining keeps
+// one ordered connection busy, and it speaks plain RESP2 to Redis 7 and Valkey alike.
+
+import { randomBytes } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { PeerInfo } from '../../protocol.js';
+import type { Broker, BrokerJoinResult, Deliver, HeldFrame, JoinOptions } from '../broker.js';
+import { errorMessage, safeLogger, silentLogger, type Logger } from '../log.js';
+import { peerLeftFrame, undeliverableFrame } from '../notices.js';
+import { broadcastMessage, decodeHeldEntry, decodeNodeMessage, deliverHead, handoverMessage, type NodeMessage } from './node-channel.js';
+import { SCRIPTS } from './scripts.js';
+
+/** Options of `createRedisBroker`. */
+export interface RedisBrokerOptions {
+  /** `redis://[user:password@]host:port[/db]` (or `rediss://`). */
+  readonly url: string;
+  /** Prefix of every key and channel. Default `parley:`. */
+  readonly keyPrefix?: string;
+  /** This node's id. Default: 16 random hex characters. */
+  readonly nodeId?: string;
+  /** How often the heartbeat is renewed. Default 1000 ms. */
+  readonly heartbeatIntervalMs?: number;
+  /** How long a heartbeat lives: a node silent this long is dead. Default 3000 ms. */
+  readonly heartbeatTtlMs?: number;
+  /** How often this node looks for dead nodes. Default 1000 ms. */
+  readonly reaperIntervalMs?: number;
+  /** How long a dead node's members stay (for a resume elsewhere) before `peer-left`. Default 10000 ms (the server's resume grace). */
+  readonly deadNodeGraceMs?: number;
+  /** How long a takeover waits for the old node's handover. Default 2000 ms. */
+  readonly handoverTimeoutMs?: number;
+  /** Frames held in Redis per member (as `resumeQueueLimit`). Default 64. */
+  readonly maxHeldFrames?: number;
+  /** Bytes held in Redis per member (as `maxHeldBytesPerPeer`). Default 262144. */
+  readonly maxHeldBytesPerPeer?: number;
+  /** How long `createRedisBroker` waits for Redis. Default 10000 ms. */
+  readonly connectTimeoutMs?: number;
+  /** Upper bound of the reconnect backoff. Default 500 ms. */
+  readonly maxReconnectDelayMs?: number;
+  /** Log events (`redis-*`). Default: none. */
+  readonly logger?: Logger;
+}
+
+/** A Broker over Redis, shared by every node on the same Redis and key prefix. */
+export interface RedisBroker extends Broker {
+  /** This node's id (its channel is `<prefix>node:<id>`). */
+  readonly nodeId: string;
+  /** True while both connections are up and this node is registered. */
+  ready(): boolean;
+  /** As `Broker.join`; rejects at once while not ready. */
+  join(room: string, member: PeerInfo, maxPeers: number, deliver: Deliver, options?: JoinOptions): Promise<BrokerJoinResult>;
+  /** As `Broker.leave`. */
+  leave(room: string, id: string, deliver: Deliver): Promise<boolean>;
+  /** As `Broker.members`: cluster-wide, in join order. */
+  members(room: string): Promise<readonly PeerInfo[]>;
+  /** As `Broker.publish` (held in Redis if the member's node is gone); rejects at once while not ready. */
+  publish(room: string, to: string, frame: string, from?: string): Promise<boolean>;
+  /** As `Broker.broadcast`. */
+  broadcast(room: string, frame: string, except?: string): Promise<void>;
+  /** As `Broker.revoke`, cluster-wide. */
+  revoke(key: string, untilMs: number, nowMs: number): Promise<boolean>;
+  /** As `Broker.isRevoked`, cluster-wide. */
+  isRevoked(key: string, nowMs: number): Promise<boolean>;
+  /** Counts of this node's members (not cluster-wide). */
+  stats(): { readonly rooms: number; readonly members: number };
+  /** Stops the heartbeat and closes both connections. Members are not removed: close the server first. */
+  close(): Promise<void>;
+  /**
+   * For tests: stops the heartbeat and reaper and drops both connections at once without leaving
+   * anything, as a process killed with SIGKILL would.
+   */
+  crash(): void;
+}
+
+/** A member of a room whose session lives on this node. */
+interface LocalMember {
+  readonly room: string;
+  readonly id: string;
+  readonly name: string;
+  readonly deliver: Deliver;
+  readonly onTakenOver: (() => readonly HeldFrame[]) | undefined;
+  epoch: string;
+  order: string;
+  /** joining: the JOIN script has not answered or the server has not handled it; awaiting-handover: a takeover waits for the old node; live. */
+  phase: 'joining' | 'awaiting-handover' | 'live';
+  /** Frames that came while not live, delivered when it goes live. */
+  backlog: HeldFrame[];
+  /** A handover that arrived before the join answered. */
+  handover: readonly HeldFrame[] | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** How long a departure during a Redis outage is kept for nodes that register again later. */
+const DEPARTED_TTL_MS = 60_000;
+
+/** Frames kept for a member that is not live yet; past it the sender gets `undeliverable`. */
+const BACKLOG_LIMIT = 1024;
+
+interface ScriptCommands {
+  parleyJoin(...args: (string | number)[]): Promise<(string | number)[]>;
+  parleyRemoveMember(...args: (string | number)[]): Promise<(string | number)[]>;
+  parleyPublish(...args: (string | number)[]): Promise<number>;
+  parleyBroadcast(...args: (string | number)[]): Promise<number>;
+  parleyHeartbeat(...args: (string | number)[]): Promise<number>;
+  parleyFindDead(...args: (string | number)[]): Promise<string[]>;
+  parleyReregister(...args: (string | number)[]): Promise<(string | number)[]>;
+}
+
+class RedisBrokerImpl implements RedisBroker {
+  readonly nodeId: string;
+  private readonly prefix: string;
+  private readonly channel: string;
+  private readonly cmd: Redis & ScriptCommands;
+  private readonly sub: Redis;
+  private readonly log: Logger;
+  private readonly local = new Map<string, Map<string, LocalMember>>();
+  private memberCount = 0;
+  /** Members whose leave could not reach Redis ("<room>\n<id>"): their room is told once Redis is back. */
+  private readonly departed = new Map<string, { readonly room: string; readonly id: string }>();
+  private registered = false;
+  private registering: Promise<void> | undefined;
+  private closed = false;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private reaper: NodeJS.Timeout | undefined;
+  private reaping = false;
+  private readonly heartbeatIntervalMs: number;
+  private readonly heartbeatTtlMs: number;
+  private readonly reaperIntervalMs: number;
+  private readonly deadNodeGraceMs: number;
+  private readonly handoverTimeoutMs: number;
+  private readonly maxHeldFrames: number;
+  private readonly maxHeldBytes: number;
+  private readonly heldTtlMs: number;
+
+  constructor(options: RedisBrokerOptions) {
+    this.nodeId = options.nodeId ?? randomBytes(8).toString('hex');
+    this.prefix = options.keyPrefix ?? 'parley:';
+    this.channel = `${this.prefix}node:${this.nodeId}`;
+    this.log = safeLogger(options.logger ?? silentLogger);
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 1000;
+    this.heartbeatTtlMs = options.heartbeatTtlMs ?? 3000;
+    this.reaperIntervalMs = options.reaperIntervalMs ?? 1000;
+    this.deadNodeGraceMs = options.deadNodeGraceMs ?? 10_000;
+    this.handoverTimeoutMs = options.handoverTimeoutMs ?? 2000;
+    this.maxHeldFrames = options.maxHeldFrames ?? 64;
+    this.maxHeldBytes = options.maxHeldBytesPerPeer ?? 256 * 1024;
+    // Held frames outlive the member's dead-node grace: the reaper takes them then (and tells their senders).
+    this.heldTtlMs = 2 * (this.heartbeatTtlMs + this.reaperIntervalMs + this.deadNodeGraceMs) + 60_000;
+    const maxDelay = options.maxReconnectDelayMs ?? 500;
+    const common: RedisOptions = {
+      // Back well within seconds of Redis returning.
+      retryStrategy: (times) => Math.min(50 * times, maxDelay),
+      connectTimeout: options.connectTimeoutMs ?? 10_000,
+      lazyConnect: true,
+    };
+    // Commands fail at once while Redis is away (no unbounded offline queue), and a command in
+    // flight when the connection drops is failed, not sent twice.
+    this.cmd = new Redis(options.url, { ...common, enableOfflineQueue: false, maxRetriesPerRequest: 0, enableAutoPipelining: true }) as Redis & ScriptCommands;
+    this.sub = new Redis(options.url, { ...common, autoResubscribe: true, maxRetriesPerRequest: null });
+    for (const [name, script] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, script);
+    for (const [role, connection] of [['commands', this.cmd], ['subscriber', this.sub]] as const) {
+      connection.on('error', (error: unknown) => this.log({ level: 'warn', event: 'redis-error', role, message: errorMessage(error) }));
+      connection.on('close', () => this.lost(role));
+      connection.on('ready', () => this.connected(role));
+    }
+    this.sub.on('message', (_channel: string, message: string) => this.onMessage(message));
+  }
+
+  /** Connects, subscribes and registers; rejects (and closes) if Redis does not answer in time. */
+  async start(): Promise<void> {
+    await Promise.all([this.cmd.connect(), this.sub.connect()]);
+    await this.sub.subscribe(this.channel);
+    await this.register();
+    this.heartbeat = setInterval(() => this.beat(), this.heartbeatIntervalMs);
+    this.heartbeat.unref();
+    this.reaper = setInterval(() => void this.reap(), this.reaperIntervalMs);
+    this.reaper.unref();
+  }
+
+  ready(): boolean {
+    return this.registered && !this.closed && this.cmd.status === 'ready' && this.sub.status === 'ready';
+  }
+
+  private key(kind: string, room: string, id?: string): string {
+    return id === undefined ? `${this.prefix}${kind}:${room}` : `${this.prefix}${kind}:${room}:${id}`;
+  }
+
+  private notReady(): Error {
+    return new Error('Redis broker not ready (Redis unreachable or re-registering)');
+  }
+
+  // ---- connection lifecycle ----
+
+  private lost(role: string): void {
+    if (this.closed) return;
+    if (this.registered) this.log({ level: 'warn', event: 'redis-lost', node: this.nodeId, role });
+    this.registered = false;
+  }
+
+  private connected(role: string): void {
+    if (this.closed || this.heartbeat === undefined) return; // the first connect registers in start()
+    this.log({ level: 'info', event: 'redis-ready', node: this.nodeId, role });
+    if (this.cmd.status === 'ready' && this.sub.status === 'ready') void this.register();
+  }
+
+  /** Heartbeat, node set and every local member written back (forced); then ready. */
+  private register(): Promise<void> {
+    this.registering ??= this.doRegister().finally(() => (this.registering = undefined));
+    return this.registering;
+  }
+
+  private async doRegister(): Promise<void> {
+    try {
+      // Subscribed (again) before the held lists are taken: what is published from then on comes live.
+      await this.sub.subscribe(this.channel);
+      await this.cmd.parleyHeartbeat(this.key('node', this.nodeId) + ':alive', `${this.prefix}nodes`, `${this.prefix}dead`, this.nodeId, this.heartbeatTtlMs);
+      await this.reregister();
+      // The subscriber may have dropped while we wrote: register again when it is back.
+      this.registered = this.cmd.status === 'ready' && this.sub.status === 'ready';
+      if (this.registered) this.log({ level: 'info', event: 'redis-registered', node: this.nodeId, members: this.memberCount });
+    } catch (error) {
+      this.log({ level: 'warn', event: 'redis-register-failed', node: this.nodeId, message: errorMessage(error) });
+    }
+  }
+
+  private async reregister(): Promise<void> {
+    const args: (string | number)[] = [this.key('node', this.nodeId) + ':members', `${this.prefix}seq`, this.nodeId, this.prefix];
+    for (const members of this.local.values()) {
+      for (const m of members.values()) if (m.phase !== 'joining') args.push(m.room, m.id, m.name, m.epoch, m.order);
+    }
+    const out = await this.cmd.parleyReregister(...args);
+    for (let i = 0; i < out.length; ) {
+      const what = out[i];
+      const room = String(out[i + 1]);
+      const id = String(out[i + 2]);
+      if (what === 'taken') {
+        // Taken over elsewhere while Redis was away from us: end here silently, hand over.
+        const newNode = String(out[i + 3]);
+        i += 4;
+        this.takenOver(room, id, newNode);
+      } else if (what === 'held') {
+        const count = Number(out[i + 3]);
+        const entries = out.slice(i + 4, i + 4 + count).map((e) => decodeHeldEntry(String(e)));
+        i += 4 + count;
+        const m = this.local.get(room)?.get(id);
+        for (const f of entries) {
+          if (m !== undefined) this.toMember(m, f.frame, f.from);
+          else this.tellUndeliverable(room, id, f.from, 'the peer has left');
+        }
+      } else if (what === 'departed') {
+        // Left another node while Redis was away from it; that node told the room before we were back.
+        i += 3;
+        this.deliverLocally(room, peerLeftFrame(id), id);
+      } else {
+        // 'gone': its leave failed while Redis was away.
+        i += 3;
+        this.departed.set(`${room}\n${id}`, { room, id });
+      }
+    }
+    // Left while Redis was away (perhaps a Redis that restarted empty, which knows nothing of
+    // them): told to the nodes registered by now, and recorded for those that register later.
+    const departed = [...this.departed.values()];
+    this.departed.clear();
+    for (const { room, id } of departed) {
+      await this.cmd.parleyBroadcast(this.key('room', room), this.key('departed', room), broadcastMessage(room, peerLeftFrame(id), id), this.prefix, id, DEPARTED_TTL_MS);
+    }
+  }
+
+  private beat(): void {
+    if (this.closed || this.cmd.status !== 'ready') return;
+    this.cmd
+      .parleyHeartbeat(this.key('node', this.nodeId) + ':alive', `${this.prefix}nodes`, `${this.prefix}dead`, this.nodeId, this.heartbeatTtlMs)
+      .then((added) => {
+        // Not in the live set: Redis restarted, or another node found us dead (we were too slow).
+        if (added === 1 && this.registered) {
+          this.log({ level: 'warn', event: 'redis-node-reregister', node: this.nodeId });
+          this.registered = false;
+          void this.register();
+        }
+      })
+      .catch((error: unknown) => this.log({ level: 'warn', event: 'redis-heartbeat-failed', node: this.nodeId, message: errorMessage(error) }));
+  }
+
+  // ---- reaping dead nodes ----
+
+  private async reap(): Promise<void> {
+    if (this.reaping || !this.ready()) return;
+    this.reaping = true;
+    try {
+      const due = await this.cmd.parleyFindDead(`${this.prefix}nodes`, `${this.prefix}dead`, this.prefix, this.deadNodeGraceMs);
+      for (const node of due) await this.reapNode(node);
+    } catch (error) {
+      this.log({ level: 'warn', event: 'redis-reap-failed', node: this.nodeId, message: errorMessage(error) });
+    } finally {
+      this.reaping = false;
+    }
+  }
+
+  private async reapNode(node: string): Promise<void> {
+    const membersKey = this.key('node', node) + ':members';
+    const members = await this.cmd.smembers(membersKey);
+    let removed = 0;
+    for (const entry of members) {
+      const at = entry.indexOf('\n');
+      const room = entry.slice(0, at);
+      const id = entry.slice(at + 1);
+      const out = await this.cmd.parleyRemoveMember(this.key('room', room), this.key('held', room, id), this.key('heldbytes', room, id), membersKey, id, node, '', room);
+      if (out[0] !== 1) continue;
+      removed += 1;
+      this.tellSendersOf(room, id, out.slice(1), 'the peer did not come back');
+      this.broadcastNow(room, peerLeftFrame(id), id);
+    }
+    await this.cmd.del(membersKey);
+    this.log({ level: 'info', event: 'redis-node-reaped', node: this.nodeId, dead: node, members: removed });
+  }
+
+  /** Tells each distinct sender of held entries that its frames to `id` were not delivered. */
+  private tellSendersOf(room: string, id: string, entries: readonly (string | number)[], why: string): void {
+    const told = new Set<string>();
+    for (const entry of entries) {
+      const { from } = decodeHeldEntry(String(entry));
+      if (from === undefined || told.has(from)) continue;
+      told.add(from);
+      this.tellUndeliverable(room, id, from, why);
+    }
+  }
+
+  private tellUndeliverable(room: string, to: string, from: string | undefined, why: string): void {
+    if (from === undefined) return;
+    this.log({ level: 'warn', event: 'undeliverable', peer: to, room, from, why });
+    this.publish(room, from, undeliverableFrame(to, why)).catch((error: unknown) =>
+      this.log({ level: 'warn', event: 'redis-publish-failed', node: this.nodeId, message: errorMessage(error) }),
+    );
+  }
+
+  private broadcastNow(room: string, frame: string, except: string | undefined): void {
+    this.broadcast(room, frame, except).catch((error: unknown) =>
+      this.log({ level: 'warn', event: 'redis-broadcast-failed', node: this.nodeId, message: errorMessage(error) }),
+    );
+  }
+
+  // ---- messages from other nodes ----
+
+  private onMessage(message: string): void {
+    const decoded = decodeNodeMessage(message);
+    if (decoded === undefined) {
+      this.log({ level: 'warn', event: 'redis-bad-message', node: this.nodeId });
+      return;
+    }
+    this.handle(decoded);
+  }
+
+  private handle(message: NodeMessage): void {
+    switch (message.kind) {
+      case 'deliver': {
+        const m = this.local.get(message.room)?.get(message.to);
+        // It left here and its leave has not reached Redis yet: its sender is told.
+        if (m === undefined) this.tellUndeliverable(message.room, message.to, message.from, 'the peer has left');
+        else this.toMember(m, message.frame, message.from);
+        return;
+      }
+      case 'broadcast':
+        this.deliverLocally(message.room, message.frame, message.except);
+        return;
+      case 'taken':
+        this.takenOver(message.room, message.id, message.newNode);
+        return;
+      case 'handover': {
+        const m = this.local.get(message.room)?.get(message.id);
+        if (m === undefined) {
+          for (const f of message.frames) this.tellUndeliverable(message.room, message.id, f.from, 'the peer has left');
+          return;
+        }
+        if (m.phase === 'joining') m.handover = message.frames;
+        else if (m.phase === 'awaiting-handover') this.goLive(m, message.frames);
+        return;
+      }
+    }
+  }
+
+  /** A room frame to this node's members of `room` but `except`. */
+  private deliverLocally(room: string, frame: string, except: string | undefined): void {
+    const members = this.local.get(room);
+    if (members === undefined) return;
+    for (const m of members.values()) if (m.id !== except) this.toMember(m, frame, undefined);
+  }
+
+  /** Another node took member `id` over: end its session here silently and hand its frames over. */
+  private takenOver(room: string, id: string, newNode: string): void {
+    const m = this.local.get(room)?.get(id);
+    if (m?.phase === 'joining') {
+      // Its join has run (the takeover found it) but the server has not handled the answer yet.
+      setImmediate(() => this.takenOver(room, id, newNode));
+      return;
+    }
+    let frames: HeldFrame[] = [];
+    if (m !== undefined) {
+      this.removeLocal(m);
+      frames = [...(m.onTakenOver?.() ?? []), ...m.backlog];
+    }
+    // Always answer, so that the new owner does not wait out its handover timeout.
+    this.cmd.publish(`${this.prefix}node:${newNode}`, handoverMessage(room, id, this.nodeId, frames)).catch((error: unknown) => {
+      this.log({ level: 'warn', event: 'redis-handover-failed', node: this.nodeId, message: errorMessage(error) });
+      for (const f of frames) this.tellUndeliverable(room, id, f.from, 'the peer moved to another server');
+    });
+  }
+
+  private toMember(m: LocalMember, frame: string, from: string | undefined): void {
+    if (m.phase === 'live') {
+      m.deliver(frame, from);
+      return;
+    }
+    if (m.backlog.length >= BACKLOG_LIMIT) {
+      this.tellUndeliverable(m.room, m.id, from, 'too many frames while the peer joins');
+      return;
+    }
+    m.backlog.push({ frame, from });
+  }
+
+  private goLive(m: LocalMember, handedOver: readonly HeldFrame[]): void {
+    if (m.phase === 'live') return;
+    clearTimeout(m.timer);
+    m.timer = undefined;
+    m.phase = 'live';
+    const backlog = m.backlog;
+    m.backlog = [];
+    // Delivered even if the session ended meanwhile: it then tells each sender `undeliverable`.
+    for (const f of handedOver) m.deliver(f.frame, f.from);
+    for (const f of backlog) m.deliver(f.frame, f.from);
+  }
+
+  private addLocal(m: LocalMember): void {
+    let members = this.local.get(m.room);
+    if (members === undefined) {
+      members = new Map();
+      this.local.set(m.room, members);
+    }
+    members.set(m.id, m);
+    this.memberCount += 1;
+  }
+
+  private removeLocal(m: LocalMember): void {
+    const members = this.local.get(m.room);
+    if (members?.get(m.id) !== m) return;
+    members.delete(m.id);
+    this.memberCount -= 1;
+    if (members.size === 0) this.local.delete(m.room);
+    clearTimeout(m.timer);
+  }
+
+  // ---- Broker ----
+
+  async join(room: string, member: PeerInfo, maxPeers: number, deliver: Deliver, options?: JoinOptions): Promise<BrokerJoinResult> {
+    if (!this.ready()) throw this.notReady();
+    const existing = this.local.get(room)?.get(member.id);
+    if (existing !== undefined) return this.takeOverLocally(existing, member, deliver, options);
+    const m: LocalMember = {
+      room,
+      id: member.id,
+      name: member.name,
+      deliver,
+      onTakenOver: options?.onTakenOver,
+      epoch: '',
+      order: '',
+      phase: 'joining',
+      backlog: [],
+      handover: undefined,
+      timer: undefined,
+    };
+    // Local before the script runs: a frame routed here once it has run waits in the backlog.
+    this.addLocal(m);
+    let out: (string | number)[];
+    try {
+      out = await this.cmd.parleyJoin(
+        this.key('room', room),
+        `${this.prefix}seq`,
+        this.key('held', room, member.id),
+        this.key('heldbytes', room, member.id),
+        this.key('node', this.nodeId) + ':members',
+        member.id,
+        member.name,
+        this.nodeId,
+        maxPeers,
+        options?.takeover === true ? '1' : '0',
+        this.prefix,
+        room,
+      );
+    } catch (error) {
+      this.removeLocal(m);
+      throw error;
+    }
+    if (out[0] !== 'ok') {
+      this.removeLocal(m);
+      return { ok: false, reason: out[0] as 'name-taken' | 'id-taken' | 'room-full' };
+    }
+    const takenOver = out[1] === 1;
+    const oldNodeListens = Number(out[2]) > 0;
+    m.epoch = String(out[3]);
+    // A takeover keeps the member's first join's order.
+    m.order = String(out[4]);
+    const count = Number(out[5]);
+    const peers: PeerInfo[] = [];
+    for (let i = 0; i < count; i += 1) peers.push({ id: String(out[6 + 2 * i]), name: String(out[7 + 2 * i]) });
+    const held = out.slice(6 + 2 * count).map((e) => decodeHeldEntry(String(e)));
+    if (takenOver && oldNodeListens && m.handover === undefined) {
+      m.phase = 'awaiting-handover';
+      m.timer = setTimeout(() => {
+        this.log({ level: 'warn', event: 'redis-handover-timeout', node: this.nodeId, peer: member.id, room });
+        this.goLive(m, []);
+      }, this.handoverTimeoutMs);
+      m.timer.unref();
+    } else {
+      // After the server handled this answer (its welcome goes first): a macrotask later.
+      setImmediate(() => this.goLive(m, m.handover ?? []));
+    }
+    return takenOver ? { ok: true, peers, takenOver: true, held } : { ok: true, peers, held };
+  }
+
+  /** A takeover of a member of this very node (two servers on one broker): no Redis change needed. */
+  private takeOverLocally(existing: LocalMember, member: PeerInfo, deliver: Deliver, options?: JoinOptions): BrokerJoinResult {
+    if (options?.takeover !== true || existing.name !== member.name || existing.phase === 'joining') return { ok: false, reason: 'id-taken' };
+    this.removeLocal(existing);
+    const held = [...(existing.onTakenOver?.() ?? []), ...existing.backlog];
+    const m: LocalMember = { ...existing, deliver, onTakenOver: options.onTakenOver, phase: 'joining', backlog: [], handover: undefined, timer: undefined };
+    this.addLocal(m);
+    setImmediate(() => this.goLive(m, []));
+    const peers: PeerInfo[] = [];
+    // Only this node's members are known synchronously; the server asks `members` on resumes anyway.
+    for (const other of this.local.get(existing.room)?.values() ?? []) if (other.id !== member.id) peers.push({ id: other.id, name: other.name });
+    return { ok: true, peers, takenOver: true, held };
+  }
+
+  async leave(room: string, id: string, deliver: Deliver): Promise<boolean> {
+    const m = this.local.get(room)?.get(id);
+    if (m === undefined || m.deliver !== deliver) return false;
+    this.removeLocal(m);
+    for (const f of m.backlog) this.tellUndeliverable(room, id, f.from, 'the peer has left');
+    let out: (string | number)[];
+    try {
+      if (!this.ready()) throw this.notReady();
+      out = await this.cmd.parleyRemoveMember(this.key('room', room), this.key('held', room, id), this.key('heldbytes', room, id), this.key('node', this.nodeId) + ':members', id, this.nodeId, m.epoch, room);
+    } catch (error) {
+      // Re-registering removes it from Redis and tells its room.
+      this.departed.set(`${room}\n${id}`, { room, id });
+      throw error;
+    }
+    if (out[0] !== 1) return false;
+    this.tellSendersOf(room, id, out.slice(1), 'the peer has left');
+    return true;
+  }
+
+  async members(room: string): Promise<readonly PeerInfo[]> {
+    if (!this.ready()) throw this.notReady();
+    const all = await this.cmd.hgetall(this.key('room', room));
+    return Object.entries(all)
+      .map(([id, v]) => {
+        const [, , order = '0', ...name] = v.split('\n');
+        return { order: Number(order), id, name: name.join('\n') };
+      })
+      .sort((a, b) => a.order - b.order)
+      .map(({ id, name }) => ({ id, name }));
+  }
+
+  async publish(room: string, to: string, frame: string, from?: string): Promise<boolean> {
+    if (!this.ready()) throw this.notReady();
+    const result = await this.cmd.parleyPublish(
+      this.key('room', room),
+      this.key('held', room, to),
+      this.key('heldbytes', room, to),
+      to,
+      deliverHead(room, to, from),
+      frame,
+      from ?? '',
+      this.maxHeldFrames,
+      this.maxHeldBytes,
+      this.heldTtlMs,
+      this.prefix,
+    );
+    if (result === 0) return false;
+    if (result === 2) this.tellUndeliverable(room, to, from, 'the peer is reconnecting and too much is held for it');
+    return true;
+  }
+
+  async broadcast(room: string, frame: string, except?: string): Promise<void> {
+    if (!this.ready()) throw this.notReady();
+    await this.cmd.parleyBroadcast(this.key('room', room), this.key('departed', room), broadcastMessage(room, frame, except), this.prefix, '', 0);
+  }
+
+  async revoke(key: string, untilMs: number, nowMs: number): Promise<boolean> {
+    const set = await this.cmd.set(`${this.prefix}revoked:${key}`, '1', 'PX', Math.max(1, Math.ceil(untilMs - nowMs)), 'NX');
+    return set === 'OK';
+  }
+
+  async isRevoked(key: string, _nowMs: number): Promise<boolean> {
+    return (await this.cmd.exists(`${this.prefix}revoked:${key}`)) === 1;
+  }
+
+  stats(): { rooms: number; members: number } {
+    return { rooms: this.local.size, members: this.memberCount };
+  }
+
+  private stopTimers(): void {
+    this.closed = true;
+    this.registered = false;
+    clearInterval(this.heartbeat);
+    clearInterval(this.reaper);
+    for (const members of this.local.values()) for (const m of members.values()) clearTimeout(m.timer);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.stopTimers();
+    await Promise.allSettled([this.sub.quit(), this.cmd.quit()]);
+    this.cmd.disconnect();
+    this.sub.disconnect();
+  }
+
+  crash(): void {
+    this.stopTimers();
+    this.cmd.disconnect();
+    this.sub.disconnect();
+  }
+}
+
+/**
+ * Connects a Redis broker (Redis 7 or Valkey) and registers this node; resolves once it is ready,
+ * rejects (with both connections closed) if Redis does not answer within `connectTimeoutMs`.
+ * Give it to `createSignalingServer({ broker })`; one broker per server. See the header of
+ * src/server/redis/redis-broker.ts for the design and its bounds.
+ */
+export async function createRedisBroker(options: RedisBrokerOptions): Promise<RedisBroker> {
+  const broker = new RedisBrokerImpl(options);
+  const timeoutMs = options.connectTimeoutMs ?? 10_000;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      broker.start(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`Redis at ${redactedUrl(options.url)} did not answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } catch (error) {
+    broker.crash();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  return broker;
+}
+
+/** The URL without its password, for messages. */
+function redactedUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
