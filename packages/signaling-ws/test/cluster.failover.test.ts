@@ -15,11 +15,14 @@ import { startSignalingCluster, type SignalingCluster, type SignalingNode } from
 import { TestSocket, until, type Frame } from './helpers/ws-client.js';
 
 const RESUME_GRACE_MS = 1000;
+/** `--redis-heartbeat-ttl`: a node silent this long is dead (its reaper period is a third of it). */
+const HEARTBEAT_TTL_MS = 3000;
 /**
- * How long a member of a dead node may stay in its room: the node's heartbeat expiry and the
- * resume grace (the broker's documented bound), plus a margin for the reaper's period and load.
+ * How long a member of a dead node may stay in its room: the bound the README documents,
+ * heartbeat TTL + reaper period + resume grace, plus one reaper round and the event-loop delays of
+ * a loaded run (2 s).
  */
-const DEAD_NODE_BOUND_MS = 15_000;
+const DEAD_NODE_BOUND_MS = HEARTBEAT_TTL_MS + HEARTBEAT_TTL_MS / 3 + RESUME_GRACE_MS + 2000;
 
 let cluster: SignalingCluster | undefined;
 const sockets: TestSocket[] = [];
@@ -31,7 +34,7 @@ afterEach(async () => {
 });
 
 async function startCluster(resumeGraceMs = RESUME_GRACE_MS): Promise<SignalingCluster> {
-  cluster = await startSignalingCluster({ nodes: 3, args: ['--resume-grace', String(resumeGraceMs)] });
+  cluster = await startSignalingCluster({ nodes: 3, args: ['--resume-grace', String(resumeGraceMs), '--redis-heartbeat-ttl', String(HEARTBEAT_TTL_MS)] });
   return cluster;
 }
 
