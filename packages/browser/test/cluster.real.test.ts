@@ -182,6 +182,12 @@ describe('calls across parley-signaling nodes on one Redis (real libwebrtc, real
     expect(nodeOf(nodes, bobId)).not.toBe(aliceNode);
 
     const statusesBefore = alice.statuses.length;
+    const sentBeforeKill = call.calleePort.sent.length;
+    // What Bob had sent by the time Alice was joined again.
+    let sentWhenAliceBack: number | undefined;
+    alice.client.state$.subscribe((status) => {
+      if (status === 'joined' && alice.statuses.length > statusesBefore) sentWhenAliceBack ??= call.calleePort.sent.length;
+    });
     await aliceNode.kill();
     // While Alice is away Bob renegotiates: his offer and candidates go to an id whose node is
     // dead. They must be held (in Redis) and reach Alice on whichever node she resumes.
@@ -189,6 +195,7 @@ describe('calls across parley-signaling nodes on one Redis (real libwebrtc, real
     await waitFor(() => alice.statuses.slice(statusesBefore).includes('reconnecting'), 'alice noticing her node is gone', 10_000);
     await waitFor(() => alice.status() === 'joined' && alice.peerIds().includes(bobId), 'alice joined again, seeing bob', 15_000);
     expect(alice.id()).toBe(aliceId);
+    expect(sentWhenAliceBack! - sentBeforeKill, 'signals bob sent while alice was away').toBeGreaterThan(0);
     const resumedOn = nodes.find((node) => node !== aliceNode && node.logEvents('join').some((line) => line['peer'] === aliceId && line['restored'] === true));
     expect(resumedOn, 'a surviving node logging alice restored').toBeDefined();
     // Bob never saw Alice leave.
