@@ -89,7 +89,7 @@ async function stop(signal) {
     process.exit(1);
   }
   stopping = true;
-  console.log(`\n  ${signal}: stopping the nodes (they drain their sockets) and Redis.`);
+  console.log(`\n  ${signal}: stopping the nodes and Redis.`);
   await Promise.all(cluster.nodes.map((node) => node.stop()));
   await redis.close();
   process.exit(0);
