@@ -148,6 +148,34 @@ describe('cluster-wide join checks, raced on two nodes (real redis-server, real 
     }
   });
 
+  it(`tells each of two members joining at once on two nodes of the other exactly once (${ROUNDS} rounds)`, { timeout: 60_000 }, async () => {
+    const [n0, n1] = cluster.nodes as [SignalingNode, SignalingNode];
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const room = `simultaneous-${round}`;
+      const [left, right] = await Promise.all([opened(n0), opened(n1)]);
+      left.send({ type: 'join', room, name: 'left' });
+      right.send({ type: 'join', room, name: 'right' });
+      const [leftWelcome, rightWelcome] = await Promise.all([left.next('welcome', 5000), right.next('welcome', 5000)]);
+      // Whoever joined second lists the first in its welcome; the first hears of the second by
+      // peer-joined. Wait for that one, then for anything else to come (a ping's pong: every
+      // earlier frame to this socket is out by then) and count.
+      const [first, second] = (leftWelcome['peers'] as unknown[]).length === 0 ? [left, right] : [right, left];
+      await first.next('peer-joined', 5000);
+      for (const socket of [left, right]) {
+        socket.send({ type: 'ping' });
+        await socket.next('pong', 5000);
+      }
+      const heard = (socket: TestSocket, welcome: Frame): string[] => [
+        ...(welcome['peers'] as { id: string }[]).map((peer) => peer.id),
+        ...socket.all.filter((frame) => frame.type === 'peer-joined').map((frame) => (frame['peer'] as { id: string }).id),
+      ];
+      expect(heard(left, leftWelcome), `round ${round}`).toEqual([rightWelcome['id']]);
+      expect(heard(right, rightWelcome), `round ${round}`).toEqual([leftWelcome['id']]);
+      expect(second.all.filter((frame) => frame.type === 'peer-joined')).toEqual([]);
+      await Promise.all([left, right].map((socket) => socket.close(1000)));
+    }
+  });
+
   it(`gives a name to exactly one of two joins racing for it on two nodes (${ROUNDS} rounds)`, { timeout: 60_000 }, async () => {
     const [n0, n1] = cluster.nodes as [SignalingNode, SignalingNode];
     for (let round = 0; round < ROUNDS; round += 1) {

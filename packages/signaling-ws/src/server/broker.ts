@@ -89,7 +89,12 @@ export interface Broker {
    * `to` is not a member of `room`.
    */
   publish(room: string, to: string, frame: string, from?: string): MaybePromise<boolean>;
-  /** Delivers `frame` to every member of `room` except `except`. */
+  /**
+   * Delivers `frame` to every member of `room` except `except`. When `except` is a member (the
+   * `peer-joined` of a member that just joined), members whose own join came after its join are
+   * skipped too: their `welcome` listed it already (a broker whose joins are not atomic with
+   * this broadcast must filter; in memory nobody can join in between).
+   */
   broadcast(room: string, frame: string, except?: string): MaybePromise<void>;
   /**
    * Records `key` as revoked until `untilMs` (unix ms, on the clock that gives `nowMs`), for

@@ -4,7 +4,9 @@
 // newline (NAME_PATTERN, ID_PATTERN, hex node ids); a frame may contain anything.
 //
 //   d \n room \n to \n from \n frame        a frame for member `to` (from: the sender or empty)
-//   b \n room \n    \n except \n frame      a frame for every member of the room on this node but `except`
+//   b \n room \n epoch \n except \n frame  a frame for every member of the room on this node but `except`
+//                                        (with the epoch of `except`'s membership when it announces its
+//                                        join: only to members whose membership is older)
 //   t \n room \n id \n newNode \n           member `id` was taken over by `newNode` (JOIN script)
 //   h \n room \n id \n oldNode \n [[from, frame], ...]   the frames the old owner held (JSON)
 
@@ -13,7 +15,14 @@ import type { HeldFrame } from '../broker.js';
 /** A decoded node-channel message. */
 export type NodeMessage =
   | { readonly kind: 'deliver'; readonly room: string; readonly to: string; readonly from: string | undefined; readonly frame: string }
-  | { readonly kind: 'broadcast'; readonly room: string; readonly except: string | undefined; readonly frame: string }
+  | {
+      readonly kind: 'broadcast';
+      readonly room: string;
+      readonly except: string | undefined;
+      /** For a join announcement: the joiner's membership epoch (members with a newer one listed it in their welcome). */
+      readonly joinEpoch: string | undefined;
+      readonly frame: string;
+    }
   | { readonly kind: 'taken'; readonly room: string; readonly id: string; readonly newNode: string }
   | { readonly kind: 'handover'; readonly room: string; readonly id: string; readonly frames: readonly HeldFrame[] };
 
@@ -22,9 +31,9 @@ export function deliverHead(room: string, to: string, from: string | undefined):
   return `d\n${room}\n${to}\n${from ?? ''}\n`;
 }
 
-/** A `broadcast` message. */
-export function broadcastMessage(room: string, frame: string, except: string | undefined): string {
-  return `b\n${room}\n\n${except ?? ''}\n${frame}`;
+/** A `broadcast` message; `joinEpoch` when it announces the join of `except` (that membership's epoch). */
+export function broadcastMessage(room: string, frame: string, except: string | undefined, joinEpoch?: string): string {
+  return `b\n${room}\n${joinEpoch ?? ''}\n${except ?? ''}\n${frame}`;
 }
 
 /** A `handover` message with the frames the old owner of `id` held for it, in order. */
@@ -47,7 +56,7 @@ export function decodeNodeMessage(message: string): NodeMessage | undefined {
     case 'd':
       return { kind: 'deliver', room, to: field2, from: field3 === '' ? undefined : field3, frame: rest };
     case 'b':
-      return { kind: 'broadcast', room, except: field3 === '' ? undefined : field3, frame: rest };
+      return { kind: 'broadcast', room, except: field3 === '' ? undefined : field3, joinEpoch: field2 === '' ? undefined : field2, frame: rest };
     case 't':
       return { kind: 'taken', room, id: field2, newNode: field3 };
     case 'h': {

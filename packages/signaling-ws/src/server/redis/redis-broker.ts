@@ -11,7 +11,11 @@
 //   given to whoever takes the member over; past the bound the sender gets `undeliverable`.
 //   Frames from one sender to one receiver stay in order: one command connection, scripts run in
 //   order, pub/sub is ordered per connection.
-// - broadcast: once to each node that owns a member of the room; that node delivers locally.
+// - broadcast: once to each node that owns a member of the room; that node delivers locally. A
+//   join announcement (`peer-joined`, broadcast by the server after the JOIN script answered)
+//   carries the joiner's membership epoch: a member whose JOIN script ran later (a newer epoch)
+//   listed the joiner in its welcome already and is skipped, also when the announcement reaches
+//   it before its own join answer (it waits in the backlog, filtered once the epoch is known).
 // - leave removes only this node's own membership (epoch): a member taken over elsewhere stays.
 // - Takeover (a restore after a node died or while an old socket lingers on another node): the
 //   JOIN script with `takeover` reassigns the owner, returns the frames held in Redis and sends the
@@ -127,10 +131,23 @@ interface LocalMember {
   /** joining: the JOIN script has not answered or the server has not handled it; awaiting-handover: a takeover waits for the old node; live. */
   phase: 'joining' | 'awaiting-handover' | 'live';
   /** Frames that came while not live, delivered when it goes live. */
-  backlog: HeldFrame[];
+  backlog: BacklogFrame[];
   /** A handover that arrived before the join answered. */
   handover: readonly HeldFrame[] | undefined;
   timer: NodeJS.Timeout | undefined;
+}
+
+/** A frame waiting for a member to go live; `joinEpoch` marks a join announcement (see `announcedBefore`). */
+interface BacklogFrame extends HeldFrame {
+  readonly joinEpoch?: string;
+}
+
+/**
+ * Whether member `m` (its epoch known) joined before the membership of epoch `joinEpoch`, and so
+ * needs its announcement: a member with a newer epoch got the joiner in its welcome.
+ */
+function announcedBefore(m: { readonly epoch: string }, joinEpoch: string | undefined): boolean {
+  return joinEpoch === undefined || Number(m.epoch) < Number(joinEpoch);
 }
 
 /** How long a departure during a Redis outage is kept for nodes that register again later. */
@@ -293,7 +310,7 @@ class RedisBrokerImpl implements RedisBroker {
       } else if (what === 'departed') {
         // Left another node while Redis was away from it; that node told the room before we were back.
         i += 3;
-        this.deliverLocally(room, peerLeftFrame(id), id);
+        this.deliverLocally(room, peerLeftFrame(id), id, undefined);
       } else {
         // 'gone': its leave failed while Redis was away.
         i += 3;
@@ -403,7 +420,7 @@ class RedisBrokerImpl implements RedisBroker {
         return;
       }
       case 'broadcast':
-        this.deliverLocally(message.room, message.frame, message.except);
+        this.deliverLocally(message.room, message.frame, message.except, message.joinEpoch);
         return;
       case 'taken':
         this.takenOver(message.room, message.id, message.newNode);
@@ -421,11 +438,15 @@ class RedisBrokerImpl implements RedisBroker {
     }
   }
 
-  /** A room frame to this node's members of `room` but `except`. */
-  private deliverLocally(room: string, frame: string, except: string | undefined): void {
+  /** A room frame to this node's members of `room` but `except` (for a join announcement, those older than it). */
+  private deliverLocally(room: string, frame: string, except: string | undefined, joinEpoch: string | undefined): void {
     const members = this.local.get(room);
     if (members === undefined) return;
-    for (const m of members.values()) if (m.id !== except) this.toMember(m, frame, undefined);
+    for (const m of members.values()) {
+      if (m.id === except) continue;
+      if (m.epoch === '') this.toBacklog(m, { frame, from: undefined, ...(joinEpoch !== undefined ? { joinEpoch } : {}) });
+      else if (announcedBefore(m, joinEpoch)) this.toMember(m, frame, undefined);
+    }
   }
 
   /** Another node took member `id` over: end its session here silently and hand its frames over. */
@@ -453,11 +474,15 @@ class RedisBrokerImpl implements RedisBroker {
       m.deliver(frame, from);
       return;
     }
+    this.toBacklog(m, { frame, from });
+  }
+
+  private toBacklog(m: LocalMember, entry: BacklogFrame): void {
     if (m.backlog.length >= BACKLOG_LIMIT) {
-      this.tellUndeliverable(m.room, m.id, from, 'too many frames while the peer joins');
+      this.tellUndeliverable(m.room, m.id, entry.from, 'too many frames while the peer joins');
       return;
     }
-    m.backlog.push({ frame, from });
+    m.backlog.push(entry);
   }
 
   private goLive(m: LocalMember, handedOver: readonly HeldFrame[]): void {
@@ -469,7 +494,7 @@ class RedisBrokerImpl implements RedisBroker {
     m.backlog = [];
     // Delivered even if the session ended meanwhile: it then tells each sender `undeliverable`.
     for (const f of handedOver) m.deliver(f.frame, f.from);
-    for (const f of backlog) m.deliver(f.frame, f.from);
+    for (const f of backlog) if (announcedBefore(m, f.joinEpoch)) m.deliver(f.frame, f.from);
   }
 
   private addLocal(m: LocalMember): void {
@@ -626,7 +651,10 @@ class RedisBrokerImpl implements RedisBroker {
 
   async broadcast(room: string, frame: string, except?: string): Promise<void> {
     if (!this.ready()) throw this.notReady();
-    await this.cmd.parleyBroadcast(this.key('room', room), this.key('departed', room), broadcastMessage(room, frame, except), this.prefix, '', 0);
+    // `except` still a member here: the server announces its join (see deliverLocally).
+    const joiner = except === undefined ? undefined : this.local.get(room)?.get(except);
+    const joinEpoch = joiner === undefined || joiner.epoch === '' ? undefined : joiner.epoch;
+    await this.cmd.parleyBroadcast(this.key('room', room), this.key('departed', room), broadcastMessage(room, frame, except, joinEpoch), this.prefix, '', 0);
   }
 
   async revoke(key: string, untilMs: number, nowMs: number): Promise<boolean> {
