@@ -1,6 +1,6 @@
-// One contract for every Broker: the in-memory broker (both "nodes" are the same instance) and the
-// Redis broker (two brokers, i.e. two nodes, on one real redis-server). Each case uses node A and
-// node B, so with Redis every rule is checked across nodes.
+// One contract for every Broker: the in-memory broker (both "nodes" are the same instance), and
+// the Redis broker on a real redis-server as one node and as two brokers (two nodes). Each case
+// uses node A and node B, so with two Redis nodes every rule is checked across nodes.
 
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -38,6 +38,13 @@ const factories: Array<[string, () => Promise<Nodes>]> = [
     () => {
       const broker = new InMemoryBroker();
       return Promise.resolve({ a: broker, b: broker });
+    },
+  ],
+  [
+    'Redis broker (one node)',
+    async () => {
+      const broker = await createRedisBroker({ url: redis.url, keyPrefix: `contract-${randomBytes(4).toString('hex')}:` });
+      return { a: broker, b: broker };
     },
   ],
   [

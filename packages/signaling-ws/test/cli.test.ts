@@ -9,6 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCliOptions } from '../src/server/cli-options.js';
+import { startRedisServer } from '../src/testing/index.js';
 import { TestSocket } from './helpers/ws-client.js';
 
 const pkg = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -298,5 +299,27 @@ describe('parley-signaling', () => {
     expect(result.stderr).toMatch(/EADDRINUSE/);
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
+  });
+
+  it('--redis (or PARLEY_REDIS_URL): two processes share a room through Redis, and exit 0 on SIGTERM', async () => {
+    const redis = await startRedisServer();
+    try {
+      const one = await start(['--port', '0', '--redis', redis.url]);
+      const two = await start(['--port', '0'], { PARLEY_REDIS_URL: redis.url, PARLEY_REDIS_PREFIX: 'parley:' });
+      expect(one.stderr.join('')).toMatch(/\(Redis node [0-9a-f]{16}\)/);
+      const a = await TestSocket.joined(`ws://127.0.0.1:${one.port}`, 'r', 'a');
+      const b = await TestSocket.joined(`ws://127.0.0.1:${two.port}`, 'r', 'b');
+      expect(b.welcome['peers']).toEqual([{ id: a.id, name: 'a' }]);
+      a.socket.signal(b.id, { hello: 1 });
+      expect(await b.socket.next('signal')).toEqual({ type: 'signal', from: a.id, data: { hello: 1 } });
+      a.socket.terminate();
+      b.socket.terminate();
+      one.child.kill('SIGTERM');
+      two.child.kill('SIGTERM');
+      expect(await one.exited).toBe(0);
+      expect(await two.exited).toBe(0);
+    } finally {
+      await redis.close();
+    }
   });
 });

@@ -196,4 +196,16 @@ describe('Redis broker across nodes', () => {
     // the cap holds again across nodes, with the members written back
     expect(await b.join('r', { id: 'p3', name: 'three' }, 2, () => undefined)).toEqual({ ok: false, reason: 'room-full' });
   });
+
+  it('createRedisBroker rejects with the reason when Redis does not answer in time, and waits for one that starts late', async () => {
+    await expect(createRedisBroker({ url: 'redis://127.0.0.1:1', connectTimeoutMs: 300 })).rejects.toThrow(
+      /^Redis at redis:\/\/127\.0\.0\.1:1 did not answer within 300 ms \(.*ECONNREFUSED/,
+    );
+    await redis.stop();
+    const late = createRedisBroker({ url: redis.url, keyPrefix: `late-${randomBytes(4).toString('hex')}:` });
+    await redis.start();
+    const broker = await late;
+    brokers.push(broker);
+    expect(broker.ready()).toBe(true);
+  });
 });

@@ -56,7 +56,8 @@ import type { Broker, BrokerJoinResult, Deliver, HeldFrame, JoinOptions } from '
 import { errorMessage, safeLogger, silentLogger, type Logger } from '../log.js';
 import { peerLeftFrame, undeliverableFrame } from '../notices.js';
 import { broadcastMessage, decodeHeldEntry, decodeNodeMessage, deliverHead, handoverMessage, type NodeMessage } from './node-channel.js';
-import { SCRIPTS } from './scripts.js';
+import { NodeLiveness, writeHeartbeat } from './node-liveness.js';
+import { redisKeys, SCRIPTS, type RedisKeys, type ScriptCommands } from './scripts.js';
 
 /** Options of `createRedisBroker`. */
 export interface RedisBrokerOptions {
@@ -156,37 +157,25 @@ const DEPARTED_TTL_MS = 60_000;
 /** Frames kept for a member that is not live yet; past it the sender gets `undeliverable`. */
 const BACKLOG_LIMIT = 1024;
 
-interface ScriptCommands {
-  parleyJoin(...args: (string | number)[]): Promise<(string | number)[]>;
-  parleyRemoveMember(...args: (string | number)[]): Promise<(string | number)[]>;
-  parleyPublish(...args: (string | number)[]): Promise<number>;
-  parleyBroadcast(...args: (string | number)[]): Promise<number>;
-  parleyHeartbeat(...args: (string | number)[]): Promise<number>;
-  parleyFindDead(...args: (string | number)[]): Promise<string[]>;
-  parleyReregister(...args: (string | number)[]): Promise<(string | number)[]>;
-}
 
 class RedisBrokerImpl implements RedisBroker {
   readonly nodeId: string;
-  private readonly prefix: string;
-  private readonly channel: string;
-  private readonly cmd: Redis & ScriptCommands;
+  /** Used by the liveness loops (node-liveness.ts) too. */
+  readonly keys: RedisKeys;
+  readonly cmd: Redis & ScriptCommands;
+  readonly log: Logger;
   private readonly sub: Redis;
-  private readonly log: Logger;
+  private readonly liveness: NodeLiveness;
   private readonly local = new Map<string, Map<string, LocalMember>>();
   private memberCount = 0;
   /** Members whose leave could not reach Redis ("<room>\n<id>"): their room is told once Redis is back. */
   private readonly departed = new Map<string, { readonly room: string; readonly id: string }>();
   private registered = false;
+  /** The last connection error, for the message of a start that timed out. */
+  lastError: string | undefined;
   private registering: Promise<void> | undefined;
   private closed = false;
-  private heartbeat: NodeJS.Timeout | undefined;
-  private reaper: NodeJS.Timeout | undefined;
-  private reaping = false;
-  private readonly heartbeatIntervalMs: number;
   private readonly heartbeatTtlMs: number;
-  private readonly reaperIntervalMs: number;
-  private readonly deadNodeGraceMs: number;
   private readonly handoverTimeoutMs: number;
   private readonly maxHeldFrames: number;
   private readonly maxHeldBytes: number;
@@ -194,18 +183,20 @@ class RedisBrokerImpl implements RedisBroker {
 
   constructor(options: RedisBrokerOptions) {
     this.nodeId = options.nodeId ?? randomBytes(8).toString('hex');
-    this.prefix = options.keyPrefix ?? 'parley:';
-    this.channel = `${this.prefix}node:${this.nodeId}`;
+    this.keys = redisKeys(options.keyPrefix ?? 'parley:');
     this.log = safeLogger(options.logger ?? silentLogger);
-    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 1000;
-    this.heartbeatTtlMs = options.heartbeatTtlMs ?? 3000;
-    this.reaperIntervalMs = options.reaperIntervalMs ?? 1000;
-    this.deadNodeGraceMs = options.deadNodeGraceMs ?? 10_000;
+    const timing = {
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
+      heartbeatTtlMs: options.heartbeatTtlMs ?? 3000,
+      reaperIntervalMs: options.reaperIntervalMs ?? 1000,
+      deadNodeGraceMs: options.deadNodeGraceMs ?? 10_000,
+    };
+    this.heartbeatTtlMs = timing.heartbeatTtlMs;
     this.handoverTimeoutMs = options.handoverTimeoutMs ?? 2000;
     this.maxHeldFrames = options.maxHeldFrames ?? 64;
     this.maxHeldBytes = options.maxHeldBytesPerPeer ?? 256 * 1024;
     // Held frames outlive the member's dead-node grace: the reaper takes them then (and tells their senders).
-    this.heldTtlMs = 2 * (this.heartbeatTtlMs + this.reaperIntervalMs + this.deadNodeGraceMs) + 60_000;
+    this.heldTtlMs = 2 * (timing.heartbeatTtlMs + timing.reaperIntervalMs + timing.deadNodeGraceMs) + 60_000;
     const maxDelay = options.maxReconnectDelayMs ?? 500;
     const common: RedisOptions = {
       // Back well within seconds of Redis returning.
@@ -219,30 +210,48 @@ class RedisBrokerImpl implements RedisBroker {
     this.sub = new Redis(options.url, { ...common, autoResubscribe: true, maxRetriesPerRequest: null });
     for (const [name, script] of Object.entries(SCRIPTS)) this.cmd.defineCommand(name, script);
     for (const [role, connection] of [['commands', this.cmd], ['subscriber', this.sub]] as const) {
-      connection.on('error', (error: unknown) => this.log({ level: 'warn', event: 'redis-error', role, message: errorMessage(error) }));
+      connection.on('error', (error: unknown) => {
+        this.lastError = errorMessage(error);
+        this.log({ level: 'warn', event: 'redis-error', role, message: this.lastError });
+      });
       connection.on('close', () => this.lost(role));
       connection.on('ready', () => this.connected(role));
     }
     this.sub.on('message', (_channel: string, message: string) => this.onMessage(message));
+    this.liveness = new NodeLiveness(
+      {
+        nodeId: this.nodeId,
+        cmd: this.cmd,
+        keys: this.keys,
+        log: this.log,
+        ready: () => this.ready(),
+        lostRegistration: () => {
+          this.registered = false;
+          void this.register();
+        },
+        memberReaped: (room, id, held) => {
+          this.tellSendersOf(room, id, held, 'the peer did not come back');
+          this.broadcastNow(room, peerLeftFrame(id), id);
+        },
+      },
+      timing,
+    );
   }
 
   /** Connects, subscribes and registers; rejects (and closes) if Redis does not answer in time. */
   async start(): Promise<void> {
-    await Promise.all([this.cmd.connect(), this.sub.connect()]);
-    await this.sub.subscribe(this.channel);
+    // ioredis retries (retryStrategy) until it connects: a Redis that starts a moment later is fine.
+    const connections = [this.cmd, this.sub];
+    const ready = connections.map((c) => new Promise<void>((resolve) => c.once('ready', () => resolve())));
+    for (const c of connections) c.connect().catch(() => undefined);
+    await Promise.all(ready);
     await this.register();
-    this.heartbeat = setInterval(() => this.beat(), this.heartbeatIntervalMs);
-    this.heartbeat.unref();
-    this.reaper = setInterval(() => void this.reap(), this.reaperIntervalMs);
-    this.reaper.unref();
+    if (!this.registered) throw new Error(`could not register with Redis: ${this.lastError ?? 'connection lost'}`);
+    this.liveness.start();
   }
 
   ready(): boolean {
     return this.registered && !this.closed && this.cmd.status === 'ready' && this.sub.status === 'ready';
-  }
-
-  private key(kind: string, room: string, id?: string): string {
-    return id === undefined ? `${this.prefix}${kind}:${room}` : `${this.prefix}${kind}:${room}:${id}`;
   }
 
   private notReady(): Error {
@@ -258,7 +267,7 @@ class RedisBrokerImpl implements RedisBroker {
   }
 
   private connected(role: string): void {
-    if (this.closed || this.heartbeat === undefined) return; // the first connect registers in start()
+    if (this.closed || !this.liveness.running) return; // the first connect registers in start()
     this.log({ level: 'info', event: 'redis-ready', node: this.nodeId, role });
     if (this.cmd.status === 'ready' && this.sub.status === 'ready') void this.register();
   }
@@ -272,8 +281,8 @@ class RedisBrokerImpl implements RedisBroker {
   private async doRegister(): Promise<void> {
     try {
       // Subscribed (again) before the held lists are taken: what is published from then on comes live.
-      await this.sub.subscribe(this.channel);
-      await this.cmd.parleyHeartbeat(this.key('node', this.nodeId) + ':alive', `${this.prefix}nodes`, `${this.prefix}dead`, this.nodeId, this.heartbeatTtlMs);
+      await this.sub.subscribe(this.keys.channel(this.nodeId));
+      await writeHeartbeat(this, this.heartbeatTtlMs);
       await this.reregister();
       // The subscriber may have dropped while we wrote: register again when it is back.
       this.registered = this.cmd.status === 'ready' && this.sub.status === 'ready';
@@ -284,7 +293,7 @@ class RedisBrokerImpl implements RedisBroker {
   }
 
   private async reregister(): Promise<void> {
-    const args: (string | number)[] = [this.key('node', this.nodeId) + ':members', `${this.prefix}seq`, this.nodeId, this.prefix];
+    const args: (string | number)[] = [this.keys.members(this.nodeId), this.keys.seq, this.nodeId, this.keys.prefix];
     for (const members of this.local.values()) {
       for (const m of members.values()) if (m.phase !== 'joining') args.push(m.room, m.id, m.name, m.epoch, m.order);
     }
@@ -322,56 +331,8 @@ class RedisBrokerImpl implements RedisBroker {
     const departed = [...this.departed.values()];
     this.departed.clear();
     for (const { room, id } of departed) {
-      await this.cmd.parleyBroadcast(this.key('room', room), this.key('departed', room), broadcastMessage(room, peerLeftFrame(id), id), this.prefix, id, DEPARTED_TTL_MS);
+      await this.cmd.parleyBroadcast(this.keys.room(room), this.keys.departed(room), broadcastMessage(room, peerLeftFrame(id), id), this.keys.prefix, id, DEPARTED_TTL_MS);
     }
-  }
-
-  private beat(): void {
-    if (this.closed || this.cmd.status !== 'ready') return;
-    this.cmd
-      .parleyHeartbeat(this.key('node', this.nodeId) + ':alive', `${this.prefix}nodes`, `${this.prefix}dead`, this.nodeId, this.heartbeatTtlMs)
-      .then((added) => {
-        // Not in the live set: Redis restarted, or another node found us dead (we were too slow).
-        if (added === 1 && this.registered) {
-          this.log({ level: 'warn', event: 'redis-node-reregister', node: this.nodeId });
-          this.registered = false;
-          void this.register();
-        }
-      })
-      .catch((error: unknown) => this.log({ level: 'warn', event: 'redis-heartbeat-failed', node: this.nodeId, message: errorMessage(error) }));
-  }
-
-  // ---- reaping dead nodes ----
-
-  private async reap(): Promise<void> {
-    if (this.reaping || !this.ready()) return;
-    this.reaping = true;
-    try {
-      const due = await this.cmd.parleyFindDead(`${this.prefix}nodes`, `${this.prefix}dead`, this.prefix, this.deadNodeGraceMs);
-      for (const node of due) await this.reapNode(node);
-    } catch (error) {
-      this.log({ level: 'warn', event: 'redis-reap-failed', node: this.nodeId, message: errorMessage(error) });
-    } finally {
-      this.reaping = false;
-    }
-  }
-
-  private async reapNode(node: string): Promise<void> {
-    const membersKey = this.key('node', node) + ':members';
-    const members = await this.cmd.smembers(membersKey);
-    let removed = 0;
-    for (const entry of members) {
-      const at = entry.indexOf('\n');
-      const room = entry.slice(0, at);
-      const id = entry.slice(at + 1);
-      const out = await this.cmd.parleyRemoveMember(this.key('room', room), this.key('held', room, id), this.key('heldbytes', room, id), membersKey, id, node, '', room);
-      if (out[0] !== 1) continue;
-      removed += 1;
-      this.tellSendersOf(room, id, out.slice(1), 'the peer did not come back');
-      this.broadcastNow(room, peerLeftFrame(id), id);
-    }
-    await this.cmd.del(membersKey);
-    this.log({ level: 'info', event: 'redis-node-reaped', node: this.nodeId, dead: node, members: removed });
   }
 
   /** Tells each distinct sender of held entries that its frames to `id` were not delivered. */
@@ -463,7 +424,7 @@ class RedisBrokerImpl implements RedisBroker {
       frames = [...(m.onTakenOver?.() ?? []), ...m.backlog];
     }
     // Always answer, so that the new owner does not wait out its handover timeout.
-    this.cmd.publish(`${this.prefix}node:${newNode}`, handoverMessage(room, id, this.nodeId, frames)).catch((error: unknown) => {
+    this.cmd.publish(this.keys.channel(newNode), handoverMessage(room, id, this.nodeId, frames)).catch((error: unknown) => {
       this.log({ level: 'warn', event: 'redis-handover-failed', node: this.nodeId, message: errorMessage(error) });
       for (const f of frames) this.tellUndeliverable(room, id, f.from, 'the peer moved to another server');
     });
@@ -540,17 +501,17 @@ class RedisBrokerImpl implements RedisBroker {
     let out: (string | number)[];
     try {
       out = await this.cmd.parleyJoin(
-        this.key('room', room),
-        `${this.prefix}seq`,
-        this.key('held', room, member.id),
-        this.key('heldbytes', room, member.id),
-        this.key('node', this.nodeId) + ':members',
+        this.keys.room(room),
+        this.keys.seq,
+        this.keys.held(room, member.id),
+        this.keys.heldBytes(room, member.id),
+        this.keys.members(this.nodeId),
         member.id,
         member.name,
         this.nodeId,
         maxPeers,
         options?.takeover === true ? '1' : '0',
-        this.prefix,
+        this.keys.prefix,
         room,
       );
     } catch (error) {
@@ -584,17 +545,21 @@ class RedisBrokerImpl implements RedisBroker {
     return takenOver ? { ok: true, peers, takenOver: true, held } : { ok: true, peers, held };
   }
 
-  /** A takeover of a member of this very node (two servers on one broker): no Redis change needed. */
-  private takeOverLocally(existing: LocalMember, member: PeerInfo, deliver: Deliver, options?: JoinOptions): BrokerJoinResult {
+  /** A takeover of a member of this very node (two servers on one broker): Redis already says this node owns it. */
+  private async takeOverLocally(existing: LocalMember, member: PeerInfo, deliver: Deliver, options?: JoinOptions): Promise<BrokerJoinResult> {
     if (options?.takeover !== true || existing.name !== member.name || existing.phase === 'joining') return { ok: false, reason: 'id-taken' };
     this.removeLocal(existing);
     const held = [...(existing.onTakenOver?.() ?? []), ...existing.backlog];
     const m: LocalMember = { ...existing, deliver, onTakenOver: options.onTakenOver, phase: 'joining', backlog: [], handover: undefined, timer: undefined };
     this.addLocal(m);
+    let peers: readonly PeerInfo[];
+    try {
+      peers = (await this.members(existing.room)).filter((p) => p.id !== member.id);
+    } catch (error) {
+      this.removeLocal(m); // re-registering reports it gone
+      throw error;
+    }
     setImmediate(() => this.goLive(m, []));
-    const peers: PeerInfo[] = [];
-    // Only this node's members are known synchronously; the server asks `members` on resumes anyway.
-    for (const other of this.local.get(existing.room)?.values() ?? []) if (other.id !== member.id) peers.push({ id: other.id, name: other.name });
     return { ok: true, peers, takenOver: true, held };
   }
 
@@ -606,7 +571,7 @@ class RedisBrokerImpl implements RedisBroker {
     let out: (string | number)[];
     try {
       if (!this.ready()) throw this.notReady();
-      out = await this.cmd.parleyRemoveMember(this.key('room', room), this.key('held', room, id), this.key('heldbytes', room, id), this.key('node', this.nodeId) + ':members', id, this.nodeId, m.epoch, room);
+      out = await this.cmd.parleyRemoveMember(this.keys.room(room), this.keys.held(room, id), this.keys.heldBytes(room, id), this.keys.members(this.nodeId), id, this.nodeId, m.epoch, room);
     } catch (error) {
       // Re-registering removes it from Redis and tells its room.
       this.departed.set(`${room}\n${id}`, { room, id });
@@ -619,7 +584,7 @@ class RedisBrokerImpl implements RedisBroker {
 
   async members(room: string): Promise<readonly PeerInfo[]> {
     if (!this.ready()) throw this.notReady();
-    const all = await this.cmd.hgetall(this.key('room', room));
+    const all = await this.cmd.hgetall(this.keys.room(room));
     return Object.entries(all)
       .map(([id, v]) => {
         const [, , order = '0', ...name] = v.split('\n');
@@ -632,9 +597,9 @@ class RedisBrokerImpl implements RedisBroker {
   async publish(room: string, to: string, frame: string, from?: string): Promise<boolean> {
     if (!this.ready()) throw this.notReady();
     const result = await this.cmd.parleyPublish(
-      this.key('room', room),
-      this.key('held', room, to),
-      this.key('heldbytes', room, to),
+      this.keys.room(room),
+      this.keys.held(room, to),
+      this.keys.heldBytes(room, to),
       to,
       deliverHead(room, to, from),
       frame,
@@ -642,7 +607,7 @@ class RedisBrokerImpl implements RedisBroker {
       this.maxHeldFrames,
       this.maxHeldBytes,
       this.heldTtlMs,
-      this.prefix,
+      this.keys.prefix,
     );
     if (result === 0) return false;
     if (result === 2) this.tellUndeliverable(room, to, from, 'the peer is reconnecting and too much is held for it');
@@ -654,16 +619,16 @@ class RedisBrokerImpl implements RedisBroker {
     // `except` still a member here: the server announces its join (see deliverLocally).
     const joiner = except === undefined ? undefined : this.local.get(room)?.get(except);
     const joinEpoch = joiner === undefined || joiner.epoch === '' ? undefined : joiner.epoch;
-    await this.cmd.parleyBroadcast(this.key('room', room), this.key('departed', room), broadcastMessage(room, frame, except, joinEpoch), this.prefix, '', 0);
+    await this.cmd.parleyBroadcast(this.keys.room(room), this.keys.departed(room), broadcastMessage(room, frame, except, joinEpoch), this.keys.prefix, '', 0);
   }
 
   async revoke(key: string, untilMs: number, nowMs: number): Promise<boolean> {
-    const set = await this.cmd.set(`${this.prefix}revoked:${key}`, '1', 'PX', Math.max(1, Math.ceil(untilMs - nowMs)), 'NX');
+    const set = await this.cmd.set(this.keys.revoked(key), '1', 'PX', Math.max(1, Math.ceil(untilMs - nowMs)), 'NX');
     return set === 'OK';
   }
 
   async isRevoked(key: string, _nowMs: number): Promise<boolean> {
-    return (await this.cmd.exists(`${this.prefix}revoked:${key}`)) === 1;
+    return (await this.cmd.exists(this.keys.revoked(key))) === 1;
   }
 
   stats(): { rooms: number; members: number } {
@@ -673,8 +638,7 @@ class RedisBrokerImpl implements RedisBroker {
   private stopTimers(): void {
     this.closed = true;
     this.registered = false;
-    clearInterval(this.heartbeat);
-    clearInterval(this.reaper);
+    this.liveness.stop();
     for (const members of this.local.values()) for (const m of members.values()) clearTimeout(m.timer);
   }
 
@@ -707,7 +671,10 @@ export async function createRedisBroker(options: RedisBrokerOptions): Promise<Re
     await Promise.race([
       broker.start(),
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Redis at ${redactedUrl(options.url)} did not answer within ${timeoutMs} ms`)), timeoutMs);
+        timer = setTimeout(() => {
+          const why = broker.lastError === undefined ? '' : ` (${broker.lastError})`;
+          reject(new Error(`Redis at ${redactedUrl(options.url)} did not answer within ${timeoutMs} ms${why}`));
+        }, timeoutMs);
       }),
     ]);
   } catch (error) {

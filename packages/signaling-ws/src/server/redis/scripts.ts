@@ -279,3 +279,49 @@ export const SCRIPTS = {
   parleyFindDead: FIND_DEAD,
   parleyReregister: REREGISTER,
 } as const;
+
+/** The keys and channels of the layout above, under one prefix. */
+export interface RedisKeys {
+  readonly prefix: string;
+  readonly seq: string;
+  readonly nodes: string;
+  readonly dead: string;
+  room(room: string): string;
+  held(room: string, id: string): string;
+  heldBytes(room: string, id: string): string;
+  departed(room: string): string;
+  alive(node: string): string;
+  members(node: string): string;
+  /** A node's pub/sub channel. */
+  channel(node: string): string;
+  revoked(key: string): string;
+}
+
+/** The key layout under `prefix`. */
+export function redisKeys(prefix: string): RedisKeys {
+  return {
+    prefix,
+    seq: `${prefix}seq`,
+    nodes: `${prefix}nodes`,
+    dead: `${prefix}dead`,
+    room: (room) => `${prefix}room:${room}`,
+    held: (room, id) => `${prefix}held:${room}:${id}`,
+    heldBytes: (room, id) => `${prefix}heldbytes:${room}:${id}`,
+    departed: (room) => `${prefix}departed:${room}`,
+    alive: (node) => `${prefix}node:${node}:alive`,
+    members: (node) => `${prefix}node:${node}:members`,
+    channel: (node) => `${prefix}node:${node}`,
+    revoked: (key) => `${prefix}revoked:${key}`,
+  };
+}
+
+/** Each script as a command on the ioredis connection that defined it (`defineCommand`). */
+export interface ScriptCommands {
+  parleyJoin(...args: (string | number)[]): Promise<(string | number)[]>;
+  parleyRemoveMember(...args: (string | number)[]): Promise<(string | number)[]>;
+  parleyPublish(...args: (string | number)[]): Promise<number>;
+  parleyBroadcast(...args: (string | number)[]): Promise<number>;
+  parleyHeartbeat(...args: (string | number)[]): Promise<number>;
+  parleyFindDead(...args: (string | number)[]): Promise<string[]>;
+  parleyReregister(...args: (string | number)[]): Promise<(string | number)[]>;
+}
