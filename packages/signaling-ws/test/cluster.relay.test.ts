@@ -74,6 +74,27 @@ describe('one room across three nodes (real redis-server, real processes)', () =
     expect(alice.socket.all.filter((frame) => frame.type === 'peer-joined')).toHaveLength(2);
   });
 
+  it(`never tells a member joining on one node of a departure it never saw, as another leaves on the other (25 rounds)`, { timeout: 60_000 }, async () => {
+    const [n0, n1] = cluster.nodes as [SignalingNode, SignalingNode];
+    for (let round = 0; round < 25; round += 1) {
+      const room = `leave-join-${round}`;
+      const stayer = await joined(n1, room, 'stayer');
+      const leaver = await joined(n0, room, 'leaver');
+      await stayer.socket.next('peer-joined', 5000);
+      const newcomer = await opened(n1);
+      leaver.socket.send({ type: 'leave' });
+      newcomer.send({ type: 'join', room, name: 'newcomer' });
+      const welcome = await newcomer.next('welcome', 5000);
+      await stayer.socket.next('peer-left', 5000);
+      newcomer.send({ type: 'ping' });
+      await newcomer.next('pong', 5000);
+      const listed = (welcome['peers'] as { id: string }[]).map((peer) => peer.id);
+      // A departure it hears of is of a member its welcome listed: the view stays consistent.
+      for (const frame of newcomer.all.filter((f) => f.type === 'peer-left')) expect(listed, `round ${round}`).toContain(frame['id']);
+      await Promise.all([stayer.socket, leaver.socket, newcomer].map((socket) => socket.close(1000)));
+    }
+  });
+
   it('carries 10,000 frames between pairs on different nodes, in order per sender, none lost', { timeout: 120_000 }, async () => {
     const PAIRS = 4;
     const PER_DIRECTION = 1250; // 4 pairs x 2 directions x 1,250 = 10,000 frames

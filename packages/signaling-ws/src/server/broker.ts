@@ -28,6 +28,9 @@ export interface HeldFrame {
   readonly from: string | undefined;
 }
 
+/** What a broadcast about its `except` member reports: that member's join or its leave. */
+export type BroadcastNews = 'joined' | 'left';
+
 /** What `Broker.join` answers: the other members, or why the join is refused. */
 export type BrokerJoinResult =
   | {
@@ -90,12 +93,13 @@ export interface Broker {
    */
   publish(room: string, to: string, frame: string, from?: string): MaybePromise<boolean>;
   /**
-   * Delivers `frame` to every member of `room` except `except`. When `except` is a member (the
-   * `peer-joined` of a member that just joined), members whose own join came after its join are
-   * skipped too: their `welcome` listed it already (a broker whose joins are not atomic with
-   * this broadcast must filter; in memory nobody can join in between).
+   * Delivers `frame` to every member of `room` except `except`. With `news`, the frame reports
+   * that `except` joined (`peer-joined`, sent right after its join) or left (`peer-left`, right
+   * after `leave` removed it), and goes only to members that joined before that event: a later
+   * member's `welcome` reflected it already. (A broker whose joins and leaves are not atomic with
+   * this broadcast must filter; in memory nobody can join in between.)
    */
-  broadcast(room: string, frame: string, except?: string): MaybePromise<void>;
+  broadcast(room: string, frame: string, except?: string, news?: BroadcastNews): MaybePromise<void>;
   /**
    * Records `key` as revoked until `untilMs` (unix ms, on the clock that gives `nowMs`), for
    * every process sharing this broker;

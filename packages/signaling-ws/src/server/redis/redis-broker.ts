@@ -52,7 +52,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { PeerInfo } from '../../protocol.js';
-import type { Broker, BrokerJoinResult, Deliver, HeldFrame, JoinOptions } from '../broker.js';
+import type { BroadcastNews, Broker, BrokerJoinResult, Deliver, HeldFrame, JoinOptions } from '../broker.js';
 import { errorMessage, safeLogger, silentLogger, type Logger } from '../log.js';
 import { peerLeftFrame, undeliverableFrame } from '../notices.js';
 import { broadcastMessage, decodeHeldEntry, decodeNodeMessage, deliverHead, handoverMessage, type NodeMessage } from './node-channel.js';
@@ -104,7 +104,7 @@ export interface RedisBroker extends Broker {
   /** As `Broker.publish` (held in Redis if the member's node is gone); rejects at once while not ready. */
   publish(room: string, to: string, frame: string, from?: string): Promise<boolean>;
   /** As `Broker.broadcast`. */
-  broadcast(room: string, frame: string, except?: string): Promise<void>;
+  broadcast(room: string, frame: string, except?: string, news?: BroadcastNews): Promise<void>;
   /** As `Broker.revoke`, cluster-wide. */
   revoke(key: string, untilMs: number, nowMs: number): Promise<boolean>;
   /** As `Broker.isRevoked`, cluster-wide. */
@@ -138,17 +138,18 @@ interface LocalMember {
   timer: NodeJS.Timeout | undefined;
 }
 
-/** A frame waiting for a member to go live; `joinEpoch` marks a join announcement (see `announcedBefore`). */
+/** A frame waiting for a member to go live; `olderThan` marks news of another member (see `needsNews`). */
 interface BacklogFrame extends HeldFrame {
-  readonly joinEpoch?: string;
+  readonly olderThan?: string;
 }
 
 /**
- * Whether member `m` (its epoch known) joined before the membership of epoch `joinEpoch`, and so
- * needs its announcement: a member with a newer epoch got the joiner in its welcome.
+ * Whether member `m` (its epoch known) needs news of an event numbered `olderThan` (a join's
+ * epoch, a removal's sequence number): a membership that began later had its outcome in its
+ * welcome (the joiner listed, the removed member not).
  */
-function announcedBefore(m: { readonly epoch: string }, joinEpoch: string | undefined): boolean {
-  return joinEpoch === undefined || Number(m.epoch) < Number(joinEpoch);
+function needsNews(m: { readonly epoch: string }, olderThan: string | undefined): boolean {
+  return olderThan === undefined || Number(m.epoch) < Number(olderThan);
 }
 
 /** How long a departure during a Redis outage is kept for nodes that register again later. */
@@ -170,6 +171,8 @@ class RedisBrokerImpl implements RedisBroker {
   private memberCount = 0;
   /** Members whose leave could not reach Redis ("<room>\n<id>"): their room is told once Redis is back. */
   private readonly departed = new Map<string, { readonly room: string; readonly id: string }>();
+  /** Members this node just removed ("<room>\n<id>" -> the removal's sequence number), for their `peer-left` broadcast. */
+  private readonly removedAt = new Map<string, string>();
   private registered = false;
   /** The last connection error, for the message of a start that timed out. */
   lastError: string | undefined;
@@ -229,9 +232,9 @@ class RedisBrokerImpl implements RedisBroker {
           this.registered = false;
           void this.register();
         },
-        memberReaped: (room, id, held) => {
+        memberReaped: (room, id, removedAt, held) => {
           this.tellSendersOf(room, id, held, 'the peer did not come back');
-          this.broadcastNow(room, peerLeftFrame(id), id);
+          this.broadcastNow(room, peerLeftFrame(id), id, removedAt);
         },
       },
       timing,
@@ -354,8 +357,8 @@ class RedisBrokerImpl implements RedisBroker {
     );
   }
 
-  private broadcastNow(room: string, frame: string, except: string | undefined): void {
-    this.broadcast(room, frame, except).catch((error: unknown) =>
+  private broadcastNow(room: string, frame: string, except: string | undefined, olderThan?: string): void {
+    this.broadcastRaw(room, frame, except, olderThan).catch((error: unknown) =>
       this.log({ level: 'warn', event: 'redis-broadcast-failed', node: this.nodeId, message: errorMessage(error) }),
     );
   }
@@ -381,7 +384,7 @@ class RedisBrokerImpl implements RedisBroker {
         return;
       }
       case 'broadcast':
-        this.deliverLocally(message.room, message.frame, message.except, message.joinEpoch);
+        this.deliverLocally(message.room, message.frame, message.except, message.olderThan);
         return;
       case 'taken':
         this.takenOver(message.room, message.id, message.newNode);
@@ -400,13 +403,13 @@ class RedisBrokerImpl implements RedisBroker {
   }
 
   /** A room frame to this node's members of `room` but `except` (for a join announcement, those older than it). */
-  private deliverLocally(room: string, frame: string, except: string | undefined, joinEpoch: string | undefined): void {
+  private deliverLocally(room: string, frame: string, except: string | undefined, olderThan: string | undefined): void {
     const members = this.local.get(room);
     if (members === undefined) return;
     for (const m of members.values()) {
       if (m.id === except) continue;
-      if (m.epoch === '') this.toBacklog(m, { frame, from: undefined, ...(joinEpoch !== undefined ? { joinEpoch } : {}) });
-      else if (announcedBefore(m, joinEpoch)) this.toMember(m, frame, undefined);
+      if (m.epoch === '') this.toBacklog(m, { frame, from: undefined, ...(olderThan !== undefined ? { olderThan } : {}) });
+      else if (needsNews(m, olderThan)) this.toMember(m, frame, undefined);
     }
   }
 
@@ -455,7 +458,7 @@ class RedisBrokerImpl implements RedisBroker {
     m.backlog = [];
     // Delivered even if the session ended meanwhile: it then tells each sender `undeliverable`.
     for (const f of handedOver) m.deliver(f.frame, f.from);
-    for (const f of backlog) if (announcedBefore(m, f.joinEpoch)) m.deliver(f.frame, f.from);
+    for (const f of backlog) if (needsNews(m, f.olderThan)) m.deliver(f.frame, f.from);
   }
 
   private addLocal(m: LocalMember): void {
@@ -571,14 +574,16 @@ class RedisBrokerImpl implements RedisBroker {
     let out: (string | number)[];
     try {
       if (!this.ready()) throw this.notReady();
-      out = await this.cmd.parleyRemoveMember(this.keys.room(room), this.keys.held(room, id), this.keys.heldBytes(room, id), this.keys.members(this.nodeId), id, this.nodeId, m.epoch, room);
+      out = await this.cmd.parleyRemoveMember(this.keys.room(room), this.keys.held(room, id), this.keys.heldBytes(room, id), this.keys.members(this.nodeId), this.keys.seq, id, this.nodeId, m.epoch, room);
     } catch (error) {
       // Re-registering removes it from Redis and tells its room.
       this.departed.set(`${room}\n${id}`, { room, id });
       throw error;
     }
     if (out[0] !== 1) return false;
-    this.tellSendersOf(room, id, out.slice(1), 'the peer has left');
+    // For the server's `peer-left` broadcast that follows (see newsOf).
+    this.removedAt.set(`${room}\n${id}`, String(out[1]));
+    this.tellSendersOf(room, id, out.slice(2), 'the peer has left');
     return true;
   }
 
@@ -614,12 +619,30 @@ class RedisBrokerImpl implements RedisBroker {
     return true;
   }
 
-  async broadcast(room: string, frame: string, except?: string): Promise<void> {
+  async broadcast(room: string, frame: string, except?: string, news?: BroadcastNews): Promise<void> {
     if (!this.ready()) throw this.notReady();
-    // `except` still a member here: the server announces its join (see deliverLocally).
-    const joiner = except === undefined ? undefined : this.local.get(room)?.get(except);
-    const joinEpoch = joiner === undefined || joiner.epoch === '' ? undefined : joiner.epoch;
-    await this.cmd.parleyBroadcast(this.keys.room(room), this.keys.departed(room), broadcastMessage(room, frame, except, joinEpoch), this.keys.prefix, '', 0);
+    await this.broadcastRaw(room, frame, except, except === undefined || news === undefined ? undefined : this.newsOf(room, except, news));
+  }
+
+  /** The BROADCAST script for a room frame; `olderThan` for news of `except` (see deliverLocally). */
+  private async broadcastRaw(room: string, frame: string, except: string | undefined, olderThan: string | undefined): Promise<void> {
+    if (!this.ready()) throw this.notReady();
+    await this.cmd.parleyBroadcast(this.keys.room(room), this.keys.departed(room), broadcastMessage(room, frame, except, olderThan), this.keys.prefix, '', 0);
+  }
+
+  /**
+   * The event number of news about member `id` (see `deliverLocally`): the epoch of its membership
+   * for its join, the sequence number of its removal by this node for its leave.
+   */
+  private newsOf(room: string, id: string, news: BroadcastNews): string | undefined {
+    if (news === 'joined') {
+      const epoch = this.local.get(room)?.get(id)?.epoch;
+      return epoch === '' ? undefined : epoch;
+    }
+    const key = `${room}\n${id}`;
+    const removedAt = this.removedAt.get(key);
+    this.removedAt.delete(key);
+    return removedAt;
   }
 
   async revoke(key: string, untilMs: number, nowMs: number): Promise<boolean> {
