@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisBroker, type Deliver, type HeldFrame, type RedisBroker, type RedisBrokerOptions } from '../src/server/index.js';
 import { startRedisServer, type RedisServer } from '../src/testing/index.js';
+import { subscriptionGone } from './helpers/redis.js';
 import { until } from './helpers/ws-client.js';
 
 class Inbox {
@@ -50,19 +51,8 @@ async function node(options: Partial<RedisBrokerOptions> = {}): Promise<RedisBro
   return broker;
 }
 
-/** Resolves once Redis has dropped the subscription of a crashed node (as it does when a killed process's socket closes). */
-async function gone(broker: RedisBroker): Promise<void> {
-  const raw = new Redis(redis.url);
-  try {
-    for (;;) {
-      const [, count] = (await raw.pubsub('NUMSUB', `${keyPrefix}node:${broker.nodeId}`)) as [string, number];
-      if (count === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  } finally {
-    raw.disconnect();
-  }
-}
+/** Resolves once Redis has dropped the subscription of a crashed node. */
+const gone = (broker: RedisBroker): Promise<void> => subscriptionGone(redis.url, keyPrefix, broker);
 
 /** Fast liveness for tests: dead after 300 ms of silence, gone 300 ms later. */
 const FAST = { heartbeatIntervalMs: 100, heartbeatTtlMs: 300, reaperIntervalMs: 100, deadNodeGraceMs: 300 } as const;

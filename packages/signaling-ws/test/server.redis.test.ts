@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisBroker, type RedisBroker, type SignalingServerOptions } from '../src/server/index.js';
 import { startRedisServer, type RedisServer } from '../src/testing/index.js';
 import { useServers, type StartedServer } from './helpers/server.js';
+import { subscriptionGone } from './helpers/redis.js';
 import { until } from './helpers/ws-client.js';
 
 let redis: RedisServer;
@@ -138,5 +139,24 @@ describe('parley-signaling over the Redis broker', () => {
     await until(() => first.ready() && second.ready(), 'both nodes ready', 10_000);
     expect(await a.socket.next('peer-left', 10_000)).toEqual({ type: 'peer-left', id: b.id });
     expect(await first.members('r')).toEqual([{ id: a.id, name: 'a' }]);
+  });
+
+  it("a node that dies: its peer resumes on another node with its id and the frames held for it in Redis, in order", async () => {
+    const [s1, s2] = [await node(), await node()];
+    const a = await fixture.joined(s1, 'r', 'a');
+    const b = await fixture.joined(s2, 'r', 'b');
+    await a.socket.next('peer-joined');
+    const dead = brokers.at(-1)!;
+    // s2 dies as with kill -9: its Redis connections drop, its sockets with it.
+    dead.crash();
+    b.socket.terminate();
+    await subscriptionGone(redis.url, keyPrefix, dead);
+    for (let n = 1; n <= 5; n += 1) a.socket.signal(b.id, { n });
+    // the frames are held in Redis (no node listens for b): a hears nothing back
+    expect(await a.socket.quiet(200)).toEqual([]);
+    const back = await fixture.joined(s1, 'r', 'b', { resume: b.welcome['resume'] });
+    expect(back.id).toBe(b.id);
+    for (let n = 1; n <= 5; n += 1) expect(await back.socket.next('signal')).toEqual({ type: 'signal', from: a.id, data: { n } });
+    expect(await a.socket.quiet(200)).toEqual([]); // neither peer-left nor peer-joined
   });
 });

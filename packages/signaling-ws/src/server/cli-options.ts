@@ -45,9 +45,10 @@ variable shown; a flag wins over its variable. Prefer variables for secrets (fla
   --trust-proxy N          behind N proxies: the client address is   PARLEY_TRUST_PROXY  [0]
                            the Nth X-Forwarded-For entry from the right
   --drain-timeout MS       on SIGTERM, wait this long for sockets    PARLEY_DRAIN_TIMEOUT [10000]
-  --redis URL              share rooms with every node on this Redis PARLEY_REDIS_URL (or PARLEY_REDIS)
-                           (redis://[user:pass@]host:port[/db], Redis 7 or Valkey; without it
-                           rooms live in this process's memory and no Redis is used)
+  --redis URL              rooms shared by every node on one Redis   PARLEY_REDIS_URL (or PARLEY_REDIS)
+                           (redis://[user:pass@]host:port[/db], Redis 7 or Valkey; /readyz
+                           answers 503 while it is unreachable; without --redis rooms live in
+                           this process's memory and no Redis is used)
   --redis-prefix P         prefix of the broker's keys and channels  PARLEY_REDIS_PREFIX [parley:]
   --redis-heartbeat-ttl MS a node silent this long is dead; renewed   PARLEY_REDIS_HEARTBEAT_TTL [3000]
                            and checked every third of it. A dead node's peers can resume on

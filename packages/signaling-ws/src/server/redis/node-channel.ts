@@ -3,7 +3,8 @@
 // here: the relay hot path costs one string concatenation). Rooms, ids and node ids have no
 // newline (NAME_PATTERN, ID_PATTERN, hex node ids); a frame may contain anything.
 //
-//   d \n room \n to \n from \n frame        a frame for member `to` (from: the sender or empty)
+//   d \n room \n to \n from \n frame        a frame for member `to` (from: the sender or empty;
+//                                          built by the PUBLISH script)
 //   b \n room \n seq \n except \n frame    a frame for every member of the room on this node but `except`
 //                                        (with a sequence number when it reports an event of `except`,
 //                                        its join or removal: only to members whose membership is older)
@@ -28,11 +29,6 @@ export type NodeMessage =
     }
   | { readonly kind: 'taken'; readonly room: string; readonly id: string; readonly newNode: string }
   | { readonly kind: 'handover'; readonly room: string; readonly id: string; readonly frames: readonly HeldFrame[] };
-
-/** The head of a `deliver` message; the frame follows it (the PUBLISH script appends it). */
-export function deliverHead(room: string, to: string, from: string | undefined): string {
-  return `d\n${room}\n${to}\n${from ?? ''}\n`;
-}
 
 /** A `broadcast` message; `olderThan` for news of `except` (see `NodeMessage`). */
 export function broadcastMessage(room: string, frame: string, except: string | undefined, olderThan?: string): string {

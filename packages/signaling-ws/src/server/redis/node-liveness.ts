@@ -83,7 +83,7 @@ export class NodeLiveness {
     writeHeartbeat(host, this.timing.heartbeatTtlMs).then(
       (missing) => {
         // Not in the live set: Redis restarted, or other nodes found us dead (we stalled).
-        if (missing && host.ready()) {
+        if (missing) {
           host.log({ level: 'warn', event: 'redis-node-reregister', node: host.nodeId });
           host.lostRegistration();
         }

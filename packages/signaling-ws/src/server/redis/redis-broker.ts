@@ -6,7 +6,8 @@
 //   order, name. The JOIN script checks id taken / name taken / room full and inserts atomically,
 //   so two joins racing for the last seat on two nodes get exactly one seat.
 // - publish: the PUBLISH script looks up the owner of `to` and publishes the frame on that node's
-//   channel (node-channel.ts). If no subscriber got it (the node died or is cut off), the frame is
+//   channel (node-channel.ts); the frames relayed in one turn of the event loop go in one script
+//   call (publish-batch.ts). If no subscriber got it (the node died or is cut off), the frame is
 //   held in Redis for the member, bounded (count and bytes, as on one node) with an expiry, and
 //   given to whoever takes the member over; past the bound the sender gets `undeliverable`.
 //   Frames from one sender to one receiver stay in order: one command connection, scripts run in
@@ -55,8 +56,9 @@ import type { PeerInfo } from '../../protocol.js';
 import type { BroadcastNews, Broker, BrokerJoinResult, Deliver, HeldFrame, JoinOptions } from '../broker.js';
 import { errorMessage, safeLogger, silentLogger, type Logger } from '../log.js';
 import { peerLeftFrame, undeliverableFrame } from '../notices.js';
-import { broadcastMessage, decodeHeldEntry, decodeNodeMessage, deliverHead, handoverMessage, type NodeMessage } from './node-channel.js';
+import { broadcastMessage, decodeHeldEntry, decodeNodeMessage, handoverMessage, type NodeMessage } from './node-channel.js';
 import { NodeLiveness, writeHeartbeat } from './node-liveness.js';
+import { PublishBatch } from './publish-batch.js';
 import { redisKeys, SCRIPTS, type RedisKeys, type ScriptCommands } from './scripts.js';
 
 /** Options of `createRedisBroker`. */
@@ -167,6 +169,7 @@ class RedisBrokerImpl implements RedisBroker {
   readonly log: Logger;
   private readonly sub: Redis;
   private readonly liveness: NodeLiveness;
+  private readonly batch: PublishBatch;
   private readonly local = new Map<string, Map<string, LocalMember>>();
   private memberCount = 0;
   /** Members whose leave could not reach Redis ("<room>\n<id>"): their room is told once Redis is back. */
@@ -221,6 +224,7 @@ class RedisBrokerImpl implements RedisBroker {
       connection.on('ready', () => this.connected(role));
     }
     this.sub.on('message', (_channel: string, message: string) => this.onMessage(message));
+    this.batch = new PublishBatch(this.cmd, this.keys.prefix, { maxHeldFrames: this.maxHeldFrames, maxHeldBytes: this.maxHeldBytes, heldTtlMs: this.heldTtlMs });
     this.liveness = new NodeLiveness(
       {
         nodeId: this.nodeId,
@@ -277,6 +281,8 @@ class RedisBrokerImpl implements RedisBroker {
 
   /** Heartbeat, node set and every local member written back (forced); then ready. */
   private register(): Promise<void> {
+    // Not connected: the next 'ready' registers.
+    if (this.closed || this.cmd.status !== 'ready' || this.sub.status !== 'ready') return Promise.resolve();
     this.registering ??= this.doRegister().finally(() => (this.registering = undefined));
     return this.registering;
   }
@@ -292,6 +298,8 @@ class RedisBrokerImpl implements RedisBroker {
       if (this.registered) this.log({ level: 'info', event: 'redis-registered', node: this.nodeId, members: this.memberCount });
     } catch (error) {
       this.log({ level: 'warn', event: 'redis-register-failed', node: this.nodeId, message: errorMessage(error) });
+      // E.g. Redis went away again halfway: try again soon (a new 'ready' also does).
+      if (this.liveness.running) setTimeout(() => void this.register(), 250).unref();
     }
   }
 
@@ -427,6 +435,7 @@ class RedisBrokerImpl implements RedisBroker {
       frames = [...(m.onTakenOver?.() ?? []), ...m.backlog];
     }
     // Always answer, so that the new owner does not wait out its handover timeout.
+    this.batch.flush();
     this.cmd.publish(this.keys.channel(newNode), handoverMessage(room, id, this.nodeId, frames)).catch((error: unknown) => {
       this.log({ level: 'warn', event: 'redis-handover-failed', node: this.nodeId, message: errorMessage(error) });
       for (const f of frames) this.tellUndeliverable(room, id, f.from, 'the peer moved to another server');
@@ -503,6 +512,7 @@ class RedisBrokerImpl implements RedisBroker {
     this.addLocal(m);
     let out: (string | number)[];
     try {
+      this.batch.flush();
       out = await this.cmd.parleyJoin(
         this.keys.room(room),
         this.keys.seq,
@@ -574,6 +584,7 @@ class RedisBrokerImpl implements RedisBroker {
     let out: (string | number)[];
     try {
       if (!this.ready()) throw this.notReady();
+      this.batch.flush(); // frames it sent before it left go first
       out = await this.cmd.parleyRemoveMember(this.keys.room(room), this.keys.held(room, id), this.keys.heldBytes(room, id), this.keys.members(this.nodeId), this.keys.seq, id, this.nodeId, m.epoch, room);
     } catch (error) {
       // Re-registering removes it from Redis and tells its room.
@@ -599,24 +610,18 @@ class RedisBrokerImpl implements RedisBroker {
       .map(({ id, name }) => ({ id, name }));
   }
 
-  async publish(room: string, to: string, frame: string, from?: string): Promise<boolean> {
-    if (!this.ready()) throw this.notReady();
-    const result = await this.cmd.parleyPublish(
-      this.keys.room(room),
-      this.keys.held(room, to),
-      this.keys.heldBytes(room, to),
-      to,
-      deliverHead(room, to, from),
-      frame,
-      from ?? '',
-      this.maxHeldFrames,
-      this.maxHeldBytes,
-      this.heldTtlMs,
-      this.keys.prefix,
-    );
-    if (result === 0) return false;
-    if (result === 2) this.tellUndeliverable(room, to, from, 'the peer is reconnecting and too much is held for it');
-    return true;
+  publish(room: string, to: string, frame: string, from?: string): Promise<boolean> {
+    if (!this.ready()) return Promise.reject(this.notReady());
+    // One promise per frame on this path, the one returned.
+    return new Promise((resolve, reject) => {
+      this.batch.add(room, to, frame, from, {
+        resolve: (result) => {
+          if (result === 2) this.tellUndeliverable(room, to, from, 'the peer is reconnecting and too much is held for it');
+          resolve(result !== 0);
+        },
+        reject,
+      });
+    });
   }
 
   async broadcast(room: string, frame: string, except?: string, news?: BroadcastNews): Promise<void> {
@@ -627,6 +632,7 @@ class RedisBrokerImpl implements RedisBroker {
   /** The BROADCAST script for a room frame; `olderThan` for news of `except` (see deliverLocally). */
   private async broadcastRaw(room: string, frame: string, except: string | undefined, olderThan: string | undefined): Promise<void> {
     if (!this.ready()) throw this.notReady();
+    this.batch.flush(); // frames relayed before this notice go first
     await this.cmd.parleyBroadcast(this.keys.room(room), this.keys.departed(room), broadcastMessage(room, frame, except, olderThan), this.keys.prefix, '', 0);
   }
 
