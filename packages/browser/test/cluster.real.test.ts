@@ -149,6 +149,26 @@ function expectUninterrupted({ caller, callee }: ConnectedCall, clientsOfCall: r
   }
 }
 
+/** Waits until each side has received every signal the other sent so far. */
+async function allSignalsArrived(call: ConnectedCall, what: string): Promise<void> {
+  await waitFor(
+    () => call.callerPort.received.length === call.calleePort.sent.length && call.calleePort.received.length === call.callerPort.sent.length,
+    what,
+    10_000,
+  ).catch((error: unknown) => {
+    throw new Error(`${String(error)}: ${describeSignals(call)}`);
+  });
+}
+
+/** What each side sent and the other received, by kind, for a failure message. */
+function describeSignals(call: ConnectedCall): string {
+  const kinds = (messages: readonly PeerMessage[]): string => messages.map((m) => m.kind).join(',');
+  return [
+    `bob sent [${kinds(call.calleePort.sent)}], alice received [${kinds(call.callerPort.received)}]`,
+    `alice sent [${kinds(call.callerPort.sent)}], bob received [${kinds(call.calleePort.received)}]`,
+  ].join('; ');
+}
+
 /** The node a client's join was logged on. */
 function nodeOf(nodes: readonly SignalingNode[], id: string): SignalingNode {
   const found = nodes.filter((node) => node.logEvents('join').some((line) => line['peer'] === id));
@@ -181,6 +201,10 @@ describe('calls across parley-signaling nodes on one Redis (real libwebrtc, real
     const aliceNode = nodeOf(nodes, aliceId);
     expect(nodeOf(nodes, bobId)).not.toBe(aliceNode);
 
+    // The set-up's last candidates may still be on their way; a frame a client has written to its
+    // node's socket but the node has not read yet dies with that node (no acknowledgement in the
+    // protocol). Kill once the cluster has delivered everything sent so far.
+    await allSignalsArrived(call, 'every signal of the set-up to arrive');
     const statusesBefore = alice.statuses.length;
     const sentBeforeKill = call.calleePort.sent.length;
     // What Bob had sent by the time Alice was joined again.
@@ -207,16 +231,15 @@ describe('calls across parley-signaling nodes on one Redis (real libwebrtc, real
       15_000,
     );
     // Every signal Bob sent reached Alice, in order (and every signal Alice sent reached Bob).
-    await waitFor(
-      () => call.callerPort.received.length === call.calleePort.sent.length && call.calleePort.received.length === call.callerPort.sent.length,
-      'every signal to arrive',
-      10_000,
-    );
+    await allSignalsArrived(call, 'every signal to arrive');
     expect(call.callerPort.received).toEqual(call.calleePort.sent);
     expect(call.calleePort.received).toEqual(call.callerPort.sent);
 
     await exchange(call.caller, call.callee, 'chat', 'still here, alice');
     await renegotiate(call);
+    await allSignalsArrived(call, 'every signal of the renegotiation to arrive');
+    expect(call.callerPort.received).toEqual(call.calleePort.sent);
+    expect(call.calleePort.received).toEqual(call.callerPort.sent);
     expectUninterrupted(call, [alice, bob]);
   });
 
@@ -225,6 +248,8 @@ describe('calls across parley-signaling nodes on one Redis (real libwebrtc, real
     const alice = join(nodes[0]!.url, 'alice');
     const bob = join(nodes[1]!.url, 'bob');
     const call = await connectCall(alice, bob);
+    // Nothing on its way when Redis goes (a signal sent while it is away is answered undeliverable).
+    await allSignalsArrived(call, 'every signal of the set-up to arrive');
 
     await redis.kill();
     await Promise.all(nodes.map((node) => node.waitForStatus('/readyz', 503, 10_000)));
@@ -242,6 +267,7 @@ describe('calls across parley-signaling nodes on one Redis (real libwebrtc, real
     expect(bob.peerIds()).toEqual([alice.id()]);
 
     await renegotiate(call);
+    await allSignalsArrived(call, 'every signal of the renegotiation to arrive');
     expect(call.callerPort.received).toEqual(call.calleePort.sent);
     expect(call.calleePort.received).toEqual(call.callerPort.sent);
     expectUninterrupted(call, [alice, bob]);
