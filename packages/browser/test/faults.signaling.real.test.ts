@@ -2,14 +2,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { DataChannel } from '@parley/core';
 import type { SignalingClient } from '@parley/signaling-ws/client';
 import { keepLoopbackCandidates } from '../src/index.js';
-import { killAllChildren } from './helpers/child-process.js';
 import { joinRoom } from './helpers/room.js';
 import type { TrackedClient } from './helpers/room.js';
 import { startRealCall } from './helpers/real-call.js';
 import { sleep, waitFor } from './helpers/wait.js';
 import type { RealCallSide } from './helpers/real-call.js';
-import { startSignalingProcess } from './helpers/signaling-process.js';
-import type { SignalingProcess } from './helpers/signaling-process.js';
+import { startSignalingNode } from '@parley/signaling-ws/testing';
+import type { SignalingNode } from '@parley/signaling-ws/testing';
 
 // Fault: the signaling server dies (SIGKILL: no close frame, no shutdown) in the middle of a call
 // between two real libwebrtc peers, and comes back on the same port with the same resume secret.
@@ -31,12 +30,14 @@ const OUTAGE_MS = 1500;
 const clients: SignalingClient[] = [];
 const calls: RealCallSide[] = [];
 const timers: ReturnType<typeof setInterval>[] = [];
+let server: SignalingNode | undefined;
 
 afterEach(async () => {
   for (const timer of timers.splice(0)) clearInterval(timer);
   for (const side of calls.splice(0)) side.stop();
   for (const client of clients.splice(0)) client.close();
-  await killAllChildren();
+  await server?.kill();
+  server = undefined;
 });
 
 function join(url: string, name: string): TrackedClient {
@@ -74,9 +75,10 @@ function crossedDuring(stream: Stream, start: number, end: number): number {
 
 describe('signaling server killed mid-call (real libwebrtc, real parley-signaling process)', () => {
   it('data keeps flowing, the clients resume their ids, and a renegotiation afterwards succeeds', { timeout: 30_000 }, async () => {
-    const first = await startSignalingProcess({ resumeSecret: RESUME_SECRET, resumeGraceMs: 5000 });
-    const alice = join(first.url, 'alice');
-    const bob = join(first.url, 'bob');
+    server = await startSignalingNode({ resumeSecret: RESUME_SECRET, args: ['--resume-grace', '5000'] });
+    const port = server.port;
+    const alice = join(server.url, 'alice');
+    const bob = join(server.url, 'bob');
     await waitFor(() => alice.peerIds().length === 1 && bob.peerIds().length === 1, 'both clients joined and see each other', 5000);
     const aliceId = alice.id()!;
     const bobId = bob.id()!;
@@ -103,7 +105,7 @@ describe('signaling server killed mid-call (real libwebrtc, real parley-signalin
 
     // SIGKILL: the process cannot close anything; the kernel closes its sockets.
     const statusesBefore = [alice.statuses.length, bob.statuses.length];
-    await first.process.kill('SIGKILL');
+    await server.kill();
     const killedAt = Date.now();
     await waitFor(() => [alice, bob].every((client, index) => client.statuses.slice(statusesBefore[index]).includes('reconnecting')), 'both clients noticing the server is gone', 5000);
     await sleep(OUTAGE_MS);
@@ -112,8 +114,8 @@ describe('signaling server killed mid-call (real libwebrtc, real parley-signalin
     expect(crossedDuring(toCallee, killedAt, restartingAt)).toBeGreaterThanOrEqual(20);
     expect(crossedDuring(toCaller, killedAt, restartingAt)).toBeGreaterThanOrEqual(20);
 
-    const second: SignalingProcess = await startSignalingProcess({ port: first.port, resumeSecret: RESUME_SECRET, resumeGraceMs: 5000 });
-    expect(second.port).toBe(first.port);
+    await server.start();
+    expect(server.port).toBe(port);
     await waitFor(
       () =>
         alice.status() === 'joined' &&
@@ -125,8 +127,8 @@ describe('signaling server killed mid-call (real libwebrtc, real parley-signalin
     );
     // Resumed, not rejoined: the same ids, restored by the new process from the signed tokens.
     expect([alice.id(), bob.id()]).toEqual([aliceId, bobId]);
-    await waitFor(() => second.logEvents('join').length >= 2, 'the restarted server logging both joins', 2000);
-    expect(second.logEvents('join').map((event) => [event['peer'], event['restored']]).sort()).toEqual(
+    await waitFor(() => server!.logEvents('join').length >= 2, 'the restarted server logging both joins', 2000);
+    expect(server.logEvents('join').map((event) => [event['peer'], event['restored']]).sort()).toEqual(
       [[aliceId, true], [bobId, true]].sort(),
     );
 

@@ -25,6 +25,15 @@ export interface DemoServerOptions {
   readonly turn?: TurnOptions;
 }
 
+/**
+ * The page's address on `port` for a person: `http://localhost:PORT/?room=…&name=…&ice=loopback`
+ * (localhost, not 127.0.0.1: a secure context, so getUserMedia is offered).
+ */
+export function demoPageUrl(port: number, room: string, name: string, extra: Record<string, string> = {}): string {
+  const params = new URLSearchParams({ room, name, ice: 'loopback', ...extra });
+  return `http://localhost:${port}/?${params.toString()}`;
+}
+
 export async function startDemoServer(options: DemoServerOptions = {}): Promise<DemoServer> {
   if (!existsSync(resolve(DEMO_DIST, 'index.html'))) {
     throw new Error(`the demo page is not built (${DEMO_DIST}/index.html is missing): run npm run build`);
@@ -44,11 +53,7 @@ export async function startDemoServer(options: DemoServerOptions = {}): Promise<
   const port = server.port;
   return {
     port,
-    pageUrl(room, name, extra = {}) {
-      const params = new URLSearchParams({ room, name, ice: 'loopback', ...extra });
-      // localhost, not 127.0.0.1: a secure context, so getUserMedia is offered.
-      return `http://localhost:${port}/?${params.toString()}`;
-    },
+    pageUrl: (room, name, extra) => demoPageUrl(port, room, name, extra),
     async restart({ downMs = 500 } = {}) {
       await server.close();
       await new Promise((resolve) => setTimeout(resolve, downMs));

@@ -17,7 +17,7 @@ export interface Person {
 
 const DEFAULT_TIMEOUT = 15_000;
 
-export async function joinRoom(browser: Browser, server: DemoServer, room: string, name: string, extra: Record<string, string> = {}): Promise<Person> {
+export async function joinRoom(browser: Browser, server: Pick<DemoServer, 'pageUrl'>, room: string, name: string, extra: Record<string, string> = {}): Promise<Person> {
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
   const page = await context.newPage();
   const person: Person = { name, context, page, pageErrors: [], console: [] };

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 
 // Child processes for the real-stack fault tests: a process that prints one JSON object per
-// line on stdout (the signaling CLI's log, the remote-peer fixture's reports), read as it comes,
-// and killed for real. Every child started here is tracked so that `killAllChildren()` (in an
+// line on stdout (the remote-peer fixture's reports), read as it comes, and killed for real
+// (parley-signaling processes come from `startSignalingNode` of @parley/signaling-ws/testing). Every child started here is tracked so that `killAllChildren()` (in an
 // afterEach) leaves no orphan, whatever the test did.
 
 /** One JSON line from a child's stdout, and when the test process read it. */

@@ -28,6 +28,9 @@ export interface HeldFrame {
   readonly from: string | undefined;
 }
 
+/** What a broadcast about its `except` member reports: that member's join or its leave. */
+export type BroadcastNews = 'joined' | 'left';
+
 /** What `Broker.join` answers: the other members, or why the join is refused. */
 export type BrokerJoinResult =
   | {
@@ -89,8 +92,14 @@ export interface Broker {
    * `to` is not a member of `room`.
    */
   publish(room: string, to: string, frame: string, from?: string): MaybePromise<boolean>;
-  /** Delivers `frame` to every member of `room` except `except`. */
-  broadcast(room: string, frame: string, except?: string): MaybePromise<void>;
+  /**
+   * Delivers `frame` to every member of `room` except `except`. With `news`, the frame reports
+   * that `except` joined (`peer-joined`, sent right after its join) or left (`peer-left`, right
+   * after `leave` removed it), and goes only to members that joined before that event: a later
+   * member's `welcome` reflected it already. (A broker whose joins and leaves are not atomic with
+   * this broadcast must filter; in memory nobody can join in between.)
+   */
+  broadcast(room: string, frame: string, except?: string, news?: BroadcastNews): MaybePromise<void>;
   /**
    * Records `key` as revoked until `untilMs` (unix ms, on the clock that gives `nowMs`), for
    * every process sharing this broker;

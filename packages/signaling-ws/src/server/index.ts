@@ -15,6 +15,7 @@ export { createJoinToken, verifyJoinToken, type JoinTokenCheck } from './auth.js
 export { turnCredentials, DEFAULT_TURN_TTL_SECONDS, type TurnOptions } from './turn.js';
 export {
   InMemoryBroker,
+  type BroadcastNews,
   type Broker,
   type BrokerJoinResult,
   type Deliver,

@@ -157,7 +157,7 @@ export function createSessions(ctx: ServerContext, handleFrame: (conn: Connectio
     when(
       broker.leave(session.room, session.id, session.sink),
       // Not removed: another join took the id over meanwhile, and the room keeps that member.
-      (removed) => removed && when(broker.broadcast(session.room, peerLeftFrame(session.id), session.id), () => undefined, (e) => brokerFailed('broadcast', e)),
+      (removed) => removed && when(broker.broadcast(session.room, peerLeftFrame(session.id), session.id, 'left'), () => undefined, (e) => brokerFailed('broadcast', e)),
       (e) => brokerFailed('leave', e),
     );
   }
@@ -377,7 +377,7 @@ export function createSessions(ctx: ServerContext, handleFrame: (conn: Connectio
     if (result.takenOver !== true) {
       // A member taken over was never reported gone: the room already knows this id.
       const joinedFrame = JSON.stringify({ type: 'peer-joined', peer: { id: session.id, name: session.name } });
-      when(broker.broadcast(session.room, joinedFrame, session.id), () => undefined, (e) => brokerFailed('broadcast', e));
+      when(broker.broadcast(session.room, joinedFrame, session.id, 'joined'), () => undefined, (e) => brokerFailed('broadcast', e));
     }
     drainBacklog(conn, backlog);
   }

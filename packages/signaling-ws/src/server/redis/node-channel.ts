@@ -5,7 +5,9 @@
 //
 //   d \n room \n to \n from \n frame        a frame for member `to` (from: the sender or empty;
 //                                          built by the PUBLISH script)
-//   b \n room \n    \n except \n frame      a frame for every member of the room on this node but `except`
+//   b \n room \n seq \n except \n frame    a frame for every member of the room on this node but `except`
+//                                        (with a sequence number when it reports an event of `except`,
+//                                        its join or removal: only to members whose membership is older)
 //   t \n room \n id \n newNode \n           member `id` was taken over by `newNode` (JOIN script)
 //   h \n room \n id \n oldNode \n [[from, frame], ...]   the frames the old owner held (JSON)
 
@@ -14,13 +16,23 @@ import type { HeldFrame } from '../broker.js';
 /** A decoded node-channel message. */
 export type NodeMessage =
   | { readonly kind: 'deliver'; readonly room: string; readonly to: string; readonly from: string | undefined; readonly frame: string }
-  | { readonly kind: 'broadcast'; readonly room: string; readonly except: string | undefined; readonly frame: string }
+  | {
+      readonly kind: 'broadcast';
+      readonly room: string;
+      readonly except: string | undefined;
+      /**
+       * For news of `except` (its join: its membership epoch; its removal: the removal's sequence
+       * number): members whose membership is newer had it in their welcome and are skipped.
+       */
+      readonly olderThan: string | undefined;
+      readonly frame: string;
+    }
   | { readonly kind: 'taken'; readonly room: string; readonly id: string; readonly newNode: string }
   | { readonly kind: 'handover'; readonly room: string; readonly id: string; readonly frames: readonly HeldFrame[] };
 
-/** A `broadcast` message. */
-export function broadcastMessage(room: string, frame: string, except: string | undefined): string {
-  return `b\n${room}\n\n${except ?? ''}\n${frame}`;
+/** A `broadcast` message; `olderThan` for news of `except` (see `NodeMessage`). */
+export function broadcastMessage(room: string, frame: string, except: string | undefined, olderThan?: string): string {
+  return `b\n${room}\n${olderThan ?? ''}\n${except ?? ''}\n${frame}`;
 }
 
 /** A `handover` message with the frames the old owner of `id` held for it, in order. */
@@ -43,7 +55,7 @@ export function decodeNodeMessage(message: string): NodeMessage | undefined {
     case 'd':
       return { kind: 'deliver', room, to: field2, from: field3 === '' ? undefined : field3, frame: rest };
     case 'b':
-      return { kind: 'broadcast', room, except: field3 === '' ? undefined : field3, frame: rest };
+      return { kind: 'broadcast', room, except: field3 === '' ? undefined : field3, olderThan: field2 === '' ? undefined : field2, frame: rest };
     case 't':
       return { kind: 'taken', room, id: field2, newNode: field3 };
     case 'h': {

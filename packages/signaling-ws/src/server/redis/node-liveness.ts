@@ -36,7 +36,7 @@ export interface LivenessHost {
   /** The heartbeat found this node missing from the live set: register again. */
   lostRegistration(): void;
   /** A dead node's member was removed; `held` are the held-list entries taken with it. */
-  memberReaped(room: string, id: string, held: readonly (string | number)[]): void;
+  memberReaped(room: string, id: string, removedAt: string, held: readonly (string | number)[]): void;
 }
 
 /** Writes this node's heartbeat now; resolves to true when the node was not in the live set. */
@@ -116,10 +116,10 @@ export class NodeLiveness {
         const room = entry.slice(0, at);
         const id = entry.slice(at + 1);
         // Removed from the node's set as it goes: a retry does only the rest.
-        const out = await cmd.parleyRemoveMember(keys.room(room), keys.held(room, id), keys.heldBytes(room, id), membersKey, id, node, '', room);
+        const out = await cmd.parleyRemoveMember(keys.room(room), keys.held(room, id), keys.heldBytes(room, id), membersKey, keys.seq, id, node, '', room);
         if (out[0] !== 1) continue;
         removed += 1;
-        this.host.memberReaped(room, id, out.slice(1));
+        this.host.memberReaped(room, id, String(out[1]), out.slice(2));
       }
       await cmd.del(membersKey);
     } catch (error) {

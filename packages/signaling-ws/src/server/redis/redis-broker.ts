@@ -12,7 +12,11 @@
 //   given to whoever takes the member over; past the bound the sender gets `undeliverable`.
 //   Frames from one sender to one receiver stay in order: one command connection, scripts run in
 //   order, pub/sub is ordered per connection.
-// - broadcast: once to each node that owns a member of the room; that node delivers locally.
+// - broadcast: once to each node that owns a member of the room; that node delivers locally. A
+//   join announcement (`peer-joined`, broadcast by the server after the JOIN script answered)
+//   carries the joiner's membership epoch: a member whose JOIN script ran later (a newer epoch)
+//   listed the joiner in its welcome already and is skipped, also when the announcement reaches
+//   it before its own join answer (it waits in the backlog, filtered once the epoch is known).
 // - leave removes only this node's own membership (epoch): a member taken over elsewhere stays.
 // - Takeover (a restore after a node died or while an old socket lingers on another node): the
 //   JOIN script with `takeover` reassigns the owner, returns the frames held in Redis and sends the
@@ -49,7 +53,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { PeerInfo } from '../../protocol.js';
-import type { Broker, BrokerJoinResult, Deliver, HeldFrame, JoinOptions } from '../broker.js';
+import type { BroadcastNews, Broker, BrokerJoinResult, Deliver, HeldFrame, JoinOptions } from '../broker.js';
 import { errorMessage, safeLogger, silentLogger, type Logger } from '../log.js';
 import { peerLeftFrame, undeliverableFrame } from '../notices.js';
 import { broadcastMessage, decodeHeldEntry, decodeNodeMessage, handoverMessage, type NodeMessage } from './node-channel.js';
@@ -102,7 +106,7 @@ export interface RedisBroker extends Broker {
   /** As `Broker.publish` (held in Redis if the member's node is gone); rejects at once while not ready. */
   publish(room: string, to: string, frame: string, from?: string): Promise<boolean>;
   /** As `Broker.broadcast`. */
-  broadcast(room: string, frame: string, except?: string): Promise<void>;
+  broadcast(room: string, frame: string, except?: string, news?: BroadcastNews): Promise<void>;
   /** As `Broker.revoke`, cluster-wide. */
   revoke(key: string, untilMs: number, nowMs: number): Promise<boolean>;
   /** As `Broker.isRevoked`, cluster-wide. */
@@ -130,10 +134,24 @@ interface LocalMember {
   /** joining: the JOIN script has not answered or the server has not handled it; awaiting-handover: a takeover waits for the old node; live. */
   phase: 'joining' | 'awaiting-handover' | 'live';
   /** Frames that came while not live, delivered when it goes live. */
-  backlog: HeldFrame[];
+  backlog: BacklogFrame[];
   /** A handover that arrived before the join answered. */
   handover: readonly HeldFrame[] | undefined;
   timer: NodeJS.Timeout | undefined;
+}
+
+/** A frame waiting for a member to go live; `olderThan` marks news of another member (see `needsNews`). */
+interface BacklogFrame extends HeldFrame {
+  readonly olderThan?: string;
+}
+
+/**
+ * Whether member `m` (its epoch known) needs news of an event numbered `olderThan` (a join's
+ * epoch, a removal's sequence number): a membership that began later had its outcome in its
+ * welcome (the joiner listed, the removed member not).
+ */
+function needsNews(m: { readonly epoch: string }, olderThan: string | undefined): boolean {
+  return olderThan === undefined || Number(m.epoch) < Number(olderThan);
 }
 
 /** How long a departure during a Redis outage is kept for nodes that register again later. */
@@ -156,6 +174,8 @@ class RedisBrokerImpl implements RedisBroker {
   private memberCount = 0;
   /** Members whose leave could not reach Redis ("<room>\n<id>"): their room is told once Redis is back. */
   private readonly departed = new Map<string, { readonly room: string; readonly id: string }>();
+  /** Members this node just removed ("<room>\n<id>" -> the removal's sequence number), for their `peer-left` broadcast. */
+  private readonly removedAt = new Map<string, string>();
   private registered = false;
   /** The last connection error, for the message of a start that timed out. */
   lastError: string | undefined;
@@ -216,9 +236,9 @@ class RedisBrokerImpl implements RedisBroker {
           this.registered = false;
           void this.register();
         },
-        memberReaped: (room, id, held) => {
+        memberReaped: (room, id, removedAt, held) => {
           this.tellSendersOf(room, id, held, 'the peer did not come back');
-          this.broadcastNow(room, peerLeftFrame(id), id);
+          this.broadcastNow(room, peerLeftFrame(id), id, removedAt);
         },
       },
       timing,
@@ -310,7 +330,7 @@ class RedisBrokerImpl implements RedisBroker {
       } else if (what === 'departed') {
         // Left another node while Redis was away from it; that node told the room before we were back.
         i += 3;
-        this.deliverLocally(room, peerLeftFrame(id), id);
+        this.deliverLocally(room, peerLeftFrame(id), id, undefined);
       } else {
         // 'gone': its leave failed while Redis was away.
         i += 3;
@@ -345,8 +365,8 @@ class RedisBrokerImpl implements RedisBroker {
     );
   }
 
-  private broadcastNow(room: string, frame: string, except: string | undefined): void {
-    this.broadcast(room, frame, except).catch((error: unknown) =>
+  private broadcastNow(room: string, frame: string, except: string | undefined, olderThan?: string): void {
+    this.broadcastRaw(room, frame, except, olderThan).catch((error: unknown) =>
       this.log({ level: 'warn', event: 'redis-broadcast-failed', node: this.nodeId, message: errorMessage(error) }),
     );
   }
@@ -372,7 +392,7 @@ class RedisBrokerImpl implements RedisBroker {
         return;
       }
       case 'broadcast':
-        this.deliverLocally(message.room, message.frame, message.except);
+        this.deliverLocally(message.room, message.frame, message.except, message.olderThan);
         return;
       case 'taken':
         this.takenOver(message.room, message.id, message.newNode);
@@ -390,11 +410,15 @@ class RedisBrokerImpl implements RedisBroker {
     }
   }
 
-  /** A room frame to this node's members of `room` but `except`. */
-  private deliverLocally(room: string, frame: string, except: string | undefined): void {
+  /** A room frame to this node's members of `room` but `except` (for a join announcement, those older than it). */
+  private deliverLocally(room: string, frame: string, except: string | undefined, olderThan: string | undefined): void {
     const members = this.local.get(room);
     if (members === undefined) return;
-    for (const m of members.values()) if (m.id !== except) this.toMember(m, frame, undefined);
+    for (const m of members.values()) {
+      if (m.id === except) continue;
+      if (m.epoch === '') this.toBacklog(m, { frame, from: undefined, ...(olderThan !== undefined ? { olderThan } : {}) });
+      else if (needsNews(m, olderThan)) this.toMember(m, frame, undefined);
+    }
   }
 
   /** Another node took member `id` over: end its session here silently and hand its frames over. */
@@ -423,11 +447,15 @@ class RedisBrokerImpl implements RedisBroker {
       m.deliver(frame, from);
       return;
     }
+    this.toBacklog(m, { frame, from });
+  }
+
+  private toBacklog(m: LocalMember, entry: BacklogFrame): void {
     if (m.backlog.length >= BACKLOG_LIMIT) {
-      this.tellUndeliverable(m.room, m.id, from, 'too many frames while the peer joins');
+      this.tellUndeliverable(m.room, m.id, entry.from, 'too many frames while the peer joins');
       return;
     }
-    m.backlog.push({ frame, from });
+    m.backlog.push(entry);
   }
 
   private goLive(m: LocalMember, handedOver: readonly HeldFrame[]): void {
@@ -439,7 +467,7 @@ class RedisBrokerImpl implements RedisBroker {
     m.backlog = [];
     // Delivered even if the session ended meanwhile: it then tells each sender `undeliverable`.
     for (const f of handedOver) m.deliver(f.frame, f.from);
-    for (const f of backlog) m.deliver(f.frame, f.from);
+    for (const f of backlog) if (needsNews(m, f.olderThan)) m.deliver(f.frame, f.from);
   }
 
   private addLocal(m: LocalMember): void {
@@ -557,14 +585,16 @@ class RedisBrokerImpl implements RedisBroker {
     try {
       if (!this.ready()) throw this.notReady();
       this.batch.flush(); // frames it sent before it left go first
-      out = await this.cmd.parleyRemoveMember(this.keys.room(room), this.keys.held(room, id), this.keys.heldBytes(room, id), this.keys.members(this.nodeId), id, this.nodeId, m.epoch, room);
+      out = await this.cmd.parleyRemoveMember(this.keys.room(room), this.keys.held(room, id), this.keys.heldBytes(room, id), this.keys.members(this.nodeId), this.keys.seq, id, this.nodeId, m.epoch, room);
     } catch (error) {
       // Re-registering removes it from Redis and tells its room.
       this.departed.set(`${room}\n${id}`, { room, id });
       throw error;
     }
     if (out[0] !== 1) return false;
-    this.tellSendersOf(room, id, out.slice(1), 'the peer has left');
+    // For the server's `peer-left` broadcast that follows (see newsOf).
+    this.removedAt.set(`${room}\n${id}`, String(out[1]));
+    this.tellSendersOf(room, id, out.slice(2), 'the peer has left');
     return true;
   }
 
@@ -594,10 +624,31 @@ class RedisBrokerImpl implements RedisBroker {
     });
   }
 
-  async broadcast(room: string, frame: string, except?: string): Promise<void> {
+  async broadcast(room: string, frame: string, except?: string, news?: BroadcastNews): Promise<void> {
+    if (!this.ready()) throw this.notReady();
+    await this.broadcastRaw(room, frame, except, except === undefined || news === undefined ? undefined : this.newsOf(room, except, news));
+  }
+
+  /** The BROADCAST script for a room frame; `olderThan` for news of `except` (see deliverLocally). */
+  private async broadcastRaw(room: string, frame: string, except: string | undefined, olderThan: string | undefined): Promise<void> {
     if (!this.ready()) throw this.notReady();
     this.batch.flush(); // frames relayed before this notice go first
-    await this.cmd.parleyBroadcast(this.keys.room(room), this.keys.departed(room), broadcastMessage(room, frame, except), this.keys.prefix, '', 0);
+    await this.cmd.parleyBroadcast(this.keys.room(room), this.keys.departed(room), broadcastMessage(room, frame, except, olderThan), this.keys.prefix, '', 0);
+  }
+
+  /**
+   * The event number of news about member `id` (see `deliverLocally`): the epoch of its membership
+   * for its join, the sequence number of its removal by this node for its leave.
+   */
+  private newsOf(room: string, id: string, news: BroadcastNews): string | undefined {
+    if (news === 'joined') {
+      const epoch = this.local.get(room)?.get(id)?.epoch;
+      return epoch === '' ? undefined : epoch;
+    }
+    const key = `${room}\n${id}`;
+    const removedAt = this.removedAt.get(key);
+    this.removedAt.delete(key);
+    return removedAt;
   }
 
   async revoke(key: string, untilMs: number, nowMs: number): Promise<boolean> {

@@ -92,14 +92,14 @@ return out
 };
 
 /**
- * Remove a member (KEYS: room hash, held list, held bytes, the owner's members set; ARGV: id,
+ * Remove a member (KEYS: room hash, held list, held bytes, the owner's members set, seq; ARGV: id,
  * node, epoch or "" for any, room): a leave (this node, its membership's epoch) or the reaping of
  * a dead node's member (that node, any epoch). Removes it only if that node still owns it (not
- * taken over since). Answers {1, held entries...} when removed (their senders are told), {0}
- * otherwise.
+ * taken over since). Answers {1, removal seq, held entries...} when removed (their senders are
+ * told; the `peer-left` goes only to memberships older than the removal), {0} otherwise.
  */
 export const REMOVE_MEMBER: ScriptDefinition = {
-  numberOfKeys: 4,
+  numberOfKeys: 5,
   lua: `${PARSE_MEMBER}
 local v = redis.call('HGET', KEYS[1], ARGV[1])
 if not v then return { 0 } end
@@ -109,7 +109,7 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[4], ARGV[4] .. '\\n' .. ARGV[1])
 local held = redis.call('LRANGE', KEYS[2], 0, -1)
 redis.call('DEL', KEYS[2], KEYS[3])
-local out = { 1 }
+local out = { 1, redis.call('INCR', KEYS[5]) }
 for _, h in ipairs(held) do out[#out + 1] = h end
 return out
 `,
