@@ -372,7 +372,8 @@ const takeJoin = { actions: ['answerPresent', 'openPair', 'markAnswered'] } as c
 const refused = { target: '#group.full', actions: 'recordFull' } as const;
 /** The answer to our join from a member we hold no pair with yet: past the cap we are the one too many. */
 const takePresent = [
-  // Late, after we left and joined again: its sender hears our new join and answers that one.
+  // A late answer to a former join of ours (we left and joined again): its sender, if still in
+  // the call, answers our new join too, and that answer opens the pair.
   { guard: 'isForAnotherMembership' },
   { guard: 'isOfCurrentPair' },
   // Its sender opened a pair for us: answerLeave tells it to drop it.
