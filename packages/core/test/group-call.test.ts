@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { PeerMessage } from '../src/index.js';
 import { MAX_MEMBERSHIP_LENGTH, createCall } from '../src/index.js';
 import { addGroupMember, createFakeNetwork, createFakeRoom, createSignalingPair, meshViolations } from '../src/testing/index.js';
-import type { FakeRoomOptions, GroupMember, GroupMemberOptions } from '../src/testing/index.js';
+import type { FakeRoomOptions, FakeScheduler, GroupMember, GroupMemberOptions } from '../src/testing/index.js';
 import { waitFor } from './helpers/wait-for.js';
 
 // createGroupCall over a fake room (presence and pairwise signaling) and the fake network:
@@ -31,6 +31,37 @@ function room(options: FakeRoomOptions = {}) {
   });
   const settled = (what: string) => waitFor(() => meshViolations(members).length === 0, `${what}: ${meshViolations(members).join('; ')}`, 5000);
   return { network, room: fakeRoom, members, add, settled, withNetwork };
+}
+
+/**
+ * A fake room scheduler that holds the deliveries whose label starts with `prefix` (one
+ * direction of a pipe) while closed; the others go on a macrotask each, as without a scheduler.
+ */
+function holdDeliveries(prefix: string) {
+  const waiting: (() => void)[] = [];
+  let closed = false;
+  const scheduler: FakeScheduler = {
+    schedule: <T>(task: Promise<T>, label = ''): Promise<T> =>
+      new Promise<T>((resolve) => {
+        const deliver = () => setTimeout(() => resolve(task), 0);
+        if (closed && label.startsWith(prefix)) waiting.push(deliver);
+        else deliver();
+      }),
+  };
+  return {
+    scheduler,
+    close: () => {
+      closed = true;
+    },
+    /** Lets the oldest held delivery through (the next one of that direction is held again). */
+    releaseOne: () => waiting.shift()?.(),
+    /** Lets every held delivery through, and the later ones. */
+    open: () => {
+      closed = false;
+      for (const deliver of waiting.splice(0)) deliver();
+    },
+    pending: () => waiting.length,
+  };
 }
 
 const pairsOf = (member: GroupMember) => [...member.group.status().members.keys()].sort();
@@ -134,6 +165,33 @@ describe('createGroupCall', () => {
     b.group.join();
     await settled('two');
     expect(a.ports.length + b.ports.length).toBe(2);
+  });
+
+  it('a late answer to a join before a leave and rejoin opens no pair (property seed 1853041091)', async () => {
+    // c's join reaches b twice; b answers both. c takes the first answer, leaves and joins
+    // again; b drops c on its leave, then leaves too (out of the call, it ignores c's new join).
+    // Only then does b's second answer reach c: it answers c's former membership cm1.
+    const held = holdDeliveries('b->c:');
+    const duplicateJoinOfC = (message: PeerMessage, from: string): readonly PeerMessage[] =>
+      from === 'c' && message.kind === 'group-join' ? [message, message] : [message];
+    const { add, settled } = room({ scheduler: held.scheduler, intercept: duplicateJoinOfC });
+    const [b, c] = [add('b'), add('c')];
+    b.group.join();
+    await waitFor(() => b.group.status().state === 'joined', 'b joined');
+    held.close();
+    c.group.join();
+    await waitFor(() => b.room.pipeTo('c').sent.filter((m) => m.kind === 'group-present').length === 2, 'b answered both joins of cm1');
+    held.releaseOne(); // b->c: group-present bm1 (the first answer)
+    await waitFor(() => c.group.status().members.has('b'), 'c pairs with b');
+    c.group.leave(); // c->b: group-leave cm1
+    await waitFor(() => !b.group.status().members.has('c'), 'b drops c');
+    b.group.leave(); // paired with no one: says nothing
+    c.group.join(); // c->b: group-join cm2, which b (out of the call) does not answer
+    await waitFor(() => c.group.status().state === 'joined', 'c joined as cm2');
+    held.open(); // b->c: group-present bm1 (the answer to the duplicate of cm1's join), then the rest
+    await waitFor(() => held.pending() === 0 && b.room.pipeTo('c').pending() === 0, 'b->c delivered');
+    expect(pairsOf(c)).toEqual([]);
+    await settled('c alone in the call, b out');
   });
 
   it('a join with a membership too long for a pair session is ignored', async () => {

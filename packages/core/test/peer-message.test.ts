@@ -14,7 +14,7 @@ describe('parsePeerMessage', () => {
       { kind: 'candidate', session: 's1', candidate: { candidate: 'candidate:1 1 udp 1 127.0.0.1 9 typ host', sdpMid: '0', sdpMLineIndex: 0 } },
       { kind: 'candidate', session: 's1', candidate: null },
       { kind: 'group-join', session: 'm1' },
-      { kind: 'group-present', session: 'm1' },
+      { kind: 'group-present', session: 'm1', join: 'm2' },
       { kind: 'group-leave', session: 'm1' },
       { kind: 'group-full', session: 'm1' },
     ];
@@ -41,7 +41,10 @@ describe('parsePeerMessage', () => {
       [{ kind: 'candidate', session: 's' }, 'invalid-field', 'candidate'],
       [{ kind: 'candidate', session: 's', candidate: { candidate: 'c', sdpMLineIndex: -1 } }, 'invalid-field', 'candidate.sdpMLineIndex'],
       [{ kind: 'group-join' }, 'invalid-field', 'session'],
-      [{ kind: 'group-present', session: 'a b' }, 'invalid-field', 'session'],
+      [{ kind: 'group-present', session: 'a b', join: 'm2' }, 'invalid-field', 'session'],
+      [{ kind: 'group-present', session: 'm1' }, 'invalid-field', 'join'],
+      [{ kind: 'group-present', session: 'm1', join: 'a b' }, 'invalid-field', 'join'],
+      [{ kind: 'group-present', session: 'm1', join: 'x'.repeat(PEER_MESSAGE_LIMITS.sessionLength + 1) }, 'too-large', 'join'],
       [{ kind: 'group-leave', session: 7 }, 'invalid-field', 'session'],
       [{ kind: 'group-full', session: 'x'.repeat(PEER_MESSAGE_LIMITS.sessionLength + 1) }, 'too-large', 'session'],
       [{ kind: 'group-kick', session: 's' }, 'unknown-kind', 'kind'],
@@ -59,7 +62,7 @@ describe('parsePeerMessage', () => {
 
   it('tells call control, negotiation and group membership apart', () => {
     const kinds = (['invite', 'accept', 'description', 'candidate', 'group-join', 'group-present', 'group-leave', 'group-full'] as const).map((kind) => {
-      const parsed = parsePeerMessage(kind === 'description' ? { kind, session: 's', description: { type: 'offer', sdp: 'v=0' } } : { kind, session: 's', candidate: null });
+      const parsed = parsePeerMessage(kind === 'description' ? { kind, session: 's', description: { type: 'offer', sdp: 'v=0' } } : { kind, session: 's', candidate: null, join: 's' });
       if (!parsed.ok) throw parsed.error;
       const message = parsed.message;
       return [kind, isCallControlMessage(message), isNegotiationMessage(message), isGroupMessage(message)];

@@ -15,8 +15,10 @@ import type { PeerInput } from './peer.types.js';
 //
 // Membership protocol (peer messages `group-*`, over each member's own pipe):
 // - JOIN sends `group-join` (our fresh membership id) to every member of the room.
-// - A member in the call answers `group-present` (its membership) and opens its pair with us;
-//   we open ours when the answer comes. Members not in the call do not answer.
+// - A member in the call answers `group-present` (its membership, and the membership of the join
+//   it answers) and opens its pair with us; we open ours when the answer comes, if it answers our
+//   current membership (a late answer to a join of ours before a leave is dropped). Members not
+//   in the call do not answer.
 // - The size cap (`maxMembers`, ourselves included) always turns away the newcomer: a member
 //   joined at the cap answers a join `group-full` and opens nothing; a joiner that a
 //   `group-full`, or a `group-present` past the cap, reaches leaves everyone it met (state
@@ -121,16 +123,18 @@ export type GroupUserEvent =
 export type GroupRoomEvent =
   | { readonly type: 'SELF'; readonly id: string | null }
   | { readonly type: 'MEMBERS'; readonly members: readonly string[] }
-  | { readonly type: 'REMOTE.JOIN' | 'REMOTE.PRESENT' | 'REMOTE.LEAVE' | 'REMOTE.FULL'; readonly member: string; readonly membership: string };
+  | { readonly type: 'REMOTE.JOIN' | 'REMOTE.LEAVE' | 'REMOTE.FULL'; readonly member: string; readonly membership: string }
+  /** `join`: the membership of the join this answers (ours, or a former one of ours). */
+  | { readonly type: 'REMOTE.PRESENT'; readonly member: string; readonly membership: string; readonly join: string };
 
 /** Every event `groupMachine` accepts. */
 export type GroupEvent = GroupUserEvent | GroupRoomEvent;
 
 type RemoteEvent = Extract<GroupRoomEvent, { readonly member: string }>;
 
-const REMOTE_EVENT_OF: Readonly<Record<GroupMessage['kind'], RemoteEvent['type']>> = {
+/** The event of each group message but `group-present`, which also carries the join it answers. */
+const REMOTE_EVENT_OF: Readonly<Record<Exclude<GroupMessage['kind'], 'group-present'>, Exclude<RemoteEvent['type'], 'REMOTE.PRESENT'>>> = {
   'group-join': 'REMOTE.JOIN',
-  'group-present': 'REMOTE.PRESENT',
   'group-leave': 'REMOTE.LEAVE',
   'group-full': 'REMOTE.FULL',
 };
@@ -154,7 +158,16 @@ function roomEvents(signaling: GroupSignaling): Observable<GroupRoomEvent> {
           const messages = signaling
             .portFor(member)
             .messages$.pipe(filter((message: PeerMessage): message is GroupMessage => isGroupMessage(message) && message.session.length <= MAX_MEMBERSHIP_LENGTH));
-          pipes.set(member, messages.subscribe((message) => subscriber.next({ type: REMOTE_EVENT_OF[message.kind], member, membership: message.session })));
+          pipes.set(
+            member,
+            messages.subscribe((message) =>
+              subscriber.next(
+                message.kind === 'group-present'
+                  ? { type: 'REMOTE.PRESENT', member, membership: message.session, join: message.join }
+                  : { type: REMOTE_EVENT_OF[message.kind], member, membership: message.session },
+              ),
+            ),
+          );
         }
         for (const [member, pipe] of pipes) {
           if (members.includes(member)) continue;
@@ -234,6 +247,8 @@ const groupSetup = setup({
     isCallFullFor: ({ context, event }) => 'member' in event && othersPaired(context, event.member) + 2 > context.maxMembers,
     /** The answer to our join is addressed to this membership. */
     isForOurMembership: ({ context, event }) => 'membership' in event && event.membership === context.membership,
+    /** A `group-present` answering a join of another membership than ours (a former one, before a leave and rejoin). */
+    isForAnotherMembership: ({ context, event }) => event.type === 'REMOTE.PRESENT' && event.join !== context.membership,
   },
   actions: {
     recordSelf: enqueueActions(({ event, enqueue }) => {
@@ -255,7 +270,7 @@ const groupSetup = setup({
     }),
     answerPresent: ({ context, event }) => {
       if (event.type !== 'REMOTE.JOIN') return;
-      context.signaling.portFor(event.member).send({ kind: 'group-present', session: inCall(context).membership });
+      context.signaling.portFor(event.member).send({ kind: 'group-present', session: inCall(context).membership, join: event.membership });
     },
     /**
      * A `group-present` we do not take (past the cap, or out of the call): `group-leave` with our
@@ -357,6 +372,9 @@ const takeJoin = { actions: ['answerPresent', 'openPair', 'markAnswered'] } as c
 const refused = { target: '#group.full', actions: 'recordFull' } as const;
 /** The answer to our join from a member we hold no pair with yet: past the cap we are the one too many. */
 const takePresent = [
+  // A late answer to a former join of ours (we left and joined again): its sender, if still in
+  // the call, answers our new join too, and that answer opens the pair.
+  { guard: 'isForAnotherMembership' },
   { guard: 'isOfCurrentPair' },
   // Its sender opened a pair for us: answerLeave tells it to drop it.
   { guard: 'isCallFullFor', target: '#group.full', actions: ['recordFull', 'answerLeave'] },

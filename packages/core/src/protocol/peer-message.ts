@@ -49,8 +49,12 @@ export type CandidateMessage = Sessioned & { readonly kind: 'candidate'; readonl
 
 /** Group: the sender joins the room's group call as membership `session` (sent to every member of the room). */
 export type GroupJoinMessage = Sessioned & { readonly kind: 'group-join' };
-/** Group: the answer of a member in the call to a `group-join`: it is in, as membership `session`. */
-export type GroupPresentMessage = Sessioned & { readonly kind: 'group-present' };
+/**
+ * Group: the answer of a member in the call to a `group-join`: it is in, as membership `session`.
+ * `join` is the membership of the join it answers, so a joiner that left and joined again drops
+ * a late answer to its former membership.
+ */
+export type GroupPresentMessage = Sessioned & { readonly kind: 'group-present'; readonly join: string };
 /** Group: the sender (membership `session`) leaves the call; the receiver drops its pair at once. */
 export type GroupLeaveMessage = Sessioned & { readonly kind: 'group-leave' };
 /** Group: the answer to a `group-join` of membership `session` when the call already holds its maximum. */
@@ -256,11 +260,17 @@ export function parsePeerMessage(input: unknown): PeerMessageParseResult {
       if (isResult(candidate)) return candidate;
       return { ok: true, message: { kind: 'candidate', session, candidate } };
     }
+    case 'group-present': {
+      const badJoin = checkString(input['join'], 'join', PEER_MESSAGE_LIMITS.sessionLength);
+      if (badJoin) return badJoin;
+      const join = input['join'] as string;
+      if (!SESSION_PATTERN.test(join)) return fail('invalid-field', 'join', 'join may hold only letters, digits and _ . : -');
+      return { ok: true, message: { kind: 'group-present', session, join } };
+    }
     case 'group-join':
-    case 'group-present':
     case 'group-leave':
     case 'group-full':
-      return { ok: true, message: { kind: kind as GroupMessage['kind'], session } };
+      return { ok: true, message: { kind: kind as Exclude<GroupMessage['kind'], 'group-present'>, session } };
   }
 }
 
