@@ -183,7 +183,10 @@ export const connectionMachine = setup({
       },
     }),
     /** A refusal seen before the connection (re)connected does not explain a later failure. */
-    forgetTurnRefusal: assign({ turnRefusal: null }),
+    forgetTurnRefusal: enqueueActions(({ context, enqueue }) => {
+      // Most connections never saw one: no assign (a copy of the context) for nothing.
+      if (context.turnRefusal !== null) enqueue.assign({ turnRefusal: null });
+    }),
     announceCandidateError: emit(({ event }) => {
       assertEvent(event, 'RTC.ICE_CANDIDATE_ERROR');
       return { type: 'notice' as const, notice: 'ice-candidate-error' as const, detail: event.detail };
