@@ -124,12 +124,12 @@ export function callStateOf(value: StateValue): CallState {
 }
 
 /**
- * The peer connection's four states (also the group's members): as the peer machine last saw
- * them, and the two that are the app's (`PortReport`) as its port has them now.
+ * The peer connection's four states (also the group's members): the connection state as the
+ * peer machine last saw it, the others (`PortReport`) as its port has them now.
  */
 export function connectionStatusOf(peer: PeerActor): CallConnectionStatus {
-  const { rtc, iceGatheringState, connectionState } = peer.getSnapshot().context;
-  return { signalingState: rtc.signalingState, iceGatheringState, iceConnectionState: rtc.iceConnectionState, connectionState };
+  const { rtc, connectionState } = peer.getSnapshot().context;
+  return { signalingState: rtc.signalingState, iceGatheringState: rtc.iceGatheringState, iceConnectionState: rtc.iceConnectionState, connectionState };
 }
 
 function statusOf(call: ReturnType<CallActor['getSnapshot']> | undefined, peer: PeerActor | undefined): CallStatus {

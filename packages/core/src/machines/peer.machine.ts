@@ -46,23 +46,31 @@ export type DataChannelActor = ActorRefFrom<typeof dataChannelMachine>;
  */
 export type PeerEmitted =
   | { readonly type: 'datachannel'; readonly label: string; readonly origin: 'local' | 'remote'; readonly channel: DataChannelActor }
-  | { readonly type: 'icegatheringstatechange'; readonly state: IceGatheringState }
   | { readonly type: 'connectionstatechange'; readonly state: PeerConnectionState }
   | { readonly type: 'negotiated'; readonly round: number; readonly iceRestart: boolean }
   | { readonly type: 'error'; readonly operation: NegotiationOperation | 'createDataChannel'; readonly error: Error }
   | { readonly type: 'notice'; readonly notice: NegotiationNotice | PeerNotice; readonly detail: string };
 
 /**
- * RTC port events that no state of the peer depends on: the signaling state (webrtc-pc §4.3.1;
- * the negotiation reads it from the port when it needs it), the ICE connection state (§4.3.3;
- * the recovery policy follows the connection state) and remote tracks (§5.1.1). The app hears
- * them straight from the port (`forwardPeerEvents`), as the machine would have passed them on.
+ * RTC port events the app hears straight from the port (`forwardPeerEvents`), as the machine
+ * would have passed them on: the signaling, ICE gathering and ICE connection states (webrtc-pc
+ * §4.3; the machine reads them from the port when it needs them, and keeps no copy) and remote
+ * tracks (§5.1.1). Of these, only the ICE gathering state is also a peer event (the gathering
+ * region follows it, see `takesPortEvent`).
  */
-export type PortReport = Extract<RtcPortEvent, { readonly type: 'signalingstatechange' | 'iceconnectionstatechange' | 'track' }>;
+export type PortReport = Extract<RtcPortEvent, { readonly type: 'signalingstatechange' | 'icegatheringstatechange' | 'iceconnectionstatechange' | 'track' }>;
 
-/** Whether a port event is a `PortReport` (the app's, not the machine's). */
+/** Whether a port event is a `PortReport` (the app hears it from the port). */
 export function isPortReport(event: { readonly type: string }): event is PortReport {
-  return event.type === 'signalingstatechange' || event.type === 'iceconnectionstatechange' || event.type === 'track';
+  return event.type === 'signalingstatechange' || event.type === 'icegatheringstatechange' || event.type === 'iceconnectionstatechange' || event.type === 'track';
+}
+
+/** The port events the peer machine takes. */
+type TakenPortEvent = Exclude<RtcPortEvent, Exclude<PortReport, { readonly type: 'icegatheringstatechange' }>>;
+
+/** Whether the peer machine takes a port event: no state depends on the other reports. */
+function takesPortEvent(event: RtcPortEvent): event is TakenPortEvent {
+  return event.type === 'icegatheringstatechange' || !isPortReport(event);
 }
 
 /** What the peer itself drops, for debugging. */
@@ -124,7 +132,7 @@ function filteredDescription(description: WireDescription, filter: CandidateFilt
 }
 
 /** The RTC port's events as machine events (webrtc-pc §4.4.1 event handlers); a `PortReport` is the app's. */
-function rtcEventOf(event: Exclude<RtcPortEvent, PortReport>): PeerEvent {
+function rtcEventOf(event: TakenPortEvent): PeerEvent {
   switch (event.type) {
     case 'negotiationneeded':
       return { type: 'RTC.NEGOTIATION_NEEDED' };
@@ -161,7 +169,7 @@ function connectPorts(context: PeerContext, self: ActorRef<Snapshot<unknown>, Pe
     if (self.getSnapshot().status === 'active') self.send(event);
   };
   const rtcSubscription = context.rtc.events$.subscribe((event) => {
-    if (!isPortReport(event)) send(rtcEventOf(event));
+    if (takesPortEvent(event)) send(rtcEventOf(event));
   });
   const signalingSubscription = context.signaling.messages$.subscribe((message) => {
     const event = remoteEventOf(message, context.session, context.candidateFilter);
@@ -249,11 +257,9 @@ function initialPeerContext(input: PeerInput): PeerContext {
     appliedRemoteSdps: negotiation.appliedRemoteSdps,
     seenRemoteUfrags: negotiation.seenRemoteUfrags,
     negotiationRounds: negotiation.negotiationRounds,
-    // ICE gathering region (its state mirrors the port's, as the connection region's do)
-    iceGatheringState: input.rtc.iceGatheringState,
+    // ICE gathering region
     generation: gathering.generation,
     candidates: gathering.candidates,
-    endOfCandidates: gathering.endOfCandidates,
     // connection region
     iceRestartBy: connection.iceRestartBy,
     maxIceRestarts: connection.maxIceRestarts,
