@@ -5,7 +5,7 @@ import type { ActorOptions, InspectionEvent, Observer, SnapshotFrom, Subscriptio
 import { isInvalidStateError } from './ports/rtc.js';
 import type { DataChannelInit, IceServer, RtcPort } from './ports/rtc.js';
 import { peerMachine } from './machines/peer.machine.js';
-import { isPortReport } from './machines/peer.machine.js';
+import { listenToPortReports } from './machines/peer.machine.js';
 import type { DataChannelActor, PeerActor, PeerEmitted, PortReport } from './machines/peer.machine.js';
 import { dataChannelOf, withDataChannelHandle } from './data-channel.js';
 import type { DataChannel, WithDataChannelHandle } from './data-channel.js';
@@ -91,12 +91,9 @@ export interface Peer {
  */
 export function forwardPeerEvents(actor: PeerActor, rtc: RtcPort, next: (event: PeerAppEvent) => void): Subscription {
   const subscriptions = new Subscription();
-  subscriptions.add(
-    rtc.events$.subscribe((event) => {
-      // Not once the peer has ended: it closes the port, and its `closed` states are not news.
-      if (isPortReport(event) && actor.getSnapshot().status === 'active') next(event);
-    }),
-  );
+  listenToPortReports(rtc, (report) => {
+    if (!subscriptions.closed) next(report);
+  });
   subscriptions.add(
     actor.on('*', (event) => {
       if (event.type !== 'datachannel') return next(event);

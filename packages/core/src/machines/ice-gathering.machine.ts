@@ -41,9 +41,12 @@ export interface IceGatheringContext {
   readonly candidates: readonly IceCandidate[];
 }
 
+/** The candidates of a generation not started (shared: the list is replaced, never mutated). */
+const NO_CANDIDATES: readonly IceCandidate[] = Object.freeze([]);
+
 /** The context gathering starts with (the peer machine starts its region with it too). */
 export function initialIceGatheringContext(input: IceGatheringInput): IceGatheringContext {
-  return { trickle: input.trickle ?? true, generation: 0, candidates: [] };
+  return { trickle: input.trickle ?? true, generation: 0, candidates: NO_CANDIDATES };
 }
 
 /** Does this side trickle its candidates (RFC 8838), or put them in the description? */
@@ -78,7 +81,7 @@ export const iceGatheringMachine = setup({
   actions: {
     startGeneration: assign({
       generation: ({ context }) => context.generation + 1,
-      candidates: () => [],
+      candidates: NO_CANDIDATES,
     }),
     recordCandidate: assign({
       candidates: ({ context, event }) => {

@@ -31,8 +31,8 @@ export type { CandidateFilter, IceRestartPolicy, PeerEndReason, PeerFailureReaso
 // alone (`sendParent`) is done here at once: send on the signaling pipe, emit to the app, or
 // `raise` the event another region takes (NEGOTIATED, RESTART_ICE, ICE.GATHERING_COMPLETE).
 // The port's reports that no state depends on (signaling and ICE connection states, remote
-// tracks: `PortReport`) are not events here at all: the app hears them straight from the port
-// (`forwardPeerEvents`), so they cost the peer no macrostep (issue 14).
+// tracks: `PortReport`) are not events here at all: the app hears them as the port fires them
+// (`listenToPortReports`), so they cost the peer no macrostep (issue 14).
 
 /** The session id of peer messages sent outside a call (a bare `createPeer`). */
 export const DEFAULT_SESSION = 'default';
@@ -52,7 +52,7 @@ export type PeerEmitted =
   | { readonly type: 'notice'; readonly notice: NegotiationNotice | PeerNotice; readonly detail: string };
 
 /**
- * RTC port events the app hears straight from the port (`forwardPeerEvents`), as the machine
+ * RTC port events the app hears as the port fires them (`listenToPortReports`), as the machine
  * would have passed them on: the signaling, ICE gathering and ICE connection states (webrtc-pc
  * §4.3; the machine reads them from the port when it needs them, and keeps no copy) and remote
  * tracks (§5.1.1). Of these, only the ICE gathering state is also a peer event (the gathering
@@ -158,9 +158,35 @@ function remoteEventOf(message: PeerMessage, session: string, filter: CandidateF
   return { type: 'DROPPED', notice: 'filtered-candidate', detail: 'remote candidate' };
 }
 
+/** Hears a port's reports (see `listenToPortReports`). */
+export type PortReportListener = (report: PortReport) => void;
+
+/**
+ * Who hears each port's reports: one listener, or several. The peer's one port subscription
+ * (connectPorts) hands them over; a second subscription, or an unsubscribe function, per peer
+ * would cost an idle peer up to 0.5 KiB (issue 14, memory).
+ */
+const portReportListeners = new WeakMap<RtcPort, PortReportListener | PortReportListener[]>();
+
+/**
+ * Passes the reports of `rtc` (`PortReport`) to `listener` while the peer that owns the port
+ * runs, in the order the port fires them among its other events, until the peer ends (to stop
+ * sooner, the listener ignores them).
+ */
+export function listenToPortReports(rtc: RtcPort, listener: PortReportListener): void {
+  const listeners = portReportListeners.get(rtc);
+  portReportListeners.set(rtc, listeners === undefined ? listener : [...(Array.isArray(listeners) ? listeners : [listeners]), listener]);
+}
+
+function reportToListeners(rtc: RtcPort, report: PortReport): void {
+  const listeners = portReportListeners.get(rtc);
+  if (typeof listeners === 'function') listeners(report);
+  else for (const listener of listeners ?? []) listener(report);
+}
+
 /**
  * Subscribes the peer to its ports: the RTC port's events and this session's peer messages come
- * in as events. No actor: the subscriptions end, and the RTC port is closed (the peer owns it,
+ * in as events, and the port's reports go to their listeners (`listenToPortReports`). No actor: the subscriptions end, and the RTC port is closed (the peer owns it,
  * webrtc-pc §4.4.1.9 close is idempotent), when the peer actor ends for any reason: a final
  * state (`closed`, `failed`), stopped from outside (e.g. by the call machine), or an error.
  */
@@ -169,6 +195,7 @@ function connectPorts(context: PeerContext, self: ActorRef<Snapshot<unknown>, Pe
     if (self.getSnapshot().status === 'active') self.send(event);
   };
   const rtcSubscription = context.rtc.events$.subscribe((event) => {
+    if (isPortReport(event) && self.getSnapshot().status === 'active') reportToListeners(context.rtc, event);
     if (takesPortEvent(event)) send(rtcEventOf(event));
   });
   const signalingSubscription = context.signaling.messages$.subscribe((message) => {
@@ -178,6 +205,7 @@ function connectPorts(context: PeerContext, self: ActorRef<Snapshot<unknown>, Pe
   const disconnect = (): void => {
     rtcSubscription.unsubscribe();
     signalingSubscription.unsubscribe();
+    portReportListeners.delete(context.rtc);
     context.rtc.close();
   };
   self.subscribe({ complete: disconnect, error: disconnect });
@@ -222,6 +250,9 @@ function openDataChannel(rtc: RtcPort, self: { send(event: PeerEvent): void }, l
     self.send({ type: 'DATA_CHANNEL.FAILED', label, error: error instanceof Error ? error : new Error(String(error)) });
   }
 }
+
+/** The channels of a new peer (shared: the list is replaced, never mutated). */
+const NO_CHANNELS: readonly DataChannelActor[] = Object.freeze([]);
 
 /**
  * The context a peer starts with: its regions' initial contexts and its own fields. Its shape
@@ -273,7 +304,7 @@ function initialPeerContext(input: PeerInput): PeerContext {
     session: input.session ?? DEFAULT_SESSION,
     candidateFilter: input.candidateFilter ?? null,
     input,
-    channels: [],
+    channels: NO_CHANNELS,
     filteredCandidates: 0,
     endReason: null,
     endDetail: undefined,
