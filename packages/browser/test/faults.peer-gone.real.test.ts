@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { callMachine } from '@parley/core';
 import { peerMachineWithDelays } from '@parley/core/internal';
-import type { PeerConnectionState, PeerEmitted } from '@parley/core';
+import type { PeerAppEvent, PeerConnectionState } from '@parley/core';
 import type { SignalingClient } from '@parley/signaling-ws/client';
 import { createSignalingServer } from '@parley/signaling-ws/server';
 import type { SignalingServer } from '@parley/signaling-ws/server';
@@ -83,7 +83,7 @@ function join(url: string, name: string): TrackedClient {
   return tracked;
 }
 
-const isConnectionState = (event: PeerEmitted): event is Extract<PeerEmitted, { type: 'connectionstatechange' }> =>
+const isConnectionState = (event: PeerAppEvent): event is Extract<PeerAppEvent, { type: 'connectionstatechange' }> =>
   event.type === 'connectionstatechange';
 
 /** The connection states our peer reported after `since`, with their time relative to it. */

@@ -142,7 +142,7 @@ describe('signaling server killed mid-call (real libwebrtc, real parley-signalin
         callerPeer.getSnapshot().context.negotiationRounds > roundsBefore[0]! &&
         calleePeer.getSnapshot().context.negotiationRounds > roundsBefore[1]! &&
         callee.peerEvents.some(({ event }) => event.type === 'track') &&
-        [callerPeer, calleePeer].every((p) => p.getSnapshot().context.signalingState === 'stable'),
+        [callerPeer, calleePeer].every((p) => p.getSnapshot().context.rtc.signalingState === 'stable'),
       'the renegotiation to complete on both sides',
       10_000,
     );

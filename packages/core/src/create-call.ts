@@ -6,6 +6,7 @@ import type { DataChannelInit, IceConnectionState, IceGatheringState, IceServer,
 import type { InviteMedia } from './protocol/peer-message.js';
 import { callMachine } from './machines/call.machine.js';
 import type { CallEnd, CallInput, CallPeerOptions, CallRole } from './machines/call.machine.js';
+import { isPortReport } from './machines/peer.machine.js';
 import type { PeerActor } from './machines/peer.machine.js';
 import { dataChannelOf } from './data-channel.js';
 import type { DataChannel } from './data-channel.js';
@@ -122,10 +123,13 @@ export function callStateOf(value: StateValue): CallState {
   throw new Error(`call machine: unexpected state ${JSON.stringify(value)}`);
 }
 
-/** The peer connection's four states, as the peer machine last saw them (also the group's members). */
+/**
+ * The peer connection's four states (also the group's members): the connection state as the
+ * peer machine last saw it, the others (`PortReport`) as its port has them now.
+ */
 export function connectionStatusOf(peer: PeerActor): CallConnectionStatus {
-  const { signalingState, iceGatheringState, iceConnectionState, connectionState } = peer.getSnapshot().context;
-  return { signalingState, iceGatheringState, iceConnectionState, connectionState };
+  const { rtc, connectionState } = peer.getSnapshot().context;
+  return { signalingState: rtc.signalingState, iceGatheringState: rtc.iceGatheringState, iceConnectionState: rtc.iceConnectionState, connectionState };
 }
 
 function statusOf(call: ReturnType<CallActor['getSnapshot']> | undefined, peer: PeerActor | undefined): CallStatus {
@@ -200,11 +204,15 @@ export function createCall(options: CreateCallOptions): Call {
    * Listens to a call's peer from the moment it is created, before it starts: what it reports
    * while starting (a data channel it opens at once, its first state changes) is not missed.
    */
-  const watch = (peer: PeerActor): void => {
+  const watch = (peer: PeerActor, port: RtcPort): void => {
     unwatch();
     watching = {
       snapshots: peer.subscribe({ next: () => update(), error: () => undefined }),
-      events: forwardPeerEvents(peer, (event) => events.next({ ...event, session: peer.getSnapshot().context.session })),
+      events: forwardPeerEvents(peer, port, (event) => {
+        events.next({ ...event, session: peer.getSnapshot().context.session });
+        // The port's state reports change the status without a peer snapshot.
+        if (isPortReport(event)) update();
+      }),
     };
   };
   /**
@@ -220,7 +228,8 @@ export function createCall(options: CreateCallOptions): Call {
       if (event.type !== '@xstate.actor' || (event.actorRef as { readonly id?: string }).id !== 'peer') return;
       findingPeer?.unsubscribe();
       findingPeer = undefined;
-      watch(event.actorRef as PeerActor);
+      // The port createRtc just made is this peer's.
+      if (rtc !== undefined) watch(event.actorRef as PeerActor, rtc);
     });
   };
   // The port of the call in progress and the latest ICE servers, for `iceServers$`.

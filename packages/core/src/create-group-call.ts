@@ -5,6 +5,7 @@ import type { ActorOptions, InspectionEvent, Observer, StateValue, Subscription 
 import type { DataChannelInit, IceServer, MediaStreamHandle, MediaTrackHandle, RtcPort } from './ports/rtc.js';
 import { groupMachine, memberOfPairActorId } from './machines/group.machine.js';
 import type { GroupError, GroupPeerOptions, GroupSignaling } from './machines/group.machine.js';
+import { isPortReport } from './machines/peer.machine.js';
 import type { PeerActor } from './machines/peer.machine.js';
 import { dataChannelOf } from './data-channel.js';
 import { forwardPeerEvents, peerMachineWithDelays, setIceServers } from './create-peer.js';
@@ -187,11 +188,13 @@ export function createGroupCall<P extends RtcPort = RtcPort>(options: CreateGrou
     watching.delete(peer);
   };
   /** Listens to a pair's peer from its creation, before it starts (nothing it reports is missed). */
-  const watch = (peer: PeerActor, member: string): void => {
+  const watch = (peer: PeerActor, member: string, port: RtcPort): void => {
     watching.set(peer, {
       snapshots: peer.subscribe({ next: () => update(), complete: () => (unwatch(peer), update()), error: () => (unwatch(peer), update()) }),
-      events: forwardPeerEvents(peer, (event) => {
+      events: forwardPeerEvents(peer, port, (event) => {
         if (!stopped) events.next({ ...event, member });
+        // The port's state reports change the status without a peer snapshot.
+        if (isPortReport(event)) update();
       }),
     });
   };
@@ -200,7 +203,9 @@ export function createGroupCall<P extends RtcPort = RtcPort>(options: CreateGrou
       const id = (event.actorRef as { readonly id?: string }).id;
       const member = id === undefined ? null : memberOfPairActorId(id);
       // Only the group's pair actors have ids of that form (the root is `group`).
-      if (member !== null) watch(event.actorRef as PeerActor, member);
+      // createRtc made the pair's port just before its peer.
+      const port = member === null ? undefined : ports.get(member);
+      if (member !== null && port !== undefined) watch(event.actorRef as PeerActor, member, port);
     }
     if (typeof inspect === 'function') inspect(event);
     else inspect?.next?.(event);

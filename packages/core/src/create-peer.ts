@@ -5,7 +5,8 @@ import type { ActorOptions, InspectionEvent, Observer, SnapshotFrom, Subscriptio
 import { isInvalidStateError } from './ports/rtc.js';
 import type { DataChannelInit, IceServer, RtcPort } from './ports/rtc.js';
 import { peerMachine } from './machines/peer.machine.js';
-import type { DataChannelActor, PeerActor, PeerEmitted } from './machines/peer.machine.js';
+import { listenToPortReports } from './machines/peer.machine.js';
+import type { DataChannelActor, PeerActor, PeerEmitted, PortReport } from './machines/peer.machine.js';
 import { dataChannelOf, withDataChannelHandle } from './data-channel.js';
 import type { DataChannel, WithDataChannelHandle } from './data-channel.js';
 import type { PeerInput } from './machines/peer.types.js';
@@ -56,6 +57,7 @@ export interface CreatePeerOptions extends PeerInput, LivePeerOptions {
  */
 export type PeerAppEvent =
   | Exclude<PeerEmitted, { readonly type: 'datachannel' }>
+  | PortReport
   | WithDataChannelHandle<Extract<PeerEmitted, { readonly type: 'datachannel' }>>
   | { readonly type: 'message'; readonly label: string; readonly data: string | ArrayBuffer; readonly channel: DataChannel }
   /** The RTC port refused a list from `iceServers$` (e.g. a TURN URL without credentials); the old list stays. */
@@ -83,11 +85,15 @@ export interface Peer {
 }
 
 /**
- * Passes on everything a peer actor emits, and every message of each of its data channels as a
+ * Passes on everything a peer actor emits, the reports (`PortReport`) of its port `rtc` (the
+ * port in its input) while it runs, and every message of each of its data channels as a
  * `message` event, in the order they happen. Unsubscribe to stop.
  */
-export function forwardPeerEvents(actor: PeerActor, next: (event: PeerAppEvent) => void): Subscription {
+export function forwardPeerEvents(actor: PeerActor, rtc: RtcPort, next: (event: PeerAppEvent) => void): Subscription {
   const subscriptions = new Subscription();
+  listenToPortReports(rtc, (report) => {
+    if (!subscriptions.closed) next(report);
+  });
   subscriptions.add(
     actor.on('*', (event) => {
       if (event.type !== 'datachannel') return next(event);
@@ -161,7 +167,7 @@ export function createPeer(options: CreatePeerOptions): Peer {
   });
 
   const events = new BufferUntilSubscribed<PeerAppEvent>();
-  const subscriptions = forwardPeerEvents(actor, (event) => events.next(event));
+  const subscriptions = forwardPeerEvents(actor, input.rtc, (event) => events.next(event));
   if (iceServers$ !== undefined) {
     const refused = (error: Error): void => events.next({ type: 'error', operation: 'setConfiguration', error });
     subscriptions.add(

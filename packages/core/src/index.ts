@@ -151,6 +151,7 @@ export type {
   PeerCommand,
   PeerContext,
   PeerEmitted,
+  PortReport,
   PeerEvent,
   PeerMachine,
   PeerNotice,

@@ -46,7 +46,7 @@ describe('iceGatheringMachine', () => {
   it('starts in new with trickle on by default and nothing gathered', () => {
     const { snapshot, toParent } = start();
     expect(snapshot().value).toBe('new');
-    expect(snapshot().context).toEqual({ trickle: true, iceGatheringState: 'new', generation: 0, candidates: [], endOfCandidates: false });
+    expect(snapshot().context).toEqual({ trickle: true, generation: 0, candidates: [] });
     expect(toParent).toEqual([]);
   });
 
@@ -63,7 +63,6 @@ describe('iceGatheringMachine', () => {
 
     send(found(null));
     expect(snapshot().value).toBe('complete');
-    expect(snapshot().context.endOfCandidates).toBe(true);
     expect(toParent).toEqual([
       { type: 'ICE.LOCAL_CANDIDATE', candidate: candidate(1) },
       { type: 'ICE.LOCAL_CANDIDATE', candidate: candidate(2) },
@@ -151,7 +150,7 @@ describe('iceGatheringMachine', () => {
 
     send(gatheringState('gathering'));
     expect(snapshot().value).toBe('gathering');
-    expect(snapshot().context).toMatchObject({ generation: 2, candidates: [], endOfCandidates: false });
+    expect(snapshot().context).toMatchObject({ generation: 2, candidates: [] });
 
     send(found(candidate(7, 'u2')), gatheringState('complete'), found(null));
     expect(snapshot().value).toBe('complete');
@@ -167,7 +166,7 @@ describe('iceGatheringMachine', () => {
     send(gatheringState('gathering'), found(candidate(1)), found(null));
     send(found(candidate(2, 'u2')));
     expect(snapshot().value).toBe('gathering');
-    expect(snapshot().context).toMatchObject({ generation: 2, candidates: [candidate(2, 'u2')], endOfCandidates: false });
+    expect(snapshot().context).toMatchObject({ generation: 2, candidates: [candidate(2, 'u2')] });
     send(gatheringState('gathering'));
     expect(snapshot().context.generation).toBe(2);
   });

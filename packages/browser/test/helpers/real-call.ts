@@ -2,7 +2,8 @@ import { createActor } from 'xstate';
 import type { ActorRefFrom, Subscription } from 'xstate';
 import { callMachine, callStateOf } from '@parley/core';
 import { dataChannelOf } from '@parley/core';
-import type { CallPeerOptions, DataChannel, PeerActor, PeerEmitted, SignalingPort } from '@parley/core';
+import type { CallPeerOptions, DataChannel, PeerActor, PeerAppEvent, SignalingPort } from '@parley/core';
+import { forwardPeerEvents } from '@parley/core/internal';
 import { createRealPort } from './wrtc.js';
 import type { RealScenarioPort } from './wrtc.js';
 
@@ -20,7 +21,7 @@ export interface RealCallSide {
   /** The call's state value after every snapshot, in order (consecutive repeats dropped). */
   readonly states: readonly string[];
   /** What the current peer emitted since it started, with the time it was seen. */
-  readonly peerEvents: readonly { readonly at: number; readonly event: PeerEmitted }[];
+  readonly peerEvents: readonly { readonly at: number; readonly event: PeerAppEvent }[];
   /** The running peer of the `active` state, if any. */
   peer(): PeerActor | undefined;
   /** The handle of the peer's data channel with this label, once it exists. */
@@ -40,7 +41,7 @@ export interface RealCallOptions {
 export function startRealCall(options: RealCallOptions): RealCallSide {
   const ports: RealScenarioPort[] = [];
   const states: string[] = [];
-  const peerEvents: { at: number; event: PeerEmitted }[] = [];
+  const peerEvents: { at: number; event: PeerAppEvent }[] = [];
   const call = createActor(options.logic ?? callMachine, {
     input: {
       signaling: options.signaling,
@@ -64,7 +65,8 @@ export function startRealCall(options: RealCallOptions): RealCallSide {
       watchedPeer = peer;
       peerSubscription?.unsubscribe();
       peerEvents.length = 0;
-      peerSubscription = peer.on('*', (event) => peerEvents.push({ at: Date.now(), event }));
+      // What the peer emits and its port's reports (tracks, signaling state), as an app hears them.
+      peerSubscription = forwardPeerEvents(peer, ports[ports.length - 1]!, (event) => peerEvents.push({ at: Date.now(), event }));
     }
   });
   call.start();

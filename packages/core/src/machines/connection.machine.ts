@@ -1,5 +1,5 @@
 import { assertEvent, assign, emit, enqueueActions, not, sendParent, setup } from 'xstate';
-import type { IceConnectionState, PeerConnectionState } from '../ports/rtc.js';
+import type { PeerConnectionState } from '../ports/rtc.js';
 import type { IceRestartPolicy, PeerEndReason } from './peer.types.js';
 
 // Mirrors RTCPeerConnectionState (webrtc-pc §4.3.3) and owns the recovery policy: a connection
@@ -21,7 +21,6 @@ export interface ConnectionInput {
 /** RTC events, already translated by the parent `peer` machine, and the parent's CLOSE. */
 export type ConnectionEvent =
   | { readonly type: 'RTC.CONNECTION_STATE'; readonly state: PeerConnectionState }
-  | { readonly type: 'RTC.ICE_CONNECTION_STATE'; readonly state: IceConnectionState }
   /** webrtc-pc §4.8.4 icecandidateerror; `detail` is "code text (url)". */
   | { readonly type: 'RTC.ICE_CANDIDATE_ERROR'; readonly errorCode: number; readonly url: string; readonly detail: string }
   /** An offer/answer exchange completed: the first one starts checks, a restart's new ones. */
@@ -38,7 +37,6 @@ export type ConnectionParentEvent = {
 /** What this machine reports as it goes (xstate `emit`; the peer passes them to the app). */
 export type ConnectionEmitted =
   | { readonly type: 'connectionstatechange'; readonly state: PeerConnectionState }
-  | { readonly type: 'iceconnectionstatechange'; readonly state: IceConnectionState }
   | { readonly type: 'notice'; readonly notice: 'ice-candidate-error'; readonly detail: string };
 
 /** Why recovery started, and so why the connection failed if recovery is exhausted. */
@@ -57,8 +55,6 @@ export interface ConnectionContext {
   readonly maxIceRestarts: number;
   /** The last reported RTCPeerConnectionState. */
   readonly connectionState: PeerConnectionState;
-  /** The last reported RTCIceConnectionState (for UIs and logs; the policy uses connectionState). */
-  readonly iceConnectionState: IceConnectionState;
   /** ICE restart attempts of the current recovery; 0 whenever connected. */
   readonly attempts: number;
   /** Why the connection is recovering or has ended; null while healthy. */
@@ -76,7 +72,6 @@ export function initialConnectionContext(input: ConnectionInput): ConnectionCont
     iceRestartBy: input.iceRestartBy ?? 'impolite',
     maxIceRestarts: input.maxIceRestarts ?? DEFAULT_MAX_ICE_RESTARTS,
     connectionState: 'new',
-    iceConnectionState: 'new',
     attempts: 0,
     reason: null,
     checksStartedInAttempt: null,
@@ -146,7 +141,8 @@ const RESTART_ROUND = {
 } as const;
 
 /**
- * Watches the connection and ICE connection states (webrtc-pc §4.3.2) and recovers a failed or
+ * Watches the connection state (webrtc-pc §4.3.3; the ICE connection state is the app's, see
+ * `PortReport`) and recovers a failed or
  * long-disconnected connection with ICE restarts under a backoff policy, giving up after a limit.
  */
 export const connectionMachine = setup({
@@ -180,12 +176,6 @@ export const connectionMachine = setup({
       enqueue.assign({ connectionState: event.state });
       enqueue.emit({ type: 'connectionstatechange', state: event.state });
     }),
-    /** Records the reported RTCIceConnectionState and announces it (`iceconnectionstatechange`). */
-    recordIceConnectionState: enqueueActions(({ event, enqueue }) => {
-      assertEvent(event, 'RTC.ICE_CONNECTION_STATE');
-      enqueue.assign({ iceConnectionState: event.state });
-      enqueue.emit({ type: 'iceconnectionstatechange', state: event.state });
-    }),
     recordTurnRefusal: assign({
       turnRefusal: ({ event }) => {
         assertEvent(event, 'RTC.ICE_CANDIDATE_ERROR');
@@ -193,7 +183,10 @@ export const connectionMachine = setup({
       },
     }),
     /** A refusal seen before the connection (re)connected does not explain a later failure. */
-    forgetTurnRefusal: assign({ turnRefusal: null }),
+    forgetTurnRefusal: enqueueActions(({ context, enqueue }) => {
+      // Most connections never saw one: no assign (a copy of the context) for nothing.
+      if (context.turnRefusal !== null) enqueue.assign({ turnRefusal: null });
+    }),
     announceCandidateError: emit(({ event }) => {
       assertEvent(event, 'RTC.ICE_CANDIDATE_ERROR');
       return { type: 'notice' as const, notice: 'ice-candidate-error' as const, detail: event.detail };
@@ -228,7 +221,6 @@ export const connectionMachine = setup({
       { guard: 'isClosedReported', target: '.closed', actions: ['recordConnectionState', 'noteClosed'] },
       { actions: 'recordConnectionState' },
     ],
-    'RTC.ICE_CONNECTION_STATE': { actions: 'recordIceConnectionState' },
     'RTC.ICE_CANDIDATE_ERROR': [
       { guard: 'isTurnCredentialRefusal', actions: ['recordTurnRefusal', 'announceCandidateError'] },
       { actions: 'announceCandidateError' },

@@ -5,7 +5,9 @@ import type { IceCandidate, IceGatheringState } from '../ports/rtc.js';
 // gathering) and its hand-off to the parent `peer` machine: trickled one by one (RFC 8838), or
 // collected until gathering completes so that the description can carry them (non-trickle).
 // The peer machine runs it as one of its parallel regions (peer.machine.ts), where the hand-offs
-// (`sendParent` here) are carried out directly.
+// (`sendParent` here) are carried out directly. The gathering state itself is not recorded here:
+// the port has it (RtcPort.iceGatheringState), and the app hears its changes from the port
+// (`PortReport`); this machine only follows them.
 
 /** The input of `iceGatheringMachine`. */
 export interface IceGatheringInput {
@@ -27,25 +29,24 @@ export type IceGatheringParentEvent =
   /** Both modes, once per generation: every candidate gathered in it. */
   | { readonly type: 'ICE.GATHERING_COMPLETE'; readonly candidates: readonly IceCandidate[] };
 
-/** What this machine reports as it goes (xstate `emit`; the peer passes it to the app). */
-export type IceGatheringEmitted = { readonly type: 'icegatheringstatechange'; readonly state: IceGatheringState };
-
-/** The context of `iceGatheringMachine`: the candidates gathered in the current generation. */
+/**
+ * The context of `iceGatheringMachine`: the candidates gathered in the current generation
+ * (whether it is complete is the `complete` state).
+ */
 export interface IceGatheringContext {
   readonly trickle: boolean;
-  /** The last reported RTCIceGatheringState. */
-  readonly iceGatheringState: IceGatheringState;
   /** Incremented each time gathering starts; an ICE restart starts a new generation. */
   readonly generation: number;
   /** Local candidates of the current generation, in the order they were found. */
   readonly candidates: readonly IceCandidate[];
-  /** True once the current generation is complete (end-of-candidates seen or forwarded). */
-  readonly endOfCandidates: boolean;
 }
+
+/** The candidates of a generation not started (shared: the list is replaced, never mutated). */
+const NO_CANDIDATES: readonly IceCandidate[] = Object.freeze([]);
 
 /** The context gathering starts with (the peer machine starts its region with it too). */
 export function initialIceGatheringContext(input: IceGatheringInput): IceGatheringContext {
-  return { trickle: input.trickle ?? true, iceGatheringState: 'new', generation: 0, candidates: [], endOfCandidates: false };
+  return { trickle: input.trickle ?? true, generation: 0, candidates: NO_CANDIDATES };
 }
 
 /** Does this side trickle its candidates (RFC 8838), or put them in the description? */
@@ -64,7 +65,6 @@ export const iceGatheringMachine = setup({
     input: {} as IceGatheringInput,
     context: {} as IceGatheringContext,
     events: {} as IceGatheringEvent,
-    emitted: {} as IceGatheringEmitted,
   },
   guards: {
     isGatheringReported: ({ event }) => event.type === 'RTC.ICE_GATHERING_STATE' && event.state === 'gathering',
@@ -79,16 +79,9 @@ export const iceGatheringMachine = setup({
     isSectionEndMarker: ({ event }) => event.type === 'RTC.ICE_CANDIDATE' && event.candidate?.candidate === '',
   },
   actions: {
-    /** Records the reported RTCIceGatheringState and announces it (`icegatheringstatechange`). */
-    recordGatheringState: enqueueActions(({ event, enqueue }) => {
-      assertEvent(event, 'RTC.ICE_GATHERING_STATE');
-      enqueue.assign({ iceGatheringState: event.state });
-      enqueue.emit({ type: 'icegatheringstatechange', state: event.state });
-    }),
     startGeneration: assign({
       generation: ({ context }) => context.generation + 1,
-      candidates: () => [],
-      endOfCandidates: () => false,
+      candidates: NO_CANDIDATES,
     }),
     recordCandidate: assign({
       candidates: ({ context, event }) => {
@@ -96,7 +89,6 @@ export const iceGatheringMachine = setup({
         return event.candidate === null ? context.candidates : [...context.candidates, event.candidate];
       },
     }),
-    markEndOfCandidates: assign({ endOfCandidates: () => true }),
     /** RFC 8838 §4: trickle each candidate as soon as it is found; non-trickle only collects. */
     forwardCandidate: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'RTC.ICE_CANDIDATE');
@@ -121,8 +113,6 @@ export const iceGatheringMachine = setup({
   context: ({ input }) => initialIceGatheringContext(input),
   initial: 'new',
   on: {
-    // What no state below takes is still recorded.
-    'RTC.ICE_GATHERING_STATE': { actions: 'recordGatheringState' },
     CLOSE: '.closed',
   },
   states: {
@@ -130,8 +120,8 @@ export const iceGatheringMachine = setup({
       description: 'webrtc-pc "new": nothing gathered yet (no local description applied).',
       on: {
         'RTC.ICE_GATHERING_STATE': [
-          { guard: 'isGatheringReported', target: 'gathering', actions: ['recordGatheringState', 'startGeneration'] },
-          { guard: 'isCompleteReported', target: 'complete', actions: ['recordGatheringState', 'startGeneration'] },
+          { guard: 'isGatheringReported', target: 'gathering', actions: 'startGeneration' },
+          { guard: 'isCompleteReported', target: 'complete', actions: 'startGeneration' },
         ],
         // Engines may fire the first candidate before icegatheringstatechange: it starts gathering.
         'RTC.ICE_CANDIDATE': [
@@ -144,7 +134,7 @@ export const iceGatheringMachine = setup({
     gathering: {
       description: 'webrtc-pc "gathering": the ICE agent is finding local candidates of one generation.',
       on: {
-        'RTC.ICE_GATHERING_STATE': { guard: 'isCompleteReported', target: 'complete', actions: 'recordGatheringState' },
+        'RTC.ICE_GATHERING_STATE': { guard: 'isCompleteReported', target: 'complete' },
         // Whichever comes first of the null candidate and the "complete" state ends the generation.
         'RTC.ICE_CANDIDATE': [
           { guard: 'isEndOfCandidates', target: 'complete' },
@@ -155,11 +145,11 @@ export const iceGatheringMachine = setup({
     },
     complete: {
       description: 'webrtc-pc "complete": the generation has ended; a restart gathers a new one.',
-      entry: ['markEndOfCandidates', 'forwardEndOfCandidates', 'reportGatheringComplete'],
+      entry: ['forwardEndOfCandidates', 'reportGatheringComplete'],
       on: {
         // ICE restart (webrtc-pc §4.4.1.5): a new generation, announced by either signal first.
         // The late twin of the end signal (null candidate or "complete" state) is ignored here.
-        'RTC.ICE_GATHERING_STATE': { guard: 'isGatheringReported', target: 'gathering', actions: ['recordGatheringState', 'startGeneration'] },
+        'RTC.ICE_GATHERING_STATE': { guard: 'isGatheringReported', target: 'gathering', actions: 'startGeneration' },
         'RTC.ICE_CANDIDATE': [
           { guard: 'isEndOfCandidates' },
           { guard: 'isSectionEndMarker' },

@@ -223,10 +223,21 @@ function nextSignal(context: NegotiationContext): RemoteSignal | undefined {
   return context.inbox[0];
 }
 
+/**
+ * The fate last decided, and what it was decided on: the candidate guards of a rest state ask up
+ * to five times in a row about the same candidate, and each answer reads the remote SDP.
+ */
+let lastFate: { readonly signal: RemoteSignal; readonly remoteSdp: string | null; readonly seenUfrags: readonly string[]; readonly fate: RemoteCandidateFate } | null = null;
+
 function nextCandidateFate(context: NegotiationContext): RemoteCandidateFate | null {
   const next = nextSignal(context);
   if (next?.kind !== 'candidate') return null;
-  return remoteCandidateFate(next.candidate, context.rtc.remoteDescription?.sdp ?? null, context.seenRemoteUfrags);
+  const remoteSdp = context.rtc.remoteDescription?.sdp ?? null;
+  const seenUfrags = context.seenRemoteUfrags;
+  if (lastFate?.signal === next && lastFate.remoteSdp === remoteSdp && lastFate.seenUfrags === seenUfrags) return lastFate.fate;
+  const fate = remoteCandidateFate(next.candidate, remoteSdp, seenUfrags);
+  lastFate = { signal: next, remoteSdp, seenUfrags, fate };
+  return fate;
 }
 
 function nextDescriptionType(context: NegotiationContext): WireDescription['type'] | null {
@@ -313,11 +324,6 @@ const negotiationSetup = setup({
       },
       inbox: ({ context }) => context.inbox.slice(1),
     }),
-    /** Early candidates go first: they arrived before anything still in the inbox. */
-    releaseEarlyCandidates: assign({
-      inbox: ({ context }) => [...context.earlyCandidates, ...context.inbox],
-      earlyCandidates: [],
-    }),
     /** The offer takes the pending restart request; it gives it back if it never gets answered. */
     startOffer: assign({
       negotiationNeeded: false,
@@ -332,7 +338,15 @@ const negotiationSetup = setup({
     storeLocalDescription: assign({
       localDescription: ({ context, event }) => (event.type === 'RTC.OPERATION_DONE' && event.description ? event.description : context.localDescription),
     }),
+    /**
+     * A remote description is applied: its SDP is remembered (to drop duplicates), its ufrags
+     * too (to tell stale candidates), and the candidates held until a remote description was
+     * applied go back to the inbox, first: they arrived before anything still in it. One
+     * assign, not one per record (each assign copies the context).
+     */
     rememberAppliedRemote: assign({
+      inbox: ({ context }) => (context.earlyCandidates.length === 0 ? context.inbox : [...context.earlyCandidates, ...context.inbox]),
+      earlyCandidates: NOTHING,
       appliedRemoteSdps: ({ context }) => {
         const current = context.current;
         if (current?.kind !== 'description') return context.appliedRemoteSdps;
@@ -342,7 +356,7 @@ const negotiationSetup = setup({
         const current = context.current;
         if (current?.kind !== 'description') return context.seenRemoteUfrags;
         const fresh = iceUfragsOf(current.description.sdp).filter((ufrag) => !context.seenRemoteUfrags.includes(ufrag));
-        return [...context.seenRemoteUfrags, ...fresh].slice(-UFRAG_MEMORY);
+        return fresh.length === 0 ? context.seenRemoteUfrags : [...context.seenRemoteUfrags, ...fresh].slice(-UFRAG_MEMORY);
       },
     }),
     clearCurrent: assign({ current: null }),
@@ -502,7 +516,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
       on: {
         'RTC.OPERATION_DONE': {
           target: 'stable',
-          actions: ['rememberAppliedRemote', 'releaseEarlyCandidates', 'completeRound', { type: 'reportCompleted', params: { asOfferer: true } }],
+          actions: ['rememberAppliedRemote', 'completeRound', { type: 'reportCompleted', params: { asOfferer: true } }],
         },
         // An answer the engine refuses (stale, or for another offer) would leave us in
         // have-local-offer for good: roll our offer back and offer again.
@@ -533,7 +547,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
       description: 'setRemoteDescription(offer), from stable (have-remote-offer next).',
       entry: run('setRemoteDescription'),
       on: {
-        'RTC.OPERATION_DONE': { target: 'answering', actions: ['rememberAppliedRemote', 'releaseEarlyCandidates'] },
+        'RTC.OPERATION_DONE': { target: 'answering', actions: 'rememberAppliedRemote' },
         'RTC.OPERATION_FAILED': { target: 'stable', actions: ['reportError', 'clearCurrent'] },
       },
     },

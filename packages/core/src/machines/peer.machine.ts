@@ -4,14 +4,10 @@ import type {
   DataChannelInit,
   DataChannelPort,
   IceCandidate,
-  IceConnectionState,
   IceGatheringState,
-  MediaStreamHandle,
-  MediaTrackHandle,
   PeerConnectionState,
   RtcPort,
   RtcPortEvent,
-  SignalingState,
 } from '../ports/rtc.js';
 import type { SignalingPort } from '../ports/signaling.js';
 import type { PeerMessage, WireDescription } from '../protocol/peer-message.js';
@@ -34,6 +30,9 @@ export type { CandidateFilter, IceRestartPolicy, PeerEndReason, PeerFailureReaso
 // the regions take directly; no event is re-sent from one actor to another. What a region reports to a parent when it runs
 // alone (`sendParent`) is done here at once: send on the signaling pipe, emit to the app, or
 // `raise` the event another region takes (NEGOTIATED, RESTART_ICE, ICE.GATHERING_COMPLETE).
+// The port's reports that no state depends on (signaling and ICE connection states, remote
+// tracks: `PortReport`) are not events here at all: the app hears them as the port fires them
+// (`listenToPortReports`), so they cost the peer no macrostep (issue 14).
 
 /** The session id of peer messages sent outside a call (a bare `createPeer`). */
 export const DEFAULT_SESSION = 'default';
@@ -41,17 +40,38 @@ export const DEFAULT_SESSION = 'default';
 /** A running `dataChannelMachine`: what a `datachannel` event hands over. */
 export type DataChannelActor = ActorRefFrom<typeof dataChannelMachine>;
 
-/** What a peer reports to the app (xstate `emit`; `createPeer().events$` carries them). */
+/**
+ * What a peer machine reports to the app (xstate `emit`). `createPeer().events$` carries them,
+ * and the port's own reports (`PortReport`) beside them.
+ */
 export type PeerEmitted =
-  | { readonly type: 'track'; readonly track: MediaTrackHandle; readonly streams: readonly MediaStreamHandle[]; readonly mid: string | null }
   | { readonly type: 'datachannel'; readonly label: string; readonly origin: 'local' | 'remote'; readonly channel: DataChannelActor }
-  | { readonly type: 'signalingstatechange'; readonly state: SignalingState }
-  | { readonly type: 'icegatheringstatechange'; readonly state: IceGatheringState }
-  | { readonly type: 'iceconnectionstatechange'; readonly state: IceConnectionState }
   | { readonly type: 'connectionstatechange'; readonly state: PeerConnectionState }
   | { readonly type: 'negotiated'; readonly round: number; readonly iceRestart: boolean }
   | { readonly type: 'error'; readonly operation: NegotiationOperation | 'createDataChannel'; readonly error: Error }
   | { readonly type: 'notice'; readonly notice: NegotiationNotice | PeerNotice; readonly detail: string };
+
+/**
+ * RTC port events the app hears as the port fires them (`listenToPortReports`), as the machine
+ * would have passed them on: the signaling, ICE gathering and ICE connection states (webrtc-pc
+ * §4.3; the machine reads them from the port when it needs them, and keeps no copy) and remote
+ * tracks (§5.1.1). Of these, only the ICE gathering state is also a peer event (the gathering
+ * region follows it, see `takesPortEvent`).
+ */
+export type PortReport = Extract<RtcPortEvent, { readonly type: 'signalingstatechange' | 'icegatheringstatechange' | 'iceconnectionstatechange' | 'track' }>;
+
+/** Whether a port event is a `PortReport` (the app hears it from the port). */
+export function isPortReport(event: { readonly type: string }): event is PortReport {
+  return event.type === 'signalingstatechange' || event.type === 'icegatheringstatechange' || event.type === 'iceconnectionstatechange' || event.type === 'track';
+}
+
+/** The port events the peer machine takes. */
+type TakenPortEvent = Exclude<RtcPortEvent, Exclude<PortReport, { readonly type: 'icegatheringstatechange' }>>;
+
+/** Whether the peer machine takes a port event: no state depends on the other reports. */
+function takesPortEvent(event: RtcPortEvent): event is TakenPortEvent {
+  return event.type === 'icegatheringstatechange' || !isPortReport(event);
+}
 
 /** What the peer itself drops, for debugging. */
 export type PeerNotice = 'other-session' | 'filtered-candidate' | 'ice-candidate-error';
@@ -67,11 +87,8 @@ type RtcEvent =
   | { readonly type: 'RTC.NEGOTIATION_NEEDED' }
   | { readonly type: 'RTC.ICE_CANDIDATE'; readonly candidate: IceCandidate | null }
   | { readonly type: 'RTC.ICE_CANDIDATE_ERROR'; readonly errorCode: number; readonly url: string; readonly detail: string }
-  | { readonly type: 'RTC.SIGNALING_STATE'; readonly state: SignalingState }
   | { readonly type: 'RTC.ICE_GATHERING_STATE'; readonly state: IceGatheringState }
-  | { readonly type: 'RTC.ICE_CONNECTION_STATE'; readonly state: IceConnectionState }
   | { readonly type: 'RTC.CONNECTION_STATE'; readonly state: PeerConnectionState }
-  | { readonly type: 'RTC.TRACK'; readonly track: MediaTrackHandle; readonly streams: readonly MediaStreamHandle[]; readonly mid: string | null }
   | { readonly type: 'RTC.DATA_CHANNEL'; readonly channel: DataChannelPort; readonly origin: 'local' | 'remote' }
   /** The port refused a data channel (webrtc-pc §4.4.1.7: a used id, bad init, closed). */
   | { readonly type: 'DATA_CHANNEL.FAILED'; readonly label: string; readonly error: Error };
@@ -98,8 +115,6 @@ export interface PeerContext extends NegotiationContext, IceGatheringContext, Co
   readonly session: string;
   readonly candidateFilter: CandidateFilter | null;
   readonly input: PeerInput;
-  /** Mirror of the RTC port's signaling state, for UIs and tests (the regions keep the others). */
-  readonly signalingState: SignalingState;
   /** One actor per data channel, local and remote. */
   readonly channels: readonly DataChannelActor[];
   /** Candidates `candidateFilter` dropped, local and remote (the notice is raised for the first only). */
@@ -116,8 +131,8 @@ function filteredDescription(description: WireDescription, filter: CandidateFilt
   return filter === null ? description : { type: description.type, sdp: filterSdpCandidates(description.sdp, filter) };
 }
 
-/** The RTC port's events as machine events (webrtc-pc §4.4.1 event handlers). */
-function rtcEventOf(event: RtcPortEvent): PeerEvent {
+/** The RTC port's events as machine events (webrtc-pc §4.4.1 event handlers); a `PortReport` is the app's. */
+function rtcEventOf(event: TakenPortEvent): PeerEvent {
   switch (event.type) {
     case 'negotiationneeded':
       return { type: 'RTC.NEGOTIATION_NEEDED' };
@@ -125,16 +140,10 @@ function rtcEventOf(event: RtcPortEvent): PeerEvent {
       return { type: 'RTC.ICE_CANDIDATE', candidate: event.candidate };
     case 'icecandidateerror':
       return { type: 'RTC.ICE_CANDIDATE_ERROR', errorCode: event.errorCode, url: event.url, detail: `${event.errorCode} ${event.errorText} (${event.url})` };
-    case 'signalingstatechange':
-      return { type: 'RTC.SIGNALING_STATE', state: event.state };
     case 'icegatheringstatechange':
       return { type: 'RTC.ICE_GATHERING_STATE', state: event.state };
-    case 'iceconnectionstatechange':
-      return { type: 'RTC.ICE_CONNECTION_STATE', state: event.state };
     case 'connectionstatechange':
       return { type: 'RTC.CONNECTION_STATE', state: event.state };
-    case 'track':
-      return { type: 'RTC.TRACK', track: event.track, streams: event.streams, mid: event.mid };
     case 'datachannel':
       return { type: 'RTC.DATA_CHANNEL', channel: event.channel, origin: 'remote' };
   }
@@ -149,9 +158,35 @@ function remoteEventOf(message: PeerMessage, session: string, filter: CandidateF
   return { type: 'DROPPED', notice: 'filtered-candidate', detail: 'remote candidate' };
 }
 
+/** Hears a port's reports (see `listenToPortReports`). */
+export type PortReportListener = (report: PortReport) => void;
+
+/**
+ * Who hears each port's reports: one listener, or several. The peer's one port subscription
+ * (connectPorts) hands them over; a second subscription, or an unsubscribe function, per peer
+ * would cost an idle peer up to 0.5 KiB (issue 14, memory).
+ */
+const portReportListeners = new WeakMap<RtcPort, PortReportListener | PortReportListener[]>();
+
+/**
+ * Passes the reports of `rtc` (`PortReport`) to `listener` while the peer that owns the port
+ * runs, in the order the port fires them among its other events, until the peer ends (to stop
+ * sooner, the listener ignores them).
+ */
+export function listenToPortReports(rtc: RtcPort, listener: PortReportListener): void {
+  const listeners = portReportListeners.get(rtc);
+  portReportListeners.set(rtc, listeners === undefined ? listener : [...(Array.isArray(listeners) ? listeners : [listeners]), listener]);
+}
+
+function reportToListeners(rtc: RtcPort, report: PortReport): void {
+  const listeners = portReportListeners.get(rtc);
+  if (typeof listeners === 'function') listeners(report);
+  else for (const listener of listeners ?? []) listener(report);
+}
+
 /**
  * Subscribes the peer to its ports: the RTC port's events and this session's peer messages come
- * in as events. No actor: the subscriptions end, and the RTC port is closed (the peer owns it,
+ * in as events, and the port's reports go to their listeners (`listenToPortReports`). No actor: the subscriptions end, and the RTC port is closed (the peer owns it,
  * webrtc-pc §4.4.1.9 close is idempotent), when the peer actor ends for any reason: a final
  * state (`closed`, `failed`), stopped from outside (e.g. by the call machine), or an error.
  */
@@ -159,7 +194,10 @@ function connectPorts(context: PeerContext, self: ActorRef<Snapshot<unknown>, Pe
   const send = (event: PeerEvent): void => {
     if (self.getSnapshot().status === 'active') self.send(event);
   };
-  const rtcSubscription = context.rtc.events$.subscribe((event) => send(rtcEventOf(event)));
+  const rtcSubscription = context.rtc.events$.subscribe((event) => {
+    if (isPortReport(event) && self.getSnapshot().status === 'active') reportToListeners(context.rtc, event);
+    if (takesPortEvent(event)) send(rtcEventOf(event));
+  });
   const signalingSubscription = context.signaling.messages$.subscribe((message) => {
     const event = remoteEventOf(message, context.session, context.candidateFilter);
     if (event) send(event);
@@ -167,6 +205,7 @@ function connectPorts(context: PeerContext, self: ActorRef<Snapshot<unknown>, Pe
   const disconnect = (): void => {
     rtcSubscription.unsubscribe();
     signalingSubscription.unsubscribe();
+    portReportListeners.delete(context.rtc);
     context.rtc.close();
   };
   self.subscribe({ complete: disconnect, error: disconnect });
@@ -212,6 +251,9 @@ function openDataChannel(rtc: RtcPort, self: { send(event: PeerEvent): void }, l
   }
 }
 
+/** The channels of a new peer (shared: the list is replaced, never mutated). */
+const NO_CHANNELS: readonly DataChannelActor[] = Object.freeze([]);
+
 /**
  * The context a peer starts with: its regions' initial contexts and its own fields. Its shape
  * matters for speed (measured in apps/bench machines, node 20):
@@ -246,16 +288,13 @@ function initialPeerContext(input: PeerInput): PeerContext {
     appliedRemoteSdps: negotiation.appliedRemoteSdps,
     seenRemoteUfrags: negotiation.seenRemoteUfrags,
     negotiationRounds: negotiation.negotiationRounds,
-    // ICE gathering region (its state mirrors the port's, as the connection region's do)
-    iceGatheringState: input.rtc.iceGatheringState,
+    // ICE gathering region
     generation: gathering.generation,
     candidates: gathering.candidates,
-    endOfCandidates: gathering.endOfCandidates,
     // connection region
     iceRestartBy: connection.iceRestartBy,
     maxIceRestarts: connection.maxIceRestarts,
     connectionState: input.rtc.connectionState,
-    iceConnectionState: input.rtc.iceConnectionState,
     attempts: connection.attempts,
     reason: connection.reason,
     checksStartedInAttempt: connection.checksStartedInAttempt,
@@ -265,8 +304,7 @@ function initialPeerContext(input: PeerInput): PeerContext {
     session: input.session ?? DEFAULT_SESSION,
     candidateFilter: input.candidateFilter ?? null,
     input,
-    signalingState: input.rtc.signalingState,
-    channels: [],
+    channels: NO_CHANNELS,
     filteredCandidates: 0,
     endReason: null,
     endDetail: undefined,
@@ -351,15 +389,6 @@ export const peerMachine = setup({
       }
       enqueue.emit({ type: 'notice', notice: event.notice, detail: event.detail });
     }),
-    mirrorSignalingState: enqueueActions(({ event, enqueue }) => {
-      assertEvent(event, 'RTC.SIGNALING_STATE');
-      enqueue.assign({ signalingState: event.state });
-      enqueue.emit({ type: 'signalingstatechange', state: event.state });
-    }),
-    announceTrack: emit(({ event }): PeerEmitted => {
-      assertEvent(event, 'RTC.TRACK');
-      return { type: 'track', track: event.track, streams: event.streams, mid: event.mid };
-    }),
     /** CREATE_DATA_CHANNEL from the app (see openDataChannel). */
     createDataChannel: ({ context, event, self }) => {
       assertEvent(event, 'CREATE_DATA_CHANNEL');
@@ -414,8 +443,6 @@ export const peerMachine = setup({
       // Events no region takes. CLOSE ends every region (each has a final `closed`), and the
       // connection region's end ends the peer.
       on: {
-        'RTC.SIGNALING_STATE': { actions: 'mirrorSignalingState' },
-        'RTC.TRACK': { actions: 'announceTrack' },
         'RTC.DATA_CHANNEL': { actions: 'adoptDataChannel' },
         DROPPED: { actions: 'announceDropped' },
         CREATE_DATA_CHANNEL: { actions: 'createDataChannel' },
