@@ -125,7 +125,7 @@ async function renegotiate({ caller, callee }: ConnectedCall): Promise<void> {
       callerPeer.getSnapshot().context.negotiationRounds > rounds[0]! &&
       calleePeer.getSnapshot().context.negotiationRounds > rounds[1]! &&
       callee.peerEvents.some(({ event }) => event.type === 'track') &&
-      [callerPeer, calleePeer].every((p) => p.getSnapshot().context.signalingState === 'stable'),
+      [callerPeer, calleePeer].every((p) => p.getSnapshot().context.rtc.signalingState === 'stable'),
     'the renegotiation (an audio transceiver) to complete on both sides',
     15_000,
   );
@@ -226,7 +226,7 @@ describe('calls across parley-signaling nodes on one Redis (real libwebrtc, real
     expect(bob.peerIds()).toEqual([aliceId]);
 
     await waitFor(
-      () => call.caller.peerEvents.some(({ event }) => event.type === 'track') && call.caller.peer()!.getSnapshot().context.signalingState === 'stable',
+      () => call.caller.peerEvents.some(({ event }) => event.type === 'track') && call.caller.peer()!.getSnapshot().context.rtc.signalingState === 'stable',
       "bob's renegotiation, sent while alice was away, to complete",
       15_000,
     );
