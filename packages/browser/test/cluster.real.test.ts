@@ -6,7 +6,7 @@ import type { SignalingCluster, SignalingNode } from '@parley/signaling-ws/testi
 import { keepLoopbackCandidates } from '../src/index.js';
 import { joinRoom } from './helpers/room.js';
 import type { TrackedClient } from './helpers/room.js';
-import { startRealCall } from './helpers/real-call.js';
+import { renegotiateWithAudio, startRealCall } from './helpers/real-call.js';
 import type { RealCallSide } from './helpers/real-call.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -116,20 +116,8 @@ async function exchange(from: RealCallSide, to: RealCallSide, label: string, tex
  * webrtc-pc §4.7.3), then Bob opens a second data channel (DCEP, RFC 8832); both complete.
  */
 async function renegotiate({ caller, callee }: ConnectedCall): Promise<void> {
-  const callerPeer = caller.peer()!;
-  const calleePeer = callee.peer()!;
-  const rounds = [callerPeer.getSnapshot().context.negotiationRounds, calleePeer.getSnapshot().context.negotiationRounds];
-  caller.ports[0]!.pc.addTransceiver('audio');
-  await waitFor(
-    () =>
-      callerPeer.getSnapshot().context.negotiationRounds > rounds[0]! &&
-      calleePeer.getSnapshot().context.negotiationRounds > rounds[1]! &&
-      callee.peerEvents.some(({ event }) => event.type === 'track') &&
-      [callerPeer, calleePeer].every((p) => p.getSnapshot().context.rtc.signalingState === 'stable'),
-    'the renegotiation (an audio transceiver) to complete on both sides',
-    15_000,
-  );
-  calleePeer.send({ type: 'CREATE_DATA_CHANNEL', label: 'late' });
+  await renegotiateWithAudio(caller, callee, 15_000);
+  callee.peer()!.send({ type: 'CREATE_DATA_CHANNEL', label: 'late' });
   await waitFor(() => openChannel(caller, 'late') !== undefined && openChannel(callee, 'late') !== undefined, 'the late channel open on both sides', 10_000);
   await exchange(caller, callee, 'late', 'late from alice');
   await exchange(callee, caller, 'late', 'late from bob');

@@ -4,7 +4,7 @@ import type { SignalingClient } from '@parley/signaling-ws/client';
 import { keepLoopbackCandidates } from '../src/index.js';
 import { joinRoom } from './helpers/room.js';
 import type { TrackedClient } from './helpers/room.js';
-import { startRealCall } from './helpers/real-call.js';
+import { renegotiateWithAudio, startRealCall } from './helpers/real-call.js';
 import { sleep, waitFor } from './helpers/wait.js';
 import type { RealCallSide } from './helpers/real-call.js';
 import { startSignalingNode } from '@parley/signaling-ws/testing';
@@ -133,19 +133,7 @@ describe('signaling server killed mid-call (real libwebrtc, real parley-signalin
     );
 
     // Renegotiate through the restarted server: a new audio transceiver on the caller's side.
-    const callerPeer = caller.peer()!;
-    const calleePeer = callee.peer()!;
-    const roundsBefore = [callerPeer.getSnapshot().context.negotiationRounds, calleePeer.getSnapshot().context.negotiationRounds];
-    caller.ports[0]!.pc.addTransceiver('audio');
-    await waitFor(
-      () =>
-        callerPeer.getSnapshot().context.negotiationRounds > roundsBefore[0]! &&
-        calleePeer.getSnapshot().context.negotiationRounds > roundsBefore[1]! &&
-        callee.peerEvents.some(({ event }) => event.type === 'track') &&
-        [callerPeer, calleePeer].every((p) => p.getSnapshot().context.rtc.signalingState === 'stable'),
-      'the renegotiation to complete on both sides',
-      10_000,
-    );
+    await renegotiateWithAudio(caller, callee, 10_000);
     expect(caller.ports[0]!.pc.getTransceivers()).toHaveLength(1);
     expect(callee.ports[0]!.pc.getTransceivers()).toHaveLength(1);
     const track = callee.peerEvents.find(({ event }) => event.type === 'track')?.event;

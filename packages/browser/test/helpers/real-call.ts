@@ -6,6 +6,7 @@ import type { CallPeerOptions, DataChannel, PeerActor, PeerAppEvent, SignalingPo
 import { forwardPeerEvents } from '@parley/core/internal';
 import { createRealPort } from './wrtc.js';
 import type { RealScenarioPort } from './wrtc.js';
+import { waitFor } from './wait.js';
 
 // One side of a call over a real signaling connection and a real libwebrtc peer connection:
 // the call machine as an app would run it, with the ports it creates and what its peer reported
@@ -91,4 +92,25 @@ export function startRealCall(options: RealCallOptions): RealCallSide {
       for (const port of ports) port.close();
     },
   };
+}
+
+/**
+ * Renegotiates an established call: the caller adds an audio transceiver (an offer/answer round,
+ * webrtc-pc §4.7.3, through whatever signaling the call uses) and both sides complete it: one more
+ * negotiation round each, the callee got the track, both back in `stable`.
+ */
+export async function renegotiateWithAudio(caller: RealCallSide, callee: RealCallSide, timeoutMs: number): Promise<void> {
+  const callerPeer = caller.peer()!;
+  const calleePeer = callee.peer()!;
+  const roundsBefore = [callerPeer.getSnapshot().context.negotiationRounds, calleePeer.getSnapshot().context.negotiationRounds];
+  caller.ports[0]!.pc.addTransceiver('audio');
+  await waitFor(
+    () =>
+      callerPeer.getSnapshot().context.negotiationRounds > roundsBefore[0]! &&
+      calleePeer.getSnapshot().context.negotiationRounds > roundsBefore[1]! &&
+      callee.peerEvents.some(({ event }) => event.type === 'track') &&
+      [callerPeer, calleePeer].every((p) => p.getSnapshot().context.rtc.signalingState === 'stable'),
+    'the renegotiation (an audio transceiver) to complete on both sides',
+    timeoutMs,
+  );
 }
