@@ -169,6 +169,28 @@ describe('heartbeat', () => {
     live.socket.send({ type: 'ping' });
     expect(await live.socket.next('pong')).toEqual({ type: 'pong' });
   });
+
+  it('pings every socket in a tick of more sockets than one slice, and terminates only the silent ones', async () => {
+    // 300 sockets: the tick pings them in slices of 128 with I/O between the slices (server.ts).
+    srv = await startServer({ heartbeatIntervalMs: 150, resumeGraceMs: 100, maxConnectionsPerIp: 1000 });
+    const all: TestSocket[] = [];
+    const pinged = new Set<TestSocket>();
+    for (let i = 0; i < 300; i += 1) {
+      const socket = await TestSocket.open(srv.url, { autoPong: i % 100 !== 99 });
+      socket.ws.on('ping', () => pinged.add(socket));
+      sockets.push(socket);
+      all.push(socket);
+    }
+    const silent = all.filter((_, i) => i % 100 === 99);
+    // The last socket opened is silent: the tick that pinged it (before the one that drops it)
+    // pinged every socket opened before it too.
+    await Promise.all(silent.map((socket) => socket.closed));
+    expect(pinged.size).toBe(300);
+    // The ones that answer are still open after the tick that dropped the silent ones.
+    await sleep(400);
+    expect(all.filter((socket) => socket.closeInfo !== undefined)).toEqual(silent);
+    expect(srv.logs.filter((e) => e.event === 'heartbeat-timeout')).toHaveLength(3);
+  });
 });
 
 /**
