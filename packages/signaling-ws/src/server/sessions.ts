@@ -130,24 +130,34 @@ export function createSessions(ctx: ServerContext, handleFrame: (conn: Connectio
 
   // ---- ending ----
 
-  /** Takes a peer out of its room for good and tells the others `peer-left`. */
-  function end(session: Session, why: EndReason): void {
+  /**
+   * Ends a session here: out of this server's tables (its token, its room count, its grace timer
+   * and client slot); answers the frames it held, whose senders the caller tells or hands on.
+   */
+  function detach(session: Session): HeldFrame[] {
     const state = session.state;
-    if (state.kind === 'ended') return;
     session.state = { kind: 'ended' };
+    let held: HeldFrame[] = [];
     if (state.kind === 'in-grace' || state.kind === 'resuming') {
       if (state.kind === 'in-grace') clearTimeout(state.timer);
       if (state.ip !== undefined) ctx.clientSlots.release(state.ip);
-      const told = new Set<string>();
-      for (const { from } of takeHeld(state)) {
-        if (from !== undefined && !told.has(from)) {
-          told.add(from);
-          undeliverable(session, from, 'the peer did not come back');
-        }
-      }
+      held = takeHeld(state);
     }
     ctx.sessionsByToken.delete(session.resumeToken);
     countRoom(session.room, -1);
+    return held;
+  }
+
+  /** Takes a peer out of its room for good and tells the others `peer-left`. */
+  function end(session: Session, why: EndReason): void {
+    if (session.state.kind === 'ended') return;
+    const told = new Set<string>();
+    for (const { from } of detach(session)) {
+      if (from !== undefined && !told.has(from)) {
+        told.add(from);
+        undeliverable(session, from, 'the peer did not come back');
+      }
+    }
     log({ level: 'info', event: 'peer-left', peer: session.id, room: session.room, why });
     if (why === 'leave' || why === 'clean-close') {
       // Every token of this session was issued by now: none may restore it, on any process.
@@ -170,23 +180,15 @@ export function createSessions(ctx: ServerContext, handleFrame: (conn: Connectio
   function takenOver(session: Session): readonly HeldFrame[] {
     const state = session.state;
     if (state.kind === 'ended') return [];
-    session.state = { kind: 'ended' };
-    let held: readonly HeldFrame[] = [];
     const replaced: Connection[] = [];
     if (state.kind === 'connected') replaced.push(state.conn);
-    else {
-      if (state.kind === 'in-grace') clearTimeout(state.timer);
-      if (state.ip !== undefined) ctx.clientSlots.release(state.ip);
-      held = takeHeld(state);
-      // A resume here that raced the restore lost: its connection joins afresh when the broker answers.
-      if (state.kind === 'resuming' && state.previous !== undefined) replaced.push(state.previous);
-    }
+    // A resume here that raced the restore lost: its connection joins afresh when the broker answers.
+    else if (state.kind === 'resuming' && state.previous !== undefined) replaced.push(state.previous);
+    const held = detach(session);
     for (const conn of replaced) {
       conn.state = { kind: 'awaiting-join' };
       outbox.close(conn, CLOSE_CODES.replaced, 'replaced: the peer resumed on another server');
     }
-    ctx.sessionsByToken.delete(session.resumeToken);
-    countRoom(session.room, -1);
     log({ level: 'info', event: 'peer-taken-over', peer: session.id, room: session.room, held: held.length });
     return held;
   }
