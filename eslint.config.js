@@ -11,6 +11,8 @@ export default tseslint.config(
       parserOptions: {
         projectService: {
           allowDefaultProject: ['*.ts', 'apps/bench/vite.config.ts'],
+          // NodeNext resolution for those files too, so package `exports` (e.g. @parley/browser/compile-hints) resolve.
+          defaultProject: 'tsconfig.base.json',
         },
         tsconfigRootDir: import.meta.dirname,
       },
