@@ -591,7 +591,7 @@ describe('W3C isSettingRemoteAnswerPending: an offer that arrives while the remo
 });
 
 describe('webrtc-pc §4.4.1.6 addIceCandidate needs a remote description: early candidates are held, then added in order', () => {
-  it('B holds A’s candidates until A’s (delayed) offer is applied, then adds them in arrival order', async () => {
+  it('B holds A’s candidates until A’s (delayed) offer is applied, then adds them in arrival order before its answer', async () => {
     let delayedOffer: PeerMessage | null = null;
     const pair = startPair({
       intercept: (message, from) => {
@@ -618,21 +618,62 @@ describe('webrtc-pc §4.4.1.6 addIceCandidate needs a remote description: early 
     expect(pair.state('B')).toBe('applyingRemoteOffer');
     expect(pair.negotiation('B').context.earlyCandidates).toHaveLength(3);
     await scheduler.release('B: setRemoteDescription(offer) completes');
-    // Released into the inbox, ahead of anything else, taken once the answer is applied.
+    // Released into the inbox, ahead of anything else, and added before the answer is made.
     expect(pair.negotiation('B').context.earlyCandidates).toEqual([]);
-    expect(pair.negotiation('B').context.inbox).toEqual(held);
-    expect(pair.state('B')).toEqual({ answering: 'creatingAnswer' });
+    expect(pair.negotiation('B').context.inbox).toEqual(held.slice(1));
+    expect(pair.state('B')).toEqual({ answering: 'addingCandidate' });
 
     await scheduler.runUntilIdle();
     expectSettled(pair);
     expect(ports.B.operations).toEqual([
       'setRemoteDescription(offer)',
-      'createAnswer()',
-      'setLocalDescription(answer)',
       'addIceCandidate(127.0.0.1:50011 u0g1)',
       'addIceCandidate(127.0.0.1:50012 u0g1)',
       'addIceCandidate(null)',
+      'createAnswer()',
+      'setLocalDescription(answer)',
     ]);
+  });
+});
+
+describe('the candidates that came with an offer go in before the answer', () => {
+  it('one the engine refuses is reported and the answer is still made, sent and applied', async () => {
+    let offer: PeerMessage | null = null;
+    const pair = startPair({
+      intercept: (message, from) => {
+        if (from === 'a' && message.kind === 'description' && offer === null) {
+          offer = message;
+          return [];
+        }
+        return [message];
+      },
+    });
+    const { scheduler, ports } = pair;
+    ports.A.addTransceiver('audio');
+    await scheduler.runUntilIdle();
+    // The offer, then a candidate of it that names a real m-section but cannot be parsed.
+    pair.inject('A', offer!);
+    pair.inject('A', { kind: 'candidate', session: DEFAULT_SESSION, candidate: { candidate: 'candidate:garbage', sdpMid: '0' } });
+    await scheduler.release('A->B: description(offer)');
+    await scheduler.release('A->B: candidate');
+    await scheduler.release('B: setRemoteDescription(offer) completes');
+    expect(pair.state('B')).toEqual({ answering: 'addingCandidate' });
+
+    await scheduler.runUntilIdle();
+    expectSettled(pair, { errors: 1 });
+    expect(pair.errors('B')).toEqual([{ operation: 'addIceCandidate', name: 'OperationError', message: expect.stringMatching(/could not be parsed/) as unknown }]);
+    // A's own candidates, held while its offer was away, and the refused one, all before the answer.
+    const answerAt = ports.B.operations.indexOf('createAnswer()');
+    expect(ports.B.operations.slice(0, answerAt + 2)).toEqual([
+      'setRemoteDescription(offer)',
+      'addIceCandidate(127.0.0.1:50011 u0g1)',
+      'addIceCandidate(127.0.0.1:50012 u0g1)',
+      'addIceCandidate(null)',
+      expect.stringMatching(/^addIceCandidate\(.*garbage/) as unknown,
+      'createAnswer()',
+      'setLocalDescription(answer)',
+    ]);
+    expect(ports.A.signalingState).toBe('stable');
   });
 });
 

@@ -552,10 +552,26 @@ export const negotiationMachine = negotiationSetup.createMachine({
       },
     },
     answering: {
-      description: 'createAnswer, setLocalDescription(answer), send it: the round is done.',
-      initial: 'creatingAnswer',
+      description: 'The candidates already here, then createAnswer, setLocalDescription(answer), send it: the round is done.',
+      initial: 'takingCandidates',
       on: { 'RTC.OPERATION_FAILED': { target: 'rollingBackRemoteOffer', actions: 'reportError' } },
       states: {
+        // The remote candidates that came with the offer go in before the answer is made
+        // (addIceCandidate is valid in have-remote-offer, webrtc-pc §4.4.1.6), as a hand-written
+        // callee applies those it queued: the engine then starts its connectivity checks as
+        // soon as the answer is applied, not after the candidates follow it. The engine runs
+        // its operations in order (§4.4.1.2), so they cost the answer no time.
+        takingCandidates: {
+          always: [{ guard: 'canApplyNextCandidate', target: 'addingCandidate', actions: 'takeNext' }, { target: 'creatingAnswer' }],
+        },
+        addingCandidate: {
+          entry: run('addIceCandidate'),
+          on: {
+            'RTC.OPERATION_DONE': { target: 'takingCandidates', actions: 'clearCurrent' },
+            // A candidate the engine refuses is reported, as in a rest state; the answer goes on.
+            'RTC.OPERATION_FAILED': { target: 'takingCandidates', actions: ['reportError', 'clearCurrent'] },
+          },
+        },
         creatingAnswer: { entry: run('createAnswer'), on: { 'RTC.OPERATION_DONE': { target: 'applyingLocalAnswer', actions: 'storeLocalDescription' } } },
         applyingLocalAnswer: { entry: run('setLocalDescription'), on: { 'RTC.OPERATION_DONE': LOCAL_DESCRIPTION_APPLIED } },
         gatheringCandidates: GATHERING_CANDIDATES,
