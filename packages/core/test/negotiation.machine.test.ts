@@ -590,21 +590,28 @@ describe('W3C isSettingRemoteAnswerPending: an offer that arrives while the remo
   });
 });
 
+/** A pair whose A made its first offer (audio) and trickled its candidates, with that offer held back from B. */
+async function withFirstOfferHeld(): Promise<{ readonly pair: Pair; readonly delayedOffer: PeerMessage }> {
+  let delayedOffer: PeerMessage | null = null;
+  const pair = startPair({
+    intercept: (message, from) => {
+      if (from === 'a' && message.kind === 'description' && delayedOffer === null) {
+        delayedOffer = message;
+        return [];
+      }
+      return [message];
+    },
+  });
+  pair.ports.A.addTransceiver('audio');
+  await pair.scheduler.runUntilIdle();
+  if (delayedOffer === null) throw new Error('A made no offer');
+  return { pair, delayedOffer };
+}
+
 describe('webrtc-pc §4.4.1.6 addIceCandidate needs a remote description: early candidates are held, then added in order', () => {
   it('B holds A’s candidates until A’s (delayed) offer is applied, then adds them in arrival order before its answer', async () => {
-    let delayedOffer: PeerMessage | null = null;
-    const pair = startPair({
-      intercept: (message, from) => {
-        if (from === 'a' && message.kind === 'description' && delayedOffer === null) {
-          delayedOffer = message;
-          return [];
-        }
-        return [message];
-      },
-    });
+    const { pair, delayedOffer } = await withFirstOfferHeld();
     const { scheduler, ports } = pair;
-    ports.A.addTransceiver('audio');
-    await scheduler.runUntilIdle();
     const sent = candidatesSent(pair.signaling.A);
     expect(sent.map((c) => (c === null ? null : candidatePort(c.candidate)))).toEqual([50011, 50012, null]);
     const held = pair.negotiation('B').context.earlyCandidates;
@@ -613,7 +620,7 @@ describe('webrtc-pc §4.4.1.6 addIceCandidate needs a remote description: early 
     expect(ports.B.operations).toEqual([]);
     expect(pair.notices('B')).toEqual([]);
 
-    pair.inject('A', delayedOffer!);
+    pair.inject('A', delayedOffer);
     await scheduler.release('A->B: description(offer)');
     expect(pair.state('B')).toBe('applyingRemoteOffer');
     expect(pair.negotiation('B').context.earlyCandidates).toHaveLength(3);
@@ -638,21 +645,10 @@ describe('webrtc-pc §4.4.1.6 addIceCandidate needs a remote description: early 
 
 describe('the candidates that came with an offer go in before the answer', () => {
   it('one the engine refuses is reported and the answer is still made, sent and applied', async () => {
-    let offer: PeerMessage | null = null;
-    const pair = startPair({
-      intercept: (message, from) => {
-        if (from === 'a' && message.kind === 'description' && offer === null) {
-          offer = message;
-          return [];
-        }
-        return [message];
-      },
-    });
+    const { pair, delayedOffer: offer } = await withFirstOfferHeld();
     const { scheduler, ports } = pair;
-    ports.A.addTransceiver('audio');
-    await scheduler.runUntilIdle();
     // The offer, then a candidate of it that names a real m-section but cannot be parsed.
-    pair.inject('A', offer!);
+    pair.inject('A', offer);
     pair.inject('A', { kind: 'candidate', session: DEFAULT_SESSION, candidate: { candidate: 'candidate:garbage', sdpMid: '0' } });
     await scheduler.release('A->B: description(offer)');
     await scheduler.release('A->B: candidate');
