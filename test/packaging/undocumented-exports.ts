@@ -11,6 +11,7 @@ export const ENTRY_POINTS: Readonly<Record<string, string>> = {
   '@parley/core': 'packages/core/src/index.ts',
   '@parley/core/testing': 'packages/core/src/testing/index.ts',
   '@parley/browser': 'packages/browser/src/index.ts',
+  '@parley/browser/compile-hints': 'packages/browser/src/compile-hints.ts',
   '@parley/signaling-ws/server': 'packages/signaling-ws/src/server/index.ts',
   '@parley/signaling-ws/client': 'packages/signaling-ws/src/client/index.ts',
   '@parley/signaling-ws/protocol': 'packages/signaling-ws/src/protocol.ts',

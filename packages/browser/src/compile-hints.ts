@@ -30,6 +30,7 @@ interface OutputOptionsLike {
   readonly postBanner?: Addon | undefined;
 }
 
+/** What `compileHints` marks. */
 export interface CompileHintsOptions {
   /**
    * Which modules make a chunk worth compiling eagerly (default: Parley's packages and the two

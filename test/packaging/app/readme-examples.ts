@@ -4,6 +4,7 @@
 import { createCall, createPeer, keepCandidateAddresses } from '@parley/core';
 import type { SignalingPort } from '@parley/core';
 import { attachStream, createRtcPort, getUserMedia, keepLoopbackCandidates, loopbackOnly, setSenderMuted, stats$, switchCamera } from '@parley/browser';
+import { compileHints } from '@parley/browser/compile-hints';
 import { createSignalingClient } from '@parley/signaling-ws/client';
 import { createSignalingServer, jsonLineLogger, silentLogger } from '@parley/signaling-ws/server';
 import WebSocket from 'ws';
@@ -112,3 +113,6 @@ export function inNode(): void {
   const peer = createPeer({ rtc, signaling, polite: false, candidateFilter: keepLoopbackCandidates });
   peer.close();
 }
+
+/** "Bundling for the first call": the plugin as a Vite config lists it (Vite itself is not installed here). */
+export const viteConfig = { plugins: [compileHints()] };
