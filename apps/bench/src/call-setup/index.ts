@@ -266,6 +266,7 @@ function notes(settings: CallSetupSettings, calls: Record<CallSubject, CallDurat
   const lines = [
     '"connected" is the later of the two sides reaching connectionState connected, from the caller\'s "call"; "first frame" the later of the two sides presenting a remote video frame.',
     'Same work for all: fake camera+mic opened before the call (in the media-at-call rows, at the call), iceServers [] with loopback candidates only, one data channel from the caller, the callee accepting at once.',
+    "Every subject's page is built the same way, with V8's explicit compile hint at the top of each of its chunks (@parley/browser/compile-hints, which the demo uses for Parley's chunks): a page runs most of its code for the first time during its first call, and without the hint V8 compiles it there, on the main thread (about 25 ms of each Parley page's main thread per call in CPU profiles, a few ms for the raw pages).",
     "Parley sends its invite and right after it the offer (made at call(), without waiting for the engine's negotiationneeded) and candidates while the call rings; the callee holds them and answers on accept, so accepting adds no signaling round trip.",
   ];
   const parleyOverRaw = medianRatio(calls.parley, calls.raw);
@@ -308,12 +309,13 @@ export function whereParleyLoses(calls: Record<CallSubject, CallDurations[]>, pa
     `callee's answer set ${all('callee', 'signaling-stable')}, caller has the answer ${all('caller', 'signaling-stable')}, ` +
     `caller connected ${all('caller', 'connection-connected')}, callee connected ${all('callee', 'connection-connected')}. ` +
     'No wait of the machines is left between engine steps: the caller offers at call() (offerOnStart), every description and candidate is sent in the same task as the engine step that made it, ' +
-    'and the only hops between engine calls are the microtasks of promise settlement. What limits Parley is not main-thread JavaScript alone: ' +
-    'in traces of both pages (thread CPU time of every main-thread task, 6 calls) Parley used about 92 ms for the two pages per call against 82 ms for the raw code ' +
-    '(CPU sampling profiles, which count wall time, had put it at 70 against 20-25 ms per page); the gap is spread over signaling delivery and engine steps: ' +
-    "Parley's offer spends longer in transit while the callee handles the invite (accept, createRtc, starting its peer) and the caller applies the answer later; " +
-    'on a loaded 2-core machine the spread between calls (the p90 column) is as large as the gap. Whether the extra delivery time is queueing behind that ' +
-    'synchronous work or scheduling between the renderer and network threads is not yet told apart (a trace pairing each socket message with the mark it produces would).'
+    'the callee adds the candidates it holds before it makes its answer, and the only hops between engine calls are the microtasks of promise settlement. ' +
+    "What limits Parley, from CPU profiles of both pages (CDP Profiler, 100 µs sampling, 8 calls, pages built with the compile hint) and socket-level timestamps (each page's WebSocket frames): " +
+    'main-thread JavaScript, about 50 ms on the caller page and 40 ms on the callee page per call against about 20 ms on each raw page, of which the engine calls both make ' +
+    "(new RTCPeerConnection and addTrack, about 10 ms a page, and the native part of each description call) and xstate's interpreter 10-15 ms a page. " +
+    "The caller's offer leaves about 10 ms after raw's (its invite and the call machine's start come first, and createOffer and setLocalDescription resolve later on a busier main thread); " +
+    'signaling frames spend as long between the sockets for both subjects, and a frame waits whenever the receiving page is busy (the callee building its connection on accept, either side handling the remote tracks). ' +
+    'On a loaded 2-core machine the spread between calls (the p90 column) is larger than the gap.'
   );
 }
 
