@@ -1,4 +1,4 @@
-import { assign, emit, enqueueActions, sendTo, setup } from 'xstate';
+import { assign, emit, enqueueActions, not, sendTo, setup } from 'xstate';
 import type { PeerMessage } from '@parley/core';
 import { CLOSE_CODES, DEFAULT_RATE_LIMIT } from '../protocol.js';
 import type { ClientFrame, IceServerConfig, JoinFrame, PeerInfo, SignalPayload } from '../protocol.js';
@@ -65,10 +65,13 @@ export interface SignalingClientContext {
   readonly sendRate: number;
   readonly sendBurst: number;
   /**
-   * Signals that may go out now (the client's token bucket). Full on each `welcome`, as the
-   * server's bucket is for a new connection; one back every `1 / sendRate` s up to `sendBurst`.
+   * Signals that could go out at `tokensAt` (the client's token bucket). Full on each `welcome`,
+   * as the server's bucket is for a new connection; one back every `1 / sendRate` s up to
+   * `sendBurst`, counted when a signal goes (`tokensNow`), so no timer runs while none waits.
    */
   readonly tokens: number;
+  /** `Date.now()` when `tokens` was counted. */
+  readonly tokensAt: number;
   /** Signals that a closing socket handed back, at the head of the queue (they were sent first). */
   readonly requeued: number;
   /** Our identity in the room, from the last `welcome`; kept while reconnecting. */
@@ -240,6 +243,20 @@ function takeReady(context: SignalingClientContext, queue: readonly QueuedSignal
   return { ready, queue: waiting, tokens: context.tokens - ready.length, requeued };
 }
 
+/** The tokens in the bucket now: `tokens` at `tokensAt`, plus one every `1 / sendRate` s since, up to `sendBurst`. */
+function tokensNow(context: SignalingClientContext, now = Date.now()): number {
+  if (context.tokens >= context.sendBurst) return context.tokens;
+  return Math.min(context.sendBurst, context.tokens + ((now - context.tokensAt) * context.sendRate) / 1000);
+}
+
+/**
+ * A signal whose peer is here waits in the queue, and the bucket had no whole token for it when
+ * it was last counted (each flush counts it first, and sends all it can).
+ */
+function isWaitingForToken(context: SignalingClientContext): boolean {
+  return context.tokens < 1 && context.queue.some((entry) => resolveTarget(context, entry.to) !== null);
+}
+
 /** The expiry a `welcome` or `ice-servers` frame announces, stamped with our clock. */
 function expiryOf(expireAt: number | undefined): IceServersExpiry | null {
   return expireAt === undefined ? null : { expireAt, receivedAt: Date.now() };
@@ -295,7 +312,12 @@ export const signalingClientMachine = setup({
     },
     iceServersRetry: ICE_SERVERS_RETRY_MS,
     /** One token back; whole milliseconds rounded up, so timer granularity never speeds it up. */
-    tokenInterval: ({ context }) => Math.ceil(1000 / context.sendRate),
+    /**
+     * Until the bucket holds a whole token again, from when it was last counted; whole
+     * milliseconds rounded up, so timer granularity never speeds it up (a timer that finds a
+     * token short waits again for the rest).
+     */
+    nextToken: ({ context }) => Math.max(1, Math.ceil(((1 - context.tokens) * 1000) / context.sendRate) - (Date.now() - context.tokensAt)),
   },
   guards: {
     isFatalJoinError: ({ event }) => event.type === 'SERVER.ERROR' && FATAL_JOIN_ERRORS.includes(event.frame.code),
@@ -309,12 +331,11 @@ export const signalingClientMachine = setup({
       event.type === 'SERVER.PEER_LEFT' && awaitedFormerPeer(context, event.frame.id) !== undefined,
     isKnownPeerLeaving: ({ context, event }) => departedPeer(context, event) !== undefined,
     isRateLimited: ({ event }) => event.type === 'SERVER.ERROR' && event.frame.code === 'rate-limited',
-    hasSpentTokens: ({ context }) => context.tokens < context.sendBurst,
     isMootFrame: ({ event }) => event.type === 'SOCKET.SEND_FAILED' && event.frame.type !== 'signal',
     isQueueFull: ({ context }) => context.queue.length >= context.maxQueue,
     canSendAtOnce: ({ context, event }) =>
-      event.type === 'SEND' && context.queue.length === 0 && context.tokens >= 1 && resolveTarget(context, event.to) !== null,
-    isBucketFull: ({ context }) => context.tokens >= context.sendBurst,
+      event.type === 'SEND' && context.queue.length === 0 && tokensNow(context) >= 1 && resolveTarget(context, event.to) !== null,
+    isWaitingForToken: ({ context }) => isWaitingForToken(context),
   },
   actions: {
     sendJoin: sendTo('socket', ({ context }) => {
@@ -361,6 +382,7 @@ export const signalingClientMachine = setup({
         attempt: 0,
         // A new connection: the server's bucket for it is full, so ours is too.
         tokens: context.sendBurst,
+        tokensAt: Date.now(),
         requeued: 0,
       };
     }),
@@ -376,9 +398,13 @@ export const signalingClientMachine = setup({
       const { ready, ...rest } = takeReady(context, context.queue);
       return ready.length === 0 ? {} : rest;
     }),
-    addToken: assign(({ context }) => ({ tokens: Math.min(context.sendBurst, context.tokens + 1) })),
+    /** The tokens that came back since they were last counted, counted now (before a flush reads them). */
+    refillTokens: assign(({ context }) => {
+      const now = Date.now();
+      return { tokens: tokensNow(context, now), tokensAt: now };
+    }),
     /** The server dropped a frame: its bucket is empty, so empty ours and go on at `sendRate`. */
-    emptyBucket: assign({ tokens: 0 }),
+    emptyBucket: assign(() => ({ tokens: 0, tokensAt: Date.now() })),
     /**
      * Queues a signal. One handed back by a closing socket goes to the head (behind the ones
      * handed back before it): it was sent before everything still queued.
@@ -399,7 +425,10 @@ export const signalingClientMachine = setup({
       if (event.type !== 'SEND') throw new Error(`sendSignalAtOnce on ${event.type}`);
       return sendCommand(signalFrame({ to: resolveTarget(context, event.to) ?? event.to, data: event.data }));
     }),
-    spendToken: assign(({ context }) => ({ tokens: context.tokens - 1 })),
+    spendToken: assign(({ context }) => {
+      const now = Date.now();
+      return { tokens: tokensNow(context, now) - 1, tokensAt: now };
+    }),
     addPeer: assign(({ context, event }) => {
       if (event.type !== 'SERVER.PEER_JOINED') return {};
       const peer = event.frame.peer;
@@ -495,6 +524,7 @@ export const signalingClientMachine = setup({
     sendRate: input.sendRate ?? DEFAULT_SEND_RATE,
     sendBurst: input.sendBurst ?? DEFAULT_SEND_BURST,
     tokens: input.sendBurst ?? DEFAULT_SEND_BURST,
+    tokensAt: 0,
     requeued: 0,
     self: null,
     resume: null,
@@ -569,13 +599,13 @@ export const signalingClientMachine = setup({
               { guard: 'isQueueFull', actions: 'reportQueueFull' },
               // Behind the queue (its peer may still be expected back, or tokens ran out); with
               // tokens left, whatever waits ahead is for an absent peer: what can go, goes.
-              { actions: ['queueSignal', 'sendReadySignals', 'keepUnsentSignals'] },
+              { actions: ['queueSignal', 'refillTokens', 'sendReadySignals', 'keepUnsentSignals'] },
             ],
-            'SERVER.PEER_JOINED': [{ guard: 'isAwaitedPeer', actions: ['addPeer', 'sendReadySignals', 'keepUnsentSignals'] }, { actions: 'addPeer' }],
+            'SERVER.PEER_JOINED': [{ guard: 'isAwaitedPeer', actions: ['addPeer', 'refillTokens', 'sendReadySignals', 'keepUnsentSignals'] }, { actions: 'addPeer' }],
             'SERVER.PEER_LEFT': [
               {
                 guard: 'isAwaitedPeerGone',
-                actions: ['reportPeerLeft', 'removePeer', 'stopAwaitingPeer', 'sendReadySignals', 'keepUnsentSignals'],
+                actions: ['reportPeerLeft', 'removePeer', 'stopAwaitingPeer', 'refillTokens', 'sendReadySignals', 'keepUnsentSignals'],
               },
               { guard: 'isKnownPeerLeaving', actions: ['reportPeerLeft', 'removePeer'] },
             ],
@@ -627,16 +657,16 @@ export const signalingClientMachine = setup({
               },
             },
             pacing: {
-              initial: 'full',
+              initial: 'open',
               states: {
-                full: {
-                  description: 'sendBurst tokens: the next signals go out at once.',
-                  always: { guard: 'hasSpentTokens', target: 'refilling' },
+                open: {
+                  description: 'Nothing waits for a token: signals go out at once while the bucket has tokens (one back every 1/sendRate s, up to sendBurst). No timer runs.',
+                  always: { guard: 'isWaitingForToken', target: 'waitingForToken' },
                 },
-                refilling: {
-                  description: 'A token comes back every 1/sendRate s, and lets the next queued signal out.',
-                  always: { guard: 'isBucketFull', target: 'full' },
-                  after: { tokenInterval: { target: 'refilling', reenter: true, actions: ['addToken', 'sendReadySignals', 'keepUnsentSignals'] } },
+                waitingForToken: {
+                  description: 'Signals wait and the bucket is empty: the next goes when its token is back (nextToken).',
+                  always: { guard: not('isWaitingForToken'), target: 'open' },
+                  after: { nextToken: { target: 'waitingForToken', reenter: true, actions: ['refillTokens', 'sendReadySignals', 'keepUnsentSignals'] } },
                 },
               },
             },
