@@ -1,0 +1,96 @@
+// The relay's shortcut for signals in the client's layout against the full parse + validate: on
+// generated signal frames (random JSON data, whitespace inside it, random ids) and on mutations
+// of them (bytes deleted, inserted, replaced, truncated, sliced) that the full check accepts, the
+// frame the server relays from the client's own bytes must parse to the validated data behind
+// the server's `from`.
+
+import { isUtf8 } from 'node:buffer';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { validateClientFrame } from '../src/protocol.js';
+import { relayedBytes, sentDataStart } from '../src/server/signal-frame.js';
+
+import { Session } from '../src/server/session.js';
+import type { Connection } from '../src/server/connection.js';
+
+const RUNS = Number(process.env['PARLEY_FC_RUNS'] ?? 1000);
+
+const id = fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/);
+/** JSON objects, with deep nesting and every kind of string (unicode, control characters, quotes). */
+const data = fc.dictionary(fc.string({ unit: 'binary' }), fc.jsonValue({ maxDepth: 6 }), { maxKeys: 6 });
+const deepData = fc.integer({ min: 1, max: 80 }).map((depth) => {
+  let value: unknown = { leaf: [1, 'two', null] };
+  for (let d = 1; d < depth; d++) value = d % 2 === 0 ? { d: value } : [value];
+  return { d: value };
+});
+/** The data's JSON text, compact or with whitespace (indents, tabs). */
+const dataText = fc.tuple(fc.oneof(data, deepData), fc.constantFrom(undefined, 0, 1, 2, '\t', ' \r\n')).map(([value, indent]) => JSON.stringify(value, null, indent));
+const clientFrame = fc.tuple(id, dataText).map(([to, text]) => `{"type":"signal","to":"${to}","data":${text}}`);
+
+/** Bytes that matter to a JSON scanner, for insertions and replacements. */
+const interestingByte = fc.oneof(
+  fc.constantFrom(...Buffer.from('"\\{}[],:-+.0123456789eEuUtfnrlsa /bx')),
+  fc.integer({ min: 0, max: 0x1f }),
+  fc.integer({ min: 0, max: 0xff }),
+);
+type Mutation = (bytes: Buffer) => Buffer;
+const mutation: fc.Arbitrary<Mutation> = fc.oneof(
+  fc.tuple(fc.nat(), interestingByte).map(([at, byte]): Mutation => (b) => {
+    const i = at % (b.length + 1);
+    return Buffer.concat([b.subarray(0, i), Buffer.of(byte), b.subarray(i)]);
+  }),
+  fc.tuple(fc.nat(), interestingByte).map(([at, byte]): Mutation => (b) => {
+    const copy = Buffer.from(b);
+    if (copy.length > 0) copy[at % copy.length] = byte;
+    return copy;
+  }),
+  fc.tuple(fc.nat(), fc.integer({ min: 1, max: 8 })).map(([at, n]): Mutation => (b) => {
+    const i = at % (b.length + 1);
+    return Buffer.concat([b.subarray(0, i), b.subarray(i + n)]);
+  }),
+  fc.nat().map((at): Mutation => (b) => b.subarray(0, at % (b.length + 1))),
+  fc.tuple(fc.nat(), fc.nat(), fc.nat()).map(([from, to, at]): Mutation => (b) => {
+    const [s, e] = [from % (b.length + 1), to % (b.length + 1)].sort((x, y) => x - y) as [number, number];
+    const i = at % (b.length + 1);
+    return Buffer.concat([b.subarray(0, i), b.subarray(s, e), b.subarray(i)]);
+  }),
+);
+const mutatedFrame = fc.tuple(clientFrame, fc.array(mutation, { minLength: 1, maxLength: 4 })).map(([frame, mutations]) =>
+  mutations.reduce((bytes, mutate) => mutate(bytes), Buffer.from(frame)),
+);
+
+/** The full check: JSON.parse, then the wire schema. */
+function fullCheck(bytes: Buffer): { to: string; data: unknown; value: Record<string, unknown> } | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const parsed = validateClientFrame(value);
+  if (!parsed.ok || parsed.frame.type !== 'signal') return undefined;
+  return { to: parsed.frame.to, data: parsed.frame.data, value: value as Record<string, unknown> };
+}
+
+const session = new Session('Sender_1', 'room', 'name', 'token', {} as Connection, 0);
+
+/** What a receiver gets from the frame relayed from `bytes` with its data at `dataStart`. */
+function relayedFrame(bytes: Buffer, dataStart: number): unknown {
+  return JSON.parse(relayedBytes(session, bytes, dataStart).toString('utf8'));
+}
+
+describe('sentDataStart (the data relayed as the client wrote it, after the full parse)', () => {
+  it('on generated and mutated frames the full check accepts, the relayed frame carries the validated data', () => {
+    fc.assert(
+      fc.property(fc.oneof(clientFrame.map((f) => Buffer.from(f)), mutatedFrame), (bytes) => {
+        fc.pre(isUtf8(bytes));
+        const full = fullCheck(bytes);
+        if (full === undefined) return;
+        const at = sentDataStart(bytes.toString('utf8'), full.to, full.value);
+        if (at < 0) return;
+        expect(relayedFrame(bytes, at)).toEqual({ type: 'signal', from: 'Sender_1', data: full.data });
+      }),
+      { numRuns: RUNS * 5 },
+    );
+  });
+});
