@@ -9,7 +9,7 @@ import type { Connection } from './connection.js';
 import type { ServerContext } from './context.js';
 import { errorMessage } from './log.js';
 import type { Session } from './session.js';
-import { relayedBytes, sentDataStart } from './signal-frame.js';
+import { readCanonicalSignal, relayedBytes, sentDataStart } from './signal-frame.js';
 import type { Sessions } from './sessions.js';
 
 /** A relayed frame is at most this much longer than the client frame (`from` vs `to`, id length). */
@@ -69,6 +69,15 @@ export function createFrameHandler(ctx: ServerContext, sessions: () => Sessions)
   }
 
   function handleText(conn: Connection, bytes: Buffer): void {
+    const session = conn.session;
+    // Hot path: a signal from a joined peer, in the client's layout, checked on its bytes.
+    if (session !== undefined) {
+      const signal = readCanonicalSignal(bytes);
+      if (signal !== undefined) {
+        relay(conn, session, signal.to, relayedFrame(session, bytes, signal.dataStart), bytes.length);
+        return;
+      }
+    }
     let value: unknown;
     const text = bytes.toString('utf8');
     try {
@@ -77,8 +86,6 @@ export function createFrameHandler(ctx: ServerContext, sessions: () => Sessions)
       outbox.sendError(conn, 'bad-json', 'frame is not valid JSON');
       return;
     }
-    // Hot path: a well-formed signal from a joined peer; `data` is opaque (already size-bounded).
-    const session = conn.session;
     if (session !== undefined && isPlainObject(value) && value['type'] === 'signal') {
       const to = value['to'];
       const data = value['data'];
