@@ -56,7 +56,7 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   }),
 );
 const mutatedFrame = fc.tuple(clientFrame, fc.array(mutation, { minLength: 1, maxLength: 4 })).map(([frame, mutations]) =>
-  mutations.reduce((bytes, mutate) => mutate(bytes), Buffer.from(frame)),
+  mutations.reduce<Buffer>((bytes, mutate) => mutate(bytes), Buffer.from(frame)),
 );
 
 /** The full check: JSON.parse, then the wire schema. */
