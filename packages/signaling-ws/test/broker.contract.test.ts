@@ -12,7 +12,7 @@ import { sleep, until } from './helpers/ws-client.js';
 class Inbox {
   readonly got: HeldFrame[] = [];
   readonly deliver: Deliver = (frame, from) => {
-    this.got.push({ frame, from });
+    this.got.push({ frame: frame.toString(), from }); // text or bytes (WireFrame)
   };
   frames(): string[] {
     return this.got.map((f) => f.frame);

@@ -12,7 +12,7 @@ import { until } from './helpers/ws-client.js';
 class Inbox {
   readonly got: HeldFrame[] = [];
   readonly deliver: Deliver = (frame, from) => {
-    this.got.push({ frame, from });
+    this.got.push({ frame: frame.toString(), from }); // text or bytes (WireFrame)
   };
   /** The parsed frames of a type (server frames are JSON). */
   ofType(type: string): Record<string, unknown>[] {

@@ -177,6 +177,37 @@ describe('relay', () => {
     expect(seen).toEqual([...Array(40).keys()]);
   });
 
+  it("answers a joined peer's bad signals in the client's layout (checked on their bytes) with their error, relays none, and relays what follows", async () => {
+    const a = await joined('layout', 'a');
+    const b = await joined('layout', 'b');
+    const head = `{"type":"signal","to":"${b.id}","data":`;
+    const cases: Array<[string, string]> = [
+      [`${head}{"a":01}}`, 'bad-json'],
+      [`${head}{"a":"\u0001"}}`, 'bad-json'],
+      [`${head}{"a":"tab\there"}}`, 'bad-json'],
+      [`${head}{"a":1}`, 'bad-json'],
+      [`${head}{}}}`, 'bad-json'],
+      [`${head}{"a":[1,]}}`, 'bad-json'],
+      [`${head}{"a":"\\x"}}`, 'bad-json'],
+      [`${head}[1]}`, 'bad-message'],
+      [`${head}{},"data":[]}`, 'bad-message'],
+      [`${head}{},"to":"../x"}`, 'bad-message'],
+    ];
+    for (const [frame, code] of cases) {
+      a.socket.sendRaw(frame);
+      expect(await a.socket.nextError(), frame).toBe(code);
+    }
+    // Deeper than the byte check goes, or in another layout: parsed in full and relayed.
+    let deep: unknown = { n: 1 };
+    for (let i = 0; i < 100; i += 1) deep = { d: deep };
+    a.socket.sendRaw(`${head}${JSON.stringify(deep)}}`);
+    a.socket.sendRaw(`{"data":{"n":2},"to":"${b.id}","type":"signal"}`);
+    a.socket.signal(b.id, { n: 3 });
+    expect(await b.socket.next('signal')).toEqual({ type: 'signal', from: a.id, data: deep });
+    expect(await b.socket.next('signal')).toEqual({ type: 'signal', from: a.id, data: { n: 2 } });
+    expect(await b.socket.next('signal')).toEqual({ type: 'signal', from: a.id, data: { n: 3 } });
+  });
+
   it('answers too-large when stamping from would push the relayed frame past maxPayload', async () => {
     const a = await joined('big', 'a');
     const b = await joined('big', 'b');

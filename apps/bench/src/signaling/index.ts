@@ -548,7 +548,7 @@ export async function runSignaling(options: BenchOptions, settings: SignalingSet
     if (cpuPerMessageOverRaw > CPU_PER_MESSAGE_OVER_RAW_GOAL) {
       notes.push(
         `Goal missed: Parley spends ${cpuPerMessageOverRaw}x the raw relay's server CPU per message (goal at most ${fmt(CPU_PER_MESSAGE_OVER_RAW_GOAL)}): ${fmt(parleyCpu - rawCpu)} µs over raw's ${fmt(rawCpu)} µs. ` +
-          "What Parley does beyond the raw relay per message, in node --cpu-prof profiles: the frame validated as JSON with the wire schema, the rate-limit bucket, the room and session lookups and the server-stamped from; ws framing and the read and writev syscalls every subject pays dominate both.",
+          "What Parley does beyond the raw relay per message, in node --cpu-prof profiles: its UTF-8 check and rate-limit bucket, the room and member lookups and the delivery through the peer's session (its check of the whole frame as JSON on its bytes costs less than the raw relay's toString and JSON.parse of it, and both build the relayed frame as one new buffer); ws framing and the read and writev syscalls every subject pays dominate both.",
       );
     }
     const ceiling = rawCpu > 0 ? peerCpu / rawCpu : Number.NaN;

@@ -15,11 +15,18 @@ import type { PeerInfo } from '../protocol.js';
 export type MaybePromise<T> = T | Promise<T>;
 
 /**
- * Receives frames (serialized JSON text) published to one member, with the id of the member that
+ * A serialized frame: its JSON text, or the UTF-8 bytes of that text. The relay forwards a
+ * signal as bytes (the client's own bytes of `data` behind the server's `from`: no decoding and
+ * re-encoding) to a broker that takes them (`Broker.takesBytes`), else as text.
+ */
+export type WireFrame = string | Buffer;
+
+/**
+ * Receives frames published to one member, with the id of the member that
  * sent it when it is a relayed signal (the receiver tells that sender `undeliverable` if it can
  * neither send nor hold the frame). Must not throw.
  */
-export type Deliver = (frame: string, from?: string) => void;
+export type Deliver = (frame: WireFrame, from?: string) => void;
 
 /** A frame held for a member that has no socket, with the member that sent it (if a signal). */
 export interface HeldFrame {
@@ -89,9 +96,14 @@ export interface Broker {
   members(room: string): MaybePromise<readonly PeerInfo[]>;
   /**
    * Delivers `frame` to member `to` of `room` only (its `deliver` gets `from` along); false when
-   * `to` is not a member of `room`.
+   * `to` is not a member of `room`. `frame` is a Buffer only when `takesBytes` is true.
    */
-  publish(room: string, to: string, frame: string, from?: string): MaybePromise<boolean>;
+  publish(room: string, to: string, frame: WireFrame, from?: string): MaybePromise<boolean>;
+  /**
+   * True when `publish` takes frames as bytes (a Buffer, delivered as it is; the in-memory broker
+   * does). Absent or false: `publish` is given text only.
+   */
+  readonly takesBytes?: boolean;
   /**
    * Delivers `frame` to every member of `room` except `except`. With `news`, the frame reports
    * that `except` joined (`peer-joined`, sent right after its join) or left (`peer-left`, right
@@ -134,6 +146,8 @@ const REVOCATIONS_LIMIT = 100_000;
  * process (servers given the same instance share them, as processes will share a Redis broker).
  */
 export class InMemoryBroker implements Broker {
+  /** Frames go to the members' `deliver` as they are published, bytes or text. */
+  readonly takesBytes = true;
   private readonly rooms = new Map<string, Map<string, Member>>();
   private memberCount = 0;
   /** Revoked key -> until when (ms); insertion order is roughly age order. */
@@ -185,7 +199,7 @@ export class InMemoryBroker implements Broker {
     return members === undefined ? [] : Array.from(members.values(), (m) => m.info);
   }
 
-  publish(room: string, to: string, frame: string, from?: string): boolean {
+  publish(room: string, to: string, frame: WireFrame, from?: string): boolean {
     const member = this.rooms.get(room)?.get(to);
     if (member === undefined) return false;
     member.deliver(frame, from);

@@ -22,6 +22,7 @@ export {
   type HeldFrame,
   type JoinOptions,
   type MaybePromise,
+  type WireFrame,
 } from './broker.js';
 export { createRedisBroker, type RedisBroker, type RedisBrokerOptions } from './redis/redis-broker.js';
 export { createStaticHandler, type StaticHandler } from './static.js';

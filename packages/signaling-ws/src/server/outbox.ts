@@ -9,21 +9,25 @@
 
 import { WebSocket } from 'ws';
 import { CLOSE_CODES, type ErrorCode } from '../protocol.js';
+import type { WireFrame } from './broker.js';
 import type { Connection } from './connection.js';
 import { errorMessage, type Logger } from './log.js';
 
 /** Sends frames to connections and closes them. */
 export interface Outbox {
   /**
-   * Sends one serialized frame; false when it was not sent: the socket is not open, or it is
+   * Sends one serialized frame (text, or its UTF-8 bytes: a text frame either way); false when it was not sent: the socket is not open, or it is
    * past `maxBufferedBytes` and is closed as a slow consumer instead (its session then holds it).
    */
-  readonly send: (conn: Connection, frame: string) => boolean;
+  readonly send: (conn: Connection, frame: WireFrame) => boolean;
   /** Sends an `error` frame (with `to`, the target of a signal, when given). */
   readonly sendError: (conn: Connection, code: ErrorCode, message: string, to?: string) => void;
   /** Starts the close handshake (RFC 6455 §7.1.2) with `code`; the connection becomes `closing`. */
   readonly close: (conn: Connection, code: number, reason: string) => void;
 }
+
+/** `ws` send options: bytes go out as a text frame (RFC 6455 §5.6, opcode 0x1), as text does. */
+const TEXT = { binary: false } as const;
 
 /**
  * Creates the outbox. `onServerClose` runs when the server starts closing a connection (before
@@ -43,7 +47,7 @@ export function createOutbox(maxBufferedBytes: number, log: Logger, onServerClos
     }
   }
 
-  function send(conn: Connection, frame: string): boolean {
+  function send(conn: Connection, frame: WireFrame): boolean {
     const ws = conn.ws;
     if (ws.readyState !== WebSocket.OPEN) return false;
     if (ws.bufferedAmount > maxBufferedBytes) {
@@ -56,7 +60,7 @@ export function createOutbox(maxBufferedBytes: number, log: Logger, onServerClos
       conn.corked = true;
       conn.socket.cork();
     }
-    ws.send(frame);
+    ws.send(frame, TEXT);
     return true;
   }
 

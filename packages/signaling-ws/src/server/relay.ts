@@ -4,50 +4,16 @@
 import { isUtf8 } from 'node:buffer';
 import type { RawData } from 'ws';
 import { CLOSE_CODES, ID_PATTERN, isPlainObject, validateClientFrame } from '../protocol.js';
+import type { WireFrame } from './broker.js';
 import type { Connection } from './connection.js';
 import type { ServerContext } from './context.js';
 import { errorMessage } from './log.js';
 import type { Session } from './session.js';
+import { readCanonicalSignal, relayedBytes, sentDataStart } from './signal-frame.js';
 import type { Sessions } from './sessions.js';
 
 /** A relayed frame is at most this much longer than the client frame (`from` vs `to`, id length). */
 const RELAY_GROWTH_BOUND = 96;
-
-/** How a client that serializes `{type, to, data}` in that order (as ours does) starts a signal. */
-const SIGNAL_HEAD = '{"type":"signal","to":"';
-const SIGNAL_DATA = '","data":';
-const CLOSE_BRACE = 0x7d;
-
-/**
- * The text of `data` as the client sent it, when the frame (already parsed to `frame`, a valid
- * signal to `to`) is `{"type":"signal","to":"<to>","data":` + that text + `}` and has no keys
- * but these three; otherwise undefined (the server then serializes `data` again). Relaying the
- * client's own text saves a JSON.stringify of up to `maxPayload` bytes per signal.
- *
- * Why the relayed frame is still what the server checked: a top-level key after `data` in the
- * text can only repeat `type`, `to` or `data` (there are three keys), and JSON.parse keeps the
- * last of each, which is what the server validated: `type` "signal", `to` this very id (the
- * text starts with it), `data` an object. The frame relayed is `{"type":"signal","from":"<id>",
- * "data":` + the text + `}`: its only top-level `from` is the server's, whichever duplicate a
- * receiver's parser keeps; `data` stays opaque, as it always was.
- */
-export function sentDataText(text: string, to: string, frame: Record<string, unknown>): string | undefined {
-  const toAt = SIGNAL_HEAD.length;
-  const dataAt = toAt + to.length + SIGNAL_DATA.length;
-  if (
-    text.charCodeAt(text.length - 1) !== CLOSE_BRACE ||
-    !text.startsWith(SIGNAL_HEAD) ||
-    !text.startsWith(to, toAt) ||
-    !text.startsWith(SIGNAL_DATA, toAt + to.length)
-  ) {
-    return undefined;
-  }
-  let keys = 0;
-  for (const key in frame) {
-    if (Object.hasOwn(frame, key) && ++keys > 3) return undefined;
-  }
-  return text.slice(dataAt, -1);
-}
 
 /** Handles the frames of connections. */
 export interface FrameHandler {
@@ -62,17 +28,26 @@ export function createFrameHandler(ctx: ServerContext, sessions: () => Sessions)
   const { options, broker, outbox, log } = ctx;
   const { maxPayload, messagesPerSecond } = options;
 
-  function relay(conn: Connection, session: Session, to: string, data: Record<string, unknown>, frameBytes: number, dataText?: string): void {
-    let frame: string;
+  /** The frame relayed from the client frame `bytes` with its data at `dataStart`: bytes if the broker takes them. */
+  function relayedFrame(session: Session, bytes: Buffer, dataStart: number): WireFrame {
+    return broker.takesBytes === true ? relayedBytes(session, bytes, dataStart) : session.signalPrefix + bytes.toString('utf8', dataStart, bytes.length - 1) + '}';
+  }
+
+  /** The frame relayed with `data` serialized again (a client frame in another layout). */
+  function reserialized(conn: Connection, session: Session, data: Record<string, unknown>): string | undefined {
     try {
-      frame = session.signalPrefix + (dataText ?? JSON.stringify(data)) + '}';
+      return session.signalPrefix + JSON.stringify(data) + '}';
     } catch {
       outbox.sendError(conn, 'bad-message', 'data cannot be relayed');
-      return;
+      return undefined;
     }
+  }
+
+  /** Publishes `frame`, relayed from a client frame of `clientBytes` bytes, to `to`. */
+  function relay(conn: Connection, session: Session, to: string, frame: WireFrame, clientBytes: number): void {
     // Stamping `from` can make the frame a little longer than the client's: keep it under the
     // limit the receiving clients use.
-    if (frameBytes + RELAY_GROWTH_BOUND > maxPayload && Buffer.byteLength(frame) > maxPayload) {
+    if (typeof frame === 'string' ? clientBytes + RELAY_GROWTH_BOUND > maxPayload && Buffer.byteLength(frame) > maxPayload : frame.length > maxPayload) {
       outbox.sendError(conn, 'too-large', `the relayed signal would exceed ${maxPayload} bytes`);
       return;
     }
@@ -94,6 +69,15 @@ export function createFrameHandler(ctx: ServerContext, sessions: () => Sessions)
   }
 
   function handleText(conn: Connection, bytes: Buffer): void {
+    const session = conn.session;
+    // Hot path: a signal from a joined peer, in the client's layout, checked on its bytes.
+    if (session !== undefined) {
+      const signal = readCanonicalSignal(bytes);
+      if (signal !== undefined) {
+        relay(conn, session, signal.to, relayedFrame(session, bytes, signal.dataStart), bytes.length);
+        return;
+      }
+    }
     let value: unknown;
     const text = bytes.toString('utf8');
     try {
@@ -102,13 +86,13 @@ export function createFrameHandler(ctx: ServerContext, sessions: () => Sessions)
       outbox.sendError(conn, 'bad-json', 'frame is not valid JSON');
       return;
     }
-    // Hot path: a well-formed signal from a joined peer; `data` is opaque (already size-bounded).
-    const session = conn.session;
     if (session !== undefined && isPlainObject(value) && value['type'] === 'signal') {
       const to = value['to'];
       const data = value['data'];
       if (typeof to === 'string' && ID_PATTERN.test(to) && isPlainObject(data)) {
-        relay(conn, session, to, data, bytes.length, sentDataText(text, to, value));
+        const dataStart = sentDataStart(text, to, value);
+        const frame = dataStart >= 0 ? relayedFrame(session, bytes, dataStart) : reserialized(conn, session, data);
+        if (frame !== undefined) relay(conn, session, to, frame, bytes.length);
         return;
       }
     }
@@ -123,8 +107,8 @@ export function createFrameHandler(ctx: ServerContext, sessions: () => Sessions)
         sessions().join(conn, frame);
         return;
       case 'signal':
-        if (session === undefined) outbox.sendError(conn, 'not-joined', 'join a room before sending signals');
-        else relay(conn, session, frame.to, frame.data, bytes.length);
+        // (A valid signal from a joined peer was relayed above.)
+        outbox.sendError(conn, 'not-joined', 'join a room before sending signals');
         return;
       case 'leave':
         sessions().leave(conn);

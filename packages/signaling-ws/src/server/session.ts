@@ -76,6 +76,8 @@ export class Session {
   state: SessionState;
   /** `{"type":"signal","from":"<id>","data":`: a relayed frame is this, the data, and `}`. */
   readonly signalPrefix: string;
+  /** `signalPrefix` in UTF-8, for frames relayed as bytes. */
+  readonly signalPrefixBytes: Buffer;
   /**
    * Unix seconds after which a restore of this session is refused (the expiry of the join token
    * that admitted it, carried into every resume token); 0 when joins need no token.
@@ -94,6 +96,7 @@ export class Session {
   ) {
     this.state = { kind: 'connected', conn };
     this.signalPrefix = `{"type":"signal","from":${JSON.stringify(id)},"data":`;
+    this.signalPrefixBytes = Buffer.from(this.signalPrefix);
     this.joinExpiresAt = joinExpiresAt;
   }
 

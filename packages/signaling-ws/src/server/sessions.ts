@@ -19,7 +19,7 @@
 
 import { CLOSE_CODES, type IceServerConfig, type JoinFrame, type PeerInfo } from '../protocol.js';
 import { joinTokenExpiresAt, verifyJoinToken } from './auth.js';
-import type { BrokerJoinResult, JoinOptions } from './broker.js';
+import type { BrokerJoinResult, JoinOptions, WireFrame } from './broker.js';
 import type { Connection, ConnectionState } from './connection.js';
 import { when, type ServerContext } from './context.js';
 import { randomId } from './options.js';
@@ -50,7 +50,7 @@ export interface Sessions {
   /** Ends every session (shutdown). */
   readonly endAll: () => void;
   /** Sends a frame to a session (or holds it); `from` is the sender of a signal. */
-  readonly deliver: (session: Session, frame: string, from: string | undefined) => void;
+  readonly deliver: (session: Session, frame: WireFrame, from: string | undefined) => void;
 }
 
 /** The ICE servers of a `welcome` or `ice-servers` frame, with the TURN expiry when there is one. */
@@ -84,7 +84,7 @@ export function createSessions(ctx: ServerContext, handleFrame: (conn: Connectio
     when(broker.publish(session.room, from, undeliverableFrame(session.id, why)), () => undefined, (e) => brokerFailed('publish', e));
   }
 
-  function hold(session: Session, state: { held: HeldFrame[]; heldBytes: number }, frame: string, from: string | undefined): void {
+  function hold(session: Session, state: { held: HeldFrame[]; heldBytes: number }, frame: WireFrame, from: string | undefined): void {
     const bytes = Buffer.byteLength(frame);
     if (state.held.length >= options.resumeQueueLimit || state.heldBytes + bytes > options.maxHeldBytesPerPeer) {
       undeliverable(session, from, 'the peer is reconnecting and too much is held for it');
@@ -94,11 +94,12 @@ export function createSessions(ctx: ServerContext, handleFrame: (conn: Connectio
       undeliverable(session, from, 'the peer is reconnecting and the server holds too much for reconnecting peers');
       return;
     }
-    state.held.push({ frame, from });
+    // Held as text: a relayed Buffer may be a slice of a shared pool, which holding would keep alive.
+    state.held.push({ frame: typeof frame === 'string' ? frame : frame.toString('utf8'), from });
     state.heldBytes += bytes;
   }
 
-  function deliver(session: Session, frame: string, from: string | undefined): void {
+  function deliver(session: Session, frame: WireFrame, from: string | undefined): void {
     const state = session.state;
     switch (state.kind) {
       case 'connected':
