@@ -313,7 +313,9 @@ export function whereParleyLoses(calls: Record<CallSubject, CallDurations[]>, pa
     "What limits Parley, from CPU profiles of both pages (CDP Profiler, 100 µs sampling, 8 calls, pages built with the compile hint) and socket-level timestamps (each page's WebSocket frames): " +
     'main-thread JavaScript, about 50 ms on the caller page and 40 ms on the callee page per call against about 20 ms on each raw page, of which the engine calls both make ' +
     "(new RTCPeerConnection and addTrack, about 10 ms a page, and the native part of each description call) and xstate's interpreter 10-15 ms a page. " +
-    "The caller's offer leaves about 10 ms after raw's (its invite and the call machine's start come first, and createOffer and setLocalDescription resolve later on a busier main thread); " +
+    "Most of the gap is the caller's offer, set later than raw's (the steps above): the task of its call() is longer (the invite, then the call and peer machines' start: about 4 ms of JavaScript around the engine calls in a CPU profile of that task), " +
+    'and createOffer and setLocalDescription resolve later, partly because the callee, which accepts at once, builds its connection at the same time on these 2 cores (with its accept delayed by 35 ms the offer left about 6 ms sooner, but the call connected later); ' +
+    "from the offer's arrival the callee's answer leaves as soon as raw's (it has its connection before the offer, raw makes it on the offer). " +
     'signaling frames spend as long between the sockets for both subjects, and a frame waits whenever the receiving page is busy (the callee building its connection on accept, either side handling the remote tracks). ' +
     'On a loaded 2-core machine the spread between calls (the p90 column) is larger than the gap.'
   );
