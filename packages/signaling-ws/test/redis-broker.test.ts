@@ -86,6 +86,19 @@ describe('Redis broker across nodes', () => {
     expect(inbox.got.every((f) => f.from === 'sender')).toBe(true);
   });
 
+  it('takes a relayed frame as bytes and delivers it on the other node as the same bytes (no text in between)', async () => {
+    const [a, b] = [await node(), await node()];
+    expect(a.takesBytes).toBe(true);
+    const got: unknown[] = [];
+    await a.join('r', { id: 'sender', name: 's' }, 16, () => undefined);
+    await b.join('r', { id: 'receiver', name: 'r' }, 16, (frame) => got.push(frame));
+    const frame = Buffer.from('{"type":"signal","from":"sender","data":{"text":"é\\n✓ 🎉"}}', 'utf8');
+    expect(await a.publish('r', 'receiver', frame, 'sender')).toBe(true);
+    await until(() => got.length === 1, 'the frame');
+    expect(Buffer.isBuffer(got[0])).toBe(true);
+    expect(Buffer.compare(got[0] as Buffer, frame)).toBe(0);
+  });
+
   it("holds frames for a dead node's member in Redis and gives them, in order, to the takeover", async () => {
     const [a, b, c] = [await node(FAST), await node(FAST), await node({ ...FAST, deadNodeGraceMs: 60_000 })];
     let oldTold = 0;

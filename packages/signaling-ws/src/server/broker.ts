@@ -21,6 +21,11 @@ export type MaybePromise<T> = T | Promise<T>;
  */
 export type WireFrame = string | Buffer;
 
+/** The text of a frame (its bytes decoded as UTF-8): what is kept of one held for later, so that it holds no shared buffer. */
+export function wireFrameText(frame: WireFrame): string {
+  return typeof frame === 'string' ? frame : frame.toString('utf8');
+}
+
 /**
  * Receives frames published to one member, with the id of the member that
  * sent it when it is a relayed signal (the receiver tells that sender `undeliverable` if it can

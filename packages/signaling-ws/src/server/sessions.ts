@@ -19,6 +19,7 @@
 
 import { CLOSE_CODES, type IceServerConfig, type JoinFrame, type PeerInfo } from '../protocol.js';
 import { joinTokenExpiresAt, verifyJoinToken } from './auth.js';
+import { wireFrameText } from './broker.js';
 import type { BrokerJoinResult, JoinOptions, WireFrame } from './broker.js';
 import type { Connection, ConnectionState } from './connection.js';
 import { when, type ServerContext } from './context.js';
@@ -95,7 +96,7 @@ export function createSessions(ctx: ServerContext, handleFrame: (conn: Connectio
       return;
     }
     // Held as text: a relayed Buffer may be a slice of a shared pool, which holding would keep alive.
-    state.held.push({ frame: typeof frame === 'string' ? frame : frame.toString('utf8'), from });
+    state.held.push({ frame: wireFrameText(frame), from });
     state.heldBytes += bytes;
   }
 

@@ -1,6 +1,7 @@
 // Messages on a node's channel (`<prefix>node:<node>`), and the entries of held lists. A cheap
-// text codec: four header fields separated by "\n", then the frame as is (it is never parsed
-// here: the relay hot path costs one string concatenation). Rooms, ids and node ids have no
+// codec: four header fields separated by "\n", then the frame as is (it is never parsed here:
+// the relay hot path costs one concatenation). A node reads its messages as bytes (ioredis
+// `messageBuffer`): the header fields are decoded, the frame goes on as the bytes it came as. Rooms, ids and node ids have no
 // newline (NAME_PATTERN, ID_PATTERN, hex node ids); a frame may contain anything.
 //
 //   d \n room \n to \n from \n frame        a frame for member `to` (from: the sender or empty;
@@ -11,11 +12,11 @@
 //   t \n room \n id \n newNode \n           member `id` was taken over by `newNode` (JOIN script)
 //   h \n room \n id \n oldNode \n [[from, frame], ...]   the frames the old owner held (JSON)
 
-import type { HeldFrame } from '../broker.js';
+import type { HeldFrame, WireFrame } from '../broker.js';
 
 /** A decoded node-channel message. */
 export type NodeMessage =
-  | { readonly kind: 'deliver'; readonly room: string; readonly to: string; readonly from: string | undefined; readonly frame: string }
+  | { readonly kind: 'deliver'; readonly room: string; readonly to: string; readonly from: string | undefined; readonly frame: WireFrame }
   | {
       readonly kind: 'broadcast';
       readonly room: string;
@@ -25,7 +26,7 @@ export type NodeMessage =
        * number): members whose membership is newer had it in their welcome and are skipped.
        */
       readonly olderThan: string | undefined;
-      readonly frame: string;
+      readonly frame: WireFrame;
     }
   | { readonly kind: 'taken'; readonly room: string; readonly id: string; readonly newNode: string }
   | { readonly kind: 'handover'; readonly room: string; readonly id: string; readonly frames: readonly HeldFrame[] };
@@ -40,28 +41,38 @@ export function handoverMessage(room: string, id: string, oldNode: string, frame
   return `h\n${room}\n${id}\n${oldNode}\n${JSON.stringify(frames.map((f) => [f.from ?? '', f.frame]))}`;
 }
 
-/** Decodes a node-channel message; undefined for one this version does not know. */
-export function decodeNodeMessage(message: string): NodeMessage | undefined {
-  const a = message.indexOf('\n');
-  const b = message.indexOf('\n', a + 1);
-  const c = message.indexOf('\n', b + 1);
-  const d = message.indexOf('\n', c + 1);
+const NEWLINE = 0x0a;
+const DELIVER = 0x64; // d
+const BROADCAST = 0x62; // b
+const TAKEN = 0x74; // t
+const HANDOVER = 0x68; // h
+
+/**
+ * Decodes a node-channel message, as the subscriber hands it over (bytes); undefined for one this
+ * version does not know. A frame is a view of `message`: delivered at once, or copied as text
+ * when it has to wait (`wireFrameText`).
+ */
+export function decodeNodeMessage(message: Buffer): NodeMessage | undefined {
+  const a = message.indexOf(NEWLINE);
+  const b = message.indexOf(NEWLINE, a + 1);
+  const c = message.indexOf(NEWLINE, b + 1);
+  const d = message.indexOf(NEWLINE, c + 1);
   if (a !== 1 || b < 0 || c < 0 || d < 0) return undefined;
-  const room = message.slice(a + 1, b);
-  const field2 = message.slice(b + 1, c);
-  const field3 = message.slice(c + 1, d);
-  const rest = message.slice(d + 1);
+  const room = message.toString('utf8', a + 1, b);
+  const field2 = message.toString('utf8', b + 1, c);
+  const field3 = message.toString('utf8', c + 1, d);
+  const rest = message.subarray(d + 1);
   switch (message[0]) {
-    case 'd':
+    case DELIVER:
       return { kind: 'deliver', room, to: field2, from: field3 === '' ? undefined : field3, frame: rest };
-    case 'b':
+    case BROADCAST:
       return { kind: 'broadcast', room, except: field3 === '' ? undefined : field3, olderThan: field2 === '' ? undefined : field2, frame: rest };
-    case 't':
+    case TAKEN:
       return { kind: 'taken', room, id: field2, newNode: field3 };
-    case 'h': {
+    case HANDOVER: {
       let pairs: unknown;
       try {
-        pairs = JSON.parse(rest);
+        pairs = JSON.parse(rest.toString('utf8'));
       } catch {
         return undefined;
       }

@@ -5,6 +5,7 @@
 // frames and room notices from this node is the order in which the server produced them.
 
 import type { Redis } from 'ioredis';
+import type { WireFrame } from '../broker.js';
 import type { ScriptCommands } from './scripts.js';
 
 /** Frames per script call at most: a script blocks Redis while it runs. */
@@ -25,7 +26,7 @@ export interface PublishAnswer {
 
 /** Batches publishes. */
 export class PublishBatch {
-  private args: string[] = [];
+  private args: (string | Buffer)[] = [];
   private pending: PublishAnswer[] = [];
   private scheduled = false;
 
@@ -39,7 +40,7 @@ export class PublishBatch {
    * Queues a frame for member `to` of `room` (sent at the end of this turn, or now when the batch
    * is full); its answer goes to `answer` (no promise per frame here: the caller makes the one it returns).
    */
-  add(room: string, to: string, frame: string, from: string | undefined, answer: PublishAnswer): void {
+  add(room: string, to: string, frame: WireFrame, from: string | undefined, answer: PublishAnswer): void {
     this.args.push(room, to, from ?? '', frame);
     this.pending.push(answer);
     if (this.pending.length >= BATCH_LIMIT) this.flush();

@@ -53,7 +53,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { PeerInfo } from '../../protocol.js';
-import type { BroadcastNews, Broker, BrokerJoinResult, Deliver, HeldFrame, JoinOptions } from '../broker.js';
+import { wireFrameText } from '../broker.js';
+import type { BroadcastNews, Broker, BrokerJoinResult, Deliver, HeldFrame, JoinOptions, WireFrame } from '../broker.js';
 import { errorMessage, safeLogger, silentLogger, type Logger } from '../log.js';
 import { peerLeftFrame, undeliverableFrame } from '../notices.js';
 import { broadcastMessage, decodeHeldEntry, decodeNodeMessage, handoverMessage, type NodeMessage } from './node-channel.js';
@@ -104,7 +105,9 @@ export interface RedisBroker extends Broker {
   /** As `Broker.members`: cluster-wide, in join order. */
   members(room: string): Promise<readonly PeerInfo[]>;
   /** As `Broker.publish` (held in Redis if the member's node is gone); rejects at once while not ready. */
-  publish(room: string, to: string, frame: string, from?: string): Promise<boolean>;
+  publish(room: string, to: string, frame: WireFrame, from?: string): Promise<boolean>;
+  /** Relayed frames cross Redis as the bytes they came as, and reach the receiver's socket so. */
+  readonly takesBytes: true;
   /** As `Broker.broadcast`. */
   broadcast(room: string, frame: string, except?: string, news?: BroadcastNews): Promise<void>;
   /** As `Broker.revoke`, cluster-wide. */
@@ -163,6 +166,7 @@ const BACKLOG_LIMIT = 1024;
 
 class RedisBrokerImpl implements RedisBroker {
   readonly nodeId: string;
+  readonly takesBytes = true;
   /** Used by the liveness loops (node-liveness.ts) too. */
   readonly keys: RedisKeys;
   readonly cmd: Redis & ScriptCommands;
@@ -223,7 +227,8 @@ class RedisBrokerImpl implements RedisBroker {
       connection.on('close', () => this.lost(role));
       connection.on('ready', () => this.connected(role));
     }
-    this.sub.on('message', (_channel: string, message: string) => this.onMessage(message));
+    // As bytes: a relayed frame goes on to its socket as the bytes it came as (no 'message' listener, so ioredis decodes nothing).
+    this.sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => this.onMessage(message));
     this.batch = new PublishBatch(this.cmd, this.keys.prefix, { maxHeldFrames: this.maxHeldFrames, maxHeldBytes: this.maxHeldBytes, heldTtlMs: this.heldTtlMs });
     this.liveness = new NodeLiveness(
       {
@@ -373,7 +378,7 @@ class RedisBrokerImpl implements RedisBroker {
 
   // ---- messages from other nodes ----
 
-  private onMessage(message: string): void {
+  private onMessage(message: Buffer): void {
     const decoded = decodeNodeMessage(message);
     if (decoded === undefined) {
       this.log({ level: 'warn', event: 'redis-bad-message', node: this.nodeId });
@@ -411,12 +416,12 @@ class RedisBrokerImpl implements RedisBroker {
   }
 
   /** A room frame to this node's members of `room` but `except` (for a join announcement, those older than it). */
-  private deliverLocally(room: string, frame: string, except: string | undefined, olderThan: string | undefined): void {
+  private deliverLocally(room: string, frame: WireFrame, except: string | undefined, olderThan: string | undefined): void {
     const members = this.local.get(room);
     if (members === undefined) return;
     for (const m of members.values()) {
       if (m.id === except) continue;
-      if (m.epoch === '') this.toBacklog(m, { frame, from: undefined, ...(olderThan !== undefined ? { olderThan } : {}) });
+      if (m.epoch === '') this.toBacklog(m, { frame: wireFrameText(frame), from: undefined, ...(olderThan !== undefined ? { olderThan } : {}) });
       else if (needsNews(m, olderThan)) this.toMember(m, frame, undefined);
     }
   }
@@ -442,12 +447,12 @@ class RedisBrokerImpl implements RedisBroker {
     });
   }
 
-  private toMember(m: LocalMember, frame: string, from: string | undefined): void {
+  private toMember(m: LocalMember, frame: WireFrame, from: string | undefined): void {
     if (m.phase === 'live') {
       m.deliver(frame, from);
       return;
     }
-    this.toBacklog(m, { frame, from });
+    this.toBacklog(m, { frame: wireFrameText(frame), from });
   }
 
   private toBacklog(m: LocalMember, entry: BacklogFrame): void {
@@ -610,7 +615,7 @@ class RedisBrokerImpl implements RedisBroker {
       .map(({ id, name }) => ({ id, name }));
   }
 
-  publish(room: string, to: string, frame: string, from?: string): Promise<boolean> {
+  publish(room: string, to: string, frame: WireFrame, from?: string): Promise<boolean> {
     if (!this.ready()) return Promise.reject(this.notReady());
     // One promise per frame on this path, the one returned.
     return new Promise((resolve, reject) => {

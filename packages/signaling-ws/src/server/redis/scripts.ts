@@ -341,7 +341,7 @@ export function redisKeys(prefix: string): RedisKeys {
 export interface ScriptCommands {
   parleyJoin(...args: (string | number)[]): Promise<(string | number)[]>;
   parleyRemoveMember(...args: (string | number)[]): Promise<(string | number)[]>;
-  parleyPublish(...args: (string | number)[]): Promise<number[]>;
+  parleyPublish(...args: (string | number | Buffer)[]): Promise<number[]>;
   parleyBroadcast(...args: (string | number)[]): Promise<number>;
   parleyHeartbeat(...args: (string | number)[]): Promise<number>;
   parleyFindDead(...args: (string | number)[]): Promise<string[]>;
