@@ -252,6 +252,36 @@ describe('webrtc-pc §10.7 glare, impolite side: ignore the colliding offer and 
   });
 });
 
+describe('W3C §10.7: a candidate the engine refuses while an offer is ignored is a notice, not an error', () => {
+  it('A, ignoring B’s colliding second offer, adds a candidate that names its m-section; the refusal is swallowed', async () => {
+    const pair = startPair();
+    const { scheduler, ports } = pair;
+    ports.A.addTransceiver('audio');
+    await scheduler.runUntilIdle();
+    expectSettled(pair);
+    ports.A.addTransceiver('video');
+    ports.B.addTransceiver('audio');
+    await scheduler.runUntilIdle({ hold: DELIVERIES });
+    expect([pair.state('A'), pair.state('B')]).toEqual(['awaitingAnswer', 'awaitingAnswer']);
+    await scheduler.release('B->A: description(offer)');
+    expect(pair.negotiation('A').context.ignoreOffer).toBe(true);
+
+    // It fits A's remote description by its m-section, so it is handed to the engine, which
+    // cannot parse it (webrtc-pc §4.4.1.6 OperationError).
+    pair.inject('B', { kind: 'candidate', session: DEFAULT_SESSION, candidate: { candidate: 'candidate:garbage', sdpMid: '0' } });
+    await scheduler.release('B->A: candidate');
+    expect(ports.A.operations.at(-1)).toMatch(/^addIceCandidate\(.*garbage/);
+    await scheduler.runUntil(() => pair.notices('A', 'candidate-not-applied').length > 0);
+    expect(pair.notices('A', 'candidate-not-applied')).toEqual([{ notice: 'candidate-not-applied', detail: 'belongs to an ignored offer' }]);
+    expect(pair.errors('A')).toEqual([]);
+    expect(pair.state('A')).toBe('awaitingAnswer');
+
+    await scheduler.runUntilIdle();
+    expectSettled(pair);
+    expect(ports.A.getTransceivers()).toHaveLength(3);
+  });
+});
+
 describe('webrtc-pc §10.7 glare, polite side: roll back the own offer (explicitly), answer, then offer again', () => {
   it('B in awaitingAnswer gets A’s offer: rollback, setRemoteDescription(offer), createAnswer, setLocalDescription(answer), createOffer', async () => {
     const pair = startPair();
@@ -609,7 +639,7 @@ async function withFirstOfferHeld(): Promise<{ readonly pair: Pair; readonly del
 }
 
 describe('webrtc-pc §4.4.1.6 addIceCandidate needs a remote description: early candidates are held, then added in order', () => {
-  it('B holds A’s candidates until A’s (delayed) offer is applied, then adds them in arrival order before its answer', async () => {
+  it('B holds A’s candidates until A’s (delayed) offer is applied, then adds them in arrival order while it answers, without waiting for them', async () => {
     const { pair, delayedOffer } = await withFirstOfferHeld();
     const { scheduler, ports } = pair;
     const sent = candidatesSent(pair.signaling.A);
@@ -625,25 +655,26 @@ describe('webrtc-pc §4.4.1.6 addIceCandidate needs a remote description: early 
     expect(pair.state('B')).toBe('applyingRemoteOffer');
     expect(pair.negotiation('B').context.earlyCandidates).toHaveLength(3);
     await scheduler.release('B: setRemoteDescription(offer) completes');
-    // Released into the inbox, ahead of anything else, and added before the answer is made.
+    // Released into the inbox, ahead of anything else, and all given to the engine in the same
+    // turn, chained after createAnswer (webrtc-pc §4.4.1.2): in before the answer is applied.
     expect(pair.negotiation('B').context.earlyCandidates).toEqual([]);
-    expect(pair.negotiation('B').context.inbox).toEqual(held.slice(1));
-    expect(pair.state('B')).toEqual({ answering: 'addingCandidate' });
-
-    await scheduler.runUntilIdle();
-    expectSettled(pair);
+    expect(pair.negotiation('B').context.inbox).toEqual([]);
+    expect(pair.state('B')).toEqual({ answering: 'creatingAnswer' });
     expect(ports.B.operations).toEqual([
       'setRemoteDescription(offer)',
+      'createAnswer()',
       'addIceCandidate(127.0.0.1:50011 u0g1)',
       'addIceCandidate(127.0.0.1:50012 u0g1)',
       'addIceCandidate(null)',
-      'createAnswer()',
-      'setLocalDescription(answer)',
     ]);
+
+    await scheduler.runUntilIdle();
+    expectSettled(pair);
+    expect(ports.B.operations.slice(5)).toEqual(['setLocalDescription(answer)']);
   });
 });
 
-describe('the candidates that came with an offer go in before the answer', () => {
+describe('the candidates that came with an offer go in before the answer is applied', () => {
   it('one the engine refuses is reported and the answer is still made, sent and applied', async () => {
     const { pair, delayedOffer: offer } = await withFirstOfferHeld();
     const { scheduler, ports } = pair;
@@ -653,20 +684,20 @@ describe('the candidates that came with an offer go in before the answer', () =>
     await scheduler.release('A->B: description(offer)');
     await scheduler.release('A->B: candidate');
     await scheduler.release('B: setRemoteDescription(offer) completes');
-    expect(pair.state('B')).toEqual({ answering: 'addingCandidate' });
+    expect(pair.state('B')).toEqual({ answering: 'creatingAnswer' });
 
     await scheduler.runUntilIdle();
     expectSettled(pair, { errors: 1 });
     expect(pair.errors('B')).toEqual([{ operation: 'addIceCandidate', name: 'OperationError', message: expect.stringMatching(/could not be parsed/) as unknown }]);
-    // A's own candidates, held while its offer was away, and the refused one, all before the answer.
-    const answerAt = ports.B.operations.indexOf('createAnswer()');
-    expect(ports.B.operations.slice(0, answerAt + 2)).toEqual([
+    // A's own candidates, held while its offer was away, and the refused one, all before the answer is applied.
+    const answerAt = ports.B.operations.indexOf('setLocalDescription(answer)');
+    expect(ports.B.operations.slice(0, answerAt + 1)).toEqual([
       'setRemoteDescription(offer)',
+      'createAnswer()',
       'addIceCandidate(127.0.0.1:50011 u0g1)',
       'addIceCandidate(127.0.0.1:50012 u0g1)',
       'addIceCandidate(null)',
       expect.stringMatching(/^addIceCandidate\(.*garbage/) as unknown,
-      'createAnswer()',
       'setLocalDescription(answer)',
     ]);
     expect(ports.A.signalingState).toBe('stable');
@@ -726,21 +757,22 @@ describe('webrtc-pc §4.7.3 negotiationneeded while not stable is remembered and
     expectSettled(pair);
     expect(ports.A.getTransceivers()).toHaveLength(3);
     expect(ports.B.getTransceivers()).toHaveLength(3);
-    // Both remembered needs are served in the same stable moment, so the two offers collide and
-    // perfect negotiation sorts it out: B rolls back, answers A, then offers its audio again.
+    // B is stable first (its answer sent, A's candidates handed to the engine without a turn of
+    // their own), so it serves its need at once; its offer reaches A in stable, right after A
+    // applied the answer: A answers it, then serves its own need. No collision, no rollback.
     expect(ports.A.operations.filter((op) => /^(createOffer|set)/.test(op))).toEqual([
       'createOffer()',
       'setLocalDescription(offer)',
       'setRemoteDescription(answer)',
+      'setRemoteDescription(offer)', // B's audio added in have-remote-offer
+      'setLocalDescription(answer)',
       'createOffer()', // the video added in have-local-offer
       'setLocalDescription(offer)',
       'setRemoteDescription(answer)',
-      'setRemoteDescription(offer)', // B's audio added in have-remote-offer
-      'setLocalDescription(answer)',
     ]);
-    expect(count(ports.B.operations, /^createOffer/)).toBe(2);
-    expect(pair.notices('A').map((n) => n.notice)).toEqual(['ignored-colliding-offer']);
-    expect(pair.notices('B').map((n) => n.notice)).toEqual(['rolled-back-for-remote-offer']);
+    expect(count(ports.B.operations, /^createOffer/)).toBe(1);
+    expect(pair.notices('A')).toEqual([]);
+    expect(pair.notices('B')).toEqual([]);
   });
 
   it.each([

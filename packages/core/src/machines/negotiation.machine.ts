@@ -9,14 +9,21 @@ import type { RemoteCandidateFate } from '../sdp.js';
 //
 // The W3C example keeps three flags (makingOffer, ignoreOffer, isSettingRemoteAnswerPending)
 // and lets async message handlers interleave. Here every remote description and candidate goes
-// through one ordered inbox and is taken only in a rest state (`stable`, `awaitingAnswer`, or
-// `awaitingFirstOffer` for a callee that lets the caller offer first), so `makingOffer` and `isSettingRemoteAnswerPending` become states instead of flags:
+// through one ordered inbox. Descriptions are taken only in a rest state (`stable`,
+// `awaitingAnswer`, or `awaitingFirstOffer` for a callee that lets the caller offer first), so
+// `makingOffer` and `isSettingRemoteAnswerPending` become states instead of flags:
 //   - an offer that arrives while we make ours waits until our offer is applied, and then
 //     collides in `awaitingAnswer`, exactly where the example's `makingOffer` would say so;
 //   - an offer that arrives while an answer is being applied waits until `stable`, so it is
 //     not a collision (the example's `isSettingRemoteAnswerPending`).
 // Only `ignoreOffer` remains, in context, because it outlives the state that sets it: it tells
 // which candidates belong to the offer we ignored.
+// A candidate that fits goes to the engine at once whenever the remote description is not
+// changing (a rest state, or while answering), straight from its event when nothing is queued
+// before it, else from the head of the inbox: addIceCandidate is chained
+// after the calls before it (webrtc-pc §4.4.1.2, §4.4.1.6), so it needs no state of its own and
+// no turn of the machine; only a refusal comes back (RTC.CANDIDATE_FAILED), as in the W3C
+// example, whose message handler does not wait for its candidates either.
 //
 // The peer machine runs this machine as one of its parallel regions (peer.machine.ts): the
 // actions that report to a parent (`sendParent` here) are carried out there directly. RTC calls
@@ -65,7 +72,10 @@ export interface NegotiationInput {
   readonly offerOnStart?: boolean;
 }
 
-/** The RTC calls the negotiation makes, one at a time (`rollback` is setLocalDescription({ type: 'rollback' })). */
+/**
+ * The RTC calls the negotiation makes (`rollback` is setLocalDescription({ type: 'rollback' })):
+ * one at a time, but for the candidates added meanwhile (see RTC.CANDIDATE_FAILED).
+ */
 export type NegotiationOperation =
   | 'createOffer'
   | 'createAnswer'
@@ -74,10 +84,24 @@ export type NegotiationOperation =
   | 'rollback'
   | 'addIceCandidate';
 
+/** The RTC calls an operation state starts and waits for (all but addIceCandidate). */
+type AwaitedOperation = Exclude<NegotiationOperation, 'addIceCandidate'>;
+
 /** How an RTC call the negotiation started ended (see `runRtcOperation`). */
 export type RtcOperationEvent =
   | { readonly type: 'RTC.OPERATION_DONE'; readonly operation: NegotiationOperation; readonly description?: SessionDescription }
   | { readonly type: 'RTC.OPERATION_FAILED'; readonly operation: NegotiationOperation; readonly error: Error };
+
+/**
+ * The engine refused a remote candidate the negotiation added (`addCandidate`); it was added
+ * while the negotiation ignored a colliding offer, or not (W3C §10.7 swallows only those errors).
+ */
+export type CandidateFailedEvent = {
+  readonly type: 'RTC.CANDIDATE_FAILED';
+  readonly operation: 'addIceCandidate';
+  readonly error: Error;
+  readonly whileIgnoringOffer: boolean;
+};
 
 /**
  * Every event `negotiationMachine` accepts: negotiation needed, remote descriptions and
@@ -87,6 +111,7 @@ export type NegotiationEvent =
   /** The RTC port fired `negotiationneeded` (webrtc-pc §4.7.3). */
   | { readonly type: 'RTC.NEGOTIATION_NEEDED' }
   | RtcOperationEvent
+  | CandidateFailedEvent
   | { readonly type: 'REMOTE.DESCRIPTION'; readonly description: WireDescription }
   /** `null` is end-of-candidates. */
   | { readonly type: 'REMOTE.CANDIDATE'; readonly candidate: IceCandidate | null }
@@ -111,7 +136,7 @@ export interface NegotiationContext {
   /** Candidates that arrived before the remote description they belong to (bounded): taken
    * again right after the next remote description is applied. */
   readonly earlyCandidates: readonly RemoteSignal[];
-  /** The remote signal being applied now. */
+  /** The remote description being applied now. */
   readonly current: RemoteSignal | null;
   /** The offer or answer we created and are applying. */
   readonly localDescription: SessionDescription | null;
@@ -168,7 +193,7 @@ export function initialNegotiationContext(input: NegotiationInput): NegotiationC
 }
 
 /** The RTC call behind each operation, with what it takes from the context. */
-function callRtc(context: NegotiationContext, operation: NegotiationOperation): Promise<SessionDescription | void> {
+function callRtc(context: NegotiationContext, operation: AwaitedOperation): Promise<SessionDescription | void> {
   const { rtc, current } = context;
   switch (operation) {
     case 'createOffer':
@@ -181,8 +206,6 @@ function callRtc(context: NegotiationContext, operation: NegotiationOperation): 
       return rtc.setLocalDescription({ type: 'rollback' });
     case 'setRemoteDescription':
       return rtc.setRemoteDescription(current?.kind === 'description' ? current.description : { type: 'answer' });
-    case 'addIceCandidate':
-      return rtc.addIceCandidate(current?.kind === 'candidate' ? current.candidate : null);
   }
 }
 
@@ -190,7 +213,7 @@ function callRtc(context: NegotiationContext, operation: NegotiationOperation): 
  * Starts one RTC call and sends its outcome to `self` as one event: no actor per call. Outcomes
  * that arrive after the actor ended are dropped (the port was closed with it).
  */
-function runRtcOperation(context: NegotiationContext, self: ActorRef<Snapshot<unknown>, RtcOperationEvent>, operation: NegotiationOperation): void {
+function runRtcOperation(context: NegotiationContext, self: ActorRef<Snapshot<unknown>, RtcOperationEvent>, operation: AwaitedOperation): void {
   const deliver = (event: RtcOperationEvent): void => {
     if (self.getSnapshot().status === 'active') self.send(event);
   };
@@ -198,6 +221,18 @@ function runRtcOperation(context: NegotiationContext, self: ActorRef<Snapshot<un
     (description) => deliver(description ? { type: 'RTC.OPERATION_DONE', operation, description } : { type: 'RTC.OPERATION_DONE', operation }),
     (error: unknown) => deliver({ type: 'RTC.OPERATION_FAILED', operation, error: toError(error) }),
   );
+}
+
+/**
+ * Adds a remote candidate that fits the remote description without waiting for it: the engine
+ * chains it after the calls before it, and a refusal comes back as RTC.CANDIDATE_FAILED.
+ * Refusals after the actor ended are dropped.
+ */
+function addCandidate(context: NegotiationContext, self: ActorRef<Snapshot<unknown>, CandidateFailedEvent>, candidate: IceCandidate | null): void {
+  const whileIgnoringOffer = context.ignoreOffer;
+  context.rtc.addIceCandidate(candidate).catch((error: unknown) => {
+    if (self.getSnapshot().status === 'active') self.send({ type: 'RTC.CANDIDATE_FAILED', operation: 'addIceCandidate', error: toError(error), whileIgnoringOffer });
+  });
 }
 
 /** An SDP string a description must carry (every created offer and answer has one). */
@@ -228,6 +263,11 @@ function nextSignal(context: NegotiationContext): RemoteSignal | undefined {
  * to five times in a row about the same candidate, and each answer reads the remote SDP.
  */
 let lastFate: { readonly signal: RemoteSignal; readonly remoteSdp: string | null; readonly seenUfrags: readonly string[]; readonly fate: RemoteCandidateFate } | null = null;
+
+/** webrtc-pc §4.4.1.6: what to do with a remote candidate, given the remote description now. */
+function candidateFate(context: NegotiationContext, candidate: IceCandidate | null): RemoteCandidateFate {
+  return remoteCandidateFate(candidate, context.rtc.remoteDescription?.sdp ?? null, context.seenRemoteUfrags);
+}
 
 function nextCandidateFate(context: NegotiationContext): RemoteCandidateFate | null {
   const next = nextSignal(context);
@@ -269,6 +309,9 @@ const negotiationSetup = setup({
     },
     /** webrtc-pc §4.4.1.6 addIceCandidate: the candidate fits the current remote description. */
     canApplyNextCandidate: ({ context }) => nextCandidateFate(context) === 'apply',
+    /** A candidate that arrives with nothing queued before it and fits the remote description. */
+    canApplyArrivingCandidate: ({ context, event }) =>
+      event.type === 'REMOTE.CANDIDATE' && context.inbox.length === 0 && candidateFate(context, event.candidate) === 'apply',
     /** No remote description yet, or the candidate runs ahead of the description it belongs to. */
     isNextCandidateEarly: ({ context }) => nextCandidateFate(context) === 'hold',
     /** A candidate of an ICE generation that a restart replaced (its ufrag was seen before). */
@@ -280,15 +323,22 @@ const negotiationSetup = setup({
       const fate = nextCandidateFate(context);
       return fate !== null && fate !== 'apply';
     },
-    isIgnoringOffer: ({ context }) => context.ignoreOffer,
-    hasLocalOffer: ({ context }) => context.rtc.signalingState === 'have-local-offer',
+    /** W3C §10.7: a candidate refused while we ignored an offer was that offer's. */
+    wasIgnoringOffer: ({ event }) => event.type === 'RTC.CANDIDATE_FAILED' && event.whileIgnoringOffer,
     /** Non-trickle: the local description already holds this generation's candidates. */
     areLocalCandidatesGathered: ({ context }) =>
       context.rtc.iceGatheringState === 'complete' && /\ba=candidate:/.test(sdpOf(context.rtc.localDescription)),
   },
   actions: {
     /** Starts the state's RTC call; its outcome arrives as RTC.OPERATION_DONE or RTC.OPERATION_FAILED. */
-    runRtcOperation: ({ context, self }, params: { operation: NegotiationOperation }) => runRtcOperation(context, self, params.operation),
+    runRtcOperation: ({ context, self }, params: { operation: AwaitedOperation }) => runRtcOperation(context, self, params.operation),
+    addNextCandidate: ({ context, self }) => {
+      const next = nextSignal(context);
+      if (next?.kind === 'candidate') addCandidate(context, self, next.candidate);
+    },
+    addArrivingCandidate: ({ context, event, self }) => {
+      if (event.type === 'REMOTE.CANDIDATE') addCandidate(context, self, event.candidate);
+    },
     enqueueRemoteSignal: assign({
       inbox: ({ context, event }) => {
         if (event.type === 'REMOTE.DESCRIPTION') return [...context.inbox, { kind: 'description' as const, description: event.description }];
@@ -305,11 +355,6 @@ const negotiationSetup = setup({
      */
     dropNeedHeldForRemoteOffer: assign({ negotiationNeeded: false }),
     requestIceRestart: assign({ iceRestartWanted: true, negotiationNeeded: true }),
-    /** Take the head of the inbox as the signal to apply. */
-    takeNext: assign({
-      current: ({ context }) => nextSignal(context) ?? null,
-      inbox: ({ context }) => context.inbox.slice(1),
-    }),
     /** Take a description: the W3C example recomputes ignoreOffer for each description. */
     takeNextDescription: assign({
       current: ({ context }) => nextSignal(context) ?? null,
@@ -372,9 +417,9 @@ const negotiationSetup = setup({
       type: 'NEGOTIATION.COMPLETED',
       ...completedRound(context, params.asOfferer),
     })),
-    /** The failed RTC call of an RTC.OPERATION_FAILED event. */
+    /** The failed RTC call of an RTC.OPERATION_FAILED or RTC.CANDIDATE_FAILED event. */
     reportError: sendParent(({ event }): NegotiationParentEvent => {
-      if (event.type !== 'RTC.OPERATION_FAILED') throw new Error(`reportError needs RTC.OPERATION_FAILED, got ${event.type}`);
+      if (event.type !== 'RTC.OPERATION_FAILED' && event.type !== 'RTC.CANDIDATE_FAILED') throw new Error(`reportError needs a failed RTC call, got ${event.type}`);
       return { type: 'NEGOTIATION.ERROR', operation: event.operation, error: event.error };
     }),
     reportNotice: sendParent((_, params: { notice: NegotiationNotice; detail: string }): NegotiationParentEvent => ({
@@ -390,21 +435,31 @@ const negotiationSetup = setup({
   },
 });
 
-const run = (operation: NegotiationOperation) => ({ type: 'runRtcOperation', params: { operation } }) as const;
+const run = (operation: AwaitedOperation) => ({ type: 'runRtcOperation', params: { operation } }) as const;
 const notice = (n: NegotiationNotice, detail: string) => ({ type: 'reportNotice', params: { notice: n, detail } }) as const;
 const DUPLICATE = { guard: 'isNextAlreadyApplied', actions: ['dropNext', notice('duplicate-description', 'already applied')] } as const;
+
+/** A candidate that fits the remote description goes to the engine (see addCandidate). */
+const ADD_FITTING_CANDIDATE = { guard: 'canApplyNextCandidate', actions: ['addNextCandidate', 'dropNext'] } as const;
+
+/**
+ * Where candidates go in (rest states, answering): one that arrives with nothing queued before
+ * it and fits goes straight to the engine, without passing through the inbox; any other one
+ * is queued (the region's own REMOTE.CANDIDATE) and taken in order.
+ */
+const ADD_ARRIVING_CANDIDATE = { 'REMOTE.CANDIDATE': { guard: 'canApplyArrivingCandidate', actions: 'addArrivingCandidate' } } as const;
 
 /**
  * How a rest state takes a remote candidate (the same in every rest state): drop it when it
  * belongs to an ignored offer, a replaced ICE generation or no m-section; hold it when it runs
- * ahead of its remote description; otherwise apply it.
+ * ahead of its remote description; otherwise add it.
  */
 const TAKE_NEXT_CANDIDATE = [
   { guard: 'isNextCandidateOfIgnoredOffer', actions: ['dropNext', notice('dropped-candidate', 'belongs to an ignored offer')] },
   { guard: 'isNextCandidateStale', actions: ['dropNext', notice('dropped-candidate', 'ufrag of a replaced ICE generation')] },
   { guard: 'isNextCandidateForUnknownSection', actions: ['dropNext', notice('dropped-candidate', 'names no m-section of the remote description')] },
   { guard: 'isNextCandidateEarly', actions: 'holdNextCandidateUntilRemoteDescription' },
-  { guard: 'canApplyNextCandidate', target: '#negotiation.addingCandidate', actions: 'takeNext' },
+  ADD_FITTING_CANDIDATE,
 ] as const;
 
 /**
@@ -429,12 +484,6 @@ const GATHERING_CANDIDATES = {
   after: { gatheringTimeout: { target: 'sending', actions: notice('sent-without-all-candidates', 'gathering timed out') } },
 } as const;
 
-/** From a candidate back to the rest state that matches the signaling state. */
-const BACK_TO_REST = [
-  { guard: 'hasLocalOffer', target: '#negotiation.awaitingAnswer', actions: 'clearCurrent' },
-  { target: '#negotiation.stable', actions: 'clearCurrent' },
-] as const;
-
 /** After our local offer or answer is applied: send it now (trickle), or once gathered. */
 const LOCAL_DESCRIPTION_APPLIED = [{ guard: 'isTrickle', target: 'sending' }, { target: 'gatheringCandidates' }] as const;
 
@@ -450,6 +499,12 @@ export const negotiationMachine = negotiationSetup.createMachine({
   on: {
     'REMOTE.DESCRIPTION': { actions: 'enqueueRemoteSignal' },
     'REMOTE.CANDIDATE': { actions: 'enqueueRemoteSignal' },
+    // W3C §10.7: errors of candidates that belong to an ignored offer are swallowed, and only
+    // theirs; any other refusal is reported (it does not stop the negotiation).
+    'RTC.CANDIDATE_FAILED': [
+      { guard: 'wasIgnoringOffer', actions: notice('candidate-not-applied', 'belongs to an ignored offer') },
+      { actions: 'reportError' },
+    ],
     'RTC.NEGOTIATION_NEEDED': { actions: 'markNegotiationNeeded' },
     RESTART_ICE: { actions: 'requestIceRestart' },
     CLOSE: '.closed',
@@ -470,6 +525,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
         { ...TAKE_REMOTE_OFFER, actions: ['takeNextDescription', 'dropNeedHeldForRemoteOffer'] },
         ...TAKE_NEXT_AFTER_OFFER_IN_STABLE,
       ],
+      on: ADD_ARRIVING_CANDIDATE,
       after: { firstOfferTimeout: 'stable' },
     },
     stable: {
@@ -480,6 +536,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
         ...TAKE_NEXT_AFTER_OFFER_IN_STABLE,
         { guard: 'isNegotiationNeeded', target: 'makingOffer', actions: 'startOffer' },
       ],
+      on: ADD_ARRIVING_CANDIDATE,
     },
     makingOffer: {
       description: 'createOffer, setLocalDescription(offer), send it (W3C makingOffer). A negotiationneeded meanwhile is met by this offer (webrtc-pc §4.7.3).',
@@ -509,6 +566,7 @@ export const negotiationMachine = negotiationSetup.createMachine({
         },
         ...TAKE_NEXT_CANDIDATE,
       ],
+      on: ADD_ARRIVING_CANDIDATE,
     },
     applyingRemoteAnswer: {
       description: 'setRemoteDescription(answer): back to stable (W3C isSettingRemoteAnswerPending).',
@@ -552,26 +610,15 @@ export const negotiationMachine = negotiationSetup.createMachine({
       },
     },
     answering: {
-      description: 'The candidates already here, then createAnswer, setLocalDescription(answer), send it: the round is done.',
-      initial: 'takingCandidates',
-      on: { 'RTC.OPERATION_FAILED': { target: 'rollingBackRemoteOffer', actions: 'reportError' } },
+      description: 'createAnswer, setLocalDescription(answer), send it: the round is done. Candidates that fit the offer go in meanwhile.',
+      initial: 'creatingAnswer',
+      on: { ...ADD_ARRIVING_CANDIDATE, 'RTC.OPERATION_FAILED': { target: 'rollingBackRemoteOffer', actions: 'reportError' } },
+      // The remote candidates that came with the offer, and those that follow it, go in while
+      // the answer is made (addIceCandidate is valid in have-remote-offer, webrtc-pc §4.4.1.6),
+      // as a hand-written callee applies those it queued: the engine then starts its
+      // connectivity checks as soon as the answer is applied, not after the candidates follow it.
+      always: ADD_FITTING_CANDIDATE,
       states: {
-        // The remote candidates that came with the offer go in before the answer is made
-        // (addIceCandidate is valid in have-remote-offer, webrtc-pc §4.4.1.6), as a hand-written
-        // callee applies those it queued: the engine then starts its connectivity checks as
-        // soon as the answer is applied, not after the candidates follow it. The engine runs
-        // its operations in order (§4.4.1.2), so they cost the answer no time.
-        takingCandidates: {
-          always: [{ guard: 'canApplyNextCandidate', target: 'addingCandidate', actions: 'takeNext' }, { target: 'creatingAnswer' }],
-        },
-        addingCandidate: {
-          entry: run('addIceCandidate'),
-          on: {
-            'RTC.OPERATION_DONE': { target: 'takingCandidates', actions: 'clearCurrent' },
-            // A candidate the engine refuses is reported, as in a rest state; the answer goes on.
-            'RTC.OPERATION_FAILED': { target: 'takingCandidates', actions: ['reportError', 'clearCurrent'] },
-          },
-        },
         creatingAnswer: { entry: run('createAnswer'), on: { 'RTC.OPERATION_DONE': { target: 'applyingLocalAnswer', actions: 'storeLocalDescription' } } },
         applyingLocalAnswer: { entry: run('setLocalDescription'), on: { 'RTC.OPERATION_DONE': LOCAL_DESCRIPTION_APPLIED } },
         gatheringCandidates: GATHERING_CANDIDATES,
@@ -588,23 +635,6 @@ export const negotiationMachine = negotiationSetup.createMachine({
         'RTC.OPERATION_DONE': { target: 'stable', actions: 'clearCurrent' },
         'RTC.OPERATION_FAILED': { target: 'stable', actions: ['reportError', 'clearCurrent'] },
       },
-    },
-    addingCandidate: {
-      description: 'addIceCandidate, one at a time and in arrival order.',
-      entry: run('addIceCandidate'),
-      on: {
-        'RTC.OPERATION_DONE': BACK_TO_REST,
-        // W3C §10.7: errors of candidates that belong to an ignored offer are swallowed, and
-        // only theirs; any other failure is reported (it does not stop the negotiation).
-        'RTC.OPERATION_FAILED': [
-          { guard: 'isIgnoringOffer', target: 'returningFromCandidate', actions: notice('candidate-not-applied', 'belongs to an ignored offer') },
-          { target: 'returningFromCandidate', actions: 'reportError' },
-        ],
-      },
-    },
-    returningFromCandidate: {
-      description: 'After a failed candidate: back to the rest state that matches the signaling state.',
-      always: BACK_TO_REST,
     },
     closed: {
       description: 'The peer connection is closed; nothing more happens.',

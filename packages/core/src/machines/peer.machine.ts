@@ -349,7 +349,7 @@ export const peerMachine = setup({
       enqueue.raise({ type: 'NEGOTIATED' });
     }),
     reportError: emit(({ event }): PeerEmitted => {
-      assertEvent(event, 'RTC.OPERATION_FAILED');
+      assertEvent(event, ['RTC.OPERATION_FAILED', 'RTC.CANDIDATE_FAILED']);
       return { type: 'error', operation: event.operation, error: event.error };
     }),
     reportNotice: emit((_, params: { notice: NegotiationNotice; detail: string }): PeerEmitted => ({ type: 'notice', notice: params.notice, detail: params.detail })),
