@@ -310,17 +310,17 @@ export function whereParleyLoses(calls: Record<CallSubject, CallDurations[]>, pa
     `callee's ICE checking ${all('callee', 'ice-checking')}, caller's ICE checking ${all('caller', 'ice-checking')}, ` +
     `caller connected ${all('caller', 'connection-connected')}, callee connected ${all('callee', 'connection-connected')}. ` +
     'No wait of the machines is left between engine steps: the caller offers at call() (offerOnStart), every description and candidate is sent in the same task as the engine step that made it, ' +
-    'the callee adds the candidates it holds before it makes its answer, and the only hops between engine calls are the microtasks of promise settlement. ' +
-    "What limits Parley, from CPU profiles and Chrome traces of both pages (pages built with the compile hint) and socket-level timestamps (each page's WebSocket frames): " +
-    'main-thread JavaScript, about 50 ms on the caller page and 40 ms on the callee page per call against about 20 ms on each raw page, of which the engine calls both make ' +
-    "(new RTCPeerConnection and addTrack, about 10 ms a page, and the native part of each description call) and xstate's interpreter 10-15 ms a page. " +
+    "a remote candidate goes to the engine as it arrives (the callee's while it makes its answer; the engine chains it, webrtc-pc §4.4.1.2), and the only hops between engine calls are the microtasks of promise settlement. " +
+    "What limits Parley, from CPU profiles and Chrome traces of both pages (pages built with the compile hint) and timestamps of each RTCPeerConnection call and WebSocket frame: " +
+    'main-thread JavaScript, about 50 ms on each Parley page per call against about 20 ms on each raw page, of which the engine calls both make ' +
+    "(new RTCPeerConnection and addTrack, about 10-13 ms a page, and the native part of each description call) and xstate's interpreter 11-16 ms a page. " +
     "The caller's offer is set later than raw's: the task of its call() is longer (the invite, then the call and peer machines' start: about 4 ms of JavaScript around the engine calls in a CPU profile of that task), " +
     'and its createOffer and setLocalDescription resolve later, partly because the callee, which accepts at once, builds its connection at the same time on these 2 cores ' +
-    '(with the accept delayed by 35 ms the offer left about 6 ms sooner, but the call connected later). The callee, which has its connection before the offer arrives, makes up part of that by the time its answer reaches the caller (compare when each caller has the answer). ' +
-    "The rest of the gap is in the checks: the caller gathers later, so its candidates reach the callee while it makes its answer (first candidate at " +
-    `${step('parley', 'callee', 'got-candidate')} ms) and go in after the answer, one main-thread round trip through the machine each, where the raw callee has them before it answers; ` +
-    "in Chrome traces of the callee the answer's completion (sending it, completing the round, the call status, the held candidates) ran as one stretch of 5-20 ms of microtasks, once with an 11 ms minor GC inside it. " +
-    'Adding candidates as they arrive, in one batch (the engine runs its operations in order, webrtc-pc §4.4.1.2), is the next step. On a loaded 2-core machine the spread between calls (the p90 column) is as large as the gap.'
+    '(with the accept delayed by 35 ms the offer left about 6 ms sooner, but the call connected later). The callee, which has its connection before the offer arrives, makes up part of that by the time its answer reaches the caller. ' +
+    "After that the steps move by tens of milliseconds from run to run: the caller's setRemoteDescription(answer) took 58 ms from call to resolution against raw's 22 ms in the medians of one run of 8 calls, and 22 against 34 in the next run of 10. " +
+    "What Parley adds there, in Chrome traces of the caller, is main-thread time for its own local candidates (12 per call here, each through the peer machine and the signaling client's machine: 0.3-4 ms each, once with a 9.5 ms minor GC inside), " +
+    'which the completion of a description call that resolves meanwhile waits for. ' +
+    'Fewer machine steps per local candidate is the next step. On a loaded 2-core machine the spread between calls (the p90 column) is as large as the gap.'
   );
 }
 
