@@ -215,11 +215,15 @@ function connectPorts(context: PeerContext, self: ActorRef<Snapshot<unknown>, Pe
  * A machine's root as a region of the peer's `running` state: its id (so its `#id` targets
  * hold), transitions and states. Typed `never` to fit the peer's config: the peer's context and
  * events include the region's (PeerContext extends its context; PeerEvent includes its events),
- * and the peer's setup carries the region's implementations.
+ * and the peer's setup carries the region's implementations. Its CLOSE is the peer's: `running`
+ * takes it and leaves every region at once, one microstep instead of one per region and their
+ * done events (a region's own `closed` is entered when it runs alone, and the connection's when
+ * the port reports closed).
  */
 function regionOf(machine: AnyStateMachine, extra: { readonly onDone?: unknown } = {}): never {
   const { id, description, initial, on, states } = machine.config;
-  return { id, description, initial, on, states, ...extra } as never;
+  const { CLOSE: _closedByThePeer, ...transitions } = on ?? {};
+  return { id, description, initial, on: transitions, states, ...extra } as never;
 }
 
 /** Implementations of the three regions; the peer overrides only their reports to a parent. */
@@ -440,9 +444,10 @@ export const peerMachine = setup({
       description: 'Negotiating and connected, or recovering: the three regions run side by side, fed by the ports.',
       type: 'parallel',
       entry: ['connectPorts', 'createInitialDataChannels'],
-      // Events no region takes. CLOSE ends every region (each has a final `closed`), and the
-      // connection region's end ends the peer.
+      // Events no region takes. CLOSE leaves every region at once, and the connection region's
+      // end (failed for good, or the port reported closed) ends the peer.
       on: {
+        CLOSE: '#peer.closed',
         'RTC.DATA_CHANNEL': { actions: 'adoptDataChannel' },
         DROPPED: { actions: 'announceDropped' },
         CREATE_DATA_CHANNEL: { actions: 'createDataChannel' },
