@@ -1,17 +1,18 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { formatNumber } from '../report.js';
-import { median, round, summarize } from '../stats.js';
+import { alternate, median, round, summarize } from '../stats.js';
 import type { Summary } from '../stats.js';
 import type { BenchOptions, BenchResult, Benchmark } from '../types.js';
 import { SUBJECTS } from './negotiate.js';
 import type { Subject } from './negotiate.js';
-import type { MemoryOutput, ThroughputOutput } from './worker.js';
+import type { MemoryOutput, SubjectThroughputOutput, ThroughputOutput } from './worker.js';
 
 // Machines: complete negotiations per second on one core, Parley's peer machines against the
 // W3C perfect-negotiation loop written by hand, over the same fake RTC port and in-memory
 // signaling (negotiate.ts); and the heap held by one idle peer (memory.ts). Both run in child
-// processes (worker.ts) pinned to one CPU with taskset when it is installed.
+// processes (worker.ts) pinned to one CPU with taskset when it is installed: each measured run,
+// with its warm-up, in a process of its own, the subjects alternating.
 
 export const GOAL_NEGOTIATIONS_PER_SECOND = 2000;
 /** Parley's negotiations per CPU second over the hand-written loop's, at least (issue 14; stretch 0.5). */
@@ -24,18 +25,24 @@ export interface MachinesSettings {
   readonly negotiationsPerRun: number;
   /** Measured runs per subject, alternating the subjects (warm-ups not counted). */
   readonly runs: number;
+  /**
+   * Runs before the measured one, in the same process: enough for both subjects to reach their
+   * steady rate (the hand-written loop keeps speeding up for its first 8-9 runs of 1,000:
+   * about 2,400, 4,100, 7,000, 8,600, 10,800, then 11,000-12,500 negotiations per CPU second;
+   * Parley reaches its 1,100-1,200 by the 5th).
+   */
   readonly warmupRuns: number;
   /** Idle peers created per memory measurement, and how many measurements per subject. */
   readonly idlePeers: number;
   readonly memoryRepetitions: number;
 }
 
-export const FULL: MachinesSettings = { negotiationsPerRun: 1000, runs: 9, warmupRuns: 2, idlePeers: 5000, memoryRepetitions: 3 };
-export const QUICK: MachinesSettings = { negotiationsPerRun: 200, runs: 5, warmupRuns: 1, idlePeers: 2000, memoryRepetitions: 2 };
+export const FULL: MachinesSettings = { negotiationsPerRun: 1000, runs: 9, warmupRuns: 10, idlePeers: 5000, memoryRepetitions: 3 };
+export const QUICK: MachinesSettings = { negotiationsPerRun: 1000, runs: 3, warmupRuns: 8, idlePeers: 2000, memoryRepetitions: 2 };
 
 /** What `node --cpu-prof` of the Parley subject showed (apps/bench/src/machines/worker.ts). */
 export const PROFILE_NOTE =
-  'Profile (node --cpu-prof of the Parley subject alone, 2,000 negotiations after 1,000 of warm-up, and heap snapshots, 2026-12-07): per negotiation the two peers create 2 xstate actors (each peer is one machine with its negotiation, ICE gathering and connection as parallel regions; RTC calls answer with one event, not a promise actor each) and process 33 events in 42 microsteps with 28 context copies, counted with xstate inspect and a hook on xstate\u2019s context copy from the two peers\u2019 start to their close (39, 59 and 44 before a remote candidate that fits went to the engine at once, without an addingCandidate state, an RTC.OPERATION_DONE and a return to the rest state of its own, and before CLOSE left the three regions in one microstep: +30 % negotiations per CPU second in this profile\u2019s setting, less in the bench\u2019s alternating runs, where each subject runs slower after the other; before issue 14: 24 actors, 123 events, 108 microsteps). Self time: xstate\u2019s interpreter 62 %, the fake port, SDP and signaling pair (which the hand-written subject also runs) 17 %, Parley\u2019s own actions, guards and port wiring 7 %, garbage collection 5.5 %, rxjs 1.5 %. Inclusive: processing events 64 %, of it building snapshots 13 % (each microstep and each assign clones the snapshot and recomputes its state value and tags from the active state nodes: getAllStateNodes, getAdjList and getStateValue 10 % self), entering states 16 %, looking up event transitions 9 % (a `candidates-<event>` memo per active state node: 5 % self) and eventless ones 8 %; creating the peer actors 9 %. The hand-written loop does a whole negotiation in about 210-380 \u00b5s, Parley in about 1.1-1.8 ms, so 0.35 would need the 33 events at about half their cost: fewer events (the 6 local candidates that only pass through to the signaling, a second end-of-gathering report that takes no transition) or no interpreter on the hot path. Found and fixed: xstate copies the context on every assign with Object.assign({}, context, update), and V8 keeps that copy a fast-mode object only when the first context came from a spread; the peer\u2019s old context ({...a, ...b, ...c}, itself 30\u201375 \u00b5s to build) and a plain 37-field literal (every copy a 1.6 KiB dictionary, \u221221 %) were both worse than the spread of one literal now used. An idle peer (heap snapshot, live objects, 8.0-8.4 KiB): its root actor and xstate system (about 3.9 KiB: actor, system, scheduler, 10 closure contexts, 7 bound functions), its snapshot and 37-field context (about 2.3 KiB), its two port subscriptions (about 0.7 KiB, as the hand-written peer\u2019s) and createPeer\u2019s handle, event buffer and listener. heapUsed counts about 1.1 KiB more per peer in the second and third repetition of the memory run than in the first, while the heap snapshot shows the same live objects in both; the ratio has measured 4.98 to 5.02 across runs, on its bound.';
+  'Profile (node --cpu-prof of the Parley subject alone, 2,000 negotiations after 1,000 of warm-up, and heap snapshots, 2026-12-07): per negotiation the two peers create 2 xstate actors (each peer is one machine with its negotiation, ICE gathering and connection as parallel regions; RTC calls answer with one event, not a promise actor each) and process 33 events in 42 microsteps with 28 context copies, counted with xstate inspect and a hook on xstate\u2019s context copy from the two peers\u2019 start to their close (39, 59 and 44 before a remote candidate that fits went to the engine at once, without an addingCandidate state, an RTC.OPERATION_DONE and a return to the rest state of its own, and before CLOSE left the three regions in one microstep: +25-30 % negotiations per CPU second at the steady rate, about 920 before and 1,150-1,200 after in fresh processes over 11 runs of 1,000; before issue 14: 24 actors, 123 events, 108 microsteps). Self time: xstate\u2019s interpreter 62 %, the fake port, SDP and signaling pair (which the hand-written subject also runs) 17 %, Parley\u2019s own actions, guards and port wiring 7 %, garbage collection 5.5 %, rxjs 1.5 %. Inclusive: processing events 64 %, of it building snapshots 13 % (each microstep and each assign clones the snapshot and recomputes its state value and tags from the active state nodes: getAllStateNodes, getAdjList and getStateValue 10 % self), entering states 16 %, looking up event transitions 9 % (a `candidates-<event>` memo per active state node: 5 % self) and eventless ones 8 %; creating the peer actors 9 %. At the steady rate the hand-written loop does a whole negotiation in about 85 \u00b5s of CPU and Parley in about 850 \u00b5s. 0.35 would need Parley at about 240 \u00b5s: its 33 events at a quarter of their cost or less, out of reach of xstate v5\u2019s interpreter here (about 20 \u00b5s per event with its garbage) whatever the machines\u2019 shape; fewer events (the 6 local candidates that only pass through to the signaling, a second end-of-gathering report that takes no transition) would gain tens of percent, not a factor of 3.5. Found and fixed: xstate copies the context on every assign with Object.assign({}, context, update), and V8 keeps that copy a fast-mode object only when the first context came from a spread; the peer\u2019s old context ({...a, ...b, ...c}, itself 30\u201375 \u00b5s to build) and a plain 37-field literal (every copy a 1.6 KiB dictionary, \u221221 %) were both worse than the spread of one literal now used. An idle peer (heap snapshot, live objects, 8.0-8.4 KiB): its root actor and xstate system (about 3.9 KiB: actor, system, scheduler, 10 closure contexts, 7 bound functions), its snapshot and 37-field context (about 2.3 KiB), its two port subscriptions (about 0.7 KiB, as the hand-written peer\u2019s) and createPeer\u2019s handle, event buffer and listener. heapUsed counts about 1.1 KiB more per peer in the second and third repetition of the memory run than in the first, while the heap snapshot shows the same live objects in both; the ratio has measured 4.98 to 5.02 across runs, on its bound.';
 
 const SUBJECT_LABEL: Readonly<Record<Subject, string>> = {
   parley: 'Parley peer machines (createPeer)',
@@ -100,7 +107,7 @@ export function machinesResult(
   const roundRatios = throughput.rates.parley.map((r, i) => r / throughput.rates.handWritten[i]!);
 
   const notes: string[] = [
-    `One negotiation: fresh fake network and in-memory signaling pair (@parley/core/testing, every step a microtask); the impolite side has an audio transceiver, so it offers; answer and trickled candidates (2 + end-of-candidates each way) cross; done when both ports report connected and both ends received end-of-candidates; then both sides close. Runs are ${settings.negotiationsPerRun} negotiations in a row, checked (offers, answers, candidates, connected on both sides, no illegal RTC call), ${settings.warmupRuns} warm-up run(s) per subject discarded, then ${settings.runs} runs per subject alternating.`,
+    `One negotiation: fresh fake network and in-memory signaling pair (@parley/core/testing, every step a microtask); the impolite side has an audio transceiver, so it offers; answer and trickled candidates (2 + end-of-candidates each way) cross; done when both ports report connected and both ends received end-of-candidates; then both sides close. Runs are ${settings.negotiationsPerRun} negotiations in a row, checked (offers, answers, candidates, connected on both sides, no illegal RTC call). Each measured run is made in a fresh process of its own after ${settings.warmupRuns} warm-up runs there (both subjects at their steady rate), with no forced GC in between; ${settings.runs} runs per subject, alternating. Until 2026-12-07 both subjects ran in one process, after 2 warm-up runs, with a forced full GC before each run: each subject then ran up to 1.7x slower right after the other (whose calls make the shared fake-port code polymorphic) and 31-38 % slower after the forced GC, and the hand-written loop was still far from its steady rate, so its median moved with the run order and the ratio read 0.175-0.191 (issue 14's 0.17 baseline was measured so); a fresh process per run after 2 warm-up runs measured about 0.15, and at the steady rate it is about 0.1.`,
     'The hand-written subject is the W3C webrtc-pc perfect-negotiation example written against the same RTC port: a class with the three flags, createOffer/createAnswer before setLocalDescription and an explicit rollback (the port models @roamhq/wrtc), its negotiation work serialized on one promise chain. It does not do what Parley also does: duplicate/stale description and early-candidate handling, ICE restart and connection recovery with timers, state mirrors, typed events for the app, inspection.',
     pinned
       ? 'Measured in a child process pinned to CPU 0 (taskset -c 0). Rates are negotiations per CPU second of that process (user + system time), so time other processes take on the CPU is not counted against a subject; wall-clock rates are in the JSON and the table. On a shared machine both drift; the ratio much less.'
@@ -184,17 +191,30 @@ export function machinesResult(
   };
 }
 
+/** The measured runs, each in a fresh process (warm-up runs first), alternating the subjects. */
+async function throughputRuns(settings: MachinesSettings, pinned: boolean, log: (line: string) => void): Promise<ThroughputOutput> {
+  const wallRates: Record<Subject, number[]> = { parley: [], handWritten: [] };
+  const warmupRates: Record<Subject, number[]> = { parley: [], handWritten: [] };
+  const rates = await alternate(SUBJECTS, settings.runs, async (subject, round) => {
+    const run = await runWorker<SubjectThroughputOutput>(
+      ['throughput', subject, String(settings.negotiationsPerRun), String(settings.warmupRuns)],
+      pinned,
+      (line) => log(`round ${round + 1}/${settings.runs}: ${line}`),
+    );
+    wallRates[subject].push(run.wallRate);
+    warmupRates[subject].push(...run.warmupRates);
+    return run.rate;
+  });
+  return { kind: 'throughput', rates, wallRates, warmupRates };
+}
+
 export const benchmark: Benchmark = {
   name: 'machines',
   async run(options: BenchOptions): Promise<BenchResult> {
     const settings = options.quick ? QUICK : FULL;
     const pinned = tasksetAvailable();
     options.log(`${pinned ? 'pinned to CPU 0' : 'taskset not found, not pinned'}; ${settings.runs} runs × ${settings.negotiationsPerRun} negotiations per subject`);
-    const throughput = await runWorker<ThroughputOutput>(
-      ['throughput', String(settings.negotiationsPerRun), String(settings.runs), String(settings.warmupRuns)],
-      pinned,
-      options.log,
-    );
+    const throughput = await throughputRuns(settings, pinned, options.log);
     const memory = {} as Record<Subject, MemoryOutput>;
     for (const subject of SUBJECTS) {
       options.log(`memory: ${settings.idlePeers} idle ${subject} peers`);

@@ -1,14 +1,15 @@
 // The child process of the machines benchmark (index.ts starts it pinned to one core):
-//   node worker.js throughput <negotiations per run> <runs> <warm-up runs>
+//   node worker.js throughput <subject> <negotiations per run> <warm-up runs>
 //   node --expose-gc worker.js memory <subject> <peers> <repetitions>
-// prints one JSON line on stdout, progress on stderr.
+// prints one JSON line on stdout, progress on stderr. One subject per process: each measured run
+// is made in a process of its own (see `throughput`).
 
 import { fileURLToPath } from 'node:url';
-import { alternate } from '../stats.js';
 import { SUBJECTS, runNegotiations } from './negotiate.js';
 import type { Subject } from './negotiate.js';
 import { idlePeerBytes } from './memory.js';
 
+/** The throughput runs of both subjects, as index.ts gathers them from the processes. */
 export interface ThroughputOutput {
   readonly kind: 'throughput';
   /** Negotiations per CPU second of each measured run, per subject, in the order they ran. */
@@ -17,6 +18,18 @@ export interface ThroughputOutput {
   readonly wallRates: Readonly<Record<Subject, number[]>>;
   /** Warm-up runs (not counted), per subject, per CPU second. */
   readonly warmupRates: Readonly<Record<Subject, number[]>>;
+}
+
+/** What one throughput process prints: its warm-up runs and its one measured run. */
+export interface SubjectThroughputOutput {
+  readonly kind: 'throughput';
+  readonly subject: Subject;
+  /** Negotiations per CPU second of the measured run. */
+  readonly rate: number;
+  /** The same run per wall-clock second. */
+  readonly wallRate: number;
+  /** Warm-up runs (not counted), per CPU second. */
+  readonly warmupRates: number[];
 }
 
 export interface MemoryOutput {
@@ -34,36 +47,35 @@ const collect = (): void => {
   }
 };
 
-export async function throughput(negotiations: number, runs: number, warmup: number, log: (line: string) => void): Promise<ThroughputOutput> {
-  const wallRates: Record<Subject, number[]> = { parley: [], handWritten: [] };
-  let counting = false;
-  const measure = async (subject: Subject): Promise<number> => {
-    collect(); // garbage left by the previous run is not this run's
-    const { ms, cpuMs } = await runNegotiations(subject, negotiations);
-    if (counting) wallRates[subject].push(negotiations / (ms / 1000));
-    return negotiations / (cpuMs / 1000);
-  };
-  const warmupRates = await alternate(SUBJECTS, warmup, (subject) => measure(subject));
-  log(`warm-up: ${SUBJECTS.map((s) => `${s} ${warmupRates[s].map((r) => r.toFixed(0)).join(', ')}`).join('; ')} negotiations/s`);
-  counting = true;
-  const rates = await alternate(SUBJECTS, runs, async (subject, round) => {
-    const rate = await measure(subject);
-    log(`round ${round + 1}/${runs}: ${subject} ${rate.toFixed(0)} negotiations per CPU second (${wallRates[subject].at(-1)!.toFixed(0)} per wall-clock second)`);
-    return rate;
-  });
-  return { kind: 'throughput', rates, wallRates, warmupRates };
+/**
+ * Warm-up runs, then one measured run, of one subject in this process. The measured run follows
+ * the warm-up directly, in the steady state a running app is in: no forced GC before it (one
+ * made the next run 31-38 % slower for both subjects, its first scavenges several times longer
+ * and most of the loss in the JavaScript itself), and no run of the other subject in the same
+ * process (each subject ran up to 1.7x slower right after the other, whose calls make the fake
+ * port's and the signaling pair's shared code polymorphic).
+ */
+export async function throughput(subject: Subject, negotiations: number, warmup: number): Promise<SubjectThroughputOutput> {
+  const warmupRates: number[] = [];
+  for (let i = 0; i < warmup; i++) {
+    const { cpuMs } = await runNegotiations(subject, negotiations);
+    warmupRates.push(negotiations / (cpuMs / 1000));
+  }
+  const { ms, cpuMs } = await runNegotiations(subject, negotiations);
+  return { kind: 'throughput', subject, rate: negotiations / (cpuMs / 1000), wallRate: negotiations / (ms / 1000), warmupRates };
 }
 
 async function main(argv: readonly string[]): Promise<void> {
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   const [mode, ...rest] = argv;
-  let output: ThroughputOutput | MemoryOutput;
+  let output: SubjectThroughputOutput | MemoryOutput;
+  const subject = rest[0] as Subject;
+  if (!SUBJECTS.includes(subject)) throw new Error(`unknown subject ${rest[0]}`);
   if (mode === 'throughput') {
-    const [negotiations, runs, warmup] = rest.map(Number);
-    output = await throughput(negotiations!, runs!, warmup!, log);
+    const [negotiations, warmup] = rest.slice(1).map(Number);
+    output = await throughput(subject, negotiations!, warmup!);
+    log(`${subject}: warm-up ${output.warmupRates.map((r) => r.toFixed(0)).join(', ')}; measured ${output.rate.toFixed(0)} negotiations per CPU second (${output.wallRate.toFixed(0)} per wall-clock second)`);
   } else if (mode === 'memory') {
-    const subject = rest[0] as Subject;
-    if (!SUBJECTS.includes(subject)) throw new Error(`unknown subject ${rest[0]}`);
     const [peers, repetitions] = rest.slice(1).map(Number);
     if (!(globalThis as { gc?: unknown }).gc) throw new Error('memory mode needs node --expose-gc');
     const bytesPerPeer: number[] = [];
