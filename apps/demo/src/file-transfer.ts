@@ -72,7 +72,7 @@ export interface FileChannel {
  * A FileChannel over core's data channel handle, whose send queue already holds back what does not
  * fit under the machine's high-water mark. Pending bytes are the handle's `bufferedAmount` (its
  * queue + the channel's own buffer). The sender is woken on `bufferedAmountLow$` (webrtc-pc §6.2:
- * fired when the buffer drains *across* the threshold, the machine's low-water mark, 256 KiB by
+ * fired when the buffer drains *across* the threshold, the machine's low-water mark, 128 KiB by
  * default) and on every readyState change, so a sender must not pause below that mark or it could
  * wait for an event that never comes; the default 1 MiB is well above it.
  */

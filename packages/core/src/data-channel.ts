@@ -133,7 +133,7 @@ export class DataChannel {
     return queue.queuedBytes + channel.bufferedAmount;
   }
 
-  /** When `bufferedAmountLow$` fires: the machine's low-water mark (default 256 KiB). */
+  /** When `bufferedAmountLow$` fires: the machine's low-water mark (default 128 KiB). */
   get bufferedAmountLowThreshold(): number {
     return this.actor.getSnapshot().context.lowWaterMark;
   }

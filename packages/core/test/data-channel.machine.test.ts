@@ -153,10 +153,10 @@ describe('payloadByteLength', () => {
 });
 
 describe('dataChannelMachine', () => {
-  it('sets bufferedAmountLowThreshold to the low water mark at start (default 256 KiB)', () => {
+  it('sets bufferedAmountLowThreshold to the low water mark at start (default 128 KiB)', () => {
     const a = new StubChannel();
     start(a);
-    expect(a.bufferedAmountLowThreshold).toBe(256 * KiB);
+    expect(a.bufferedAmountLowThreshold).toBe(128 * KiB);
     const b = new StubChannel();
     const { snapshot } = start(b, { highWaterMark: 1000, lowWaterMark: 100 });
     expect(b.bufferedAmountLowThreshold).toBe(100);

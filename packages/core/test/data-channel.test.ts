@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DataChannel, DataChannelClosedError, createPeer, dataChannelOf } from '../src/index.js';
+import { DEFAULT_HIGH_WATER_MARK, DEFAULT_LOW_WATER_MARK, DataChannel, DataChannelClosedError, createPeer, dataChannelOf } from '../src/index.js';
 import type { DataChannelState, Peer, PeerAppEvent } from '../src/index.js';
 import { createFakeNetwork, createSignalingPair } from '../src/testing/index.js';
 import type { FakeRtcPort } from '../src/testing/index.js';
@@ -131,13 +131,14 @@ describe('DataChannel, the handle', () => {
       new DataView(chunk.buffer).setUint32(0, i);
       local.send(chunk);
     }
-    // 3.2 MiB given; 1 MiB (64 chunks) in the channel's buffer, the rest in the machine's queue.
+    // 3.2 MiB given; the high-water mark's worth in the channel's buffer, the rest in the machine's queue.
+    const inChannel = DEFAULT_HIGH_WATER_MARK / SIZE;
     expect(local.bufferedAmount).toBe(COUNT * SIZE);
-    expect(port.bufferedAmount).toBe(1024 * KIB);
-    expect(local.actor.getSnapshot().context.queue.length).toBe(COUNT - 64);
+    expect(port.bufferedAmount).toBe(DEFAULT_HIGH_WATER_MARK);
+    expect(local.actor.getSnapshot().context.queue.length).toBe(COUNT - inChannel);
     await waitFor(() => received.values.length === COUNT, `${COUNT} chunks on B`, 10_000);
     watch.unsubscribe();
-    expect(maxPortBuffered).toBeLessThanOrEqual(1024 * KIB);
+    expect(maxPortBuffered).toBeLessThanOrEqual(DEFAULT_HIGH_WATER_MARK);
     expect(received.values.map((chunk) => new DataView(chunk as ArrayBuffer).getUint32(0))).toEqual(Array.from({ length: COUNT }, (_, i) => i));
     expect(local.bufferedAmount).toBe(0);
   }, 15_000);
@@ -150,8 +151,10 @@ describe('DataChannel, the handle', () => {
     const received = collect<string | ArrayBuffer>((next) => remote.message$.subscribe(next));
     const COUNT = 300;
     const SIZE = 16 * KIB;
-    const MARK = 512 * KIB; // above bufferedAmountLowThreshold (256 KiB)
-    expect(local.bufferedAmountLowThreshold).toBe(256 * KIB);
+    const MARK = DEFAULT_HIGH_WATER_MARK - SIZE; // above bufferedAmountLowThreshold, within the high-water mark
+    expect(MARK).toBeGreaterThan(DEFAULT_LOW_WATER_MARK);
+    expect(local.bufferedAmountLowThreshold).toBe(DEFAULT_LOW_WATER_MARK);
+    expect(MARK + SIZE).toBeLessThanOrEqual(DEFAULT_HIGH_WATER_MARK);
     let next = 0;
     let mostGiven = 0;
     let mostQueued = 0;
@@ -169,7 +172,7 @@ describe('DataChannel, the handle', () => {
     pacing.unsubscribe();
     expect(next).toBe(COUNT);
     expect(mostGiven).toBeLessThanOrEqual(MARK + SIZE);
-    expect(mostQueued).toBe(0); // the channel's own buffer (1 MiB mark) took every chunk at once
+    expect(mostQueued).toBe(0); // the channel's own buffer (below the high-water mark) took every chunk at once
     expect(received.values.every((chunk, i) => new Uint8Array(chunk as ArrayBuffer)[SIZE - 1] === i % 251)).toBe(true);
   }, 15_000);
 
@@ -189,18 +192,19 @@ describe('DataChannel, the handle', () => {
       },
     });
     const SIZE = 16 * KIB;
-    for (let i = 0; i < 64; i++) local.send(new Uint8Array(SIZE).fill(i)); // 1 MiB: exactly the mark
+    const fitting = DEFAULT_HIGH_WATER_MARK / SIZE;
+    for (let i = 0; i < fitting; i++) local.send(new Uint8Array(SIZE).fill(i)); // exactly the high-water mark
     expect(events).toEqual([]);
     expect(local.actor.getSnapshot().value).toEqual({ open: 'flowing' });
-    local.send(new Uint8Array(SIZE).fill(64)); // does not fit
+    local.send(new Uint8Array(SIZE).fill(fitting)); // does not fit
     expect(events).toEqual(['FLUSH']);
     expect(local.actor.getSnapshot().value).toEqual({ open: 'backpressured' });
-    local.send(new Uint8Array(SIZE).fill(65)); // queued behind it, no event
+    local.send(new Uint8Array(SIZE).fill(fitting + 1)); // queued behind it, no event
     expect(events).toEqual(['FLUSH']);
-    await waitFor(() => received.values.length === 66, '66 chunks on B', 10_000);
+    await waitFor(() => received.values.length === fitting + 2, `${fitting + 2} chunks on B`, 10_000);
     watching.unsubscribe();
-    expect(received.values.map((chunk) => new Uint8Array(chunk as ArrayBuffer)[0])).toEqual(Array.from({ length: 66 }, (_, i) => i));
-    expect(local.actor.getSnapshot().context.queue.sentBytes).toBe(66 * SIZE);
+    expect(received.values.map((chunk) => new Uint8Array(chunk as ArrayBuffer)[0])).toEqual(Array.from({ length: fitting + 2 }, (_, i) => i));
+    expect(local.actor.getSnapshot().context.queue.sentBytes).toBe((fitting + 2) * SIZE);
   }, 15_000);
 
   it('state$ says connecting, open, closing, closed in that order and completes; close() is idempotent', async () => {

@@ -1,7 +1,7 @@
 import { Subject, merge } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AnyActorRef, InspectionEvent, SnapshotFrom } from 'xstate';
-import { createPeer } from '../src/index.js';
+import { DEFAULT_HIGH_WATER_MARK, createPeer } from '../src/index.js';
 import type { CreatePeerOptions, PeerMachine, DataChannel, Peer, PeerAppEvent, RtcPortEvent } from '../src/index.js';
 import { createFakeNetwork, createSignalingPair } from '../src/testing/index.js';
 import type { FakeNetwork, FakeNetworkOptions, FakeRtcPort, FakeSignalingPort, FakeTrackHandle } from '../src/testing/index.js';
@@ -283,7 +283,7 @@ describe('two peers over the fake network', () => {
     expect([...new Uint8Array(binary as ArrayBuffer)]).toEqual([1, 2, 3, 250, 255]);
     expect(text).toBe('and text');
 
-    // Backpressure: 3.2 MiB at once is far above the 1 MiB high-water mark.
+    // Backpressure: 3.2 MiB at once is far above the high-water mark.
     const COUNT = 200;
     const SIZE = 16 * 1024;
     const statesSeen = new Set<string>();
@@ -306,7 +306,7 @@ describe('two peers over the fake network', () => {
     expect(chunks.map((chunk) => new DataView(chunk as ArrayBuffer).getUint32(0))).toEqual(Array.from({ length: COUNT }, (_, i) => i));
     expect(chunks.every((chunk, i) => new Uint8Array(chunk as ArrayBuffer)[SIZE - 1] === i % 251)).toBe(true);
     expect(statesSeen.has(JSON.stringify({ open: 'backpressured' }))).toBe(true);
-    expect(maxBuffered).toBeLessThanOrEqual(1024 * 1024);
+    expect(maxBuffered).toBeLessThanOrEqual(DEFAULT_HIGH_WATER_MARK);
     expect(channels.a.actor.getSnapshot().context.queue.length).toBe(0);
     expect(channels.a.actor.getSnapshot().context.queue.sentBytes).toBe(7 + COUNT * SIZE);
     expect(channels.b.actor.getSnapshot().context.messagesReceived).toBe(1 + COUNT);

@@ -1,3 +1,4 @@
+import { DEFAULT_HIGH_WATER_MARK, DEFAULT_LOW_WATER_MARK } from '@parley/core';
 import { alternate, round, summarize } from '../stats.js';
 import type { Summary } from '../stats.js';
 import type { Benchmark, BenchOptions, BenchResult } from '../types.js';
@@ -14,8 +15,8 @@ import { openSession } from './session.js';
 /** 16 KiB, as the demo's file transfer: the message size every engine accepts (RFC 8831 §6.6). */
 export const CHUNK_BYTES = 16 * KIB;
 /** The data channel machine's defaults (DEFAULT_HIGH_WATER_MARK, DEFAULT_LOW_WATER_MARK), for every subject. */
-export const HIGH_WATER_MARK = 1024 * KIB;
-export const LOW_WATER_MARK = 256 * KIB;
+export const HIGH_WATER_MARK = DEFAULT_HIGH_WATER_MARK;
+export const LOW_WATER_MARK = DEFAULT_LOW_WATER_MARK;
 
 export interface DataChannelSettings {
   readonly plan: TransferPlan;
@@ -149,7 +150,7 @@ export async function runDataChannel(options: BenchOptions, settings: DataChanne
   const bounded = subjects.filter((s) => numbers[s].maxBufferedAmount <= bound);
   const notes: string[] = [
     'Chromium, not @roamhq/wrtc: in @roamhq/wrtc 0.10 bufferedAmount always reads 0, so neither the backpressure nor its bound could be observed there.',
-    `Every subject sends the same ${plan.chunkBytes / KIB} KiB chunks (a fresh buffer each, index-stamped and checked by the receiver), with high/low water marks of ${plan.highWaterMark / KIB}/${plan.lowWaterMark / KIB} KiB (the data channel machine's defaults; larger marks did not make the raw loop faster here).`,
+    `Every subject sends the same ${plan.chunkBytes / KIB} KiB chunks (a fresh buffer each, index-stamped and checked by the receiver), with high/low water marks of ${plan.highWaterMark / KIB}/${plan.lowWaterMark / KIB} KiB (the data channel machine's defaults; with 1024/256 KiB, the defaults until 2026-12-07, most transfers of every subject stalled for 3-4 s with nothing drained, and the ratio of medians flipped with the mix of stalled runs).`,
     `Sender bufferedAmount, read after every send: at most ${subjects.map((s) => `${round(numbers[s].maxBufferedAmount / KIB)} KiB (${s})`).join(', ')}; ${bounded.length === subjects.length ? `every subject stayed within the ${bound / KIB} KiB high-water mark` : `over the ${bound / KIB} KiB mark: ${subjects.filter((s) => !bounded.includes(s)).join(', ')}`}.`,
     'Sender peak heap is usedJSHeapSize (--enable-precise-memory-info) sampled every 25 ms after a forced GC, garbage included (the peak is where the garbage collector let it get); heapOverRaw is the ratio of the medians of each run\'s peak. The "queued at once" subject holds every chunk in the machine\'s queue, so its heap grows with the transfer.',
   ];
