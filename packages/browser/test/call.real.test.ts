@@ -169,8 +169,8 @@ describe('a call through a real parley-signaling server between two real peer co
       expect(peerOf(side)!.getSnapshot().context.channels).toHaveLength(1);
       // Only loopback candidates reached this side, trickled or in the SDP (the candidate filter).
       // The connection may come up before the remote's trickled candidates arrive (a check from
-      // an address not yet signaled makes a peer-reflexive pair, RFC 8445 §7.3.1.3; candidates
-      // now go to the engine without waiting, so this happens under load): wait for them.
+      // an address not yet signaled makes a peer-reflexive pair, RFC 8445 §7.3.1.3; seen once
+      // under load): wait for them.
       await waitFor(() => side.trickled.length > 0, `${side.name} received a trickled candidate`);
       expect(new Set(side.trickled.map((candidate) => candidateAddress(candidate)))).toEqual(new Set(['127.0.0.1']));
       const inRemoteSdp = sdpCandidateAddresses(side.ports[0]!.pc.remoteDescription?.sdp ?? '');
