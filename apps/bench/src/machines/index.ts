@@ -6,7 +6,7 @@ import type { Summary } from '../stats.js';
 import type { BenchOptions, BenchResult, Benchmark } from '../types.js';
 import { SUBJECTS } from './negotiate.js';
 import type { Subject } from './negotiate.js';
-import type { MemoryOutput, SubjectThroughputOutput, ThroughputOutput } from './worker.js';
+import type { MemoryOutput, SubjectThroughputOutput } from './worker.js';
 
 // Machines: complete negotiations per second on one core, Parley's peer machines against the
 // W3C perfect-negotiation loop written by hand, over the same fake RTC port and in-memory
@@ -19,6 +19,17 @@ export const GOAL_NEGOTIATIONS_PER_SECOND = 2000;
 export const GOAL_OVER_HAND_WRITTEN = 0.35;
 /** Heap of an idle Parley peer over an idle hand-written one, at most (issue 14). */
 export const GOAL_MEMORY_OVER_HAND_WRITTEN = 5;
+
+/** The throughput runs of both subjects, gathered from their processes (throughputRuns). */
+export interface ThroughputOutput {
+  readonly kind: 'throughput';
+  /** Negotiations per CPU second of each measured run, per subject, in the order they ran. */
+  readonly rates: Readonly<Record<Subject, number[]>>;
+  /** The same runs per wall-clock second (lower when other processes take the CPU). */
+  readonly wallRates: Readonly<Record<Subject, number[]>>;
+  /** Warm-up runs (not counted), per subject, per CPU second. */
+  readonly warmupRates: Readonly<Record<Subject, number[]>>;
+}
 
 export interface MachinesSettings {
   /** Negotiations per measured run, the same for both subjects. */

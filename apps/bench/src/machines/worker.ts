@@ -9,17 +9,6 @@ import { SUBJECTS, runNegotiations } from './negotiate.js';
 import type { Subject } from './negotiate.js';
 import { idlePeerBytes } from './memory.js';
 
-/** The throughput runs of both subjects, as index.ts gathers them from the processes. */
-export interface ThroughputOutput {
-  readonly kind: 'throughput';
-  /** Negotiations per CPU second of each measured run, per subject, in the order they ran. */
-  readonly rates: Readonly<Record<Subject, number[]>>;
-  /** The same runs per wall-clock second (lower when other processes take the CPU). */
-  readonly wallRates: Readonly<Record<Subject, number[]>>;
-  /** Warm-up runs (not counted), per subject, per CPU second. */
-  readonly warmupRates: Readonly<Record<Subject, number[]>>;
-}
-
 /** What one throughput process prints: its warm-up runs and its one measured run. */
 export interface SubjectThroughputOutput {
   readonly kind: 'throughput';

@@ -249,14 +249,6 @@ function tokensNow(context: SignalingClientContext, now = Date.now()): number {
   return Math.min(context.sendBurst, context.tokens + ((now - context.tokensAt) * context.sendRate) / 1000);
 }
 
-/**
- * A signal whose peer is here waits in the queue, and the bucket had no whole token for it when
- * it was last counted (each flush counts it first, and sends all it can).
- */
-function isWaitingForToken(context: SignalingClientContext): boolean {
-  return context.tokens < 1 && context.queue.some((entry) => resolveTarget(context, entry.to) !== null);
-}
-
 /** The expiry a `welcome` or `ice-servers` frame announces, stamped with our clock. */
 function expiryOf(expireAt: number | undefined): IceServersExpiry | null {
   return expireAt === undefined ? null : { expireAt, receivedAt: Date.now() };
@@ -335,7 +327,11 @@ export const signalingClientMachine = setup({
     isQueueFull: ({ context }) => context.queue.length >= context.maxQueue,
     canSendAtOnce: ({ context, event }) =>
       event.type === 'SEND' && context.queue.length === 0 && tokensNow(context) >= 1 && resolveTarget(context, event.to) !== null,
-    isWaitingForToken: ({ context }) => isWaitingForToken(context),
+    /**
+     * A signal whose peer is here waits in the queue, and the bucket had no whole token for it
+     * when it was last counted (each flush counts it first, and sends all it can).
+     */
+    isWaitingForToken: ({ context }) => context.tokens < 1 && context.queue.some((entry) => resolveTarget(context, entry.to) !== null),
   },
   actions: {
     sendJoin: sendTo('socket', ({ context }) => {
