@@ -277,6 +277,40 @@ function queueFullError(to: string, maxQueue: number): SignalingError {
 }
 
 /**
+ * The context a client starts with, returned as a spread of one literal: xstate builds the
+ * first context and copies it on every `assign` with `Object.assign`, and V8 makes those copies
+ * fast-mode objects only from a spread's map; from the 22-field literal itself each one is a
+ * dictionary-mode object (see `initialPeerContext` in @parley/core's peer machine).
+ */
+function initialSignalingClientContext(input: SignalingClientInput): SignalingClientContext {
+  const context: SignalingClientContext = {
+    url: input.url,
+    room: input.room,
+    name: input.name,
+    token: input.token,
+    maxQueue: input.maxQueue ?? DEFAULT_MAX_QUEUE,
+    keepalive: input.keepalive ?? true,
+    sendRate: input.sendRate ?? DEFAULT_SEND_RATE,
+    sendBurst: input.sendBurst ?? DEFAULT_SEND_BURST,
+    tokens: input.sendBurst ?? DEFAULT_SEND_BURST,
+    tokensAt: 0,
+    requeued: 0,
+    self: null,
+    resume: null,
+    peers: [],
+    iceServers: [],
+    iceServersExpiry: null,
+    queue: [],
+    formerPeers: [],
+    awaitingNames: [],
+    attempt: 0,
+    lastClose: null,
+    closeReason: null,
+  };
+  return { ...context };
+}
+
+/**
  * The signaling client: connect, join, stay joined (heartbeat, reconnect with jittered backoff,
  * resume the peer id), queue and rate-limit sends. `createSignalingClient` wraps it.
  */
@@ -510,30 +544,7 @@ export const signalingClientMachine = setup({
 }).createMachine({
   id: 'signalingClient',
   description: 'Joins a room on a Parley signaling server and stays joined: reconnects, resumes, queues.',
-  context: ({ input }) => ({
-    url: input.url,
-    room: input.room,
-    name: input.name,
-    token: input.token,
-    maxQueue: input.maxQueue ?? DEFAULT_MAX_QUEUE,
-    keepalive: input.keepalive ?? true,
-    sendRate: input.sendRate ?? DEFAULT_SEND_RATE,
-    sendBurst: input.sendBurst ?? DEFAULT_SEND_BURST,
-    tokens: input.sendBurst ?? DEFAULT_SEND_BURST,
-    tokensAt: 0,
-    requeued: 0,
-    self: null,
-    resume: null,
-    peers: [],
-    iceServers: [],
-    iceServersExpiry: null,
-    queue: [],
-    formerPeers: [],
-    awaitingNames: [],
-    attempt: 0,
-    lastClose: null,
-    closeReason: null,
-  }),
+  context: ({ input }) => initialSignalingClientContext(input),
   output: ({ context }) => ({ reason: context.closeReason }),
   initial: 'online',
   on: {
