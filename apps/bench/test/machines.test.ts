@@ -7,6 +7,8 @@ import { FULL, QUICK, machinesResult } from '../src/machines/index.js';
 import { HandWrittenPeer, START, SUBJECTS, emptyTally, microtaskScheduler, negotiate, runNegotiations, verifyTally } from '../src/machines/negotiate.js';
 import type { Subject } from '../src/machines/negotiate.js';
 import { idlePeerBytes } from '../src/machines/memory.js';
+import { countParleyWork, floorBound, floorMachine, measureXstateFloor } from '../src/machines/floor.js';
+import { createActor } from 'xstate';
 import { goalMet } from '../src/types.js';
 
 describe('machines benchmark: the work of one run', () => {
@@ -110,6 +112,35 @@ describe('memory per idle peer', () => {
   });
 });
 
+describe("xstate's floor and what Parley asks of it", () => {
+  it("counts Parley's actors, events and microsteps per negotiation with xstate's inspection API", async () => {
+    // A tripwire as much as a check: each number moves the floor bound of machines.overHandWritten.
+    // Two actors (one machine per peer, its regions inside); the events are listed in the profile note.
+    expect(await countParleyWork(10)).toEqual({ actors: 2, events: 33, microsteps: 42 });
+  });
+
+  it('measures the floor on a machine whose every event takes one transition in one of its three regions', () => {
+    const actor = createActor(floorMachine).start();
+    actor.send({ type: 'NEGOTIATION' });
+    actor.send({ type: 'CONNECTION' });
+    expect(actor.getSnapshot().value).toEqual({ negotiation: 'b', gathering: 'a', connection: 'b' });
+    expect(actor.getSnapshot().context.count).toBe(2);
+    actor.stop();
+    const floor = measureXstateFloor({ eventsPerRun: 2000, actorsPerRun: 500, warmupRuns: 1, runs: 3 });
+    expect(floor.microsPerEvent).toBeGreaterThan(0);
+    expect(floor.microsPerActor).toBeGreaterThan(floor.microsPerEvent);
+  });
+
+  it('bounds Parley / hand-written by the hand-written work plus the floor of Parley\'s actors and events', () => {
+    const bound = floorBound({ microsPerEvent: 5, microsPerActor: 20 }, { actors: 2, events: 30, microsteps: 40 }, 100, 0.25);
+    expect(bound.floorMicros).toBe(2 * 20 + 30 * 5);
+    expect(bound.bestRatio).toBeCloseTo(100 / (100 + 190), 10);
+    // 0.25 allows 400 µs: 100 of hand-written work, 40 of actors, so 260 / 5 = 52 events
+    expect(bound.eventsForGoal).toBeCloseTo(52, 10);
+    expect(floorBound({ microsPerEvent: 5, microsPerActor: 500 }, { actors: 2, events: 30, microsteps: 40 }, 100, 0.25).eventsForGoal).toBeLessThan(0);
+  });
+});
+
 describe('machines result', () => {
   const throughput = {
     kind: 'throughput' as const,
@@ -121,9 +152,10 @@ describe('machines result', () => {
     parley: { kind: 'memory' as const, subject: 'parley' as const, bytesPerPeer: [20_000, 21_000] },
     handWritten: { kind: 'memory' as const, subject: 'handWritten' as const, bytesPerPeer: [1_500, 1_600] },
   };
+  const floor = { kind: 'floor' as const, floor: { microsPerEvent: 6, microsPerActor: 20 }, work: { actors: 2, events: 30, microsteps: 40 } };
 
   it('reports medians, the ratio of medians, memory and settings, with the goal on negotiationsPerSecond', () => {
-    const result = machinesResult(throughput, memory, QUICK, true);
+    const result = machinesResult(throughput, memory, QUICK, true, floor);
     expect(result.name).toBe('machines');
     expect(result.json['negotiationsPerSecond']).toBe(1100);
     expect(result.json['overHandWritten']).toBe(round3(1100 / 4200));
@@ -140,6 +172,9 @@ describe('machines result', () => {
     ]);
     expect(result.goals.map(goalMet)).toEqual([false, false, false]);
     expect(result.notes.some((note) => note.startsWith('Goal missed'))).toBe(true);
+    // hand-written 1e6 / 4200 = 238 µs; floor 2 x 20 + 30 x 6 = 220 µs
+    expect(result.json['atXstateFloor']).toEqual({ floorMicrosPerNegotiation: 220, bestOverHandWritten: round3(238.095 / 458.095), eventsForGoal: round3((238.095 / 0.35 - 238.095 - 40) / 6) });
+    expect(result.notes.find((note) => note.startsWith('Goal missed: Parley / hand-written'))).toContain(`could not exceed ${String(round3(238.095 / 458.095))} here`);
     expect(result.table.rows).toHaveLength(2);
     for (const row of result.table.rows) expect(row).toHaveLength(result.table.columns.length);
   });
@@ -147,7 +182,7 @@ describe('machines result', () => {
   it('says when the child was not pinned, and has no missed-goal note when the goal is met', () => {
     const fast = { ...throughput, rates: { parley: [2500, 2600, 2700], handWritten: [4000, 4100, 4200] } };
     const lean = { ...memory, parley: { ...memory.parley, bytesPerPeer: [6_000, 6_200] } };
-    const result = machinesResult(fast, lean, FULL, false);
+    const result = machinesResult(fast, lean, FULL, false, floor);
     expect(result.goals.map(goalMet)).toEqual([true, true, true]);
     expect(result.notes.some((note) => note.includes('taskset is not available'))).toBe(true);
     expect(result.notes.some((note) => note.startsWith('Goal missed'))).toBe(false);

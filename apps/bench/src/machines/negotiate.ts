@@ -3,6 +3,7 @@ import type { IceCandidate, PeerMessage, RtcPort, RtcPortEvent, SessionDescripti
 import { createFakeNetwork, createSignalingPair } from '@parley/core/testing';
 import type { FakeRtcPort, FakeScheduler, FakeSignalingPort } from '@parley/core/testing';
 import type { Subscription } from 'rxjs';
+import type { InspectionEvent } from 'xstate';
 
 // The work both subjects of the machines benchmark do, and the harness that runs and checks it.
 //
@@ -37,21 +38,26 @@ export type StartSide = (port: FakeRtcPort, signaling: FakeSignalingPort, polite
 // ---------------------------------------------------------------------------------------------
 // Parley
 
-export const startParleySide: StartSide = (port, signaling, polite, onConnected) => {
-  const peer = createPeer({ rtc: port, signaling, polite, session: SESSION });
-  const errors: string[] = [];
-  const subscription = peer.events$.subscribe((event) => {
-    if (event.type === 'connectionstatechange' && event.state === 'connected') onConnected();
-    else if (event.type === 'error') errors.push(`${event.operation}: ${event.error.message}`);
-  });
-  return {
-    close() {
-      subscription.unsubscribe();
-      peer.close();
-      if (errors.length > 0) throw new Error(`Parley peer reported errors: ${errors.join('; ')}`);
-    },
+/** Parley's side; `inspect` (xstate's inspection API) sees every actor, event and microstep of its peer. */
+export function parleySide(inspect?: (event: InspectionEvent) => void): StartSide {
+  return (port, signaling, polite, onConnected) => {
+    const peer = createPeer({ rtc: port, signaling, polite, session: SESSION, ...(inspect ? { inspect } : {}) });
+    const errors: string[] = [];
+    const subscription = peer.events$.subscribe((event) => {
+      if (event.type === 'connectionstatechange' && event.state === 'connected') onConnected();
+      else if (event.type === 'error') errors.push(`${event.operation}: ${event.error.message}`);
+    });
+    return {
+      close() {
+        subscription.unsubscribe();
+        peer.close();
+        if (errors.length > 0) throw new Error(`Parley peer reported errors: ${errors.join('; ')}`);
+      },
+    };
   };
-};
+}
+
+export const startParleySide: StartSide = parleySide();
 
 // ---------------------------------------------------------------------------------------------
 // Hand-written: the W3C webrtc-pc "Perfect Negotiation Example" (§10.7), against the RtcPort.
@@ -230,7 +236,11 @@ function countCrossed(tally: Tally, from: FakeSignalingPort, to: FakeSignalingPo
  * closing both sides.
  */
 export function negotiate(subject: Subject, tally: Tally, options: NegotiateOptions = {}): Promise<void> {
-  const start = START[subject];
+  return negotiateWith(START[subject], tally, options);
+}
+
+/** `negotiate` with the sides started by `start` (e.g. Parley's peers with an inspector). */
+export function negotiateWith(start: StartSide, tally: Tally, options: NegotiateOptions = {}): Promise<void> {
   const network = createFakeNetwork({ scheduler: microtaskScheduler });
   const portA = network.createPort({ name: 'A' });
   const portB = network.createPort({ name: 'B' });

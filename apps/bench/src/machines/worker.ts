@@ -1,6 +1,7 @@
 // The child process of the machines benchmark (index.ts starts it pinned to one core):
 //   node worker.js throughput <subject> <negotiations per run> <warm-up runs>
 //   node --expose-gc worker.js memory <subject> <peers> <repetitions>
+//   node worker.js floor <negotiations counted>
 // prints one JSON line on stdout, progress on stderr. One subject per process: each measured run
 // is made in a process of its own (see `throughput`).
 
@@ -8,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { SUBJECTS, runNegotiations } from './negotiate.js';
 import type { Subject } from './negotiate.js';
 import { idlePeerBytes } from './memory.js';
+import { countParleyWork, measureXstateFloor } from './floor.js';
+import type { MachineWork, XstateFloor } from './floor.js';
 
 /** What one throughput process prints: its warm-up runs and its one measured run. */
 export interface SubjectThroughputOutput {
@@ -26,6 +29,14 @@ export interface MemoryOutput {
   readonly subject: Subject;
   /** Heap bytes per idle peer, one per repetition. */
   readonly bytesPerPeer: number[];
+}
+
+/** What the floor process prints: xstate's least costs here, and what Parley's peers ask of it. */
+export interface FloorOutput {
+  readonly kind: 'floor';
+  readonly floor: XstateFloor;
+  /** Per negotiation. */
+  readonly work: MachineWork;
 }
 
 const collect = (): void => {
@@ -57,6 +68,13 @@ export async function throughput(subject: Subject, negotiations: number, warmup:
 async function main(argv: readonly string[]): Promise<void> {
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   const [mode, ...rest] = argv;
+  if (mode === 'floor') {
+    const work = await countParleyWork(Number(rest[0]));
+    const floor = measureXstateFloor();
+    log(`xstate floor: ${floor.microsPerEvent.toFixed(2)} µs per event, ${floor.microsPerActor.toFixed(2)} µs per actor; Parley per negotiation: ${work.actors} actors, ${work.events} events, ${work.microsteps} microsteps`);
+    process.stdout.write(`${JSON.stringify({ kind: 'floor', floor, work } satisfies FloorOutput)}\n`);
+    return;
+  }
   let output: SubjectThroughputOutput | MemoryOutput;
   const subject = rest[0] as Subject;
   if (!SUBJECTS.includes(subject)) throw new Error(`unknown subject ${rest[0]}`);
