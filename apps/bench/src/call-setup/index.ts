@@ -8,7 +8,7 @@ import type { BenchOptions, BenchResult, Benchmark, GoalRatio } from '../types.j
 import { medianMarks, medianRatio, summarizeCalls } from './measure.js';
 import type { CallDurations, DurationKey } from './measure.js';
 import type { FirefoxPairResult } from './firefox-pair.js';
-import { runCall } from './trial.js';
+import { SETTLE_MS, runCall } from './trial.js';
 import type { CallSubjectPage } from './trial.js';
 
 // Issue 6, "call set-up": two headless Chromium pages call each other through a real
@@ -247,6 +247,7 @@ export function report(settings: CallSetupSettings, calls: Record<CallSubject, C
       },
       callsPerSubject: settings.calls,
       warmupRounds: settings.warmupRounds,
+      settleMs: SETTLE_MS,
       subjects: Object.fromEntries(
         settings.subjects.map((s) => [s, { label: SUBJECTS[s].label, calls: calls[s].length, ...summaries[s], overRaw: medianRatio(calls[s], calls[SUBJECTS[s].raw]) }]),
       ),
@@ -266,6 +267,7 @@ function notes(settings: CallSetupSettings, calls: Record<CallSubject, CallDurat
   const lines = [
     '"connected" is the later of the two sides reaching connectionState connected, from the caller\'s "call"; "first frame" the later of the two sides presenting a remote video frame.',
     'Same work for all: fake camera+mic opened before the call (in the media-at-call rows, at the call), iceServers [] with loopback candidates only, one data channel from the caller, the callee accepting at once.',
+    `The call starts ${String(SETTLE_MS)} ms after both pages are ready (loaded, in the room, camera and mic open): a person calls a page that is open. Until 2026-12-07 it started at once, a few ms after the camera opened, and measured the pages' start-up as much as the call: in interleaved runs the medians were then raw 120-127 ms, Parley 164, simple-peer about 140, each with 50-100 ms between its calls, against raw 67, Parley 80 and simple-peer 72, each within about 10 ms, after 1 s.`,
     "Every subject's page is built the same way, with V8's explicit compile hint at the top of each of its chunks (@parley/browser/compile-hints, which the demo uses for Parley's chunks): a page runs most of its code for the first time during its first call, and without the hint V8 compiles it there, on the main thread (about 25 ms of each Parley page's main thread per call in CPU profiles, a few ms for the raw pages).",
     "Parley sends its invite and right after it the offer (made at call(), without waiting for the engine's negotiationneeded) and candidates while the call rings; the callee holds them and answers on accept, so accepting adds no signaling round trip.",
   ];
@@ -311,16 +313,15 @@ export function whereParleyLoses(calls: Record<CallSubject, CallDurations[]>, pa
     `caller connected ${all('caller', 'connection-connected')}, callee connected ${all('callee', 'connection-connected')}. ` +
     'No wait of the machines is left between engine steps: the caller offers at call() (offerOnStart), every description and candidate is sent in the same task as the engine step that made it, ' +
     "a remote candidate goes to the engine as it arrives (the callee's while it makes its answer; the engine chains it, webrtc-pc §4.4.1.2), and the only hops between engine calls are the microtasks of promise settlement. " +
-    "What limits Parley, from CPU profiles and Chrome traces of both pages (pages built with the compile hint) and timestamps of each RTCPeerConnection call and WebSocket frame: " +
-    'main-thread JavaScript, about 50 ms on each Parley page per call against about 20 ms on each raw page, of which the engine calls both make ' +
-    "(new RTCPeerConnection and addTrack, about 10-13 ms a page, and the native part of each description call) and xstate's interpreter 11-16 ms a page. " +
-    "The caller's offer is set later than raw's: the task of its call() is longer (the invite, then the call and peer machines' start: about 4 ms of JavaScript around the engine calls in a CPU profile of that task), " +
-    'and its createOffer and setLocalDescription resolve later, partly because the callee, which accepts at once, builds its connection at the same time on these 2 cores ' +
-    '(with the accept delayed by 35 ms the offer left about 6 ms sooner, but the call connected later). The callee, which has its connection before the offer arrives, makes up part of that by the time its answer reaches the caller. ' +
-    "After that the steps move by tens of milliseconds from run to run: the caller's setRemoteDescription(answer) took 58 ms from call to resolution against raw's 22 ms in the medians of one run of 8 calls, and 22 against 34 in the next run of 10. " +
-    "What Parley adds there, in Chrome traces of the caller, is main-thread time for its own local candidates (12 per call here, each through the peer machine and the signaling client's machine: 0.3-4 ms each, once with a 9.5 ms minor GC inside), " +
-    'which the completion of a description call that resolves meanwhile waits for. ' +
-    'Fewer machine steps per local candidate is the next step. On a loaded 2-core machine the spread between calls (the p90 column) is as large as the gap.'
+    "What limits Parley, from CPU profiles and Chrome traces of both pages (built with the compile hint, called 1 s after ready) and timestamps of each RTCPeerConnection call and WebSocket frame, 2026-12-07: " +
+    "its JavaScript on the critical path, most of it running for the first time in the page. " +
+    "The caller: its call() is one task of about 17 ms against raw's 8, createOffer called in it at 12 ms against 7: the same engine calls (new RTCPeerConnection, two addTrack, createDataChannel, about 7 ms in both), " +
+    "plus the call machine and the invite before the connection is made (about 1.5 ms) and the peer actor's creation and start, with its data channel's actor, before createOffer (about 3 ms). " +
+    "The callee makes its connection on accept, while the offer is on its way, so it has the offer soon after raw's callee (which makes its connection when the offer arrives); " +
+    "from setLocalDescription(answer) resolving to the answer leaving it takes about 2 ms (raw 0.1 ms): the peer machine's steps, the candidate filter on the SDP and the signaling client's machine. " +
+    "From the answer's arrival at the caller to connected both take about 30 ms. " +
+    "Experiment (not in the pages): 100 negotiations between in-memory peers at page load before the call made Parley's median 84 ms against 91 (raw 73) in one run of 10 calls each: much of the gap is code that V8 has not yet compiled beyond its interpreter when the first call runs. " +
+    "Not done: such a warm-up costs every page load the CPU of those negotiations for a few ms on its first call; preparing the caller's connection before call() (the app's createRtc while the line is idle) would take the 7 ms of engine calls off the critical path, at the cost of an idle RTCPeerConnection per line."
   );
 }
 

@@ -1,12 +1,23 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { withTimeout } from '../timing.js';
+import { sleep, withTimeout } from '../timing.js';
 import { callDurations } from './measure.js';
 import type { CallDurations, SideTimes } from './measure.js';
 
 // One call between two fresh pages of a subject, each in its own browser context (two people's
 // browsers): both pages load, join the room and open their media first (not timed; with
-// `media: 'at-call'` the subject opens it itself, timed), then the caller's "call" is t0 and each
-// page reports its own times.
+// `media: 'at-call'` the subject opens it itself, timed), then, SETTLE_MS later, the caller's
+// "call" is t0 and each page reports its own times.
+
+/**
+ * How long the call waits once both pages are ready: a person calls a page that is open, with
+ * its camera running, not within milliseconds of it opening. Calling at once (as until
+ * 2026-12-07) measured the pages' start-up as much as the call: the camera had opened a few ms
+ * before "call" (the caller's media-open mark at -2 to -8 ms), and in interleaved runs of 12-16
+ * calls per subject the medians were raw 120-127 ms, Parley 164, simple-peer about 140, each
+ * with a spread of 50-100 ms between calls; 1 s after ready they were raw 67, Parley 80,
+ * simple-peer 72, each within about 10 ms (2 s: raw 73, Parley 91).
+ */
+export const SETTLE_MS = 1000;
 
 /** A page of `pages/call-<subject>.html`, and when it opens the camera and microphone. */
 export interface CallSubjectPage {
@@ -38,6 +49,8 @@ export interface TrialOptions {
   readonly room: string;
   /** How long the call may take to connect and show video on both sides (default 15 s). */
   readonly timeoutMs?: number;
+  /** Wait between both pages being ready and "call" (default SETTLE_MS). */
+  readonly settleMs?: number;
 }
 
 interface BenchWindow {
@@ -91,6 +104,7 @@ export async function runCall(options: TrialOptions): Promise<CallDurations> {
       timeoutMs,
       describe('pages not ready'),
     );
+    await sleep(options.settleMs ?? SETTLE_MS);
     const calleeResult = callee.evaluate(() => (window as BenchWindow).bench!.result());
     const callerResult = caller.evaluate(() => (window as BenchWindow).bench!.result());
     // Awaited below; if "call" itself fails they reject when the pages close, unobserved otherwise.
