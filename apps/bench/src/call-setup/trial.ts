@@ -10,12 +10,8 @@ import type { CallDurations, SideTimes } from './measure.js';
 
 /**
  * How long the call waits once both pages are ready: a person calls a page that is open, with
- * its camera running, not within milliseconds of it opening. Calling at once (as until
- * 2026-12-07) measured the pages' start-up as much as the call: the camera had opened a few ms
- * before "call" (the caller's media-open mark at -2 to -8 ms), and in interleaved runs of 12-16
- * calls per subject the medians were raw 120-127 ms, Parley 164, simple-peer about 140, each
- * with a spread of 50-100 ms between calls; 1 s after ready they were raw 67, Parley 80,
- * simple-peer 72, each within about 10 ms (2 s: raw 73, Parley 91).
+ * its camera running, not within milliseconds of it opening (the report's notes give what
+ * calling at once measured, until 2026-12-07).
  */
 export const SETTLE_MS = 1000;
 

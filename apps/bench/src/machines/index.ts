@@ -51,10 +51,10 @@ export interface MachinesSettings {
 }
 
 export const FULL: MachinesSettings = { negotiationsPerRun: 1000, runs: 9, warmupRuns: 10, idlePeers: 5000, memoryRepetitions: 3 };
+export const QUICK: MachinesSettings = { negotiationsPerRun: 1000, runs: 3, warmupRuns: 8, idlePeers: 2000, memoryRepetitions: 2 };
+
 /** Negotiations whose actors, events and microsteps are counted for the floor note. */
 const FLOOR_NEGOTIATIONS_COUNTED = 50;
-
-export const QUICK: MachinesSettings = { negotiationsPerRun: 1000, runs: 3, warmupRuns: 8, idlePeers: 2000, memoryRepetitions: 2 };
 
 /** What `node --cpu-prof` of the Parley subject showed (apps/bench/src/machines/worker.ts). */
 export const PROFILE_NOTE =
