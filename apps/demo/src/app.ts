@@ -651,7 +651,7 @@ export class RoomPage {
         row.label,
         this.group?.isInCallWithUs(peer.id) === true
           ? 'in the group call'
-          : { idle: 'available', ended: 'available', outgoing: 'ringing…', incoming: 'calling you', active: 'in a call with you' }[state],
+          : { idle: 'available', prepared: 'available', ended: 'available', outgoing: 'ringing…', incoming: 'calling you', active: 'in a call with you' }[state],
       );
       row.call.disabled = !joined || anyBusy || line === undefined;
       row.call.title = joined ? `Call ${peer.name}` : 'Waiting for the signaling server';
@@ -756,6 +756,8 @@ export class RoomPage {
     switch (state) {
       case 'idle':
         return this.peers.length === 0 ? 'Waiting for someone to join. Copy the invite link and send it.' : 'Choose someone in the room and press Call.';
+      case 'prepared':
+        return `Ready to call ${name}.`;
       case 'outgoing':
         return `Calling ${name}…`;
       case 'incoming':

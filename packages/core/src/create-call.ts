@@ -47,7 +47,7 @@ export interface CreateCallOptions extends CallInput {
 }
 
 /** The call's states as an app sees them (`callStateOf` maps the machine's nested value). */
-export type CallState = 'idle' | 'outgoing' | 'incoming' | 'active' | 'ended';
+export type CallState = 'idle' | 'prepared' | 'outgoing' | 'incoming' | 'active' | 'ended';
 
 /** The peer connection's states, as the peer machine last saw them. */
 export interface CallConnectionStatus {
@@ -91,13 +91,25 @@ export interface Call {
   status(): CallStatus;
   /** The peer of the active call, if any. */
   peer(): PeerActor | undefined;
-  /** Rings the remote peer (`idle` or `ended` only; otherwise nothing happens). */
+  /**
+   * Rings the remote peer (`idle`, `prepared` or `ended` only; otherwise nothing happens). From
+   * `prepared` the invite leaves with the prepared offer and candidates right behind it.
+   */
   call(media?: InviteMedia): void;
+  /**
+   * Prepares the next call as its caller (`idle` or `ended` only): `createRtc` runs now, the
+   * offer is made and set and candidates are gathered, and nothing is sent until `call()`, which
+   * then has no engine step left before the offer leaves. The connection's ICE agent binds its
+   * sockets and asks its STUN and TURN servers for addresses (a TURN allocation is held, and
+   * refreshed, until the call), but no packet goes to the remote peer. An incoming invite closes
+   * the prepared connection and rings as usual; `cancel()` closes it (back to `idle`).
+   */
+  prepare(): void;
   /** Takes the ringing incoming call. */
   accept(): void;
   /** Declines the ringing incoming call (`busy` tells the caller so). */
   reject(reason?: 'declined' | 'busy'): void;
-  /** Withdraws our ringing invite. */
+  /** Withdraws our ringing invite, or closes a prepared call that was never made. */
   cancel(): void;
   /** Ends the active call. */
   hangup(): void;
@@ -119,7 +131,7 @@ export interface Call {
 /** The call's state as the app sees it, from the machine's state value (`peerRunning` is a detail). */
 export function callStateOf(value: StateValue): CallState {
   const leaf = typeof value === 'object' && 'peerRunning' in value ? value['peerRunning'] : value;
-  if (leaf === 'idle' || leaf === 'outgoing' || leaf === 'incoming' || leaf === 'active' || leaf === 'ended') return leaf;
+  if (leaf === 'idle' || leaf === 'prepared' || leaf === 'outgoing' || leaf === 'incoming' || leaf === 'active' || leaf === 'ended') return leaf;
   throw new Error(`call machine: unexpected state ${JSON.stringify(value)}`);
 }
 
@@ -282,6 +294,7 @@ export function createCall(options: CreateCallOptions): Call {
     status: () => status.value,
     peer: currentPeer,
     call: (media) => send(media ? { type: 'CALL', media } : { type: 'CALL' }),
+    prepare: () => send({ type: 'PREPARE' }),
     accept: () => send({ type: 'ACCEPT' }),
     reject: (reason) => send(reason ? { type: 'REJECT', reason } : { type: 'REJECT' }),
     cancel: () => send({ type: 'CANCEL' }),
@@ -301,7 +314,7 @@ export function createCall(options: CreateCallOptions): Call {
       const snapshot = actor.getSnapshot();
       if (snapshot.status === 'active') {
         const state = callStateOf(snapshot.value);
-        if (state === 'outgoing') actor.send({ type: 'CANCEL' });
+        if (state === 'outgoing' || state === 'prepared') actor.send({ type: 'CANCEL' });
         else if (state === 'incoming') actor.send({ type: 'REJECT' });
         else if (state === 'active') actor.send({ type: 'HANGUP' });
       }

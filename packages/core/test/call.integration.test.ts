@@ -220,6 +220,45 @@ describe('two call machines over the fake network', () => {
     await chat(a, b, 'no round trip after accept');
   });
 
+  it('a prepared caller has its offer set and candidates gathered before CALL, sends them right behind the invite, and connects', async () => {
+    const calls = startCalls();
+    const { a, b } = calls;
+    a.actor.send({ type: 'PREPARE' });
+    await waitFor(() => a.ports[0]?.signalingState === 'have-local-offer' && a.ports[0].iceGatheringState === 'complete', 'A’s offer set and gathered');
+    await sleep(50);
+    expect(a.signaling.sent).toEqual([]);
+    expect(snap(b).matches('idle')).toBe(true);
+
+    a.actor.send({ type: 'CALL' });
+    // Everything the peer made leaves in the same step as the invite, in order.
+    expect(a.signaling.sent[0]).toMatchObject({ kind: 'invite' });
+    expect(a.signaling.sent.slice(1).map((message) => message.kind)).toEqual(expect.arrayContaining(['description', 'candidate']));
+    await waitFor(() => snap(b).matches('incoming'), 'B ringing');
+    b.actor.send({ type: 'ACCEPT' });
+    await bothActiveAndConnected(calls);
+    await negotiated(calls);
+    const offers = a.signaling.sent.filter((message) => message.kind === 'description' && message.description.type === 'offer');
+    expect(offers).toHaveLength(1);
+    expect(a.ports).toHaveLength(1);
+    await chat(a, b, 'prepared');
+  });
+
+  it('a remote invite to a prepared line closes its connection unsent, and the line answers as the callee', async () => {
+    const calls = startCalls();
+    const { a, b } = calls;
+    a.actor.send({ type: 'PREPARE' });
+    await waitFor(() => a.ports[0]?.signalingState === 'have-local-offer', 'A’s offer set');
+    b.actor.send({ type: 'CALL' });
+    await waitFor(() => snap(a).matches('incoming'), 'A ringing');
+    expect(a.ports[0]!.signalingState).toBe('closed');
+    expect(a.signaling.sent).toEqual([]);
+    a.actor.send({ type: 'ACCEPT' });
+    await bothActiveAndConnected(calls);
+    expect(snap(a).context.role).toBe('callee');
+    expect(a.ports).toHaveLength(2);
+    await chat(b, a, 'the prepared line took our call');
+  });
+
   it('a declined call closes the caller’s early connection, and the callee never built one', async () => {
     const calls = startCalls();
     const { a, b } = calls;

@@ -685,22 +685,26 @@ const CROSSING_RUNS = propertyRuns(100);
 describe('call machine: crossing invites', () => {
   const sessionId = fc.stringMatching(/^[A-Za-z0-9_.:-]{1,24}$/);
 
-  it('both sides end active on the smaller session with opposite roles, without any ACCEPT', async () => {
+  it('both sides end active on the smaller session with opposite roles, without any ACCEPT, prepared (PREPARE before CALL) or not', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.tuple(sessionId, sessionId).filter(([x, y]) => x !== y),
         fc.integer({ min: 1, max: 50 }),
         fc.integer({ min: 1, max: 50 }),
         fc.nat(),
-        async ([idA, idB], aToB, bToA, offsetSeed) => {
+        fc.tuple(fc.boolean(), fc.boolean()),
+        async ([idA, idB], aToB, bToA, offsetSeed, [preparedA, preparedB]) => {
           const wire = createTestSignalingPair({ aToB, bToA });
           const a = createSide(wire.a, { sessionIds: [idA] });
           const b = createSide(wire.b, { sessionIds: [idB] });
           try {
+            // A prepared line's peer is the one its CALL rings with: nothing else changes.
+            if (preparedA) a.actor.send({ type: 'PREPARE' });
+            if (preparedB) b.actor.send({ type: 'PREPARE' });
             a.actor.send({ type: 'CALL' });
             // B presses CALL before A's invite reaches it: the invites cross.
             await vi.advanceTimersByTimeAsync(offsetSeed % aToB);
-            expect(b.state()).toBe('idle');
+            expect(b.state()).toBe(preparedB ? 'prepared' : 'idle');
             b.actor.send({ type: 'CALL' });
             await vi.advanceTimersByTimeAsync(SETTLE);
 
@@ -790,13 +794,17 @@ describe('call machine: how each side starts its peer', () => {
   });
 });
 
+/** A description and a candidate of session a1, as a call's peer sends them. */
+const descriptionOfA1 = (type: 'offer' | 'answer'): PeerMessage => ({ kind: 'description', session: 'a1', description: { type, sdp: 'v=0\r\n' } });
+const candidateOfA1: PeerMessage = {
+  kind: 'candidate',
+  session: 'a1',
+  candidate: { candidate: 'candidate:1 1 udp 1 127.0.0.1 1000 typ host', sdpMid: '0', sdpMLineIndex: 0 },
+};
+
 describe('call machine: prepareWhileRinging', () => {
-  const answer: PeerMessage = { kind: 'description', session: 'a1', description: { type: 'answer', sdp: 'v=0\r\n' } };
-  const candidate: PeerMessage = {
-    kind: 'candidate',
-    session: 'a1',
-    candidate: { candidate: 'candidate:1 1 udp 1 127.0.0.1 1000 typ host', sdpMid: '0', sdpMLineIndex: 0 },
-  };
+  const answer = descriptionOfA1('answer');
+  const candidate = candidateOfA1;
 
   it('runs the callee’s peer while it rings, holds what it sends, and sends it right after the accept', async () => {
     const { wire, a, b } = createPair({}, { prepareWhileRinging: true });
@@ -857,5 +865,146 @@ describe('call machine: prepareWhileRinging', () => {
     expectEnded(b, 'missed', 'local');
     expect(wire.sentByB).toEqual([{ kind: 'reject', session: 'a1', reason: 'unavailable' }]);
     expect(b.rtcs).toEqual([{ closed: true }]);
+  });
+});
+
+describe('call machine: PREPARE (the caller’s peer before CALL)', () => {
+  const offer = descriptionOfA1('offer');
+  const candidate = candidateOfA1;
+
+  it('runs the caller’s peer at once and sends nothing; CALL sends the invite, then what the peer made, and the same peer runs on', async () => {
+    const { wire, a, b } = createPair({ media: { audio: true, video: false } });
+    a.actor.send({ type: 'PREPARE' });
+    expect(a.state()).toBe('prepared');
+    expect(a.context()).toMatchObject({ session: 'a1', role: 'caller', media: null });
+    expect(a.peers).toHaveLength(1);
+    expect(a.peers[0]!.input).toMatchObject({ polite: false, offerOnStart: true, awaitRemoteOffer: false, session: 'a1' });
+    a.peers[0]!.input.signaling.send(offer);
+    a.peers[0]!.input.signaling.send(candidate);
+    await vi.advanceTimersByTimeAsync(RING + SETTLE);
+    // No ring timer runs while prepared, and the remote sees nothing.
+    expect(a.state()).toBe('prepared');
+    expect(wire.sentByA).toEqual([]);
+    expect(b.state()).toBe('idle');
+
+    a.actor.send({ type: 'CALL', media: { audio: true, video: true } });
+    expect(a.state()).toBe('outgoing');
+    expect(wire.sentByA).toEqual([{ kind: 'invite', session: 'a1', media: { audio: true, video: true } }, offer, candidate]);
+    a.peers[0]!.input.signaling.send(candidate);
+    expect(wire.sentByA).toHaveLength(4);
+    await settle();
+    expect(b.state()).toBe('incoming');
+    expect(b.context().earlySignals).toEqual([offer, candidate, candidate]);
+    b.actor.send({ type: 'ACCEPT' });
+    await settle();
+    expect(a.state()).toBe('active');
+    expect(a.peers).toHaveLength(1);
+    expect(a.rtcs).toEqual([{ closed: false }]);
+  });
+
+  it('CALL from prepared without media uses the input media; the ring timer starts at CALL', async () => {
+    const { wire, a, b } = createPair({ media: { audio: true, video: false } }, { delays: { incomingTimeout: 2 * RING } });
+    a.actor.send({ type: 'PREPARE' });
+    await vi.advanceTimersByTimeAsync(RING);
+    a.actor.send({ type: 'CALL' });
+    expect(wire.sentByA).toEqual([{ kind: 'invite', session: 'a1', media: { audio: true, video: false } }]);
+    await vi.advanceTimersByTimeAsync(RING - 1);
+    expect(a.state()).toBe('outgoing');
+    await vi.advanceTimersByTimeAsync(1);
+    expectEnded(a, 'no-answer', 'local');
+    await settle();
+    expectEnded(b, 'missed', 'remote');
+  });
+
+  it('CANCEL closes the prepared connection unsent and goes back to idle; the next CALL is a new session', async () => {
+    const { wire, a } = createPair();
+    a.actor.send({ type: 'PREPARE' });
+    a.peers[0]!.input.signaling.send(offer);
+    a.actor.send({ type: 'CANCEL' });
+    expect(a.state()).toBe('idle');
+    expect(a.context()).toMatchObject({ session: null, role: null, heldSignaling: null });
+    expect(a.rtcs).toEqual([{ closed: true }]);
+    expect(a.hasPeer()).toBe(false);
+    await settle();
+    expect(wire.sentByA).toEqual([]);
+    a.actor.send({ type: 'CALL' });
+    expect(wire.sentByA).toEqual([{ kind: 'invite', session: 'a2' }]);
+    expect(a.peers).toHaveLength(2);
+  });
+
+  it('a remote invite closes the prepared connection unsent and rings as in idle; ACCEPT runs a new, polite peer', async () => {
+    const { wire, a, b } = createPair();
+    a.actor.send({ type: 'PREPARE' });
+    a.peers[0]!.input.signaling.send(offer);
+    b.actor.send({ type: 'CALL' });
+    await settle();
+    expect(a.state()).toBe('incoming');
+    expect(a.context()).toMatchObject({ session: 'b1', role: 'callee' });
+    expect(a.rtcs).toEqual([{ closed: true }]);
+    expect(wire.sentByA).toEqual([]);
+    a.actor.send({ type: 'ACCEPT' });
+    await settle();
+    expect(a.state()).toBe('active');
+    expect(b.state()).toBe('active');
+    expect(a.peers).toHaveLength(2);
+    expect(a.peers[1]!.input).toMatchObject({ polite: true, offerOnStart: false, session: 'b1' });
+    expect(wire.sentByA).toEqual([{ kind: 'accept', session: 'b1' }]);
+  });
+
+  it('with prepareWhileRinging, a remote invite replaces the prepared peer with a ringing callee’s', async () => {
+    const { wire, a, b } = createPair({ prepareWhileRinging: true });
+    a.actor.send({ type: 'PREPARE' });
+    a.peers[0]!.input.signaling.send(offer);
+    b.actor.send({ type: 'CALL' });
+    await settle();
+    expect(a.state()).toBe('incoming');
+    expect(a.actor.getSnapshot().matches({ peerRunning: 'incoming' })).toBe(true);
+    expect(a.rtcs).toEqual([{ closed: true }, { closed: false }]);
+    expect(a.peers[1]!.input).toMatchObject({ polite: true, awaitRemoteOffer: true, session: 'b1' });
+    a.peers[1]!.input.signaling.send({ ...descriptionOfA1('answer'), session: 'b1' });
+    await settle();
+    expect(wire.sentByA).toEqual([]);
+    a.actor.send({ type: 'ACCEPT' });
+    expect(wire.sentByA.map((message) => message.kind)).toEqual(['accept', 'description']);
+  });
+
+  it('a busy app answers a remote invite busy and stays prepared', async () => {
+    let busy = false;
+    const { wire, a, b } = createPair({ isBusy: () => busy });
+    a.actor.send({ type: 'PREPARE' });
+    busy = true;
+    b.actor.send({ type: 'CALL' });
+    await settle();
+    expect(a.state()).toBe('prepared');
+    expect(a.rtcs).toEqual([{ closed: false }]);
+    expect(wire.sentByA).toEqual([{ kind: 'reject', session: 'b1', reason: 'busy' }]);
+    expectEnded(b, 'busy', 'remote');
+  });
+
+  it('a prepared peer that fails ends connection-failed and tells nobody', async () => {
+    const { wire, a } = createPair();
+    a.actor.send({ type: 'PREPARE' });
+    a.peers[0]!.fail(new Error('no camera'));
+    await settle();
+    expectEnded(a, 'connection-failed', 'local');
+    expect(a.context().end?.detail).toBe('no camera');
+    expect(wire.sentByA).toEqual([]);
+    expect(a.rtcs).toEqual([{ closed: true }]);
+  });
+
+  it('PREPARE from ended prepares the next call; anywhere else it changes nothing', async () => {
+    const { wire, a, b } = await establishCall();
+    a.actor.send({ type: 'PREPARE' });
+    expect(a.state()).toBe('active');
+    expect(a.peers).toHaveLength(1);
+    a.actor.send({ type: 'HANGUP' });
+    await settle();
+    expectEnded(b, 'remote-hangup', 'remote');
+    b.actor.send({ type: 'PREPARE' });
+    expect(b.state()).toBe('prepared');
+    expect(b.context()).toMatchObject({ session: 'b1', role: 'caller', end: null });
+    b.actor.send({ type: 'PREPARE' });
+    expect(b.peers).toHaveLength(2);
+    expect(wire.sentByB).toEqual([{ kind: 'accept', session: 'a1' }]);
   });
 });

@@ -192,4 +192,32 @@ describe('createCall', () => {
     await waitFor(() => connected(a) && connected(b), 'both connected');
     expect(b.ports).toHaveLength(1);
   });
+
+  it('prepare(): state prepared with the next session, events of the prepared peer, nothing sent; call() connects on that peer', async () => {
+    const { a, b, sigA } = startLines();
+    a.call.prepare();
+    expect(a.call.status()).toEqual({ state: 'prepared', role: 'caller', session: 'a1', media: null, connection: null, end: null });
+    await waitFor(() => a.ports[0]?.signalingState === 'have-local-offer', 'A’s offer set');
+    // The data channel the peer opens at start is reported from the prepared peer on.
+    expect(a.events.some((event) => event.type === 'datachannel' && event.session === 'a1')).toBe(true);
+    expect(a.call.peer()).toBeUndefined();
+    expect(sigA.sent).toEqual([]);
+    a.call.call({ audio: true, video: false });
+    expect(a.call.status()).toMatchObject({ state: 'outgoing', session: 'a1', media: { audio: true, video: false } });
+    await waitFor(() => b.call.status().state === 'incoming', 'B ringing');
+    b.call.accept();
+    await waitFor(() => connected(a) && connected(b), 'both connected');
+    expect(a.ports).toHaveLength(1);
+    const states = a.statuses.map((status) => status.state);
+    expect(states.filter((state, index) => state !== states[index - 1])).toEqual(['idle', 'prepared', 'outgoing', 'active']);
+  });
+
+  it('stop() on a prepared line closes its connection and sends nothing', async () => {
+    const { a, sigA } = startLines();
+    a.call.prepare();
+    await waitFor(() => a.ports[0]?.signalingState === 'have-local-offer', 'A’s offer set');
+    a.call.stop();
+    expect(a.ports[0]?.signalingState).toBe('closed');
+    expect(sigA.sent).toEqual([]);
+  });
 });

@@ -32,7 +32,10 @@ import type { PeerFailureReason, PeerInput, PeerOutput } from './peer.types.js';
 // (`incoming`) and hands them to its peer on accept; a declined, cancelled or unanswered call
 // closes the caller's peer, and nothing reaches a callee that never accepted. With
 // `prepareWhileRinging` the callee's peer runs while it rings (`peerRunning.incoming`) and
-// its answer and candidates wait for accept. The same peer runs on into `active`.
+// its answer and candidates wait for accept. PREPARE starts the caller's peer before CALL
+// (`peerRunning.prepared`): its connection is made, its offer set and its candidates gathered
+// while nothing is sent; CALL sends the invite with all of it right behind. The same peer runs
+// on into `active`.
 
 /** Why a call ended, as this side sees it. */
 export type CallEndReason =
@@ -113,8 +116,9 @@ export interface CallEnd {
 }
 
 /**
- * The callee's outgoing negotiation messages while its prepared call rings
- * (`prepareWhileRinging`): held in order, sent on `release()`; once released, sent at once.
+ * Our peer's outgoing negotiation messages before the remote may see them (a prepared call
+ * before CALL, a ringing callee's with `prepareWhileRinging`): held in order, sent on
+ * `release()`; once released, sent at once.
  */
 export interface HeldSignaling {
   /** The port the ringing callee's peer uses. */
@@ -142,7 +146,11 @@ export interface CallContext {
   readonly end: CallEnd | null;
   /** The caller's offer and candidates that arrived while the call rang here, for our peer. */
   readonly earlySignals: readonly NegotiationMessage[];
-  /** `prepareWhileRinging`: the ringing callee's answer and candidates, until ACCEPT. */
+  /**
+   * What our peer sends before the remote may see it, until released: the ringing callee's answer
+   * and candidates (`prepareWhileRinging`) until ACCEPT, a prepared caller's offer and candidates
+   * until CALL.
+   */
   readonly heldSignaling: HeldSignaling | null;
 }
 
@@ -152,6 +160,8 @@ export const MAX_EARLY_SIGNALS = 256;
 /** What the user (or app) asks for. */
 export type CallUserEvent =
   | { readonly type: 'CALL'; readonly media?: InviteMedia }
+  /** Starts the next call's peer as the caller's, sending nothing until CALL (`idle`, `ended`). */
+  | { readonly type: 'PREPARE' }
   | { readonly type: 'ACCEPT' }
   | { readonly type: 'REJECT'; readonly reason?: 'declined' | 'busy' }
   | { readonly type: 'CANCEL' }
@@ -292,11 +302,13 @@ function failedConnection(outcome: PeerOutcome): CallEnd {
 }
 
 /**
- * How a call ends when its peer stops on its own. Ringing, the caller withdraws its invite and
- * the callee (prepared) declines as unavailable; in an active call, a peer that closed (its RTC
- * port was closed) is a hang-up, one that failed or threw says so in its bye.
+ * How a call ends when its peer stops on its own. Prepared, nobody was told anything and nobody
+ * is; ringing, the caller withdraws its invite and the callee (prepared) declines as
+ * unavailable; in an active call, a peer that closed (its RTC port was closed) is a hang-up, one
+ * that failed or threw says so in its bye.
  */
-function endingForPeer(outcome: PeerOutcome, ringing: 'outgoing' | 'incoming' | null): CallEnding {
+function endingForPeer(outcome: PeerOutcome, ringing: 'prepared' | 'outgoing' | 'incoming' | null): CallEnding {
+  if (ringing === 'prepared') return { end: failedConnection(outcome) };
   if (ringing === 'outgoing') return { end: failedConnection(outcome), tell: { kind: 'cancel', reason: 'cancelled' } };
   if (ringing === 'incoming') return { end: failedConnection(outcome), tell: { kind: 'reject', reason: 'unavailable' } };
   if ('error' in outcome) return { end: failedConnection(outcome), tell: { kind: 'bye', reason: 'error' } };
@@ -304,7 +316,7 @@ function endingForPeer(outcome: PeerOutcome, ringing: 'outgoing' | 'incoming' | 
   return { end: failedConnection(outcome), tell: { kind: 'bye', reason: 'connection-failed' } };
 }
 
-/** The ringing callee's outgoing messages, held until accept (`prepareWhileRinging`). */
+/** Our peer's outgoing messages, held until the remote may see them (see `HeldSignaling`). */
 function holdOutgoing(signaling: SignalingPort): HeldSignaling {
   let held: PeerMessage[] | null = [];
   return {
@@ -313,7 +325,7 @@ function holdOutgoing(signaling: SignalingPort): HeldSignaling {
       send: (message) => {
         if (held === null) signaling.send(message);
         else if (held.length < MAX_EARLY_SIGNALS) held.push(message);
-        else throw new RangeError(`call machine: more than ${MAX_EARLY_SIGNALS} messages held while the call rings`);
+        else throw new RangeError(`call machine: more than ${MAX_EARLY_SIGNALS} messages held before the remote may see them`);
       },
     },
     release: () => {
@@ -355,6 +367,19 @@ const callSetup = setup({
       heldSignaling: null,
       end: null,
     })),
+    /** PREPARE: the next call's session and role now; its media when CALL names them. */
+    startPreparedCall: assign(({ context }) => ({
+      session: context.createSessionId(),
+      role: 'caller' as const,
+      media: null,
+      earlySignals: [],
+      heldSignaling: holdOutgoing(context.signaling),
+      end: null,
+    })),
+    forgetPreparedCall: assign({ session: null, role: null, heldSignaling: null }),
+    ringPreparedCall: assign(({ context }, params: { readonly media: InviteMedia | undefined }) => ({
+      media: params.media ?? context.defaultMedia,
+    })),
     /** Also used when a crossing invite wins: this side then becomes the callee of that call. */
     startIncomingCall: assign(({ context }, invite: RemoteInvite) => ({
       session: invite.session,
@@ -378,8 +403,10 @@ const callSetup = setup({
     /** The peer stopped on its own: the ending depends on whether the call still rings. */
     endCallForPeer: enqueueActions(({ context, enqueue, check }, outcome: PeerOutcome) => {
       // xstate types `check` without this machine's states; stateIn reads the snapshot at run time.
-      const isIn = (state: 'outgoing' | 'incoming'): boolean => check(stateIn(`#call.peerRunning.${state}`) as Parameters<typeof check>[0]);
-      const ending = endingForPeer(outcome, isIn('outgoing') ? 'outgoing' : isIn('incoming') ? 'incoming' : null);
+      const isIn = (state: 'prepared' | 'outgoing' | 'incoming'): boolean =>
+        check(stateIn(`#call.peerRunning.${state}`) as Parameters<typeof check>[0]);
+      const ringing = (['prepared', 'outgoing', 'incoming'] as const).find(isIn) ?? null;
+      const ending = endingForPeer(outcome, ringing);
       enqueue(() => tellEnd(context, ending.tell));
       enqueue.assign({ end: ending.end });
     }),
@@ -425,6 +452,9 @@ const callOnRequest = {
   target: '#call.peerRunning.outgoing',
   actions: [{ type: 'startOutgoingCall', params: ({ event }: { event: EventOf<'CALL'> }) => ({ media: event.media }) }, 'sendInvite'],
 } as const;
+
+/** `idle` and `ended`: PREPARE starts the next call's peer, as the caller's, sending nothing. */
+const prepareOnRequest = { target: '#call.peerRunning.prepared', actions: 'startPreparedCall' } as const;
 
 /** `idle` and `ended`: a remote invite rings here, unless the app is busy. */
 const ringOnInvite = [
@@ -505,7 +535,7 @@ export const callMachine = callSetup.createMachine({
   states: {
     idle: {
       description: 'No call yet. CALL starts one; a remote invite rings, unless the app is busy.',
-      on: { CALL: callOnRequest, 'REMOTE.INVITE': ringOnInvite },
+      on: { CALL: callOnRequest, PREPARE: prepareOnRequest, 'REMOTE.INVITE': ringOnInvite },
     },
     incoming: {
       description: 'A remote invite is ringing here; waiting for the user to ACCEPT or REJECT. The caller’s early offer and candidates are held for our peer.',
@@ -522,7 +552,7 @@ export const callMachine = callSetup.createMachine({
       },
     },
     peerRunning: {
-      description: 'This side’s peer connection runs: the caller’s from its invite on (it offers while the invite rings), the callee’s from ACCEPT, or from the ring with prepareWhileRinging. Caller impolite, callee polite.',
+      description: 'This side’s peer connection runs: the caller’s from its invite on (it offers while the invite rings) or from PREPARE, the callee’s from ACCEPT, or from the ring with prepareWhileRinging. Caller impolite, callee polite.',
       invoke: {
         id: 'peer',
         src: 'peer',
@@ -544,6 +574,20 @@ export const callMachine = callSetup.createMachine({
       },
       initial: 'active',
       states: {
+        prepared: {
+          description: 'PREPARE: our peer makes its connection and offer and gathers candidates ahead of the call; nothing is sent until CALL. A remote invite or CANCEL closes it unsent.',
+          on: {
+            CALL: {
+              target: 'outgoing',
+              actions: [{ type: 'ringPreparedCall', params: ({ event }) => ({ media: event.media }) }, 'sendInvite', 'releaseOutgoingSignals'],
+            },
+            CANCEL: { target: '#call.idle', actions: 'forgetPreparedCall' },
+            'REMOTE.INVITE': [
+              { guard: 'isLocalUserBusy', actions: { type: 'replyBusy', params: ({ event }) => event.message } },
+              { target: '#call.droppingPreparedCall', actions: { type: 'startIncomingCall', params: ({ event }) => event.message } },
+            ],
+          },
+        },
         outgoing: {
           description: 'Our invite is ringing at the remote peer, our offer right behind it; waiting for accept or reject. Negotiation messages of other sessions are held (a crossing invite that wins).',
           invoke: {
@@ -607,6 +651,13 @@ export const callMachine = callSetup.createMachine({
         },
       },
     },
+    droppingPreparedCall: {
+      description: 'A remote invite came to a prepared line: our peer is closed unsent, and the invite rings as it does in idle.',
+      always: [
+        { guard: 'isPreparedWhileRinging', target: 'peerRunning.incoming', actions: 'holdOutgoingSignals' },
+        { target: 'incoming' },
+      ],
+    },
     answeringCrossedInvite: {
       description: 'Our invite lost to a crossing one: the peer we started as the caller is closed, and one starts as the callee of their call.',
       always: { target: 'peerRunning.active' },
@@ -615,6 +666,7 @@ export const callMachine = callSetup.createMachine({
       description: 'The last call is over (see end); CALL or a remote invite starts a new one.',
       on: {
         CALL: callOnRequest,
+        PREPARE: prepareOnRequest,
         // A late duplicate of the invite of the call that just ended is ignored.
         'REMOTE.INVITE': [{ guard: 'isForCurrentSession' }, ...ringOnInvite],
       },
