@@ -56,6 +56,11 @@ export interface PageParams {
    * namespace (scripts/in-namespace.mjs).
    */
   readonly candidateAddress: string;
+  /**
+   * `?line=prepared` (Parley only): the caller's line is prepared as soon as the page is ready
+   * (`Call.prepare()`: its connection made, its offer set, its candidates gathered before "call").
+   */
+  readonly preparedLine: boolean;
 }
 
 export function pageParams(): PageParams {
@@ -66,7 +71,9 @@ export function pageParams(): PageParams {
   const signalingUrl = query.get('signal') ?? `ws://${location.host}/`;
   const media = query.get('media') ?? 'before-call';
   if (media !== 'before-call' && media !== 'at-call') throw new Error(`media must be before-call or at-call, got ${media}`);
-  return { role, room, signalingUrl, mediaAtCall: media === 'at-call', candidateAddress: query.get('address') ?? LOOPBACK_ADDRESS };
+  const line = query.get('line') ?? 'unprepared';
+  if (line !== 'unprepared' && line !== 'prepared') throw new Error(`line must be unprepared or prepared, got ${line}`);
+  return { role, room, signalingUrl, mediaAtCall: media === 'at-call', candidateAddress: query.get('address') ?? LOOPBACK_ADDRESS, preparedLine: line === 'prepared' };
 }
 
 export const now = (): number => performance.timeOrigin + performance.now();

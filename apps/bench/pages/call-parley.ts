@@ -2,7 +2,9 @@
 // line per remote peer made as soon as the peer is known, an RTCPeerConnection made in
 // `createRtc` with the local tracks added, wrapped by createRtcPort, candidates filtered with
 // keepCandidateAddresses (127.0.0.1, or `?address=`). The callee accepts as soon as the call rings. The caller's createRtc
-// runs at call(): its offer and candidates follow the invite while it rings.
+// runs at call(): its offer and candidates follow the invite while it rings. With
+// `?line=prepared` the caller's line is prepared when the page is ready (`call.prepare()`):
+// createRtc, the offer and the gathering happen before "call", which only sends them.
 //
 // With `?media=at-call`, "early transport": createRtc opens the camera and microphone and builds
 // the connection at once, without waiting for them. The caller adds one sendrecv transceiver per
@@ -90,6 +92,7 @@ function line(signalingPortFor: (id: string) => ReturnType<ReturnType<typeof cre
     if (status.state === 'incoming') call.accept();
   });
   page.setCall(() => call.call());
+  if (page.params.preparedLine && page.params.role === 'caller') call.prepare();
   return call;
 }
 

@@ -54,12 +54,13 @@ describe('call set-up measures', () => {
     expect(() => summarizeCalls([])).toThrow(RangeError);
   });
 
-  it('reports both goals, one row per subject and the media-at-call experiment', () => {
+  it('reports both goals, one row per subject and the prepared-line and media-at-call experiments', () => {
     const settings = { ...settingsFor(true), subjects: Object.keys(SUBJECTS) as CallSubject[] };
     const calls: Record<CallSubject, CallDurations[]> = {
       raw: [fakeCall(10, 50)],
       parley: [fakeCall(10, 55)],
       simplePeer: [fakeCall(10, 60)],
+      parleyPrepared: [fakeCall(10, 45)],
       rawMediaAtCall: [fakeCall(10, 100, 200)],
       parleyMediaAtCall: [fakeCall(10, 80, 150)],
       simplePeerMediaAtCall: [fakeCall(10, 120, 300)],
@@ -71,11 +72,14 @@ describe('call set-up measures', () => {
       ['callSetup.parleyOverRaw', 1, 'at-most'],
       ['callSetup.parleyOverSimplePeer', 0.95, 'at-most'],
     ]);
-    expect(result.table.rows).toHaveLength(6);
+    expect(result.table.rows).toHaveLength(7);
+    expect(result.table.rows.find((row) => row[0] === SUBJECTS.parleyPrepared.label)?.at(-1)).toBe('0.9');
     // The experiment rows compare with raw at the same media timing.
     expect(result.table.rows.find((row) => row[0] === SUBJECTS.parleyMediaAtCall.label)?.at(-1)).toBe('0.8');
     const experiments = result.json['experiments'] as Record<string, Record<string, unknown>>;
-    expect(Object.keys(experiments)).toEqual(['mediaAtCall']);
+    expect(Object.keys(experiments)).toEqual(['preparedLine', 'mediaAtCall']);
+    expect(experiments['preparedLine']).toMatchObject({ parleyOverRaw: 0.9, parleyOverSimplePeer: 0.75, overUnprepared: round3(45 / 55) });
+    expect(result.notes.find((line) => line.includes('prepared line'))).toContain('Parley / raw 0.9, Parley / simple-peer 0.75');
     expect(experiments['mediaAtCall']).toMatchObject({
       parleyOverRaw: 0.8,
       parleyOverSimplePeer: round3(80 / 120),
@@ -115,7 +119,7 @@ describe('call set-up measures', () => {
     const settings = { ...settingsFor(true), subjects: ['raw', 'parley', 'simplePeer'] as CallSubject[] };
     const calls = { raw: [fakeCall(10, 50)], parley: [fakeCall(10, 55)], simplePeer: [fakeCall(10, 60)] } as Record<CallSubject, CallDurations[]>;
     const result = report(settings, calls);
-    expect(result.json['experiments']).toEqual({ mediaAtCall: { measured: false } });
+    expect(result.json['experiments']).toEqual({ preparedLine: { measured: false }, mediaAtCall: { measured: false } });
     expect(result.table.rows).toHaveLength(3);
     expect(result.notes.some((line) => line.includes('media at call'))).toBe(false);
   });
@@ -184,6 +188,11 @@ describeWhenInstalled('call set-up in Chromium (one call per subject)', 'Chromiu
         // channel: the engine's negotiationneeded for them makes no second round.
         expect(Object.keys(call.marks.caller).filter((mark) => mark.startsWith('signaling-have-local-offer'))).toEqual(['signaling-have-local-offer']);
         expect(call.marks.caller['sent-offer']).toBeLessThan(call.marks.callee['got-offer']!);
+        // A prepared line made its connection and set its offer before "call", and sent it after.
+        const prepared = SUBJECTS[subject].page.line === 'prepared';
+        expect(call.marks.caller['signaling-have-local-offer']! < 0).toBe(prepared);
+        expect(call.marks.caller['pc-created']! < 0).toBe(prepared);
+        expect(call.marks.caller['sent-offer']).toBeGreaterThanOrEqual(0);
       }
       // Media at call: each side opened its camera after "call" (not before, as the others do).
       const mediaAtCall = SUBJECTS[subject].page.media === 'at-call';

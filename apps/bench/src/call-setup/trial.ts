@@ -20,6 +20,8 @@ export interface CallSubjectPage {
   readonly page: 'raw' | 'parley' | 'simple-peer';
   /** `before-call` (default): opened while the page sets up; `at-call`: on "call" / when called. */
   readonly media?: 'before-call' | 'at-call';
+  /** Parley only: `prepared`, the caller's line is prepared when its page is ready (`Call.prepare()`). */
+  readonly line?: 'prepared';
 }
 
 /** One side's page as the trial drives it (a Playwright or a puppeteer page behind it). */
@@ -62,6 +64,7 @@ interface BenchWindow {
 function pageUrl(options: TrialOptions, role: 'caller' | 'callee'): string {
   const query = new URLSearchParams({ role, room: options.room, signal: options.signalingUrl });
   if (options.subject.media !== undefined) query.set('media', options.subject.media);
+  if (options.subject.line !== undefined) query.set('line', options.subject.line);
   if (options.candidateAddress !== undefined) query.set('address', options.candidateAddress);
   return `${options.origin}call-${options.subject.page}.html?${query.toString()}`;
 }
