@@ -121,7 +121,7 @@ export interface CallEnd {
  * `release()`; once released, sent at once.
  */
 export interface HeldSignaling {
-  /** The port the ringing callee's peer uses. */
+  /** The port our peer uses while what it sends is held. */
   readonly port: SignalingPort;
   /** Sends what was held, then lets every later message through. */
   release(): void;
@@ -534,7 +534,7 @@ export const callMachine = callSetup.createMachine({
   initial: 'idle',
   states: {
     idle: {
-      description: 'No call yet. CALL starts one; a remote invite rings, unless the app is busy.',
+      description: 'No call yet. CALL starts one, PREPARE prepares one; a remote invite rings, unless the app is busy.',
       on: { CALL: callOnRequest, PREPARE: prepareOnRequest, 'REMOTE.INVITE': ringOnInvite },
     },
     incoming: {
@@ -663,7 +663,7 @@ export const callMachine = callSetup.createMachine({
       always: { target: 'peerRunning.active' },
     },
     ended: {
-      description: 'The last call is over (see end); CALL or a remote invite starts a new one.',
+      description: 'The last call is over (see end); CALL or a remote invite starts a new one, PREPARE prepares one.',
       on: {
         CALL: callOnRequest,
         PREPARE: prepareOnRequest,
