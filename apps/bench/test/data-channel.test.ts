@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeWhenInstalled } from '../../../packages/core/test/helpers/describe-when-installed.js';
 import { DEFAULT_HIGH_WATER_MARK, DEFAULT_LOW_WATER_MARK } from '@parley/core';
 import { chromiumProblem } from '../src/chromium.js';
-import { HIGH_WATER_MARK, LOW_WATER_MARK, settingsFor } from '../src/data-channel/index.js';
+import { HIGH_WATER_MARK, LOW_WATER_MARK, STALL_MS, countStalledRuns, settingsFor } from '../src/data-channel/index.js';
 import {
   KIB,
   MIB,
@@ -83,13 +83,19 @@ describe('data channel plan', () => {
     expect(() => transferResult('parley', plan, sender(1000), { ...received, messages: 6 })).toThrow(/messages/);
   });
 
+  it('counts the runs in which the transport stalled: a pause between sends over STALL_MS', () => {
+    const runs = [3, STALL_MS, STALL_MS + 1, 2100].map((longestSendGapMs) => ({ longestSendGapMs }));
+    expect(countStalledRuns(runs)).toBe(2);
+    expect(countStalledRuns([])).toBe(0);
+  });
+
   it('uses the machine\'s default water marks for every subject, and the issue\'s 64 MiB in a full run', () => {
     expect(HIGH_WATER_MARK).toBe(DEFAULT_HIGH_WATER_MARK);
     expect(LOW_WATER_MARK).toBe(DEFAULT_LOW_WATER_MARK);
     expect(settingsFor(false).plan.totalBytes).toBe(64 * MIB);
-    // The goal's two subjects, with at least 7 runs each in the full run.
+    // The goal's two subjects, with at least 11 runs each in the full run.
     expect(settingsFor(false).subjects).toEqual(['raw', 'parley']);
-    expect(settingsFor(false).rounds).toBeGreaterThanOrEqual(7);
+    expect(settingsFor(false).rounds).toBeGreaterThanOrEqual(11);
     expect(settingsFor(true).subjects).toEqual(['raw', 'parley']);
   });
 });

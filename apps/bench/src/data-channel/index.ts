@@ -18,6 +18,18 @@ export const CHUNK_BYTES = 16 * KIB;
 export const HIGH_WATER_MARK = DEFAULT_HIGH_WATER_MARK;
 export const LOW_WATER_MARK = DEFAULT_LOW_WATER_MARK;
 
+/**
+ * A pause between two sends longer than this is a stall: the channel drained nothing for that
+ * long. Stalls of 0.5-2 s come from the transport, for every subject (in the full runs of
+ * 2026-12-07: 4 of 7 Parley runs in one, 3 of 14 raw and 2 of 14 Parley runs in two others).
+ */
+export const STALL_MS = 500;
+
+/** How many of a subject's runs stalled (see STALL_MS). */
+export function countStalledRuns(results: readonly Pick<TransferResult, 'longestSendGapMs'>[]): number {
+  return results.filter((result) => result.longestSendGapMs > STALL_MS).length;
+}
+
 export interface DataChannelSettings {
   readonly plan: TransferPlan;
   readonly subjects: readonly Subject[];
@@ -36,10 +48,11 @@ export function settingsFor(quick: boolean): DataChannelSettings {
     }),
     // The two subjects of the goal. ("Every chunk queued at once", plan.ts's third subject, shows what the
     // machine's queue costs in memory; it is left out so that the goal's two get more runs: the
-    // transport's multi-second stalls make few runs a coin toss.) Quick: a quarter of the bytes.
+    // transport's multi-second stalls make few runs a coin toss: with 7 runs, 4 stalled ones of one
+    // subject decided a full run's ratio; 11 need 6.) Quick: a quarter of the bytes.
     subjects: ['raw', 'parley'],
     warmups: 1,
-    rounds: quick ? 3 : 7,
+    rounds: quick ? 3 : 11,
   };
 }
 
@@ -56,6 +69,7 @@ interface SubjectNumbers {
   readonly heapPeakMedianBytes: number;
   readonly heapGrowthMedianBytes: number;
   readonly longestSendGapMs: number;
+  readonly stalledRuns: number;
   readonly runs: readonly TransferResult[];
 }
 
@@ -67,6 +81,7 @@ function numbersOf(results: readonly TransferResult[]): SubjectNumbers {
     heapPeakMedianBytes: summarize(results.map((r) => r.heapPeakBytes)).median,
     heapGrowthMedianBytes: summarize(results.map((r) => r.heapGrowthBytes)).median,
     longestSendGapMs: Math.max(...results.map((r) => r.longestSendGapMs)),
+    stalledRuns: countStalledRuns(results),
     runs: results,
   };
 }
@@ -114,6 +129,7 @@ export async function runDataChannel(options: BenchOptions, settings: DataChanne
     senderPeakHeapRunsMiB: numbers[s].runs.map((r) => mib(r.heapPeakBytes)),
     senderHeapGrowthMedianMiB: mib(numbers[s].heapGrowthMedianBytes),
     longestPauseBetweenSendsMs: round(numbers[s].longestSendGapMs),
+    stalledRuns: numbers[s].stalledRuns,
     runsMiBps: numbers[s].runs.map((r) => round(r.mibPerSecond)),
   });
 
@@ -132,7 +148,7 @@ export async function runDataChannel(options: BenchOptions, settings: DataChanne
   };
 
   const table = {
-    columns: ['subject', 'median MiB/s', 'p90 MiB/s', 'min-max MiB/s', 'max bufferedAmount', 'sender peak heap (median, max)', 'longest send pause'],
+    columns: ['subject', 'median MiB/s', 'p90 MiB/s', 'min-max MiB/s', 'max bufferedAmount', 'sender peak heap (median, max)', 'longest send pause', `runs stalled > ${STALL_MS} ms`],
     rows: subjects.map((s) => {
       const n = numbers[s];
       return [
@@ -143,6 +159,7 @@ export async function runDataChannel(options: BenchOptions, settings: DataChanne
         `${round(n.maxBufferedAmount / KIB)} KiB`,
         `${mib(n.heapPeakMedianBytes)} MiB, ${mib(n.heapPeakBytes)} MiB`,
         `${Math.round(n.longestSendGapMs)} ms`,
+        `${n.stalledRuns} of ${n.runs.length}`,
       ];
     }),
   };
@@ -152,6 +169,7 @@ export async function runDataChannel(options: BenchOptions, settings: DataChanne
     'Chromium, not @roamhq/wrtc: in @roamhq/wrtc 0.10 bufferedAmount always reads 0, so neither the backpressure nor its bound could be observed there.',
     `Every subject sends the same ${plan.chunkBytes / KIB} KiB chunks (a fresh buffer each, index-stamped and checked by the receiver), with high/low water marks of ${plan.highWaterMark / KIB}/${plan.lowWaterMark / KIB} KiB (the data channel machine's defaults; with 1024/256 KiB, the defaults until 2026-12-07, most transfers of every subject stalled for 3-4 s with nothing drained, and the ratio of medians flipped with the mix of stalled runs).`,
     `Sender bufferedAmount, read after every send: at most ${subjects.map((s) => `${round(numbers[s].maxBufferedAmount / KIB)} KiB (${s})`).join(', ')}; ${bounded.length === subjects.length ? `every subject stayed within the ${bound / KIB} KiB high-water mark` : `over the ${bound / KIB} KiB mark: ${subjects.filter((s) => !bounded.includes(s)).join(', ')}`}.`,
+    `Stalls (a pause of more than ${STALL_MS} ms between two sends, the channel draining nothing): ${subjects.map((s) => `${s} ${numbers[s].stalledRuns} of ${numbers[s].runs.length} runs`).join(', ')}. They come from the transport and strike every subject; a stalled run is about half as fast, so when more than half of one subject's runs stall its median, and the ratio, fall with them.`,
     'Sender peak heap is usedJSHeapSize (--enable-precise-memory-info) sampled every 25 ms after a forced GC, garbage included (the peak is where the garbage collector let it get); heapOverRaw is the ratio of the medians of each run\'s peak. The "queued at once" subject holds every chunk in the machine\'s queue, so its heap grows with the transfer.',
   ];
   if (ratio < 0.95) {
