@@ -79,7 +79,7 @@ describe('call set-up measures', () => {
     const experiments = result.json['experiments'] as Record<string, Record<string, unknown>>;
     expect(Object.keys(experiments)).toEqual(['preparedLine', 'mediaAtCall']);
     expect(experiments['preparedLine']).toMatchObject({ parleyOverRaw: 0.9, parleyOverSimplePeer: 0.75, overUnprepared: round3(45 / 55) });
-    expect(result.notes.find((line) => line.includes('prepared line'))).toContain('Parley / raw 0.9, Parley / simple-peer 0.75');
+    expect(result.notes.find((line) => line.startsWith('Experiment "prepared line"'))).toContain('Parley / raw 0.9, Parley / simple-peer 0.75');
     expect(experiments['mediaAtCall']).toMatchObject({
       parleyOverRaw: 0.8,
       parleyOverSimplePeer: round3(80 / 120),
