@@ -177,9 +177,20 @@ describeWithTurnServer('TURN relay through coturn (real libwebrtc peers)', () =>
     expect(alice.received).toEqual(['and back']);
 
     // The selected pair (webrtc-stats RTCTransportStats.selectedCandidatePairId) is relay at both
-    // ends, each end one of coturn's relay ports: the data went through coturn.
-    for (const side of [alice, bob]) {
-      const pair = await selectedCandidatePair(side.port!.pc);
+    // ends, each end one of coturn's relay ports: the data went through coturn. Read while data
+    // flows: libwebrtc caches a stats report for a moment, and the controlling side may nominate
+    // another relay pair after the first messages; a full-suite run once read a selected pair
+    // with nothing received yet.
+    const carrying = (pair: Awaited<ReturnType<typeof selectedCandidatePair>>): boolean => pair !== null && pair.bytesSent > 0 && pair.bytesReceived > 0;
+    let pairs = await Promise.all([alice, bob].map((side) => selectedCandidatePair(side.port!.pc)));
+    for (let attempt = 0; attempt < 50 && !pairs.every(carrying); attempt += 1) {
+      alice.channels[0]!.send('still here');
+      bob.channels[0]!.send('still here');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      pairs = await Promise.all([alice, bob].map((side) => selectedCandidatePair(side.port!.pc)));
+    }
+    for (const [index, side] of [alice, bob].entries()) {
+      const pair = pairs[index] ?? null;
       expect(pair, `${side.name}'s selected candidate pair`).not.toBeNull();
       for (const end of [pair!.local, pair!.remote]) {
         expect(end.candidateType).toBe('relay');
