@@ -456,15 +456,10 @@ const callOnRequest = {
 /** `idle` and `ended`: PREPARE starts the next call's peer, as the caller's, sending nothing. */
 const prepareOnRequest = { target: '#call.peerRunning.prepared', actions: 'startPreparedCall' } as const;
 
-/** `idle` and `ended`: a remote invite rings here, unless the app is busy. */
+/** `idle`, `prepared` and `ended`: a remote invite rings here, unless the app is busy. */
 const ringOnInvite = [
   { guard: 'isLocalUserBusy', actions: { type: 'replyBusy', params: ({ event }: { event: EventOf<'REMOTE.INVITE'> }) => event.message } },
-  {
-    guard: 'isPreparedWhileRinging',
-    target: '#call.peerRunning.incoming',
-    actions: [{ type: 'startIncomingCall', params: ({ event }: { event: EventOf<'REMOTE.INVITE'> }) => event.message }, 'holdOutgoingSignals'],
-  },
-  { target: '#call.incoming', actions: { type: 'startIncomingCall', params: ({ event }: { event: EventOf<'REMOTE.INVITE'> }) => event.message } },
+  { target: '#call.inviteArrived', actions: { type: 'startIncomingCall', params: ({ event }: { event: EventOf<'REMOTE.INVITE'> }) => event.message } },
 ] as const;
 
 /** A remote cancel of the current call: it rang here and the caller gave up first. */
@@ -582,10 +577,7 @@ export const callMachine = callSetup.createMachine({
               actions: [{ type: 'ringPreparedCall', params: ({ event }) => ({ media: event.media }) }, 'sendInvite', 'releaseOutgoingSignals'],
             },
             CANCEL: { target: '#call.idle', actions: 'forgetPreparedCall' },
-            'REMOTE.INVITE': [
-              { guard: 'isLocalUserBusy', actions: { type: 'replyBusy', params: ({ event }) => event.message } },
-              { target: '#call.droppingPreparedCall', actions: { type: 'startIncomingCall', params: ({ event }) => event.message } },
-            ],
+            'REMOTE.INVITE': ringOnInvite,
           },
         },
         outgoing: {
@@ -651,8 +643,8 @@ export const callMachine = callSetup.createMachine({
         },
       },
     },
-    droppingPreparedCall: {
-      description: 'A remote invite came to a prepared line: our peer is closed unsent, and the invite rings as it does in idle.',
+    inviteArrived: {
+      description: 'A remote invite rings here (from a prepared line, whose peer was closed unsent on the way): with prepareWhileRinging our peer starts at once, otherwise the caller’s early signals wait for ACCEPT.',
       always: [
         { guard: 'isPreparedWhileRinging', target: 'peerRunning.incoming', actions: 'holdOutgoingSignals' },
         { target: 'incoming' },
