@@ -50,7 +50,7 @@ describe('iceGatheringMachine', () => {
     expect(toParent).toEqual([]);
   });
 
-  it('trickles each candidate as found, then end-of-candidates, then the complete list', () => {
+  it('trickles each candidate as found, then end-of-candidates, then the generation’s end (nothing kept)', () => {
     const { send, snapshot, toParent } = start();
     send(gatheringState('gathering'));
     expect(snapshot().value).toBe('gathering');
@@ -59,7 +59,8 @@ describe('iceGatheringMachine', () => {
     send(found(candidate(1)));
     expect(toParent).toEqual([{ type: 'ICE.LOCAL_CANDIDATE', candidate: candidate(1) }]);
     send(found(candidate(2)));
-    expect(snapshot().context.candidates).toEqual([candidate(1), candidate(2)]);
+    // Handed over as found: a trickling machine keeps none of them.
+    expect(snapshot().context.candidates).toEqual([]);
 
     send(found(null));
     expect(snapshot().value).toBe('complete');
@@ -67,7 +68,7 @@ describe('iceGatheringMachine', () => {
       { type: 'ICE.LOCAL_CANDIDATE', candidate: candidate(1) },
       { type: 'ICE.LOCAL_CANDIDATE', candidate: candidate(2) },
       { type: 'ICE.LOCAL_CANDIDATE', candidate: null },
-      { type: 'ICE.GATHERING_COMPLETE', candidates: [candidate(1), candidate(2)] },
+      { type: 'ICE.GATHERING_COMPLETE', candidates: [] },
     ]);
   });
 
@@ -95,13 +96,16 @@ describe('iceGatheringMachine', () => {
     send(found(candidate(1)));
     expect(snapshot().value).toBe('gathering');
     expect(snapshot().context.generation).toBe(1);
-    expect(snapshot().context.candidates).toEqual([candidate(1)]);
     expect(toParent).toEqual([{ type: 'ICE.LOCAL_CANDIDATE', candidate: candidate(1) }]);
 
     // The late state event belongs to the same generation: nothing is reset.
     send(gatheringState('gathering'));
     expect(snapshot().context.generation).toBe(1);
-    expect(snapshot().context.candidates).toEqual([candidate(1)]);
+
+    // Without trickle, the same order collects the candidate into that generation.
+    const collecting = start({ trickle: false });
+    collecting.send(found(candidate(1)), gatheringState('gathering'));
+    expect(collecting.snapshot().context).toMatchObject({ generation: 1, candidates: [candidate(1)] });
   });
 
   it('goes straight to complete when gathering ends before any candidate (new -> complete)', () => {
@@ -137,7 +141,6 @@ describe('iceGatheringMachine', () => {
     expect(snapshot().value).toBe('new');
     send(gatheringState('gathering'), found(candidate(1)), sectionEnd);
     expect(snapshot().value).toBe('gathering');
-    expect(snapshot().context.candidates).toEqual([candidate(1)]);
     send(found(null), sectionEnd);
     expect(snapshot().value).toBe('complete');
     expect(toParent.map((e) => e.type)).toEqual(['ICE.LOCAL_CANDIDATE', 'ICE.LOCAL_CANDIDATE', 'ICE.GATHERING_COMPLETE']);
@@ -157,12 +160,12 @@ describe('iceGatheringMachine', () => {
     expect(toParent).toEqual([
       { type: 'ICE.LOCAL_CANDIDATE', candidate: candidate(7, 'u2') },
       { type: 'ICE.LOCAL_CANDIDATE', candidate: null },
-      { type: 'ICE.GATHERING_COMPLETE', candidates: [candidate(7, 'u2')] },
+      { type: 'ICE.GATHERING_COMPLETE', candidates: [] },
     ]);
   });
 
   it('starts a new generation when a restart candidate comes before the "gathering" state event', () => {
-    const { send, snapshot } = start();
+    const { send, snapshot } = start({ trickle: false });
     send(gatheringState('gathering'), found(candidate(1)), found(null));
     send(found(candidate(2, 'u2')));
     expect(snapshot().value).toBe('gathering');
@@ -172,7 +175,7 @@ describe('iceGatheringMachine', () => {
   });
 
   it('ignores a "new" gathering state report', () => {
-    const { send, snapshot } = start();
+    const { send, snapshot } = start({ trickle: false });
     send(gatheringState('gathering'), found(candidate(1)), gatheringState('new'));
     expect(snapshot().value).toBe('gathering');
     expect(snapshot().context.candidates).toEqual([candidate(1)]);
@@ -212,26 +215,25 @@ describe('iceGatheringMachine', () => {
         } else {
           expect(trickled).toEqual([]);
         }
-        // Generations partition the candidates: what the GATHERING_COMPLETEs carried, plus what
-        // the generation in progress holds, is every real candidate, in order.
         const completes = toParent.flatMap((e) => (e.type === 'ICE.GATHERING_COMPLETE' ? [e.candidates] : []));
-        const inProgress = snapshot().value === 'gathering' ? snapshot().context.candidates : [];
-        expect([...completes.flat(), ...inProgress]).toEqual(realCandidates);
-        // Trickle: each generation ends with exactly one end-of-candidates, right before its
-        // GATHERING_COMPLETE, and its candidates are exactly those trickled since the last one.
         if (trickle) {
-          let pending: IceCandidate[] = [];
+          // Trickle: nothing is collected, and each generation ends with exactly one
+          // end-of-candidates, right before its GATHERING_COMPLETE.
+          expect(snapshot().context.candidates).toEqual([]);
+          expect(completes.flat()).toEqual([]);
           toParent.forEach((e, i) => {
-            if (e.type === 'ICE.LOCAL_CANDIDATE' && e.candidate !== null) pending.push(e.candidate);
             if (e.type === 'ICE.LOCAL_CANDIDATE' && e.candidate === null) {
               expect(toParent[i + 1]?.type).toBe('ICE.GATHERING_COMPLETE');
             }
             if (e.type === 'ICE.GATHERING_COMPLETE') {
               expect(toParent[i - 1]).toEqual({ type: 'ICE.LOCAL_CANDIDATE', candidate: null });
-              expect(e.candidates).toEqual(pending);
-              pending = [];
             }
           });
+        } else {
+          // Without trickle, generations partition the candidates: what the GATHERING_COMPLETEs
+          // carried, plus what the generation in progress holds, is every real candidate, in order.
+          const inProgress = snapshot().value === 'gathering' ? snapshot().context.candidates : [];
+          expect([...completes.flat(), ...inProgress]).toEqual(realCandidates);
         }
       }),
     );

@@ -26,7 +26,10 @@ export type IceGatheringEvent =
 export type IceGatheringParentEvent =
   /** Trickle only: one local candidate, or null for end-of-candidates (RFC 8838 §4). */
   | { readonly type: 'ICE.LOCAL_CANDIDATE'; readonly candidate: IceCandidate | null }
-  /** Both modes, once per generation: every candidate gathered in it. */
+  /**
+   * Both modes, once per generation: the candidates collected. Without trickle, every candidate
+   * of the generation; with trickle none, each went to the parent as it was found.
+   */
   | { readonly type: 'ICE.GATHERING_COMPLETE'; readonly candidates: readonly IceCandidate[] };
 
 /**
@@ -37,7 +40,10 @@ export interface IceGatheringContext {
   readonly trickle: boolean;
   /** Incremented each time gathering starts; an ICE restart starts a new generation. */
   readonly generation: number;
-  /** Local candidates of the current generation, in the order they were found. */
+  /**
+   * Without trickle, the local candidates of the current generation, in the order they were
+   * found, for the report at its end; with trickle, none (each is handed over as found).
+   */
   readonly candidates: readonly IceCandidate[];
 }
 
@@ -83,17 +89,16 @@ export const iceGatheringMachine = setup({
       generation: ({ context }) => context.generation + 1,
       candidates: NO_CANDIDATES,
     }),
-    recordCandidate: assign({
-      candidates: ({ context, event }) => {
-        assertEvent(event, 'RTC.ICE_CANDIDATE');
-        return event.candidate === null ? context.candidates : [...context.candidates, event.candidate];
-      },
-    }),
-    /** RFC 8838 §4: trickle each candidate as soon as it is found; non-trickle only collects. */
-    forwardCandidate: enqueueActions(({ context, event, enqueue }) => {
+    /**
+     * RFC 8838 §4: trickle each candidate as soon as it is found; without trickle, collect it for
+     * the report at the generation's end. (One action, no context copy per trickled candidate.)
+     */
+    takeCandidate: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'RTC.ICE_CANDIDATE');
       if (isTrickling(context)) {
         enqueue.sendParent({ type: 'ICE.LOCAL_CANDIDATE', candidate: event.candidate } satisfies IceGatheringParentEvent);
+      } else if (event.candidate !== null) {
+        enqueue.assign({ candidates: [...context.candidates, event.candidate] });
       }
     }),
     /** RFC 8838 §8.2 end-of-candidates, at most once per generation (only `complete` sends it). */
@@ -127,7 +132,7 @@ export const iceGatheringMachine = setup({
         'RTC.ICE_CANDIDATE': [
           { guard: 'isEndOfCandidates', target: 'complete', actions: 'startGeneration' },
           { guard: 'isSectionEndMarker' },
-          { target: 'gathering', actions: ['startGeneration', 'recordCandidate', 'forwardCandidate'] },
+          { target: 'gathering', actions: ['startGeneration', 'takeCandidate'] },
         ],
       },
     },
@@ -139,7 +144,7 @@ export const iceGatheringMachine = setup({
         'RTC.ICE_CANDIDATE': [
           { guard: 'isEndOfCandidates', target: 'complete' },
           { guard: 'isSectionEndMarker' },
-          { actions: ['recordCandidate', 'forwardCandidate'] },
+          { actions: 'takeCandidate' },
         ],
       },
     },
@@ -153,7 +158,7 @@ export const iceGatheringMachine = setup({
         'RTC.ICE_CANDIDATE': [
           { guard: 'isEndOfCandidates' },
           { guard: 'isSectionEndMarker' },
-          { target: 'gathering', actions: ['startGeneration', 'recordCandidate', 'forwardCandidate'] },
+          { target: 'gathering', actions: ['startGeneration', 'takeCandidate'] },
         ],
       },
     },

@@ -131,13 +131,20 @@ function filteredDescription(description: WireDescription, filter: CandidateFilt
   return filter === null ? description : { type: description.type, sdp: filterSdpCandidates(description.sdp, filter) };
 }
 
-/** The RTC port's events as machine events (webrtc-pc §4.4.1 event handlers); a `PortReport` is the app's. */
-function rtcEventOf(event: TakenPortEvent): PeerEvent {
+/**
+ * The RTC port's events as machine events (webrtc-pc §4.4.1 event handlers); a `PortReport` is
+ * the app's. A local candidate the candidate filter drops is dropped here, as a remote one is
+ * (`remoteEventOf`): no region sees it. An end-of-candidates marker (null, or a section's empty
+ * candidate, see iceGatheringMachine) is no address to filter.
+ */
+function rtcEventOf(event: TakenPortEvent, filter: CandidateFilter | null): PeerEvent {
   switch (event.type) {
     case 'negotiationneeded':
       return { type: 'RTC.NEGOTIATION_NEEDED' };
     case 'icecandidate':
-      return { type: 'RTC.ICE_CANDIDATE', candidate: event.candidate };
+      return event.candidate?.candidate === '' || keeps(filter, event.candidate)
+        ? { type: 'RTC.ICE_CANDIDATE', candidate: event.candidate }
+        : { type: 'DROPPED', notice: 'filtered-candidate', detail: 'local candidate' };
     case 'icecandidateerror':
       return { type: 'RTC.ICE_CANDIDATE_ERROR', errorCode: event.errorCode, url: event.url, detail: `${event.errorCode} ${event.errorText} (${event.url})` };
     case 'icegatheringstatechange':
@@ -196,7 +203,7 @@ function connectPorts(context: PeerContext, self: ActorRef<Snapshot<unknown>, Pe
   };
   const rtcSubscription = context.rtc.events$.subscribe((event) => {
     if (isPortReport(event) && self.getSnapshot().status === 'active') reportToListeners(context.rtc, event);
-    if (takesPortEvent(event)) send(rtcEventOf(event));
+    if (takesPortEvent(event)) send(rtcEventOf(event, context.candidateFilter));
   });
   const signalingSubscription = context.signaling.messages$.subscribe((message) => {
     const event = remoteEventOf(message, context.session, context.candidateFilter);
@@ -238,7 +245,7 @@ export const PEER_REPORT_ACTIONS = [
   'reportCompleted',
   'reportError',
   'reportNotice',
-  'forwardCandidate',
+  'takeCandidate',
   'forwardEndOfCandidates',
   'reportGatheringComplete',
   'askForIceRestart',
@@ -370,16 +377,14 @@ export const peerMachine = setup({
       return { type: 'error', operation: event.operation, error: event.error };
     }),
     reportNotice: emit((_, params: { notice: NegotiationNotice; detail: string }): PeerEmitted => ({ type: 'notice', notice: params.notice, detail: params.detail })),
-    forwardCandidate: enqueueActions(({ context, event, enqueue }) => {
+    /**
+     * Trickles a local candidate that passed the candidate filter (connectPorts drops the
+     * others); without trickle nothing is collected: the description carries the candidates.
+     */
+    takeCandidate: ({ context, event }) => {
       assertEvent(event, 'RTC.ICE_CANDIDATE');
-      if (!context.trickle) return;
-      if (keeps(context.candidateFilter, event.candidate)) {
-        const message: PeerMessage = { kind: 'candidate', session: context.session, candidate: event.candidate };
-        enqueue(() => context.signaling.send(message));
-      } else {
-        enqueue.raise({ type: 'DROPPED', notice: 'filtered-candidate', detail: 'local candidate' });
-      }
-    }),
+      if (context.trickle) context.signaling.send({ kind: 'candidate', session: context.session, candidate: event.candidate } satisfies PeerMessage);
+    },
     /** RFC 8838 §8.2 end-of-candidates, trickled. */
     forwardEndOfCandidates: ({ context }) => {
       if (context.trickle) context.signaling.send({ kind: 'candidate', session: context.session, candidate: null } satisfies PeerMessage);
