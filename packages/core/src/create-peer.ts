@@ -101,7 +101,7 @@ export function forwardPeerEvents(actor: PeerActor, rtc: RtcPort, next: (event: 
       const opened = withDataChannelHandle(event);
       next(opened);
       const channel = opened.channel;
-      subscriptions.add(channel.actor.on('message', (message) => next({ type: 'message', label: event.label, data: message.data, channel })));
+      subscriptions.add(channel.message$.subscribe((data) => next({ type: 'message', label: event.label, data, channel })));
     }),
   );
   return subscriptions;

@@ -1,6 +1,7 @@
 import { Observable, distinctUntilChanged } from 'rxjs';
 import type { ActorRefFrom, SnapshotFrom } from 'xstate';
 import type { DataChannelPayload, DataChannelState } from './ports/rtc.js';
+import { channelMessagesOf } from './machines/data-channel.machine.js';
 import type { dataChannelMachine, UnsentPayload } from './machines/data-channel.machine.js';
 
 // A data channel as an app calls it: the shape of an RTCDataChannel (webrtc-pc §6.2) over the
@@ -83,7 +84,8 @@ export class DataChannel {
     /** The data channel machine's actor, for those who want the machine itself. */
     readonly actor: DataChannelMachineActor,
   ) {
-    this.message$ = emittedUntilEnded(actor, (next) => actor.on('message', (event) => next(event.data)));
+    // Messages come from the actor that hears the channel for the machine, not from the machine.
+    this.message$ = emittedUntilEnded(actor, (next) => channelMessagesOf(actor)?.on('message', (event) => next(event.data)) ?? { unsubscribe: () => undefined });
     this.bufferedAmountLow$ = emittedUntilEnded(actor, (next) => actor.on('bufferedamountlow', () => next(undefined)));
     this.error$ = emittedUntilEnded(actor, (next) => actor.on('error', (event) => next(event.error)));
     this.unsent$ = emittedUntilEnded(actor, (next) => actor.on('send-failed', ({ data, bytes }) => next({ data, bytes })));

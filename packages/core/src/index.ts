@@ -122,9 +122,11 @@ export type {
 export {
   DEFAULT_HIGH_WATER_MARK,
   DEFAULT_LOW_WATER_MARK,
+  channelMessagesOf,
   dataChannelMachine,
 } from './machines/data-channel.machine.js';
 export type {
+  ChannelMessage,
   DataChannelCommand,
   DataChannelContext,
   DataChannelEmitted,

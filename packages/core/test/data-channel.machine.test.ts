@@ -1,9 +1,10 @@
 import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { Subject } from 'rxjs';
+import { Subject, concat, from } from 'rxjs';
 import { createActor } from 'xstate';
 import {
+  channelMessagesOf,
   dataChannelMachine,
   payloadByteLength,
   type DataChannelContext,
@@ -109,10 +110,14 @@ function start(channel: StubChannel, options: Omit<DataChannelMachineInput, 'cha
   const actor = createActor(dataChannelMachine, { input: { channel, ...options } });
   const emitted: DataChannelEmitted[] = [];
   actor.on('*', (event) => emitted.push(event));
+  const received: (string | ArrayBuffer)[] = [];
+  channelMessagesOf(actor)?.on('message', (event) => received.push(event.data));
   actor.start();
   return {
     actor,
     emitted,
+    /** What the machine's channelEvents child emitted: the messages received, in order. */
+    received,
     send: (data: DataChannelPayload) => actor.send({ type: 'SEND', data }),
     snapshot: () => actor.getSnapshot(),
     /** The send queue and the channel's buffer, as plain numbers. */
@@ -360,14 +365,26 @@ describe('dataChannelMachine', () => {
     expect(sending()).toMatchObject({ queue: [], queuedBytes: 0, sentBytes: 30_000 });
   });
 
-  it('counts received messages and bytes, and emits them', () => {
+  it('hands received messages to the listeners of its channelEvents child, in order, without a machine event', () => {
     const channel = new StubChannel('open');
-    const { snapshot, emitted } = start(channel);
+    const { snapshot, emitted, received } = start(channel);
     const buffer = new ArrayBuffer(4);
+    const before = snapshot();
     channel.receive('hé');
     channel.receive(buffer);
-    expect(emitted).toEqual([{ type: 'open' }, { type: 'message', data: 'hé' }, { type: 'message', data: buffer }]);
-    expect(snapshot().context).toMatchObject({ messagesReceived: 2, receivedBytes: 7 });
+    expect(received).toEqual(['hé', buffer]);
+    expect(emitted).toEqual([{ type: 'open' }]);
+    // No event reached the machine: its snapshot is the very same object.
+    expect(snapshot()).toBe(before);
+  });
+
+  it('hands a message the port held for its first subscriber to a listener attached before start', () => {
+    const channel = new StubChannel('open');
+    const held: DataChannelEvent[] = [{ type: 'message', data: 'early' }, { type: 'bufferedamountlow' }, { type: 'message', data: 'later' }];
+    const port: DataChannelPort = Object.assign(Object.create(channel) as DataChannelPort, { events$: concat(from(held), channel.events$) });
+    const { received, snapshot } = start(port as unknown as StubChannel);
+    expect(received).toEqual(['early', 'later']);
+    expect(snapshot().value).toEqual({ open: 'flowing' });
   });
 
   it('emits channel errors', () => {
@@ -429,11 +446,11 @@ describe('dataChannelMachine', () => {
 
   it('the remote closing procedure (closing event) moves to closing; messages still arrive', () => {
     const channel = new StubChannel('open');
-    const { snapshot, emitted } = start(channel);
+    const { snapshot, received } = start(channel);
     channel.remoteClosing();
     expect(snapshot().value).toBe('closing');
     channel.receive('last words');
-    expect(emitted).toContainEqual({ type: 'message', data: 'last words' });
+    expect(received).toEqual(['last words']);
     channel.closed();
     expect(snapshot().status).toBe('done');
   });

@@ -309,7 +309,6 @@ describe('two peers over the fake network', () => {
     expect(maxBuffered).toBeLessThanOrEqual(DEFAULT_HIGH_WATER_MARK);
     expect(channels.a.actor.getSnapshot().context.queue.length).toBe(0);
     expect(channels.a.actor.getSnapshot().context.queue.sentBytes).toBe(7 + COUNT * SIZE);
-    expect(channels.b.actor.getSnapshot().context.messagesReceived).toBe(1 + COUNT);
   }, 15_000);
 
   it('given the same dataChannels list, makes exactly one channel: created by the impolite side, received by the polite one', async () => {
