@@ -174,7 +174,7 @@ export async function runDataChannel(options: BenchOptions, settings: DataChanne
   ];
   if (ratio < 0.95) {
     notes.push(
-      `Parley reached ${ratio} of raw. In CPU profiles of the sender page (CDP Profiler, 100 us sampling) its main thread is about 90% idle for every subject, and the data channel's work (handle, queue, xstate transitions) is about 1% of the transfer's time, tens of microseconds per chunk; what spreads the runs (min-max above) is the transport: pauses of up to ${Math.round(Math.max(...subjects.map((s) => numbers[s].longestSendGapMs)))} ms between sends, during which the channel does not drain at all, on a loaded 2-core machine, for every subject. With so few runs the ratio of medians moves by more than the goal's 5% from run to run.`,
+      `Parley reached ${ratio} of raw. What limits it, from CPU profiles of both pages (CDP Profiler, 200 us sampling, 64 MiB transfers, 2026-12-07): the pages' main threads share two cores with the transport's threads, and Parley's are busier. Per transfer the raw sender's main thread was busy about 250 ms and its receiver's about 320; Parley's sender about 500 (the native send itself about twice as long, xstate's backpressure cycle of two events per eight chunks about 40 ms, more garbage collection) and its receiver about 410. Until 2026-12-07 each received message was also an event of the data channel machine (receiver about 570 ms), and the ratio was 0.90-0.95; it is 0.97-0.99 without. The spread of the runs (min-max above) is the transport's: pauses of up to ${Math.round(Math.max(...subjects.map((s) => numbers[s].longestSendGapMs)))} ms between sends, during which the channel does not drain at all, for every subject.`,
     );
   }
 
