@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_HIGH_WATER_MARK, DEFAULT_LOW_WATER_MARK, DataChannel, DataChannelClosedError, createPeer, dataChannelOf } from '../src/index.js';
-import type { DataChannelState, Peer, PeerAppEvent } from '../src/index.js';
+import { createActor } from 'xstate';
+import { BufferUntilSubscribed, DEFAULT_HIGH_WATER_MARK, DEFAULT_LOW_WATER_MARK, DataChannel, DataChannelClosedError, createPeer, dataChannelMachine, dataChannelOf } from '../src/index.js';
+import type { DataChannelEvent, DataChannelPort, DataChannelState, Peer, PeerAppEvent } from '../src/index.js';
 import { createFakeNetwork, createSignalingPair } from '../src/testing/index.js';
 import type { FakeRtcPort } from '../src/testing/index.js';
 import { waitFor } from './helpers/wait-for.js';
@@ -267,5 +268,49 @@ describe('DataChannel, the handle', () => {
     expect(local.readyState).toBe('closed');
     expect(states.values.at(-1)).toBe('closed');
     expect(() => local.send('x')).toThrow(DataChannelClosedError);
+  });
+});
+
+describe('DataChannel.message$: messages come from the channel, not through the machine', () => {
+  /** A channel port whose events wait for its first subscriber, as the browser adapter's do. */
+  function heldChannel(): { port: DataChannelPort; events: BufferUntilSubscribed<DataChannelEvent> } {
+    const events = new BufferUntilSubscribed<DataChannelEvent>();
+    let readyState: DataChannelState = 'open';
+    const port: DataChannelPort = {
+      label: 'chat',
+      id: 1,
+      ordered: true,
+      protocol: '',
+      get readyState() {
+        return readyState;
+      },
+      bufferedAmount: 0,
+      bufferedAmountLowThreshold: 0,
+      events$: events.observable,
+      send: () => undefined,
+      close: () => {
+        readyState = 'closed';
+        events.next({ type: 'close' });
+        events.complete();
+      },
+    };
+    return { port, events };
+  }
+
+  it('a handle taken before its actor starts (a remote channel being adopted) gets what the channel held, then the rest, and completes at close', () => {
+    const { port, events } = heldChannel();
+    events.next({ type: 'open' });
+    events.next({ type: 'message', data: 'early' });
+    const actor = createActor(dataChannelMachine, { input: { channel: port } });
+    const handle = dataChannelOf(actor);
+    const received = collect<string | ArrayBuffer>((next, complete) => handle.message$.subscribe({ next, complete }));
+    actor.start();
+    expect(received.values).toEqual(['early']);
+    events.next({ type: 'message', data: 'later' });
+    expect(received.values).toEqual(['early', 'later']);
+    expect(handle.readyState).toBe('open');
+    handle.close();
+    expect(received.completed.value).toBe(true);
+    expect(handle.readyState).toBe('closed');
   });
 });
