@@ -987,6 +987,21 @@ describe('candidateFilter applies to trickled candidates and to a=candidate line
     expect(sdpCandidatePorts(ports.B.remoteDescription?.sdp ?? '')).toEqual([50011]);
   });
 
+  it('without trickle: A’s filter keeps its 2nd candidate out of the offer’s SDP, and the drop is counted and announced', async () => {
+    const pair = startPair({ peerOptions: { A: { trickle: false, candidateFilter: withoutPort(50012) }, B: { trickle: false } } });
+    const { scheduler, ports } = pair;
+    ports.A.addTransceiver('audio');
+    await scheduler.runUntilIdle();
+    expectSettled(pair);
+
+    expect(candidatesSent(pair.signaling.A)).toEqual([]);
+    expect(sdpCandidatePorts(descriptionsSent(pair.signaling.A)[0]!.sdp)).toEqual([50011]);
+    expect(pair.notices('A', 'filtered-candidate')).toEqual([{ notice: 'filtered-candidate', detail: 'local candidate' }]);
+    expect(pair.negotiation('A').context.filteredCandidates).toBe(1);
+    // The gathering region saw only the candidate that passed, and a peer collects none.
+    expect(pair.negotiation('A').context.candidates).toEqual([]);
+  });
+
   it('receiver side: B’s filter drops A’s 2nd candidate, trickled and in the SDP it receives', async () => {
     const pair = startPair({ peerOptions: { B: { candidateFilter: withoutPort(50012) } } });
     const { scheduler, ports } = pair;

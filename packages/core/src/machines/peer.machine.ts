@@ -379,7 +379,8 @@ export const peerMachine = setup({
     reportNotice: emit((_, params: { notice: NegotiationNotice; detail: string }): PeerEmitted => ({ type: 'notice', notice: params.notice, detail: params.detail })),
     /**
      * Trickles a local candidate that passed the candidate filter (connectPorts drops the
-     * others); without trickle nothing is collected: the description carries the candidates.
+     * others); without trickle nothing is collected, since the description carries the
+     * candidates: in a peer the gathering region's `candidates` stays empty.
      */
     takeCandidate: ({ context, event }) => {
       assertEvent(event, 'RTC.ICE_CANDIDATE');
