@@ -341,6 +341,16 @@ function sessionOf(context: CallContext): string {
   return context.session;
 }
 
+/** A call of ours (CALL or PREPARE): a new session, as the caller, nothing left of the last call. */
+function newCallOfOurs(context: CallContext, media: InviteMedia | null, heldSignaling: HeldSignaling | null) {
+  return { session: context.createSessionId(), role: 'caller' as const, media, earlySignals: [], heldSignaling, end: null };
+}
+
+/** The media our invite asks for: what CALL names, else the line's default. */
+function mediaOfCall(context: CallContext, requested: InviteMedia | undefined): InviteMedia | null {
+  return requested ?? context.defaultMedia;
+}
+
 /** Sends the reject, cancel or bye of an ending (none when nobody is left to tell). */
 function tellEnd(context: CallContext, tell: EndMessage | undefined): void {
   if (tell !== undefined) context.signaling.send({ ...tell, session: sessionOf(context) });
@@ -359,26 +369,14 @@ const callSetup = setup({
     peer: peerMachine,
   },
   actions: {
-    startOutgoingCall: assign(({ context }, params: { readonly media: InviteMedia | undefined }) => ({
-      session: context.createSessionId(),
-      role: 'caller' as const,
-      media: params.media ?? context.defaultMedia,
-      earlySignals: [],
-      heldSignaling: null,
-      end: null,
-    })),
+    startOutgoingCall: assign(({ context }, params: { readonly media: InviteMedia | undefined }) =>
+      newCallOfOurs(context, mediaOfCall(context, params.media), null),
+    ),
     /** PREPARE: the next call's session and role now; its media when CALL names them. */
-    startPreparedCall: assign(({ context }) => ({
-      session: context.createSessionId(),
-      role: 'caller' as const,
-      media: null,
-      earlySignals: [],
-      heldSignaling: holdOutgoing(context.signaling),
-      end: null,
-    })),
+    startPreparedCall: assign(({ context }) => newCallOfOurs(context, null, holdOutgoing(context.signaling))),
     forgetPreparedCall: assign({ session: null, role: null, heldSignaling: null }),
     ringPreparedCall: assign(({ context }, params: { readonly media: InviteMedia | undefined }) => ({
-      media: params.media ?? context.defaultMedia,
+      media: mediaOfCall(context, params.media),
     })),
     /** Also used when a crossing invite wins: this side then becomes the callee of that call. */
     startIncomingCall: assign(({ context }, invite: RemoteInvite) => ({
