@@ -7,7 +7,7 @@ import { FULL, QUICK, machinesResult } from '../src/machines/index.js';
 import { HandWrittenPeer, START, SUBJECTS, emptyTally, microtaskScheduler, negotiate, runNegotiations, verifyTally } from '../src/machines/negotiate.js';
 import type { Subject } from '../src/machines/negotiate.js';
 import { idlePeerBytes } from '../src/machines/memory.js';
-import { countParleyWork, floorBound, floorMachine, measureXstateFloor } from '../src/machines/floor.js';
+import { countParleyWork, flatFloorMachine, floorBound, floorMachine, measureXstateFloor } from '../src/machines/floor.js';
 import { createActor } from 'xstate';
 import { goalMet } from '../src/types.js';
 
@@ -131,6 +131,19 @@ describe("xstate's floor and what Parley asks of it", () => {
     expect(floor.microsPerActor).toBeGreaterThan(floor.microsPerEvent);
   });
 
+  it('measures the least any machine costs on one of two states and no regions, each event one transition', () => {
+    const actor = createActor(flatFloorMachine).start();
+    actor.send({ type: 'STEP' });
+    expect(actor.getSnapshot().value).toBe('b');
+    actor.send({ type: 'STEP' });
+    expect(actor.getSnapshot().value).toBe('a');
+    expect(actor.getSnapshot().context.count).toBe(2);
+    actor.stop();
+    const flat = measureXstateFloor({ eventsPerRun: 2000, actorsPerRun: 500, warmupRuns: 1, runs: 3 }, 'flat');
+    expect(flat.microsPerEvent).toBeGreaterThan(0);
+    expect(flat.microsPerActor).toBeGreaterThan(flat.microsPerEvent);
+  });
+
   it('bounds Parley / hand-written by the hand-written work plus the floor of Parley\'s actors and events', () => {
     const bound = floorBound({ microsPerEvent: 5, microsPerActor: 20 }, { actors: 2, events: 30, microsteps: 40 }, 100, 0.25);
     expect(bound.floorMicros).toBe(2 * 20 + 30 * 5);
@@ -152,7 +165,11 @@ describe('machines result', () => {
     parley: { kind: 'memory' as const, subject: 'parley' as const, bytesPerPeer: [20_000, 21_000] },
     handWritten: { kind: 'memory' as const, subject: 'handWritten' as const, bytesPerPeer: [1_500, 1_600] },
   };
-  const floor = { kind: 'floor' as const, floor: { microsPerEvent: 6, microsPerActor: 20 }, work: { actors: 2, events: 30, microsteps: 40 } };
+  const floor = {
+    floor: { microsPerEvent: 6, microsPerActor: 20 },
+    flatFloor: { microsPerEvent: 3, microsPerActor: 10 },
+    work: { actors: 2, events: 30, microsteps: 40 },
+  };
 
   it('reports medians, the ratio of medians, memory and settings, with the goal on negotiationsPerSecond', () => {
     const result = machinesResult(throughput, memory, QUICK, true, floor);
@@ -175,6 +192,9 @@ describe('machines result', () => {
     // hand-written 1e6 / 4200 = 238 µs; floor 2 x 20 + 30 x 6 = 220 µs
     expect(result.json['atXstateFloor']).toEqual({ floorMicrosPerNegotiation: 220, bestOverHandWritten: round3(238.095 / 458.095), eventsForGoal: round3((238.095 / 0.35 - 238.095 - 40) / 6) });
     expect(result.notes.find((note) => note.startsWith('Goal missed: Parley / hand-written'))).toContain(`could not exceed ${String(round3(238.095 / 458.095))} here`);
+    // flat: 2 x 10 + 30 x 3 = 110 µs
+    expect(result.json['atXstateFlatFloor']).toEqual({ floorMicrosPerNegotiation: 110, bestOverHandWritten: round3(238.095 / 348.095) });
+    expect(result.notes.find((note) => note.startsWith('Goal missed: Parley / hand-written'))).toContain(`would reach ${String(round3(238.095 / 348.095))}.`);
     expect(result.table.rows).toHaveLength(2);
     for (const row of result.table.rows) expect(row).toHaveLength(result.table.columns.length);
   });

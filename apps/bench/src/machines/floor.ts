@@ -1,5 +1,5 @@
 import { assign, createActor, setup } from 'xstate';
-import type { InspectionEvent } from 'xstate';
+import type { AnyStateMachine, EventObject, InspectionEvent } from 'xstate';
 import { median } from '../stats.js';
 import { emptyTally, negotiateWith, parleySide, verifyTally } from './negotiate.js';
 
@@ -25,9 +25,10 @@ export interface MachineWork {
 }
 
 type RegionEvent = { readonly type: 'NEGOTIATION' } | { readonly type: 'GATHERING' } | { readonly type: 'CONNECTION' };
+type FlatEvent = { readonly type: 'STEP' };
 
 /** A region of two states; its event toggles them and counts, as a peer region's event takes a transition and assigns. */
-function toggling(event: RegionEvent['type']) {
+function toggling(event: RegionEvent['type'] | FlatEvent['type']) {
   const count = assign({ count: ({ context }: { context: { readonly count: number } }) => context.count + 1 });
   return {
     initial: 'a',
@@ -52,27 +53,49 @@ export const floorMachine = setup({
   states: { negotiation: toggling('NEGOTIATION'), gathering: toggling('GATHERING'), connection: toggling('CONNECTION') },
 });
 
-const REGION_EVENTS: readonly RegionEvent[] = [{ type: 'NEGOTIATION' }, { type: 'GATHERING' }, { type: 'CONNECTION' }];
+/**
+ * The least any xstate machine does: one region of two states, each event one transition with
+ * one assign. What a peer would cost per event if it had no regions and Parley's own work (its
+ * guards, actions and state nodes) were free.
+ */
+export const flatFloorMachine = setup({
+  types: { context: {} as { readonly count: number }, events: {} as FlatEvent },
+}).createMachine({ id: 'flatFloor', context: { count: 0 }, ...toggling('STEP') });
+
+/** A machine the floor is measured on, and the events it is sent in turn. */
+interface FloorSubject {
+  readonly machine: AnyStateMachine;
+  readonly events: readonly EventObject[];
+}
+
+const FLOOR_SUBJECTS = {
+  regions: { machine: floorMachine, events: [{ type: 'NEGOTIATION' }, { type: 'GATHERING' }, { type: 'CONNECTION' }] },
+  flat: { machine: flatFloorMachine, events: [{ type: 'STEP' }] },
+} as const satisfies Record<string, FloorSubject>;
+
+/** Which machine a floor is measured on: the peer's form (`floorMachine`) or `flatFloorMachine`. */
+export type FloorShape = keyof typeof FLOOR_SUBJECTS;
+export const FLOOR_SHAPES = Object.keys(FLOOR_SUBJECTS) as readonly FloorShape[];
 
 function cpuMicros(): number {
   const { user, system } = process.cpuUsage();
   return user + system;
 }
 
-/** CPU µs per event over `events` events to one started floor machine. */
-function eventRun(events: number): number {
-  const actor = createActor(floorMachine).start();
+/** CPU µs per event over `events` events to one started machine of `subject`. */
+function eventRun({ machine, events: sent }: FloorSubject, events: number): number {
+  const actor = createActor(machine).start();
   const start = cpuMicros();
-  for (let i = 0; i < events; i++) actor.send(REGION_EVENTS[i % 3]!);
+  for (let i = 0; i < events; i++) actor.send(sent[i % sent.length]!);
   const micros = (cpuMicros() - start) / events;
   actor.stop();
   return micros;
 }
 
-/** CPU µs per floor machine created, started and stopped, over `actors` of them. */
-function actorRun(actors: number): number {
+/** CPU µs per machine of `subject` created, started and stopped, over `actors` of them. */
+function actorRun({ machine }: FloorSubject, actors: number): number {
   const start = cpuMicros();
-  for (let i = 0; i < actors; i++) createActor(floorMachine).start().stop();
+  for (let i = 0; i < actors; i++) createActor(machine).start().stop();
   return (cpuMicros() - start) / actors;
 }
 
@@ -90,14 +113,15 @@ export interface FloorSettings {
   readonly runs: number;
 }
 
-/** About 4 s on this machine. */
+/** About 4 s per shape on this machine. */
 export const FLOOR_SETTINGS: FloorSettings = { eventsPerRun: 20_000, actorsPerRun: 10_000, warmupRuns: 10, runs: 5 };
 
-/** xstate's floor in this process: warm-up runs, then the median of measured ones. */
-export function measureXstateFloor(settings: FloorSettings = FLOOR_SETTINGS): XstateFloor {
+/** xstate's floor in this process on a machine of `shape`: warm-up runs, then the median of measured ones. */
+export function measureXstateFloor(settings: FloorSettings = FLOOR_SETTINGS, shape: FloorShape = 'regions'): XstateFloor {
+  const subject: FloorSubject = FLOOR_SUBJECTS[shape];
   return {
-    microsPerEvent: steadyMedian(eventRun, settings.eventsPerRun, settings.warmupRuns, settings.runs),
-    microsPerActor: steadyMedian(actorRun, settings.actorsPerRun, settings.warmupRuns, settings.runs),
+    microsPerEvent: steadyMedian((size) => eventRun(subject, size), settings.eventsPerRun, settings.warmupRuns, settings.runs),
+    microsPerActor: steadyMedian((size) => actorRun(subject, size), settings.actorsPerRun, settings.warmupRuns, settings.runs),
   };
 }
 

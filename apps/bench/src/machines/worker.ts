@@ -1,7 +1,8 @@
 // The child process of the machines benchmark (index.ts starts it pinned to one core):
 //   node worker.js throughput <subject> <negotiations per run> <warm-up runs>
 //   node --expose-gc worker.js memory <subject> <peers> <repetitions>
-//   node worker.js floor <negotiations counted>
+//   node worker.js floor <regions | flat>
+//   node worker.js work <negotiations counted>
 // prints one JSON line on stdout, progress on stderr. One subject per process: each measured run
 // is made in a process of its own (see `throughput`).
 
@@ -9,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { SUBJECTS, runNegotiations } from './negotiate.js';
 import type { Subject } from './negotiate.js';
 import { idlePeerBytes } from './memory.js';
-import { countParleyWork, measureXstateFloor } from './floor.js';
-import type { MachineWork, XstateFloor } from './floor.js';
+import { FLOOR_SHAPES, countParleyWork, measureXstateFloor } from './floor.js';
+import type { FloorShape, MachineWork, XstateFloor } from './floor.js';
 
 /** What one throughput process prints: its warm-up runs and its one measured run. */
 export interface SubjectThroughputOutput {
@@ -31,10 +32,16 @@ export interface MemoryOutput {
   readonly bytesPerPeer: number[];
 }
 
-/** What the floor process prints: xstate's least costs here, and what Parley's peers ask of it. */
+/** What a floor process prints: xstate's least costs here, on a machine of one shape. */
 export interface FloorOutput {
   readonly kind: 'floor';
+  readonly shape: FloorShape;
   readonly floor: XstateFloor;
+}
+
+/** What the work process prints: what Parley's peers ask of xstate. */
+export interface WorkOutput {
+  readonly kind: 'work';
   /** Per negotiation. */
   readonly work: MachineWork;
 }
@@ -69,10 +76,17 @@ async function main(argv: readonly string[]): Promise<void> {
   const log = (line: string): void => void process.stderr.write(`${line}\n`);
   const [mode, ...rest] = argv;
   if (mode === 'floor') {
+    const shape = rest[0] as FloorShape;
+    if (!FLOOR_SHAPES.includes(shape)) throw new Error(`unknown floor shape ${rest[0]}`);
+    const floor = measureXstateFloor(undefined, shape);
+    log(`xstate floor (${shape}): ${floor.microsPerEvent.toFixed(2)} µs per event, ${floor.microsPerActor.toFixed(2)} µs per actor`);
+    process.stdout.write(`${JSON.stringify({ kind: 'floor', shape, floor } satisfies FloorOutput)}\n`);
+    return;
+  }
+  if (mode === 'work') {
     const work = await countParleyWork(Number(rest[0]));
-    const floor = measureXstateFloor();
-    log(`xstate floor: ${floor.microsPerEvent.toFixed(2)} µs per event, ${floor.microsPerActor.toFixed(2)} µs per actor; Parley per negotiation: ${work.actors} actors, ${work.events} events, ${work.microsteps} microsteps`);
-    process.stdout.write(`${JSON.stringify({ kind: 'floor', floor, work } satisfies FloorOutput)}\n`);
+    log(`Parley per negotiation: ${work.actors} actors, ${work.events} events, ${work.microsteps} microsteps`);
+    process.stdout.write(`${JSON.stringify({ kind: 'work', work } satisfies WorkOutput)}\n`);
     return;
   }
   let output: SubjectThroughputOutput | MemoryOutput;
