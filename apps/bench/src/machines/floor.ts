@@ -117,7 +117,7 @@ export interface FloorSettings {
 export const FLOOR_SETTINGS: FloorSettings = { eventsPerRun: 20_000, actorsPerRun: 10_000, warmupRuns: 10, runs: 5 };
 
 /** xstate's floor in this process on a machine of `shape`: warm-up runs, then the median of measured ones. */
-export function measureXstateFloor(settings: FloorSettings = FLOOR_SETTINGS, shape: FloorShape = 'regions'): XstateFloor {
+export function measureXstateFloor(shape: FloorShape, settings: FloorSettings = FLOOR_SETTINGS): XstateFloor {
   const subject: FloorSubject = FLOOR_SUBJECTS[shape];
   return {
     microsPerEvent: steadyMedian((size) => eventRun(subject, size), settings.eventsPerRun, settings.warmupRuns, settings.runs),

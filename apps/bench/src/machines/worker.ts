@@ -78,7 +78,7 @@ async function main(argv: readonly string[]): Promise<void> {
   if (mode === 'floor') {
     const shape = rest[0] as FloorShape;
     if (!FLOOR_SHAPES.includes(shape)) throw new Error(`unknown floor shape ${rest[0]}`);
-    const floor = measureXstateFloor(undefined, shape);
+    const floor = measureXstateFloor(shape);
     log(`xstate floor (${shape}): ${floor.microsPerEvent.toFixed(2)} µs per event, ${floor.microsPerActor.toFixed(2)} µs per actor`);
     process.stdout.write(`${JSON.stringify({ kind: 'floor', shape, floor } satisfies FloorOutput)}\n`);
     return;
