@@ -33,6 +33,13 @@ describe('createRtcPort over node-datachannel (polyfill)', () => {
     const callee = adopt(new LibdatachannelPeerConnection(engineOptions.libdatachannel()));
     const callerEvents = record(caller);
     const calleeEvents = record(callee);
+    // The engine's signaling state as each candidate is reported. Its signalingstatechange
+    // events cannot tell: node-datachannel delivers each kind of callback through a thread-safe
+    // function of its own, so under load they may come after the candidates that follow them.
+    const signalingAtCandidates: string[] = [];
+    caller.events$.subscribe((event) => {
+      if (event.type === 'icecandidate') signalingAtCandidates.push(caller.signalingState);
+    });
     caller.createDataChannel('chat');
     const offer = await caller.createOffer();
     await caller.setLocalDescription(offer);
@@ -47,7 +54,8 @@ describe('createRtcPort over node-datachannel (polyfill)', () => {
 
     await caller.setRemoteDescription(answer);
     await waitFor(() => ofType(callerEvents, 'icecandidate').some(({ candidate }) => candidate !== null), "the caller's candidates");
-    expect(ofType(callerEvents, 'signalingstatechange').map((event) => event.state)).toEqual(['have-local-offer', 'stable']);
+    expect(signalingAtCandidates.length).toBeGreaterThan(0);
+    expect(signalingAtCandidates.every((state) => state === 'stable')).toBe(true);
     await trickleUntilConnected(caller, callee, callerEvents, calleeEvents);
   });
 });
