@@ -165,14 +165,13 @@ describe('machines result', () => {
     parley: { kind: 'memory' as const, subject: 'parley' as const, bytesPerPeer: [20_000, 21_000] },
     handWritten: { kind: 'memory' as const, subject: 'handWritten' as const, bytesPerPeer: [1_500, 1_600] },
   };
-  const floor = {
-    floor: { microsPerEvent: 6, microsPerActor: 20 },
-    flatFloor: { microsPerEvent: 3, microsPerActor: 10 },
+  const measured = {
+    floors: { regions: { microsPerEvent: 6, microsPerActor: 20 }, flat: { microsPerEvent: 3, microsPerActor: 10 } },
     work: { actors: 2, events: 30, microsteps: 40 },
   };
 
   it('reports medians, the ratio of medians, memory and settings, with the goal on negotiationsPerSecond', () => {
-    const result = machinesResult(throughput, memory, QUICK, true, floor);
+    const result = machinesResult(throughput, memory, QUICK, true, measured);
     expect(result.name).toBe('machines');
     expect(result.json['negotiationsPerSecond']).toBe(1100);
     expect(result.json['overHandWritten']).toBe(round3(1100 / 4200));
@@ -202,7 +201,7 @@ describe('machines result', () => {
   it('says when the child was not pinned, and has no missed-goal note when the goal is met', () => {
     const fast = { ...throughput, rates: { parley: [2500, 2600, 2700], handWritten: [4000, 4100, 4200] } };
     const lean = { ...memory, parley: { ...memory.parley, bytesPerPeer: [6_000, 6_200] } };
-    const result = machinesResult(fast, lean, FULL, false, floor);
+    const result = machinesResult(fast, lean, FULL, false, measured);
     expect(result.goals.map(goalMet)).toEqual([true, true, true]);
     expect(result.notes.some((note) => note.includes('taskset is not available'))).toBe(true);
     expect(result.notes.some((note) => note.startsWith('Goal missed'))).toBe(false);

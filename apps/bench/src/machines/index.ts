@@ -6,8 +6,8 @@ import type { Summary } from '../stats.js';
 import type { BenchOptions, BenchResult, Benchmark } from '../types.js';
 import { SUBJECTS } from './negotiate.js';
 import type { Subject } from './negotiate.js';
-import { floorBound } from './floor.js';
-import type { MachineWork, XstateFloor } from './floor.js';
+import { FLOOR_SHAPES, floorBound } from './floor.js';
+import type { FloorShape, MachineWork, XstateFloor } from './floor.js';
 import type { FloorOutput, MemoryOutput, SubjectThroughputOutput, WorkOutput } from './worker.js';
 
 // Machines: complete negotiations per second on one core, Parley's peer machines against the
@@ -110,10 +110,8 @@ function summaryJson(summary: Summary): Record<string, number> {
 
 /** xstate's floors, each from a process of its own, and what Parley's peers ask of xstate. */
 export interface FloorMeasurements {
-  /** On `floorMachine`, a machine of the peer's form. */
-  readonly floor: XstateFloor;
-  /** On `flatFloorMachine`, the least any xstate machine costs. */
-  readonly flatFloor: XstateFloor;
+  /** On a machine of the peer's form (`regions`) and on the least any machine is (`flat`). */
+  readonly floors: Readonly<Record<FloorShape, XstateFloor>>;
   /** Per negotiation. */
   readonly work: MachineWork;
 }
@@ -124,7 +122,7 @@ export function machinesResult(
   memory: Readonly<Record<Subject, MemoryOutput>>,
   settings: MachinesSettings,
   pinned: boolean,
-  floor: FloorMeasurements,
+  { floors, work }: FloorMeasurements,
 ): BenchResult {
   const rate = { parley: summarize(throughput.rates.parley), handWritten: summarize(throughput.rates.handWritten) };
   const wall = { parley: summarize(throughput.wallRates.parley), handWritten: summarize(throughput.wallRates.handWritten) };
@@ -135,9 +133,8 @@ export function machinesResult(
   // Ratio of each round's pair (they ran back to back), as a check on the ratio of medians.
   const roundRatios = throughput.rates.parley.map((r, i) => r / throughput.rates.handWritten[i]!);
   const micros = { parley: 1e6 / rate.parley.median, handWritten: 1e6 / rate.handWritten.median };
-  const { work } = floor;
-  const bound = floorBound(floor.floor, work, micros.handWritten, GOAL_OVER_HAND_WRITTEN);
-  const flatBound = floorBound(floor.flatFloor, work, micros.handWritten, GOAL_OVER_HAND_WRITTEN);
+  const bound = floorBound(floors.regions, work, micros.handWritten, GOAL_OVER_HAND_WRITTEN);
+  const flatBound = floorBound(floors.flat, work, micros.handWritten, GOAL_OVER_HAND_WRITTEN);
   const inMicros = (value: number): string => `${formatNumber(value)} \u00b5s`;
 
   const notes: string[] = [
@@ -149,8 +146,8 @@ export function machinesResult(
     `Ratio per round (Parley / hand-written, back-to-back runs): median ${formatNumber(median(roundRatios))}, range ${formatNumber(Math.min(...roundRatios))}–${formatNumber(Math.max(...roundRatios))}.`,
     `Memory per idle started peer (heap after a full GC, ${settings.idlePeers} peers, median of ${settings.memoryRepetitions}; its port and signaling end not counted): Parley ${formatNumber(bytes.parley / 1024)} KiB, hand-written ${formatNumber(bytes.handWritten / 1024)} KiB.`,
     PROFILE_NOTE,
-    `xstate\u2019s floor, measured in this run (same CPU, its own process): ${inMicros(floor.floor.microsPerEvent)} per event to a started machine of three parallel regions whose every event takes one transition with one assign, and ${inMicros(floor.floor.microsPerActor)} per actor created, started and stopped. Parley\u2019s two peers create ${formatNumber(work.actors)} actors and process ${formatNumber(work.events)} events in ${formatNumber(work.microsteps)} microsteps per negotiation (counted with xstate\u2019s inspection API): at that floor ${inMicros(bound.floorMicros)} per negotiation, on top of the ${inMicros(micros.handWritten)} the hand-written loop spends on all of its negotiation (the same RTC port calls and signaling messages). Parley spends ${inMicros(micros.parley)}, that is ${inMicros((micros.parley - micros.handWritten) / work.events)} per event beyond the hand-written loop\u2019s work.`,
-    `The least any xstate machine costs, measured in this run in a process of its own: ${inMicros(floor.flatFloor.microsPerEvent)} per event to a machine of two states and no regions whose every event takes one transition with one assign, and ${inMicros(floor.flatFloor.microsPerActor)} per actor. A peer machine without its three regions, whose every event cost only that and whose own guards, actions and state nodes cost nothing, would spend ${inMicros(flatBound.floorMicros)} per negotiation on its ${formatNumber(work.events)} events and ${formatNumber(work.actors)} actors: Parley / hand-written ${formatNumber(flatBound.bestRatio)} at best.`,
+    `xstate\u2019s floor, measured in this run (same CPU, its own process): ${inMicros(floors.regions.microsPerEvent)} per event to a started machine of three parallel regions whose every event takes one transition with one assign, and ${inMicros(floors.regions.microsPerActor)} per actor created, started and stopped. Parley\u2019s two peers create ${formatNumber(work.actors)} actors and process ${formatNumber(work.events)} events in ${formatNumber(work.microsteps)} microsteps per negotiation (counted with xstate\u2019s inspection API): at that floor ${inMicros(bound.floorMicros)} per negotiation, on top of the ${inMicros(micros.handWritten)} the hand-written loop spends on all of its negotiation (the same RTC port calls and signaling messages). Parley spends ${inMicros(micros.parley)}, that is ${inMicros((micros.parley - micros.handWritten) / work.events)} per event beyond the hand-written loop\u2019s work.`,
+    `The least any xstate machine costs, measured in this run in a process of its own: ${inMicros(floors.flat.microsPerEvent)} per event to a machine of two states and no regions whose every event takes one transition with one assign, and ${inMicros(floors.flat.microsPerActor)} per actor. A peer machine without its three regions, whose every event cost only that and whose own guards, actions and state nodes cost nothing, would spend ${inMicros(flatBound.floorMicros)} per negotiation on its ${formatNumber(work.events)} events and ${formatNumber(work.actors)} actors: Parley / hand-written ${formatNumber(flatBound.bestRatio)} at best.`,
   ];
   if (negotiationsPerSecond < GOAL_NEGOTIATIONS_PER_SECOND) {
     notes.push(
@@ -200,8 +197,8 @@ export function machinesResult(
       wallClockOverHandWritten: round(wall.parley.median / wall.handWritten.median),
       roundRatios: roundRatios.map((r) => round(r)),
       memoryBytesPerIdlePeer: { parley: memory.parley.bytesPerPeer.map(Math.round), handWritten: memory.handWritten.bytesPerPeer.map(Math.round) },
-      xstateFloor: { microsPerEvent: round(floor.floor.microsPerEvent), microsPerActor: round(floor.floor.microsPerActor) },
-      xstateFlatFloor: { microsPerEvent: round(floor.flatFloor.microsPerEvent), microsPerActor: round(floor.flatFloor.microsPerActor) },
+      xstateFloor: { microsPerEvent: round(floors.regions.microsPerEvent), microsPerActor: round(floors.regions.microsPerActor) },
+      xstateFlatFloor: { microsPerEvent: round(floors.flat.microsPerEvent), microsPerActor: round(floors.flat.microsPerActor) },
       parleyMachineWorkPerNegotiation: work,
       atXstateFloor: { floorMicrosPerNegotiation: round(bound.floorMicros), bestOverHandWritten: round(bound.bestRatio), eventsForGoal: round(bound.eventsForGoal) },
       atXstateFlatFloor: { floorMicrosPerNegotiation: round(flatBound.floorMicros), bestOverHandWritten: round(flatBound.bestRatio) },
@@ -268,11 +265,9 @@ export const benchmark: Benchmark = {
       memory[subject] = await runWorker<MemoryOutput>(['memory', subject, String(settings.idlePeers), String(settings.memoryRepetitions)], pinned, options.log);
     }
     options.log('xstate floor, and what Parley asks of it');
-    const floor: FloorMeasurements = {
-      floor: (await runWorker<FloorOutput>(['floor', 'regions'], pinned, options.log)).floor,
-      flatFloor: (await runWorker<FloorOutput>(['floor', 'flat'], pinned, options.log)).floor,
-      work: (await runWorker<WorkOutput>(['work', String(FLOOR_NEGOTIATIONS_COUNTED)], pinned, options.log)).work,
-    };
-    return machinesResult(throughput, memory, settings, pinned, floor);
+    const floors = {} as Record<FloorShape, XstateFloor>;
+    for (const shape of FLOOR_SHAPES) floors[shape] = (await runWorker<FloorOutput>(['floor', shape], pinned, options.log)).floor;
+    const { work } = await runWorker<WorkOutput>(['work', String(FLOOR_NEGOTIATIONS_COUNTED)], pinned, options.log);
+    return machinesResult(throughput, memory, settings, pinned, { floors, work });
   },
 };
